@@ -1,0 +1,558 @@
+"""Origin rules: parsing, normalization and matching of request ``Origin`` values.
+
+Pure Python: no Flask and no database. See the "Origin rules" section of the
+policy document for the data contract.
+
+A rule is one of::
+
+    https://app.partner.example         exact
+    https://*.partner.example           subdomain (one or more labels before the suffix)
+    http://localhost:*                  any_port
+    re:^https://[a-z]{2}\\.partner\\.example$   regex (full match, case-insensitive)
+    null                                the literal ``Origin: null``
+    *                                   any origin
+
+:func:`parse_origin_rule` validates and normalizes one rule; :class:`OriginMatcher`
+compiles the rules of one policy into lookups whose cost does not grow with the
+number of rules.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, Literal
+
+import idna
+
+if TYPE_CHECKING:
+    from publicsuffixlist import PublicSuffixList
+
+__all__ = [
+    "MAX_ORIGIN_LENGTH",
+    "MAX_REGEX_LENGTH",
+    "OriginKind",
+    "OriginMatcher",
+    "OriginRule",
+    "OriginRuleError",
+    "is_canonical_request_origin",
+    "parse_origin_rule",
+]
+
+OriginKind = Literal["exact", "subdomain", "any_port", "regex", "null", "any"]
+
+MAX_REGEX_LENGTH: Final = 500
+MAX_ORIGIN_LENGTH: Final = 2048
+
+_MAX_HOST_LENGTH: Final = 253
+_MAX_LABEL_LENGTH: Final = 63
+_MATCH_CACHE_SIZE: Final = 4096
+
+_BROAD_KINDS: Final[frozenset[OriginKind]] = frozenset(
+    {"any", "null", "regex", "subdomain", "any_port"}
+)
+_DEFAULT_PORTS: Final[dict[str, int]] = {"http": 80, "ws": 80, "https": 443, "wss": 443}
+
+_SCHEME_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
+_ASCII_LABEL_RE: Final = re.compile(r"[a-z0-9_\-]+")
+_PORT_RE: Final = re.compile(r"[0-9]+")
+# WHATWG URL: a host whose last label is a number is parsed as an IPv4 address.
+_NUMERIC_LABEL_RE: Final = re.compile(r"[0-9]+|0[xX][0-9A-Fa-f]*")
+_IPV4_PART_RE: Final = re.compile(r"0|[1-9][0-9]{0,2}")
+_INVISIBLE_CATEGORIES: Final = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Cs"})
+
+_STAR_MESSAGE: Final = (
+    "a '*' is only allowed as the whole leftmost label ('*.') or as the whole port (':*')"
+)
+_IP_WILDCARD_MESSAGE: Final = "a '*.' wildcard is not allowed over an IP address"
+
+
+class OriginRuleError(ValueError):
+    """An origin rule is invalid.
+
+    The message is phrased to follow a field name, e.g.
+    ``policies[2].origins[0]: a path is not allowed in an origin``.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class OriginRule:
+    """One normalized origin rule. Build it with :func:`parse_origin_rule`."""
+
+    text: str
+    """Normalized canonical form, as stored and exported."""
+    kind: OriginKind
+    scheme: str | None = None
+    """Lower-case scheme (exact, subdomain, any_port)."""
+    host: str | None = None
+    """exact/any_port: the host; subdomain: the suffix after ``*.``."""
+    port: int | None = None
+    """exact/subdomain: an explicit non-default port, None for the scheme's default."""
+    pattern: str | None = None
+    """regex: the expression without ``re:``."""
+
+    @property
+    def is_broad(self) -> bool:
+        """True for rules shown to reviewers as broad or risky."""
+        return self.kind in _BROAD_KINDS
+
+    def __str__(self) -> str:
+        return self.text
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+@functools.cache
+def _public_suffix_list() -> PublicSuffixList:
+    """The public suffix list (ICANN and private sections), loaded once on first use."""
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList(only_icann=False)
+
+
+def parse_origin_rule(text: str) -> OriginRule:
+    """Validate and normalize one origin rule.
+
+    Raises :class:`OriginRuleError` with a message that says what is wrong.
+    """
+    if not isinstance(text, str):
+        raise OriginRuleError("must be a string")
+    if not text:
+        raise OriginRuleError("must not be empty")
+    if len(text) > MAX_ORIGIN_LENGTH:
+        raise OriginRuleError(f"must be at most {MAX_ORIGIN_LENGTH} characters long")
+    if any(unicodedata.category(ch) in _INVISIBLE_CATEGORIES for ch in text):
+        raise OriginRuleError("must not contain spaces or control characters")
+    if text == "*":
+        return OriginRule(text="*", kind="any")
+    if text.lower() == "null":
+        return OriginRule(text="null", kind="null")
+    if text[:3].lower() == "re:":
+        return _parse_regex_rule(text[3:])
+    if text.endswith("/") and not text.endswith("://"):
+        text = text[:-1]
+    return _parse_url_rule(text)
+
+
+def _parse_regex_rule(expr: str) -> OriginRule:
+    if not expr:
+        raise OriginRuleError("the regular expression after 're:' is empty")
+    if len(expr) > MAX_REGEX_LENGTH:
+        raise OriginRuleError(
+            f"the regular expression must be at most {MAX_REGEX_LENGTH} characters long"
+        )
+    try:
+        re.compile(expr, re.IGNORECASE)
+        # Each rule becomes one alternative of a combined expression; it must
+        # also compile there (global inline flags such as "(?i)" do not).
+        re.compile(f"(?:{expr})", re.IGNORECASE)
+    except re.error as exc:
+        raise OriginRuleError(f"the regular expression does not compile: {exc}") from None
+    _check_regex_text(expr)
+    return OriginRule(text=f"re:{expr}", kind="regex", pattern=expr)
+
+
+def _check_regex_text(expr: str) -> None:
+    """Refuse regex constructs that are almost always mistakes in an origin pattern."""
+    i = 0
+    n = len(expr)
+    in_class = False
+    class_body_start = 0
+    while i < n:
+        ch = expr[i]
+        if ch == "\\":
+            if not in_class and i + 1 < n and expr[i + 1] in "123456789":
+                raise OriginRuleError(
+                    "backreferences and named groups are not supported in an origin pattern"
+                )
+            i += 2
+            continue
+        if in_class:
+            # A ']' right after '[' or '[^' is a literal, not the end of the class.
+            if ch == "]" and i > class_body_start:
+                in_class = False
+            i += 1
+            continue
+        if ch == "[":
+            in_class = True
+            i += 1
+            if i < n and expr[i] == "^":
+                i += 1
+            class_body_start = i
+            continue
+        if ch == "(" and expr.startswith(("(?P<", "(?P=", "(?("), i):
+            raise OriginRuleError(
+                "backreferences and named groups are not supported in an origin pattern"
+            )
+        if ch == "." and i + 1 < n and expr[i + 1].isalnum():
+            raise OriginRuleError("an unescaped '.' matches any character; write '\\.'")
+        i += 1
+
+
+def _parse_url_rule(text: str) -> OriginRule:
+    scheme_text, sep, rest = text.partition("://")
+    if not sep or not scheme_text:
+        raise OriginRuleError("must start with a scheme, like https://")
+    if "%" in text:
+        raise OriginRuleError("percent-encoding ('%') is not allowed in an origin")
+    if "*" in scheme_text:
+        raise OriginRuleError(_STAR_MESSAGE)
+    if not _SCHEME_RE.fullmatch(scheme_text):
+        raise OriginRuleError(f"the scheme {scheme_text!r} is not valid")
+    scheme = scheme_text.lower()
+
+    end = len(rest)
+    for delimiter in "/?#":
+        position = rest.find(delimiter)
+        if position != -1:
+            end = min(end, position)
+    authority, tail = rest[:end], rest[end:]
+    if "@" in authority:
+        raise OriginRuleError("user info ('name@') is not allowed in an origin")
+    if tail:
+        after_slash = tail[1:2] if tail[0] == "/" else tail[0]
+        if after_slash == "?" or tail[0] == "?":
+            raise OriginRuleError("a query ('?') is not allowed in an origin")
+        if after_slash == "#" or tail[0] == "#":
+            raise OriginRuleError("a fragment ('#') is not allowed in an origin")
+        raise OriginRuleError("a path is not allowed in an origin")
+    if not authority:
+        raise OriginRuleError("the host is empty")
+
+    host_text, port_text = _split_host_port(authority)
+    if not host_text:
+        raise OriginRuleError("the host is empty")
+
+    any_port = port_text == "*"
+    port: int | None = None
+    if port_text is not None and not any_port:
+        port = _parse_port(port_text)
+        if port == _DEFAULT_PORTS.get(scheme):
+            port = None
+
+    wildcard = host_text.startswith("*.")
+    if wildcard:
+        host_text = host_text[2:]
+    if "*" in host_text:
+        raise OriginRuleError(_STAR_MESSAGE)
+    if wildcard and any_port:
+        raise OriginRuleError("a '*.' host wildcard cannot be combined with a ':*' port wildcard")
+    if not host_text:
+        raise OriginRuleError("the host is empty")
+
+    host, is_ip = _normalize_host(host_text, wildcard=wildcard)
+    if wildcard:
+        if is_ip:
+            raise OriginRuleError(_IP_WILDCARD_MESSAGE)
+        if _public_suffix_list().is_public(host):
+            raise OriginRuleError(
+                f"'*.{host}' would allow every site under a public suffix ('{host}')"
+            )
+        return OriginRule(
+            text=f"{scheme}://*.{host}{_port_suffix(port)}",
+            kind="subdomain",
+            scheme=scheme,
+            host=host,
+            port=port,
+        )
+    if any_port:
+        return OriginRule(text=f"{scheme}://{host}:*", kind="any_port", scheme=scheme, host=host)
+    return OriginRule(
+        text=f"{scheme}://{host}{_port_suffix(port)}",
+        kind="exact",
+        scheme=scheme,
+        host=host,
+        port=port,
+    )
+
+
+def _port_suffix(port: int | None) -> str:
+    return "" if port is None else f":{port}"
+
+
+def _split_host_port(authority: str) -> tuple[str, str | None]:
+    if authority.startswith(("[", "*.[")):
+        close = authority.find("]")
+        if close == -1:
+            raise OriginRuleError("an IPv6 address must be closed with ']'")
+        host, after = authority[: close + 1], authority[close + 1 :]
+        if not after:
+            return host, None
+        if not after.startswith(":"):
+            raise OriginRuleError("only ':port' may follow an IPv6 address")
+        return host, after[1:]
+    if "[" in authority or "]" in authority:
+        raise OriginRuleError(
+            "'[' and ']' are only allowed around a whole IPv6 address, like [::1]"
+        )
+    host, sep, port = authority.partition(":")
+    return host, (port if sep else None)
+
+
+def _parse_port(port_text: str) -> int:
+    if "*" in port_text:
+        raise OriginRuleError(_STAR_MESSAGE)
+    if not port_text:
+        raise OriginRuleError("the port is empty")
+    if not _PORT_RE.fullmatch(port_text):
+        raise OriginRuleError("the port must be a number from 1 to 65535")
+    if len(port_text) > 1 and port_text[0] == "0":
+        raise OriginRuleError("the port must not have leading zeros")
+    port = int(port_text)
+    if not 1 <= port <= 65535:
+        raise OriginRuleError("the port must be a number from 1 to 65535")
+    return port
+
+
+def _normalize_host(host: str, *, wildcard: bool) -> tuple[str, bool]:
+    """Return the canonical host and whether it is an IP address."""
+    if host.startswith("["):
+        return _normalize_ipv6(host[1:-1]), True
+    if host.endswith("."):
+        raise OriginRuleError("the host must not end with a '.'")
+
+    if host.isascii():
+        host = host.lower()
+    else:
+        try:
+            host = idna.uts46_remap(host, std3_rules=False, transitional=False)
+        except UnicodeError as exc:
+            raise OriginRuleError(
+                f"the host {host!r} is not a valid internationalized domain name: {exc}"
+            ) from None
+        if host.endswith("."):
+            raise OriginRuleError("the host must not end with a '.'")
+
+    labels = host.split(".")
+    if _NUMERIC_LABEL_RE.fullmatch(labels[-1]):
+        if wildcard:
+            raise OriginRuleError(_IP_WILDCARD_MESSAGE)
+        return _normalize_ipv4(labels), True
+    ascii_labels = [_ascii_label(label) for label in labels]
+    result = ".".join(ascii_labels)
+    if len(result) > _MAX_HOST_LENGTH:
+        raise OriginRuleError(f"the host is longer than {_MAX_HOST_LENGTH} characters")
+    return result, False
+
+
+def _ascii_label(label: str) -> str:
+    if not label:
+        raise OriginRuleError("the host has an empty label ('..')")
+    if label.isascii():
+        if not _ASCII_LABEL_RE.fullmatch(label):
+            raise OriginRuleError(
+                f"the host label {label!r} may only contain letters, digits, '-' and '_'"
+            )
+        if label.startswith("xn--"):
+            _check_punycode_label(label)
+    else:
+        try:
+            label = idna.encode(label, uts46=True, transitional=False).decode("ascii")
+        except UnicodeError as exc:
+            raise OriginRuleError(
+                f"the host label {label!r} is not a valid internationalized domain name: {exc}"
+            ) from None
+    if len(label) > _MAX_LABEL_LENGTH:
+        raise OriginRuleError(f"a host label is longer than {_MAX_LABEL_LENGTH} characters")
+    return label
+
+
+def _check_punycode_label(label: str) -> None:
+    try:
+        decoded = idna.decode(label)
+        again = idna.encode(decoded, uts46=True, transitional=False).decode("ascii")
+    except UnicodeError as exc:
+        raise OriginRuleError(f"the host label {label!r} is not valid punycode: {exc}") from None
+    if again != label:
+        raise OriginRuleError(f"the host label {label!r} is not valid punycode")
+
+
+def _normalize_ipv4(labels: list[str]) -> str:
+    if len(labels) != 4 or not all(_IPV4_PART_RE.fullmatch(part) for part in labels):
+        raise OriginRuleError(
+            "an IPv4 address must be four decimal numbers from 0 to 255 without leading "
+            "zeros, like 192.0.2.1"
+        )
+    if any(int(part) > 255 for part in labels):
+        raise OriginRuleError("each part of an IPv4 address must be from 0 to 255")
+    return ".".join(labels)
+
+
+def _normalize_ipv6(inner: str) -> str:
+    try:
+        address = ipaddress.IPv6Address(inner)
+    except ValueError:
+        raise OriginRuleError(f"{inner!r} is not a valid IPv6 address") from None
+    return f"[{_serialize_ipv6(address.packed)}]"
+
+
+def _serialize_ipv6(packed: bytes) -> str:
+    """Serialize like the WHATWG URL standard (RFC 5952): lower-case hex, longest zero run
+    of two or more pieces compressed, never an embedded IPv4 dotted quad."""
+    pieces = [int.from_bytes(packed[i : i + 2], "big") for i in range(0, 16, 2)]
+    best_start, best_length = -1, 1
+    run_start, run_length = -1, 0
+    for index, piece in enumerate(pieces):
+        if piece == 0:
+            if run_length == 0:
+                run_start = index
+            run_length += 1
+            if run_length > best_length:
+                best_start, best_length = run_start, run_length
+        else:
+            run_length = 0
+    if best_start == -1:
+        return ":".join(f"{piece:x}" for piece in pieces)
+    head = ":".join(f"{piece:x}" for piece in pieces[:best_start])
+    tail = ":".join(f"{piece:x}" for piece in pieces[best_start + best_length :])
+    return f"{head}::{tail}"
+
+
+# ------------------------------------------------------------------ request origins
+
+
+def _parse_request_origin(value: str) -> OriginRule | None:
+    """The exact rule for a canonical serialized request origin, or None."""
+    if len(value) > MAX_ORIGIN_LENGTH or "://" not in value:
+        return None
+    try:
+        rule = parse_origin_rule(value)
+    except OriginRuleError:
+        return None
+    if rule.kind != "exact" or rule.text != value:
+        return None
+    return rule
+
+
+def is_canonical_request_origin(value: str) -> bool:
+    """True for ``null`` or a value that a browser could send as a serialized origin
+    (it re-serializes to itself: lower-case scheme and host, punycode, no default
+    port, no trailing slash, no path)."""
+    if not isinstance(value, str):
+        return False
+    return value == "null" or _parse_request_origin(value) is not None
+
+
+# ------------------------------------------------------------------------- matching
+
+
+def _field(rule: OriginRule, value: str | None) -> str:
+    if value is None:
+        raise ValueError(f"{rule!r} was not built by parse_origin_rule")
+    return value
+
+
+class OriginMatcher:
+    """The compiled origin rules of one policy. Lookup cost does not grow with the
+    number of rules."""
+
+    __slots__ = (
+        "_any",
+        "_any_port",
+        "_exact",
+        "_match_cached",
+        "_null",
+        "_regex",
+        "_regex_rules",
+        "_rules",
+        "_subdomain",
+    )
+
+    def __init__(self, rules: Iterable[OriginRule]) -> None:
+        by_text: dict[str, OriginRule] = {}
+        for rule in rules:
+            by_text.setdefault(rule.text, rule)
+        self._rules: tuple[OriginRule, ...] = tuple(by_text[text] for text in sorted(by_text))
+        self._exact: dict[str, OriginRule] = {}
+        self._any_port: dict[tuple[str, str], OriginRule] = {}
+        self._subdomain: dict[tuple[str, int | None, str], OriginRule] = {}
+        self._null: OriginRule | None = None
+        self._any: OriginRule | None = None
+        regex_rules: list[tuple[OriginRule, re.Pattern[str]]] = []
+        for rule in self._rules:
+            if rule.kind == "exact":
+                self._exact[rule.text] = rule
+            elif rule.kind == "any_port":
+                self._any_port[(_field(rule, rule.scheme), _field(rule, rule.host))] = rule
+            elif rule.kind == "subdomain":
+                key = (_field(rule, rule.scheme), rule.port, _field(rule, rule.host))
+                self._subdomain[key] = rule
+            elif rule.kind == "regex":
+                compiled = re.compile(_field(rule, rule.pattern), re.IGNORECASE)
+                regex_rules.append((rule, compiled))
+            elif rule.kind == "null":
+                self._null = rule
+            else:
+                self._any = rule
+        self._regex_rules: tuple[tuple[OriginRule, re.Pattern[str]], ...] = tuple(regex_rules)
+        self._regex: re.Pattern[str] | None = (
+            re.compile("|".join(f"(?:{rule.pattern})" for rule, _ in regex_rules), re.IGNORECASE)
+            if regex_rules
+            else None
+        )
+        # Bounded: attackers choose Origin values.
+        self._match_cached: Callable[[str], OriginRule | None] = functools.lru_cache(
+            maxsize=_MATCH_CACHE_SIZE
+        )(self._match_uncached)
+
+    @property
+    def rules(self) -> tuple[OriginRule, ...]:
+        """The rules, deduplicated by text and sorted by text."""
+        return self._rules
+
+    @property
+    def allows_any(self) -> bool:
+        """A ``*`` rule is present."""
+        return self._any is not None
+
+    def match(self, origin: str) -> OriginRule | None:
+        """The most specific rule that allows this request ``Origin`` header value, or None.
+
+        Only canonical serialized origins (and ``null``) are matched; any other value
+        is allowed only by a ``*`` rule.
+        """
+        if not isinstance(origin, str):
+            return None
+        if len(origin) > MAX_ORIGIN_LENGTH:
+            return self._any
+        return self._match_cached(origin)
+
+    def _match_uncached(self, origin: str) -> OriginRule | None:
+        if origin == "null":
+            return self._null or self._any
+        request = _parse_request_origin(origin)
+        if request is None:
+            return self._any
+        scheme, host, port = (
+            _field(request, request.scheme),
+            _field(request, request.host),
+            request.port,
+        )
+
+        found = self._exact.get(origin)
+        if found is not None:
+            return found
+        found = self._any_port.get((scheme, host))
+        if found is not None:
+            return found
+        if self._subdomain and not host.startswith("["):
+            # Walk the label suffixes from the longest proper suffix to the shortest.
+            dot = host.find(".")
+            while dot != -1:
+                found = self._subdomain.get((scheme, port, host[dot + 1 :]))
+                if found is not None:
+                    return found
+                dot = host.find(".", dot + 1)
+        if self._regex is not None and self._regex.fullmatch(origin):
+            for rule, compiled in self._regex_rules:
+                if compiled.fullmatch(origin):
+                    return rule
+        return self._any
+
+    def __repr__(self) -> str:
+        return f"OriginMatcher({[rule.text for rule in self._rules]!r})"
