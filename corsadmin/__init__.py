@@ -1,5 +1,50 @@
-"""corsadmin: CORS policy as data for Flask applications."""
+"""corsadmin: CORS policy as data for Flask applications.
+
+Allowed origins, methods and headers per route pattern live in SQL tables; a
+request hook decides from an in-memory snapshot and Flask-CORS writes the
+headers; operators change the policy from the CLI (and the admin UI) without a
+redeploy.
+"""
 
 from __future__ import annotations
 
+from .errors import (
+    CorsAdminError,
+    FieldError,
+    OriginRuleNotFound,
+    PolicyNotFound,
+    StaleVersion,
+    ValidationError,
+)
+from .explain import Evaluation, Explanation, evaluate, explain
+from .extension import CorsAdmin, CorsAdminNotInitialized
+from .policy import OriginEntry, PolicySpec, validate_policy
+from .snapshot import CorsRequest, Decision, Snapshot
+from .store import ImportReport, PolicyStore, parse_document
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "CorsAdmin",
+    "CorsAdminError",
+    "CorsAdminNotInitialized",
+    "CorsRequest",
+    "Decision",
+    "Evaluation",
+    "Explanation",
+    "FieldError",
+    "ImportReport",
+    "OriginEntry",
+    "OriginRuleNotFound",
+    "PolicyNotFound",
+    "PolicySpec",
+    "PolicyStore",
+    "Snapshot",
+    "StaleVersion",
+    "ValidationError",
+    "__version__",
+    "evaluate",
+    "explain",
+    "parse_document",
+    "validate_policy",
+]

@@ -1,0 +1,348 @@
+"""The ``corsadmin`` command group: a thin layer over the same store the admin UI uses.
+
+Mounted on the application's CLI, so ``flask corsadmin ...`` and, in the
+standalone app, ``python manage.py corsadmin ...``. A user's mistake prints a
+one-line ``error:`` (one line per problem) and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+import sqlalchemy as sa
+from flask import current_app
+from flask.cli import with_appcontext
+
+from .errors import CorsAdminError, ValidationError
+from .explain import explain
+from .models import Policy
+from .store import PolicyStore, load_snapshot
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str) -> None:
+    for line in message.splitlines() or [""]:
+        click.echo(f"error: {line}", err=True)
+    sys.exit(1)
+
+
+def _user_errors(func: F) -> F:
+    """Turn corsadmin's errors and database trouble into one-line messages, exit 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ValidationError as exc:
+            _fail("\n".join(str(e) for e in exc.errors))
+        except CorsAdminError as exc:
+            _fail(str(exc))
+        except sa.exc.OperationalError as exc:
+            first = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
+            _fail(
+                f"the database is not ready ({first}); run `db upgrade` "
+                "(or `flask corsadmin db-upgrade`) first"
+            )
+        except sa.exc.ProgrammingError as exc:
+            first = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
+            _fail(f"the database is not ready ({first}); run `db upgrade` first")
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _state() -> Any:
+    from .extension import CorsAdmin
+
+    return CorsAdmin.state(current_app)
+
+
+def _store() -> PolicyStore:
+    state = _state()
+    ctx = click.get_current_context()
+    actor = ctx.find_root().meta.get("corsadmin.actor") or state.extension.default_actor()
+    return PolicyStore(state.db.session, actor=actor, on_commit=state.holder.reload)
+
+
+@click.group("corsadmin")
+@click.option(
+    "--actor",
+    envvar="CORSADMIN_ACTOR",
+    help="Who the audit log names for these changes (default: cli:<login name>).",
+)
+@click.pass_context
+def corsadmin_cli(ctx: click.Context, actor: str | None) -> None:
+    """Manage the CORS policy kept in the database."""
+    ctx.find_root().meta["corsadmin.actor"] = actor
+
+
+# Documents --------------------------------------------------------------------------
+
+
+@corsadmin_cli.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--replace", is_flag=True, help="Make the database hold exactly this document.")
+@with_appcontext
+@_user_errors
+def import_command(file: Any, replace: bool) -> None:
+    """Import a policy document (JSON; '-' reads standard input).
+
+    Policies are merged by name; with --replace, policies not in the document
+    are removed. The whole document is checked first: one error and nothing is
+    written.
+    """
+    try:
+        document = json.load(file)
+    except json.JSONDecodeError as exc:
+        raise ValidationError.single(
+            "", f"{file.name} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    report = _store().import_document(document, replace=replace)
+    click.echo(f"imported {file.name}: {report}")
+
+
+@corsadmin_cli.command("export")
+@with_appcontext
+@_user_errors
+def export_command() -> None:
+    """Print the whole policy as a document (JSON), sorted by name."""
+    document = _store().export_document()
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+# Policies ------------------------------------------------------------------------------
+
+
+@corsadmin_cli.group("policy")
+def policy_group() -> None:
+    """List, show, add, update and remove policies."""
+
+
+def _policy_options(func: F) -> F:
+    options = [
+        click.option("--origin", "origins", multiple=True, help="An origin rule (repeatable)."),
+        click.option("--method", "methods", multiple=True, help="An HTTP method (repeatable)."),
+        click.option(
+            "--allow-header", "allow_headers", multiple=True,
+            help="A request header a page may send, or '*' (repeatable).",
+        ),
+        click.option(
+            "--expose-header", "expose_headers", multiple=True,
+            help="A response header a page may read (repeatable).",
+        ),
+        click.option("--credentials/--no-credentials", default=None, help="Allow credentials."),
+        click.option("--max-age", type=int, default=None, help="Preflight cache seconds."),
+        click.option(
+            "--private-network/--no-private-network", default=None,
+            help="Answer private network access preflights.",
+        ),
+        click.option("--enable/--disable", "enabled", default=None, help="Enable the policy."),
+        click.option("--priority", type=int, default=None, help="Higher wins before specificity."),
+        click.option("--description", default=None, help="Free text for operators."),
+        click.option("--review-every-days", type=int, default=None, help="Review interval."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _changes(**given: Any) -> dict[str, Any]:
+    """Only the options the operator gave."""
+    changes: dict[str, Any] = {}
+    for key, value in given.items():
+        if value is None or (isinstance(value, tuple) and not value):
+            continue
+        changes[key] = list(value) if isinstance(value, tuple) else value
+    return changes
+
+
+@policy_group.command("list")
+@with_appcontext
+@_user_errors
+def policy_list() -> None:
+    """List every policy: name, path, origins, flags."""
+    policies = _store().policies()
+    if not policies:
+        click.echo("no policies yet: add one with `corsadmin policy add NAME PATH --origin ...`")
+        return
+    rows = [("NAME", "PATH", "ORIGINS", "FLAGS")]
+    for p in policies:
+        rows.append((p.name, p.path, str(len(p.origin_rules)), _flags(p)))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])
+
+
+def _flags(p: Policy) -> str:
+    flags = []
+    if not p.enabled:
+        flags.append("disabled")
+    if p.credentials:
+        flags.append("credentials")
+    if p.private_network:
+        flags.append("private-network")
+    if p.priority:
+        flags.append(f"priority={p.priority}")
+    return ",".join(flags) or "-"
+
+
+@policy_group.command("show")
+@click.argument("name")
+@with_appcontext
+@_user_errors
+def policy_show(name: str) -> None:
+    """Show one policy with its origin rules and who changed it."""
+    store = _store()
+    p = store.policy(name)
+    spec = store.spec(name)
+    click.echo(f"policy {p.name} (version {p.version})")
+    click.echo(f"  path:              {p.path}")
+    if p.description:
+        click.echo(f"  description:       {p.description}")
+    click.echo(f"  enabled:           {str(p.enabled).lower()}")
+    click.echo(f"  priority:          {p.priority}")
+    click.echo(f"  methods:           {', '.join(spec.methods)}")
+    click.echo(f"  allow headers:     {', '.join(spec.allow_headers)}")
+    click.echo(f"  expose headers:    {', '.join(spec.expose_headers) or '-'}")
+    click.echo(f"  credentials:       {str(p.credentials).lower()}")
+    click.echo(f"  max age:           {'-' if p.max_age is None else p.max_age}")
+    click.echo(f"  private network:   {str(p.private_network).lower()}")
+    click.echo(f"  review every:      {p.review_every_days} days")
+    click.echo(f"  created:           {p.created_at:%Y-%m-%d %H:%M} UTC by {p.created_by}")
+    click.echo(f"  updated:           {p.updated_at:%Y-%m-%d %H:%M} UTC by {p.updated_by}")
+    click.echo(f"  origins ({len(p.origin_rules)}):")
+    for r in p.origin_rules:
+        extra = []
+        if r.note:
+            extra.append(f"note: {r.note}")
+        if r.expires_at:
+            extra.append(f"expires {r.expires_at:%Y-%m-%d %H:%M} UTC")
+        extra.append(f"added {r.created_at:%Y-%m-%d} by {r.created_by}")
+        click.echo(f"    {r.origin}  ({'; '.join(extra)})")
+
+
+@policy_group.command("add")
+@click.argument("name")
+@click.argument("path")
+@_policy_options
+@with_appcontext
+@_user_errors
+def policy_add(name: str, path: str, **options: Any) -> None:
+    """Add a policy NAME covering the route pattern PATH."""
+    data = {"name": name, "path": path, "origins": list(options.pop("origins"))}
+    data.update(_changes(**options))
+    spec = _store().create_policy(data)
+    click.echo(f"added policy {spec.name} for {spec.path.text} with {len(spec.origins)} origin(s)")
+
+
+@policy_group.command("update")
+@click.argument("name")
+@click.option("--path", default=None, help="A new route pattern.")
+@_policy_options
+@with_appcontext
+@_user_errors
+def policy_update(name: str, **options: Any) -> None:
+    """Change the given settings of policy NAME (--origin replaces the whole list)."""
+    changes = _changes(**options)
+    if not changes:
+        raise ValidationError.single("", "nothing to change: give at least one option")
+    spec = _store().update_policy(name, changes)
+    click.echo(f"updated policy {spec.name}")
+
+
+@policy_group.command("remove")
+@click.argument("name")
+@with_appcontext
+@_user_errors
+def policy_remove(name: str) -> None:
+    """Remove policy NAME and its origin rules."""
+    _store().delete_policy(name)
+    click.echo(f"removed policy {name}")
+
+
+# Origins ------------------------------------------------------------------------------------
+
+
+@corsadmin_cli.group("origin")
+def origin_group() -> None:
+    """Allow or stop allowing one origin on a policy."""
+
+
+@origin_group.command("add")
+@click.argument("policy")
+@click.argument("origin")
+@click.option("--note", default="", help="Why this origin is allowed (who asked, ticket).")
+@click.option("--expires", default=None, help="When the rule stops matching (ISO 8601 or a date).")
+@with_appcontext
+@_user_errors
+def origin_add(policy: str, origin: str, note: str, expires: str | None) -> None:
+    """Allow ORIGIN on POLICY."""
+    entry = _store().add_origin(policy, origin, note=note, expires=expires)
+    interval = current_app.config["CORSADMIN_REFRESH_INTERVAL"]
+    click.echo(
+        f"allowed {entry.rule.text} on {policy}; every worker enforces it within {interval:g}s"
+    )
+
+
+@origin_group.command("remove")
+@click.argument("policy")
+@click.argument("origin")
+@with_appcontext
+@_user_errors
+def origin_remove(policy: str, origin: str) -> None:
+    """Stop allowing ORIGIN on POLICY."""
+    _store().remove_origin(policy, origin)
+    click.echo(f"removed {origin} from {policy}")
+
+
+# Checking -------------------------------------------------------------------------------------
+
+
+@corsadmin_cli.command("check")
+@click.argument("origin")
+@click.argument("path")
+@click.option("--method", default="GET", show_default=True, help="The method the page uses.")
+@click.option(
+    "--header", "headers", multiple=True,
+    help="A request header the page sets: NAME or 'NAME: value' (repeatable).",
+)
+@click.option("--private-network", is_flag=True, help="The page reaches a private network.")
+@with_appcontext
+@_user_errors
+def check_command(
+    origin: str, path: str, method: str, headers: tuple[str, ...], private_network: bool
+) -> None:
+    """Explain what a page on ORIGIN gets when it calls PATH.
+
+    Which policy matched and why, whether the origin is allowed and by which
+    rule, and the exact headers sent. Exit status 0 when the browser would
+    allow it, 2 when it would refuse it.
+    """
+    if not path.startswith("/"):
+        raise ValidationError.single("path", "must start with '/' (the request path)")
+    snapshot = load_snapshot(_state().db.engine)
+    explanation = explain(
+        snapshot, origin, path, method, headers, private_network=private_network
+    )
+    click.echo(str(explanation))
+    sys.exit(0 if explanation.allowed else 2)
+
+
+# Schema -----------------------------------------------------------------------------------------
+
+
+@corsadmin_cli.command("db-upgrade")
+@click.option("--revision", default="head", show_default=True)
+@with_appcontext
+@_user_errors
+def db_upgrade_command(revision: str) -> None:
+    """Create or upgrade corsadmin's tables (its own Alembic version table)."""
+    from .schema import upgrade
+
+    upgrade(_state().db.engine, revision)
+    click.echo(f"corsadmin schema is at {revision}")

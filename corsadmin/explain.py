@@ -1,0 +1,188 @@
+"""Explaining a decision: which policy, which rule, which headers, and why.
+
+:func:`evaluate` is what the request hook calls for every response, and what
+:func:`explain` calls for ``corsadmin check`` and the admin "check a request"
+page, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .headers import Headers, cors_headers
+from .paths import PathCandidate
+from .snapshot import CompiledPolicy, CorsRequest, Decision, Snapshot
+
+SIMPLE_METHODS = frozenset({"GET", "HEAD", "POST"})
+SAFELISTED_HEADERS = frozenset({"accept", "accept-language", "content-language"})
+SIMPLE_CONTENT_TYPES = frozenset(
+    {"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """A decision and the exact CORS headers the response gets."""
+
+    request: CorsRequest
+    decision: Decision
+    headers: Headers
+
+    @property
+    def vary(self) -> bool:
+        return self.decision.vary_origin
+
+
+def evaluate(snapshot: Snapshot, request: CorsRequest) -> Evaluation:
+    """Decide and compute the headers: the one path every answer takes."""
+    decision = snapshot.decide(request)
+    return Evaluation(request, decision, cors_headers(decision, request))
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What a browser would send for a request, and what corsadmin answers."""
+
+    origin: str
+    path: str
+    method: str
+    header_names: tuple[str, ...]
+    candidates: list[PathCandidate[CompiledPolicy]]
+    preflight_reasons: list[str]
+    preflight: Evaluation | None
+    actual: Evaluation
+    revision: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def policy(self) -> CompiledPolicy | None:
+        return self.actual.decision.policy
+
+    @property
+    def allowed(self) -> bool:
+        """Would the browser let the page read the response?"""
+        if not self.actual.decision.allowed:
+            return False
+        return not self.preflight_reasons or self.preflight_ok
+
+    @property
+    def preflight_ok(self) -> bool:
+        if self.preflight is None:
+            return True
+        headers = {k.lower(): v for k, v in self.preflight.headers}
+        if "access-control-allow-origin" not in headers:
+            return False
+        methods = {m.strip() for m in headers.get("access-control-allow-methods", "").split(",")}
+        if self.method not in SIMPLE_METHODS and self.method not in methods:
+            return False
+        allowed = {h.strip().lower() for h in headers.get("access-control-allow-headers", "").split(",")}
+        return all(h.lower() in allowed for h in self.non_safelisted_headers)
+
+    @property
+    def non_safelisted_headers(self) -> list[str]:
+        return [h.partition(":")[0].strip() for h in self.header_names if not _safelisted(h)]
+
+    def lines(self) -> list[str]:
+        """The explanation as text, one fact a line."""
+        out = [f"request: {self.method} {self.path} from {self.origin} (revision {self.revision})"]
+        if not self.candidates:
+            out.append("policy: none - no enabled policy covers this path; no CORS headers are sent")
+        else:
+            winner = self.candidates[0]
+            out.append(
+                f"policy: {winner.name} (path {winner.pattern.text}, priority {winner.priority})"
+            )
+            for other in self.candidates[1:]:
+                out.append(
+                    f"  also matched: {other.name} (path {other.pattern.text}, priority "
+                    f"{other.priority}) - loses to {winner.name} on "
+                    + ("priority" if other.priority != winner.priority else "specificity")
+                )
+        if self.actual.decision.covered:
+            out.append("origin: " + self.actual.decision.reason)
+        if self.preflight is not None:
+            out.append("preflight: a browser sends one first, because " + "; ".join(self.preflight_reasons))
+            out.append("preflight response headers:")
+            out.extend(_header_lines(self.preflight.headers, self.preflight.vary))
+            if self.actual.decision.allowed and not self.preflight_ok:
+                out.append(
+                    f"preflight refused: the method {self.method} or the headers "
+                    f"{', '.join(self.non_safelisted_headers) or '-'} are not allowed by the policy"
+                )
+        out.append("response headers:")
+        out.extend(_header_lines(self.actual.headers, self.actual.vary))
+        out.extend(self.notes)
+        out.append("verdict: " + ("ALLOWED" if self.allowed else "REFUSED"))
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+def _header_lines(headers: Headers, vary: bool) -> list[str]:
+    lines = [f"  {name}: {value}" for name, value in headers]
+    if vary:
+        lines.append("  Vary: Origin")
+    return lines or ["  (none)"]
+
+
+def _safelisted(header: str) -> bool:
+    name, _, value = header.partition(":")
+    name = name.strip().lower()
+    if name in SAFELISTED_HEADERS:
+        return True
+    if name == "content-type" and value.strip():
+        return value.split(";")[0].strip().lower() in SIMPLE_CONTENT_TYPES
+    return False
+
+
+def explain(
+    snapshot: Snapshot,
+    origin: str,
+    path: str,
+    method: str = "GET",
+    headers: Sequence[str] = (),
+    *,
+    private_network: bool = False,
+) -> Explanation:
+    """Explain what happens when a page on ``origin`` calls ``method path``.
+
+    ``headers`` are request header names the page sets (``Name`` or
+    ``Name: value``; a value lets a ``Content-Type`` count as simple).
+    """
+    method = method.upper()
+    names = tuple(h.strip() for h in headers if h.strip())
+    non_safelisted = [h.partition(":")[0].strip() for h in names if not _safelisted(h)]
+    reasons: list[str] = []
+    if method not in SIMPLE_METHODS:
+        reasons.append(f"{method} is not a simple method")
+    if non_safelisted:
+        reasons.append("it sets " + ", ".join(non_safelisted))
+    if private_network:
+        reasons.append("it reaches a private network")
+    preflight = None
+    if reasons:
+        preflight = evaluate(
+            snapshot,
+            CorsRequest(
+                path=path,
+                method="OPTIONS",
+                origin=origin,
+                request_method=method,
+                request_headers=", ".join(h.lower() for h in non_safelisted) or None,
+                private_network=private_network,
+            ),
+        )
+    actual = evaluate(snapshot, CorsRequest(path=path, method=method, origin=origin))
+    return Explanation(
+        origin=origin,
+        path=path,
+        method=method,
+        header_names=names,
+        candidates=snapshot.candidates(path),
+        preflight_reasons=reasons,
+        preflight=preflight,
+        actual=actual,
+        revision=snapshot.revision,
+    )

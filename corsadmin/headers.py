@@ -1,0 +1,130 @@
+"""The bridge to Flask-CORS: a decision in, the response headers out.
+
+Flask-CORS 6 has no public way to compute its origins per request: its
+``CORS`` extension reads ``origins`` once, at ``init_app``, and matches each
+request against that fixed list one pattern at a time
+(``flask_cors.extension.make_after_request_function`` and
+``flask_cors.core.get_cors_origins``). Rebuilding a ``CORS`` object per change
+would mean registering a new ``after_request`` hook each time.
+
+So corsadmin decides the origin itself (in :mod:`corsadmin.snapshot`, in time
+that does not grow with the number of origins) and then calls Flask-CORS's
+header writer, ``flask_cors.core.get_cors_headers``, with options made for
+that one decision: ``origins`` holding exactly the allowed origin (as an
+escaped, compiled expression, so Flask-CORS's "probably a regex" guess cannot
+misread an IPv6 origin's brackets), or ``'*'`` with ``send_wildcard`` for an
+any-origin policy. Flask-CORS then writes ``Access-Control-Allow-Origin``,
+``-Allow-Credentials``, ``-Expose-Headers``, ``-Allow-Private-Network`` and, for
+a preflight, ``-Allow-Methods``, ``-Allow-Headers`` and ``-Max-Age``, exactly as
+it would for a static configuration.
+
+Two options are fixed on purpose: ``always_send`` is off (Flask-CORS would
+otherwise list every allowed origin on a request without ``Origin``), and
+``vary_header`` is off because corsadmin adds ``Vary: Origin`` itself, on the
+refused responses too, where Flask-CORS adds none.
+
+The headers Flask-CORS computed are memoized per policy and request shape, so
+a repeated decision costs a dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask_cors.core import DEFAULT_OPTIONS, get_cors_headers, probably_regex, serialize_options
+
+from .snapshot import CompiledPolicy, CorsRequest, Decision
+
+Headers = tuple[tuple[str, str], ...]
+
+#: Every response header Flask-CORS may write; on a covered path corsadmin owns them.
+CORS_RESPONSE_HEADERS = (
+    "Access-Control-Allow-Origin",
+    "Access-Control-Allow-Credentials",
+    "Access-Control-Allow-Methods",
+    "Access-Control-Allow-Headers",
+    "Access-Control-Expose-Headers",
+    "Access-Control-Max-Age",
+    "Access-Control-Allow-Private-Network",
+)
+
+_MEMO_LIMIT = 4096
+_OPTIONS_KEY = object()
+
+
+def _literal(name: str) -> str | re.Pattern[str]:
+    """A header name Flask-CORS will compare literally, whatever characters it holds."""
+    if name != "*" and probably_regex(name):
+        return re.compile(re.escape(name) + r"\Z", re.IGNORECASE)
+    return name
+
+
+def flask_cors_options(policy: CompiledPolicy) -> dict[str, Any]:
+    """The policy's settings as Flask-CORS keyword options (``origins`` set per decision).
+
+    Raw options, as one would pass to ``CORS(...)``: Flask-CORS's own
+    ``serialize_options`` normalizes them (its internal type differs between 6.x
+    releases, so corsadmin never builds or edits the normalized form itself).
+    """
+    cached = policy.memo.get(_OPTIONS_KEY)
+    if cached is not None:
+        return dict(cached)
+    spec = policy.spec
+    options = dict(DEFAULT_OPTIONS)
+    options.update(
+        origins="*",
+        methods=list(spec.methods),
+        allow_headers=[_literal(h) for h in spec.allow_headers],
+        expose_headers=list(spec.expose_headers) or None,
+        supports_credentials=spec.credentials,
+        # As a string: Flask-CORS drops falsy values, and "Max-Age: 0" means "do not cache".
+        max_age=None if spec.max_age is None else str(spec.max_age),
+        send_wildcard=True,
+        always_send=policy.any_origin,
+        vary_header=False,
+        allow_private_network=spec.private_network,
+        automatic_options=False,
+        intercept_exceptions=False,
+    )
+    policy.memo[_OPTIONS_KEY] = options
+    return dict(options)
+
+
+def cors_headers(decision: Decision, request: CorsRequest) -> Headers:
+    """The Access-Control-* headers Flask-CORS writes for this decision."""
+    policy = decision.policy
+    if policy is None or decision.allow_origin is None:
+        return ()
+    key = (
+        decision.allow_origin,
+        request.origin,
+        request.method == "OPTIONS",
+        request.request_method,
+        request.request_headers,
+        request.private_network,
+    )
+    memo = policy.memo
+    found: Headers | None = memo.get(key)
+    if found is not None:
+        return found
+    options = flask_cors_options(policy)
+    if decision.allow_origin != "*":
+        options["origins"] = [re.compile(re.escape(decision.allow_origin) + r"\Z")]
+    request_headers: dict[str, str] = {}
+    if request.origin is not None:
+        request_headers["Origin"] = request.origin
+    if request.request_method is not None:
+        request_headers["Access-Control-Request-Method"] = request.request_method
+    if request.request_headers is not None:
+        request_headers["Access-Control-Request-Headers"] = request.request_headers
+    if request.private_network:
+        request_headers["Access-Control-Request-Private-Network"] = "true"
+    written = get_cors_headers(serialize_options(options), request_headers, request.method)
+    result: Headers = tuple((str(k), str(v)) for k, v in written.items(multi=True))
+    if len(memo) >= _MEMO_LIMIT:  # bounded: clients choose the Origin and request headers
+        options_entry = memo.get(_OPTIONS_KEY)
+        memo.clear()
+        memo[_OPTIONS_KEY] = options_entry
+    memo[key] = result
+    return result

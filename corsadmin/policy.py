@@ -1,0 +1,389 @@
+"""A policy as validated data: the one validation layer every way in shares.
+
+The Python API, the CLI, the policy-document import and the admin UI all turn
+their input into a :class:`PolicySpec` through :func:`validate_policy`, so a
+rule of the policy document is enforced in exactly one place, and every error
+names the field it is about.
+
+Pure Python: no Flask, no database.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timezone
+from typing import Any
+
+from .errors import FieldError, ValidationError
+from .origins import OriginRule, OriginRuleError, parse_origin_rule
+from .paths import PathPattern, PathPatternError, parse_path_pattern
+
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+# RFC 9110 token: what a method or a header name may be made of.
+TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+DEFAULT_METHODS: tuple[str, ...] = ("GET", "HEAD", "POST", "OPTIONS", "PUT", "PATCH", "DELETE")
+DEFAULT_REVIEW_EVERY_DAYS = 90
+MAX_NOTE_LENGTH = 500
+MAX_DESCRIPTION_LENGTH = 2000
+MAX_INT = 2**31 - 1
+
+POLICY_FIELDS = (
+    "name",
+    "path",
+    "description",
+    "origins",
+    "methods",
+    "allow_headers",
+    "expose_headers",
+    "credentials",
+    "max_age",
+    "private_network",
+    "enabled",
+    "priority",
+    "review_every_days",
+)
+ORIGIN_FIELDS = ("origin", "note", "expires")
+
+
+@dataclass(frozen=True, slots=True)
+class OriginEntry:
+    """An origin rule of a policy, with the operator's note and optional expiry."""
+
+    rule: OriginRule
+    note: str = ""
+    expires: datetime | None = None
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires is not None and self.expires <= now
+
+    def to_document(self) -> str | dict[str, Any]:
+        if not self.note and self.expires is None:
+            return self.rule.text
+        entry: dict[str, Any] = {"origin": self.rule.text}
+        if self.note:
+            entry["note"] = self.note
+        if self.expires is not None:
+            entry["expires"] = format_time(self.expires)
+        return entry
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySpec:
+    """One validated, normalized policy: the fields of the policy document."""
+
+    name: str
+    path: PathPattern
+    origins: tuple[OriginEntry, ...] = ()
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    allow_headers: tuple[str, ...] = ("*",)
+    expose_headers: tuple[str, ...] = ()
+    credentials: bool = False
+    max_age: int | None = None
+    private_network: bool = False
+    enabled: bool = True
+    priority: int = 0
+    description: str = ""
+    review_every_days: int = DEFAULT_REVIEW_EVERY_DAYS
+
+    def origin(self, text: str) -> OriginEntry | None:
+        for entry in self.origins:
+            if entry.rule.text == text:
+                return entry
+        return None
+
+    def to_document(self) -> dict[str, Any]:
+        """Every field, in the document's order (what ``export`` prints)."""
+        return {
+            "name": self.name,
+            "path": self.path.text,
+            "description": self.description,
+            "origins": [e.to_document() for e in self.origins],
+            "methods": list(self.methods),
+            "allow_headers": list(self.allow_headers),
+            "expose_headers": list(self.expose_headers),
+            "credentials": self.credentials,
+            "max_age": self.max_age,
+            "private_network": self.private_network,
+            "enabled": self.enabled,
+            "priority": self.priority,
+            "review_every_days": self.review_every_days,
+        }
+
+
+def format_time(value: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``, to the second: how times appear in documents."""
+    return value.astimezone(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: object) -> datetime:
+    """An ISO 8601 time (with a zone) or a date (midnight UTC); raises ValueError."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime.combine(value, time(0), tzinfo=timezone.utc)
+    elif isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            parsed = datetime.combine(date.fromisoformat(text), time(0), tzinfo=timezone.utc)
+        else:
+            try:
+                parsed = datetime.fromisoformat(text)
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is not an ISO 8601 time such as 2027-03-01T00:00:00Z"
+                ) from None
+    else:
+        raise ValueError("must be an ISO 8601 time string")
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone; add one, such as Z for UTC")
+    return parsed.astimezone(timezone.utc)
+
+
+class _Collector:
+    """Gathers every problem of one input, so one pass reports them all."""
+
+    def __init__(self) -> None:
+        self.errors: list[FieldError] = []
+
+    def add(self, field_name: str, message: str) -> None:
+        self.errors.append(FieldError(field_name, message))
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise ValidationError(self.errors)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _tokens(
+    errors: _Collector, name: str, value: object, *, upper: bool, allow_star: bool
+) -> tuple[str, ...] | None:
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple):
+        errors.add(name, "must be a list of names")
+        return None
+    seen: dict[str, str] = {}
+    ok = True
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            errors.add(f"{name}[{i}]", "must be a string")
+            ok = False
+            continue
+        token = item.strip()
+        if token == "*" and allow_star:
+            seen["*"] = "*"
+            continue
+        if not TOKEN_RE.fullmatch(token):
+            what = "an HTTP method" if upper else "an HTTP header name"
+            errors.add(f"{name}[{i}]", f"{item!r} is not {what}")
+            ok = False
+            continue
+        token = token.upper() if upper else token
+        seen.setdefault(token.lower(), token)
+    if not ok:
+        return None
+    if "*" in seen:
+        return ("*",)
+    return tuple(seen.values())
+
+
+def _origin_entries(errors: _Collector, value: object) -> tuple[OriginEntry, ...] | None:
+    if not isinstance(value, list | tuple):
+        errors.add("origins", "must be a list of origin rules")
+        return None
+    entries: dict[str, OriginEntry] = {}
+    for i, item in enumerate(value):
+        where = f"origins[{i}]"
+        note: object = ""
+        expires_raw: object = None
+        if isinstance(item, Mapping):
+            unknown = sorted(set(item) - set(ORIGIN_FIELDS))
+            for key in unknown:
+                errors.add(f"{where}.{key}", "unknown field")
+            if "origin" not in item:
+                errors.add(f"{where}.origin", "is required")
+                continue
+            text = item["origin"]
+            note = item.get("note") or ""
+            expires_raw = item.get("expires")
+        elif isinstance(item, OriginEntry):
+            entries.setdefault(item.rule.text, item)
+            continue
+        else:
+            text = item
+        if not isinstance(text, str):
+            errors.add(where, "must be an origin string")
+            continue
+        try:
+            rule = parse_origin_rule(text)
+        except OriginRuleError as exc:
+            errors.add(where, str(exc))
+            continue
+        if not isinstance(note, str):
+            errors.add(f"{where}.note", "must be a string")
+            continue
+        if len(note) > MAX_NOTE_LENGTH:
+            errors.add(f"{where}.note", f"is longer than {MAX_NOTE_LENGTH} characters")
+            continue
+        expires: datetime | None = None
+        if expires_raw is not None and expires_raw != "":
+            try:
+                expires = parse_time(expires_raw)
+            except ValueError as exc:
+                errors.add(f"{where}.expires", str(exc))
+                continue
+        # Two rules that normalize to the same value are one rule: the first wins.
+        entries.setdefault(rule.text, OriginEntry(rule, note.strip(), expires))
+    return tuple(entries.values())
+
+
+def validate_policy(data: Mapping[str, Any]) -> PolicySpec:
+    """Validate and normalize one policy given as a mapping of document fields.
+
+    Raises :class:`ValidationError` listing every problem, each with its field.
+    """
+    errors = _Collector()
+    if not isinstance(data, Mapping):
+        raise ValidationError.single("", "a policy must be an object")
+    for key in sorted(set(data) - set(POLICY_FIELDS), key=str):
+        errors.add(str(key), "unknown field")
+
+    name = data.get("name")
+    if name is None or name == "":
+        errors.add("name", "is required")
+    elif not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        errors.add(
+            "name",
+            f"{name!r} is not a valid name: lower-case letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit, at most 64 characters",
+        )
+
+    path: PathPattern | None = None
+    raw_path = data.get("path")
+    if raw_path is None or raw_path == "":
+        errors.add("path", "is required")
+    elif not isinstance(raw_path, str):
+        errors.add("path", "must be a string")
+    else:
+        try:
+            path = parse_path_pattern(raw_path)
+        except PathPatternError as exc:
+            errors.add("path", str(exc))
+
+    if "origins" not in data:
+        errors.add("origins", "is required (an empty list allows nothing)")
+        origins: tuple[OriginEntry, ...] | None = ()
+    else:
+        origins = _origin_entries(errors, data["origins"])
+
+    methods = _tokens(
+        errors, "methods", data.get("methods", DEFAULT_METHODS), upper=True, allow_star=False
+    )
+    if methods is not None and not methods:
+        errors.add("methods", "must name at least one method")
+    allow_headers = _tokens(
+        errors, "allow_headers", data.get("allow_headers", ["*"]), upper=False, allow_star=True
+    )
+    expose_headers = _tokens(
+        errors, "expose_headers", data.get("expose_headers") or [], upper=False, allow_star=True
+    )
+
+    flags: dict[str, bool] = {}
+    for key, default in (("credentials", False), ("private_network", False), ("enabled", True)):
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            errors.add(key, "must be true or false")
+        else:
+            flags[key] = value
+
+    max_age = data.get("max_age")
+    if max_age is not None and (not _is_int(max_age) or not 0 <= max_age <= MAX_INT):
+        errors.add("max_age", "must be a whole number of seconds, 0 or more, or null")
+
+    priority = data.get("priority", 0)
+    if not _is_int(priority) or not -MAX_INT <= priority <= MAX_INT:
+        errors.add("priority", "must be a whole number")
+
+    review = data.get("review_every_days", DEFAULT_REVIEW_EVERY_DAYS)
+    if not _is_int(review) or not 1 <= review <= 3650:
+        errors.add("review_every_days", "must be a whole number of days from 1 to 3650")
+
+    description = data.get("description") or ""
+    if not isinstance(description, str):
+        errors.add("description", "must be a string")
+    elif len(description) > MAX_DESCRIPTION_LENGTH:
+        errors.add("description", f"is longer than {MAX_DESCRIPTION_LENGTH} characters")
+
+    credentials = flags.get("credentials", False)
+    if credentials and origins:
+        for i, entry in enumerate(origins):
+            if entry.rule.kind == "any":
+                errors.add(
+                    f"origins[{i}]",
+                    "'*' cannot be used with credentials: true (the Fetch standard forbids it); "
+                    "list the origins, or turn credentials off",
+                )
+    if credentials and expose_headers == ("*",):
+        errors.add(
+            "expose_headers",
+            "'*' is not a wildcard when credentials is true; name the headers to expose",
+        )
+
+    errors.raise_if_any()
+    assert path is not None and origins is not None
+    assert methods is not None and allow_headers is not None and expose_headers is not None
+    return PolicySpec(
+        name=str(name),
+        path=path,
+        origins=origins,
+        methods=methods,
+        allow_headers=allow_headers,
+        expose_headers=expose_headers,
+        credentials=credentials,
+        max_age=max_age,
+        private_network=flags["private_network"],
+        enabled=flags["enabled"],
+        priority=int(priority),
+        description=description.strip() if isinstance(description, str) else "",
+        review_every_days=int(review),
+    )
+
+
+def apply_changes(spec: PolicySpec, changes: Mapping[str, Any]) -> PolicySpec:
+    """The policy with some fields changed, validated as a whole."""
+    document = spec.to_document()
+    document["origins"] = list(spec.origins)
+    for key, value in changes.items():
+        document[key] = value
+    return validate_policy(document)
+
+
+def with_origin(spec: PolicySpec, entry: OriginEntry) -> PolicySpec:
+    """The policy with one more origin rule (or that rule's note/expiry replaced)."""
+    kept = [e for e in spec.origins if e.rule.text != entry.rule.text]
+    return apply_changes(spec, {"origins": [*kept, entry]})
+
+
+def without_origin(spec: PolicySpec, text: str) -> PolicySpec:
+    return replace(spec, origins=tuple(e for e in spec.origins if e.rule.text != text))
+
+
+def parse_origin_entry(
+    origin: str, *, note: str = "", expires: object = None, field_name: str = "origin"
+) -> OriginEntry:
+    """One origin rule typed by an operator (CLI, admin form), validated."""
+    errors = _Collector()
+    entries = _origin_entries(errors, [{"origin": origin, "note": note, "expires": expires}])
+    if errors.errors:
+        raise ValidationError(
+            FieldError(e.field.replace("origins[0]", field_name, 1), e.message)
+            for e in errors.errors
+        )
+    assert entries
+    return entries[0]

@@ -1,0 +1,182 @@
+"""Keeping each process's snapshot current without touching the database per request.
+
+A :class:`SnapshotHolder` hands requests the current :class:`Snapshot` from
+memory. A daemon thread per process (started on the first request, and again
+in a forked worker) reads the revision every ``interval`` seconds and, when it
+moved, loads and compiles a new snapshot while requests go on being answered
+from the old one; then it swaps the reference. A change made in this process
+is loaded at once (:meth:`SnapshotHolder.reload`).
+
+If the database cannot be reached, the last snapshot that loaded stays in
+force, the failure is logged once (and the recovery once), and the thread
+keeps retrying. Until a snapshot has loaded, the empty snapshot allows nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from .snapshot import Snapshot
+
+log = logging.getLogger("corsadmin")
+
+RevisionReader = Callable[[], int]
+SnapshotLoader = Callable[[], Snapshot]
+
+
+class SnapshotHolder:
+    """The current snapshot of one application in one process."""
+
+    def __init__(
+        self,
+        *,
+        load: SnapshotLoader,
+        read_revision: RevisionReader,
+        interval: float,
+        background: bool = True,
+        name: str = "corsadmin",
+    ) -> None:
+        self._load = load
+        self._read_revision = read_revision
+        self.interval = max(0.0, float(interval))
+        self.background = background
+        self.name = name
+        self._snapshot = Snapshot.empty()
+        self._lock = threading.Lock()  # guards swapping the snapshot and starting the thread
+        self._load_lock = threading.Lock()  # one first load at a time
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._thread_pid = 0
+        self._failing = False
+        self._last_check = 0.0
+        self.loads = 0  # how many snapshots were loaded (for tests and the admin UI)
+
+    # What requests call -------------------------------------------------------
+
+    def current(self) -> Snapshot:
+        """The snapshot to decide with. No database access once one has loaded."""
+        snapshot = self._snapshot
+        if not snapshot.loaded:
+            snapshot = self._first_load()
+        elif self.background:
+            if self._thread_pid != os.getpid():
+                self._start_thread()
+        elif time.monotonic() - self._last_check >= self.interval:
+            self.check()
+            snapshot = self._snapshot
+        if time.time() >= snapshot.valid_until:
+            snapshot = self._recompile(snapshot)
+        return snapshot
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The snapshot in force now, without starting or loading anything."""
+        return self._snapshot
+
+    # Loading ------------------------------------------------------------------
+
+    def reload(self) -> Snapshot:
+        """Load now (after a change made in this process). Keeps the old one on failure."""
+        try:
+            snapshot = self._load()
+        except Exception as exc:  # a database problem must never break a request
+            self._report_failure(exc)
+            return self._snapshot
+        self._install(snapshot)
+        return snapshot
+
+    def check(self) -> bool:
+        """Reload if the revision moved. True when a new snapshot was installed."""
+        self._last_check = time.monotonic()
+        try:
+            revision = self._read_revision()
+            if revision == self._snapshot.revision and self._snapshot.loaded:
+                self._report_success()
+                return False
+            snapshot = self._load()
+        except Exception as exc:
+            self._report_failure(exc)
+            return False
+        self._install(snapshot)
+        return True
+
+    def _first_load(self) -> Snapshot:
+        with self._load_lock:
+            if not self._snapshot.loaded and time.monotonic() - self._last_check >= min(
+                self.interval, 1.0
+            ):
+                self.check()
+        if self.background and self._thread_pid != os.getpid():
+            self._start_thread()
+        return self._snapshot
+
+    def _install(self, snapshot: Snapshot) -> None:
+        with self._lock:
+            current = self._snapshot
+            # Never go back: a slower load of an older revision loses to a newer one.
+            if current.loaded and snapshot.revision < current.revision:
+                return
+            self._snapshot = snapshot
+            self.loads += 1
+        self._report_success()
+
+    def _recompile(self, snapshot: Snapshot) -> Snapshot:
+        with self._lock:
+            if self._snapshot is snapshot:
+                self._snapshot = snapshot.recompiled()
+            return self._snapshot
+
+    # The poller thread ---------------------------------------------------------
+
+    def _start_thread(self) -> None:
+        with self._lock:
+            pid = os.getpid()
+            if self._thread_pid == pid or self._stop.is_set():
+                return
+            self._thread_pid = pid
+            self._thread = threading.Thread(
+                target=self._run, name=f"{self.name}-refresh", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval or 0.05):
+            self.check()
+
+    def stop(self) -> None:
+        """Stop the poller thread (tests, shutdown)."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
+    # Logging once ---------------------------------------------------------------
+
+    def _report_failure(self, exc: Exception) -> None:
+        if not self._failing:
+            self._failing = True
+            kept = (
+                f"keeping revision {self._snapshot.revision}"
+                if self._snapshot.loaded
+                else "allowing no cross-origin access until a policy loads"
+            )
+            log.error(
+                "corsadmin could not load the CORS policy from the database (%s: %s); %s "
+                "and retrying every %.1fs",
+                type(exc).__name__,
+                str(exc).splitlines()[0][:300] if str(exc) else "",
+                kept,
+                self.interval,
+            )
+
+    def _report_success(self) -> None:
+        if self._failing:
+            self._failing = False
+            log.warning(
+                "corsadmin reached the database again; enforcing revision %d",
+                self._snapshot.revision,
+            )

@@ -1,0 +1,616 @@
+"""Reading and writing policies: one transaction per change, its audit event inside it.
+
+Every change goes through :class:`PolicyStore`: it validates through
+:mod:`corsadmin.policy`, writes the rows, records an :class:`AuditEvent` with
+the policy before and after, moves the revision, and commits, all in one
+transaction; on any error it rolls back, so nothing is half-written. After the
+commit it calls ``on_commit`` (the extension uses it to make the change
+visible in this process at once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from .errors import (
+    FieldError,
+    OriginRuleNotFound,
+    PolicyNotFound,
+    StaleVersion,
+    ValidationError,
+)
+from .models import AuditEvent, OriginRuleRow, Policy, State, utcnow
+from .origins import OriginRule, parse_origin_rule
+from .paths import PathPattern, parse_path_pattern
+from .policy import (
+    OriginEntry,
+    PolicySpec,
+    apply_changes,
+    parse_origin_entry,
+    validate_policy,
+    with_origin,
+    without_origin,
+)
+from .snapshot import Snapshot
+
+DOCUMENT_FORMAT = 1
+
+
+@dataclass
+class ImportReport:
+    """What an import changed, policy names per kind of change."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.deleted)
+
+    def __str__(self) -> str:
+        return (
+            f"{len(self.created)} created, {len(self.updated)} updated, "
+            f"{len(self.deleted)} deleted, {len(self.unchanged)} unchanged"
+        )
+
+
+class RuleCache:
+    """Parsed origin rules and path patterns by their stored text.
+
+    Stored values were validated when written; loading a snapshot only needs to
+    rebuild the objects, and most of them did not change since the last load.
+    """
+
+    def __init__(self) -> None:
+        self._origins: dict[str, OriginRule] = {}
+        self._paths: dict[str, PathPattern] = {}
+
+    def origin(self, text: str) -> OriginRule:
+        rule = self._origins.get(text)
+        if rule is None:
+            rule = self._origins[text] = parse_origin_rule(text)
+        return rule
+
+    def path(self, text: str) -> PathPattern:
+        pattern = self._paths.get(text)
+        if pattern is None:
+            pattern = self._paths[text] = parse_path_pattern(text)
+        return pattern
+
+    def keep_only(self, origins: set[str], paths: set[str]) -> None:
+        self._origins = {k: v for k, v in self._origins.items() if k in origins}
+        self._paths = {k: v for k, v in self._paths.items() if k in paths}
+
+
+def read_revision(connection: sa.Connection) -> int:
+    """The current revision (0 on a database where nothing was ever written)."""
+    value = connection.execute(sa.select(State.revision).where(State.id == 1)).scalar()
+    return int(value or 0)
+
+
+def load_specs(
+    connection: sa.Connection, cache: RuleCache | None = None
+) -> tuple[int, list[PolicySpec]]:
+    """The revision and every policy, read in plain SQL (no ORM objects: this is fast)."""
+    cache = cache or RuleCache()
+    revision = read_revision(connection)
+    p = Policy.__table__
+    r = OriginRuleRow.__table__
+    origin_rows: dict[int, list[OriginEntry]] = {}
+    seen_origins: set[str] = set()
+    for row in connection.execute(
+        sa.select(r.c.policy_id, r.c.origin, r.c.note, r.c.expires_at).order_by(
+            r.c.policy_id, r.c.origin
+        )
+    ):
+        origin_rows.setdefault(row.policy_id, []).append(
+            OriginEntry(cache.origin(row.origin), row.note or "", row.expires_at)
+        )
+        seen_origins.add(row.origin)
+    specs: list[PolicySpec] = []
+    seen_paths: set[str] = set()
+    for row in connection.execute(sa.select(p).order_by(p.c.name)):
+        specs.append(
+            PolicySpec(
+                name=row.name,
+                path=cache.path(row.path),
+                origins=tuple(origin_rows.get(row.id, ())),
+                methods=tuple(row.methods),
+                allow_headers=tuple(row.allow_headers),
+                expose_headers=tuple(row.expose_headers),
+                credentials=bool(row.credentials),
+                max_age=row.max_age,
+                private_network=bool(row.private_network),
+                enabled=bool(row.enabled),
+                priority=int(row.priority),
+                description=row.description or "",
+                review_every_days=int(row.review_every_days),
+            )
+        )
+        seen_paths.add(row.path)
+    cache.keep_only(seen_origins, seen_paths)
+    return revision, specs
+
+
+def load_snapshot(engine: sa.Engine, cache: RuleCache | None = None) -> Snapshot:
+    """Compile a snapshot from the database."""
+    with engine.connect() as connection:
+        revision, specs = load_specs(connection, cache)
+    return Snapshot(revision, specs)
+
+
+def spec_of(policy: Policy) -> PolicySpec:
+    """A stored policy as a spec (stored values were validated on the way in)."""
+    return PolicySpec(
+        name=policy.name,
+        path=parse_path_pattern(policy.path),
+        origins=tuple(
+            OriginEntry(parse_origin_rule(r.origin), r.note or "", r.expires_at)
+            for r in sorted(policy.origin_rules, key=lambda r: r.origin)
+        ),
+        methods=tuple(policy.methods),
+        allow_headers=tuple(policy.allow_headers),
+        expose_headers=tuple(policy.expose_headers),
+        credentials=policy.credentials,
+        max_age=policy.max_age,
+        private_network=policy.private_network,
+        enabled=policy.enabled,
+        priority=policy.priority,
+        description=policy.description or "",
+        review_every_days=policy.review_every_days,
+    )
+
+
+def _canonical(spec: PolicySpec) -> dict[str, Any]:
+    """A spec as a document, origins sorted: equal for policies that enforce the same."""
+    document = spec.to_document()
+    document["origins"] = sorted(
+        (e.to_document() for e in spec.origins),
+        key=lambda e: e if isinstance(e, str) else e["origin"],
+    )
+    return document
+
+
+class PolicyStore:
+    """Every read and write of policies, for one session and one actor."""
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        actor: str,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        if not actor:
+            raise ValueError("a change needs an actor (who makes it)")
+        self.session = session
+        self.actor = actor
+        self.on_commit = on_commit
+        self._events: list[str] = []
+        self._revision = 0
+
+    # Reading -----------------------------------------------------------------
+
+    def revision(self) -> int:
+        return int(self.session.scalar(sa.select(State.revision).where(State.id == 1)) or 0)
+
+    def policies(self) -> list[Policy]:
+        return list(
+            self.session.scalars(
+                sa.select(Policy).options(selectinload(Policy.origin_rules)).order_by(Policy.name)
+            )
+        )
+
+    def policy(self, name: str) -> Policy:
+        found = self.session.scalar(
+            sa.select(Policy).options(selectinload(Policy.origin_rules)).where(Policy.name == name)
+        )
+        if found is None:
+            raise PolicyNotFound(name)
+        return found
+
+    def spec(self, name: str) -> PolicySpec:
+        return spec_of(self.policy(name))
+
+    def export_document(self) -> dict[str, Any]:
+        """The whole policy as a document: every policy, every field, sorted by name."""
+        return {
+            "corsadmin": DOCUMENT_FORMAT,
+            "policies": [_canonical(spec_of(p)) for p in self.policies()],
+        }
+
+    def audit_events(
+        self, *, policy: str | None = None, actor: str | None = None, limit: int = 200
+    ) -> list[AuditEvent]:
+        query = sa.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+        if policy:
+            query = query.where(AuditEvent.policy_name == policy)
+        if actor:
+            query = query.where(AuditEvent.actor == actor)
+        return list(self.session.scalars(query))
+
+    # Writing -----------------------------------------------------------------
+
+    def create_policy(self, data: Mapping[str, Any]) -> PolicySpec:
+        """Add a policy from document fields."""
+        with self._change():
+            spec = validate_policy(data)
+            self._check_unique(spec, None)
+            policy = Policy(name=spec.name, created_by=self.actor, created_at=utcnow())
+            self.session.add(policy)
+            self._write(policy, spec)
+            self._audit("policy.create", spec.name, None, spec, f"created policy {spec.name}")
+        return spec
+
+    def update_policy(
+        self, name: str, changes: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> PolicySpec:
+        """Change some fields of a policy (``origins``, if given, replaces the list)."""
+        with self._change():
+            policy = self._locked(name, expected_version)
+            before = spec_of(policy)
+            after = apply_changes(before, changes)
+            if _canonical(after) == _canonical(before):
+                return before
+            self._check_unique(after, policy.id)
+            self._write(policy, after)
+            self._audit("policy.update", after.name, before, after, _describe(before, after))
+        return after
+
+    def set_enabled(
+        self, name: str, enabled: bool, *, expected_version: int | None = None
+    ) -> PolicySpec:
+        return self.update_policy(name, {"enabled": enabled}, expected_version=expected_version)
+
+    def delete_policy(self, name: str, *, expected_version: int | None = None) -> None:
+        with self._change():
+            policy = self._locked(name, expected_version)
+            before = spec_of(policy)
+            self.session.delete(policy)
+            self._audit("policy.delete", name, before, None, f"deleted policy {name}")
+
+    def add_origin(
+        self,
+        policy_name: str,
+        origin: str,
+        *,
+        note: str = "",
+        expires: object = None,
+        expected_version: int | None = None,
+    ) -> OriginEntry:
+        """Allow one more origin on a policy (or change an existing rule's note or expiry)."""
+        with self._change():
+            entry = parse_origin_entry(origin, note=note, expires=expires)
+            if entry.expires is not None and entry.expires <= utcnow():
+                raise ValidationError.single("expires", "is in the past")
+            policy = self._locked(policy_name, expected_version)
+            before = spec_of(policy)
+            try:
+                after = with_origin(before, entry)
+            except ValidationError as exc:
+                raise ValidationError(
+                    FieldError("origin", e.message) if e.field.startswith("origins[") else e
+                    for e in exc.errors
+                ) from None
+            if _canonical(after) == _canonical(before):
+                return entry
+            self._write(policy, after)
+            verb = "changed" if before.origin(entry.rule.text) else "allowed"
+            self._audit(
+                "origin.add",
+                policy_name,
+                before,
+                after,
+                f"{verb} origin {entry.rule.text} on {policy_name}",
+            )
+        return entry
+
+    def remove_origin(
+        self, policy_name: str, origin: str, *, expected_version: int | None = None
+    ) -> None:
+        """Stop allowing one origin rule (given as typed: it is normalized first)."""
+        with self._change():
+            policy = self._locked(policy_name, expected_version)
+            before = spec_of(policy)
+            text = origin
+            if before.origin(text) is None:
+                text = parse_origin_entry(origin).rule.text
+            if before.origin(text) is None:
+                raise OriginRuleNotFound(policy_name, origin)
+            after = without_origin(before, text)
+            self._write(policy, after)
+            self._audit(
+                "origin.remove", policy_name, before, after,
+                f"removed origin {text} from {policy_name}",
+            )
+
+    def import_document(self, document: Any, *, replace: bool = False) -> ImportReport:
+        """Merge a policy document by name (or, with ``replace``, make the database hold it).
+
+        The whole document is validated first; one error and nothing is written.
+        A policy that would not change is left alone and records no event.
+        """
+        specs = parse_document(document)
+        report = ImportReport()
+        with self._change():
+            existing = {p.name: p for p in self.policies()}
+            incoming = {s.name for s in specs}
+            if replace:
+                for name in sorted(set(existing) - incoming):
+                    policy = existing.pop(name)
+                    before = spec_of(policy)
+                    self.session.delete(policy)
+                    self._audit("policy.delete", name, before, None, f"import removed {name}")
+                    report.deleted.append(name)
+                self.session.flush()
+            # Free every path that moves before writing any, so swapped paths do not collide.
+            updates: list[tuple[Policy, PolicySpec, PolicySpec]] = []
+            for spec in specs:
+                policy = existing.get(spec.name)
+                if policy is None:
+                    continue
+                before = spec_of(policy)
+                if _canonical(before) == _canonical(spec):
+                    report.unchanged.append(spec.name)
+                    continue
+                updates.append((policy, before, spec))
+            self._check_paths_free(specs, keep=set(existing))
+            for i, (policy, _before, _spec) in enumerate(updates):
+                policy.path = f"corsadmin-moving:{i}"  # not a valid pattern, so never a real one
+            self.session.flush()
+            for policy, before, spec in updates:
+                self._write(policy, spec)
+                self._audit("policy.update", spec.name, before, spec, "import: " + _describe(before, spec))
+                report.updated.append(spec.name)
+            for spec in specs:
+                if spec.name in existing:
+                    continue
+                policy = Policy(name=spec.name, created_by=self.actor, created_at=utcnow())
+                self.session.add(policy)
+                self._write(policy, spec)
+                self._audit("policy.create", spec.name, None, spec, f"import created {spec.name}")
+                report.created.append(spec.name)
+        return report
+
+    def mark_reviewed(self, name: str, comment: str = "") -> None:
+        """Record that an operator reviewed a policy (an audit event, no policy change)."""
+        with self._change():
+            policy = self._locked(name, None)
+            policy.reviewed_at = utcnow()
+            policy.reviewed_by = self.actor
+            spec = spec_of(policy)
+            summary = f"reviewed {name}" + (f": {comment}" if comment else "")
+            self._audit("policy.review", name, spec, spec, summary)
+
+    # Internals ---------------------------------------------------------------
+
+    def _change(self) -> _Transaction:
+        return _Transaction(self)
+
+    def _locked(self, name: str, expected_version: int | None) -> Policy:
+        query = (
+            sa.select(Policy)
+            .options(selectinload(Policy.origin_rules))
+            .where(Policy.name == name)
+            .with_for_update()
+        )
+        policy = self.session.scalar(query)
+        if policy is None:
+            raise PolicyNotFound(name)
+        if expected_version is not None and policy.version != expected_version:
+            raise StaleVersion(name, expected_version, policy.version)
+        return policy
+
+    def _check_unique(self, spec: PolicySpec, own_id: int | None) -> None:
+        errors: list[FieldError] = []
+        by_name = self.session.scalar(sa.select(Policy.id).where(Policy.name == spec.name))
+        if by_name is not None and by_name != own_id:
+            errors.append(FieldError("name", f"a policy named {spec.name!r} exists already"))
+        by_path = self.session.execute(
+            sa.select(Policy.id, Policy.name).where(Policy.path == spec.path.text)
+        ).first()
+        if by_path is not None and by_path.id != own_id:
+            errors.append(
+                FieldError("path", f"policy {by_path.name!r} already covers {spec.path.text!r}")
+            )
+        if errors:
+            raise ValidationError(errors)
+
+    def _check_paths_free(self, specs: Sequence[PolicySpec], keep: set[str]) -> None:
+        """Import: a new path must not be held by a stored policy the document leaves alone."""
+        incoming = {s.name for s in specs}
+        held = {
+            row.path: row.name
+            for row in self.session.execute(sa.select(Policy.path, Policy.name))
+            if row.name not in incoming
+        }
+        errors = []
+        for i, spec in enumerate(specs):
+            holder = held.get(spec.path.text)
+            if holder is not None:
+                errors.append(
+                    FieldError(
+                        f"policies[{i}].path",
+                        f"policy {holder!r} (not in this document) already covers "
+                        f"{spec.path.text!r}; use --replace or rename",
+                    )
+                )
+        if errors:
+            raise ValidationError(errors)
+
+    def _write(self, policy: Policy, spec: PolicySpec) -> None:
+        now = utcnow()
+        policy.name = spec.name
+        policy.path = spec.path.text
+        policy.description = spec.description
+        policy.methods = list(spec.methods)
+        policy.allow_headers = list(spec.allow_headers)
+        policy.expose_headers = list(spec.expose_headers)
+        policy.credentials = spec.credentials
+        policy.max_age = spec.max_age
+        policy.private_network = spec.private_network
+        policy.enabled = spec.enabled
+        policy.priority = spec.priority
+        policy.review_every_days = spec.review_every_days
+        policy.version = (policy.version or 0) + 1
+        policy.updated_at = now
+        policy.updated_by = self.actor
+        rows = {r.origin: r for r in policy.origin_rules}
+        wanted = {e.rule.text: e for e in spec.origins}
+        for text, row in rows.items():
+            if text not in wanted:
+                policy.origin_rules.remove(row)
+        for text, entry in wanted.items():
+            row = rows.get(text)
+            if row is None:
+                policy.origin_rules.append(
+                    OriginRuleRow(
+                        origin=text,
+                        note=entry.note,
+                        expires_at=entry.expires,
+                        created_at=now,
+                        created_by=self.actor,
+                    )
+                )
+            else:
+                row.note = entry.note
+                row.expires_at = entry.expires
+
+    def _audit(
+        self,
+        action: str,
+        policy_name: str | None,
+        before: PolicySpec | None,
+        after: PolicySpec | None,
+        summary: str,
+    ) -> None:
+        self.session.add(
+            AuditEvent(
+                at=utcnow(),
+                actor=self.actor,
+                action=action,
+                policy_name=policy_name,
+                summary=summary,
+                before=_canonical(before) if before else None,
+                after=_canonical(after) if after else None,
+                revision=self._revision,
+            )
+        )
+        self._events.append(action)
+
+    def _bump_revision(self) -> int:
+        """Move the revision. Done first in every change: on PostgreSQL the row lock
+        serializes writers, and on SQLite the first write takes the database lock."""
+        now = utcnow()
+        moved = self.session.execute(
+            sa.update(State).where(State.id == 1).values(revision=State.revision + 1, changed_at=now)
+        )
+        if not moved.rowcount:  # type: ignore[attr-defined]
+            self.session.add(State(id=1, revision=1, changed_at=now))
+            self.session.flush()
+        return int(self.session.scalar(sa.select(State.revision).where(State.id == 1)) or 0)
+
+
+class _Transaction:
+    """One change: the revision moves first, then the writes and their audit events;
+    commit if anything was recorded, roll back everything on any error."""
+
+    def __init__(self, store: PolicyStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> None:
+        self.store._events = []
+        self.store._revision = self.store._bump_revision()
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> bool:
+        session = self.store.session
+        events = self.store._events
+        self.store._events = []
+        if exc_type is not None:
+            session.rollback()
+            return False
+        try:
+            if events:
+                session.commit()
+            else:
+                session.rollback()  # no change: the revision stays where it was
+        except BaseException:
+            session.rollback()
+            raise
+        if events and self.store.on_commit is not None:
+            self.store.on_commit()
+        return False
+
+
+def parse_document(document: Any) -> list[PolicySpec]:
+    """Validate a whole policy document; every problem reported with its place."""
+    if not isinstance(document, Mapping):
+        raise ValidationError.single("", "a policy document must be a JSON object")
+    errors: list[FieldError] = []
+    for key in sorted(set(document) - {"corsadmin", "policies"}, key=str):
+        errors.append(FieldError(str(key), "unknown field"))
+    if document.get("corsadmin") != DOCUMENT_FORMAT:
+        errors.append(
+            FieldError("corsadmin", f"must be {DOCUMENT_FORMAT} (the format of this document)")
+        )
+    policies = document.get("policies")
+    specs: list[PolicySpec] = []
+    if not isinstance(policies, list):
+        errors.append(FieldError("policies", "must be a list of policies"))
+        policies = []
+    names: dict[str, int] = {}
+    paths: dict[str, int] = {}
+    for i, data in enumerate(policies):
+        try:
+            spec = validate_policy(data)
+        except ValidationError as exc:
+            errors.extend(exc.prefixed(f"policies[{i}]").errors)
+            continue
+        if spec.name in names:
+            errors.append(
+                FieldError(
+                    f"policies[{i}].name",
+                    f"{spec.name!r} is used by policies[{names[spec.name]}] too",
+                )
+            )
+        if spec.path.text in paths:
+            errors.append(
+                FieldError(
+                    f"policies[{i}].path",
+                    f"{spec.path.text!r} is used by policies[{paths[spec.path.text]}] too",
+                )
+            )
+        names.setdefault(spec.name, i)
+        paths.setdefault(spec.path.text, i)
+        specs.append(spec)
+    if errors:
+        raise ValidationError(errors)
+    return specs
+
+
+def _describe(before: PolicySpec, after: PolicySpec) -> str:
+    """A short human summary of what changed between two versions of a policy."""
+    old, new = _canonical(before), _canonical(after)
+    parts: list[str] = []
+    for key in new:
+        if key == "origins":
+            old_o = {o if isinstance(o, str) else o["origin"] for o in old["origins"]}
+            new_o = {o if isinstance(o, str) else o["origin"] for o in new["origins"]}
+            added, removed = sorted(new_o - old_o), sorted(old_o - new_o)
+            if added:
+                parts.append("allowed " + ", ".join(added))
+            if removed:
+                parts.append("removed " + ", ".join(removed))
+            if not added and not removed and old["origins"] != new["origins"]:
+                parts.append("changed origin notes or expiry")
+        elif old.get(key) != new[key]:
+            parts.append(f"{key}: {old.get(key)!r} -> {new[key]!r}")
+    return f"updated {after.name}: " + ("; ".join(parts) if parts else "no change")

@@ -1,0 +1,160 @@
+"""The standalone corsadmin application and the operator's entry point.
+
+    python manage.py run                  create or upgrade the schema, load the
+                                          example policy into an empty database, serve
+    python manage.py db upgrade           corsadmin's migrations (Flask-Migrate)
+    python manage.py corsadmin --help     the policy commands
+
+``flask --app manage ...`` works too. The database is ``DATABASE_URL``
+(SQLite in the instance folder by default; ``postgresql://...`` for PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import click
+from flask import Flask, jsonify, request
+from flask.cli import FlaskGroup, ScriptInfo, routes_command, run_command, shell_command
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+
+from corsadmin import CorsAdmin
+from corsadmin.schema import migrations_directory
+
+db = SQLAlchemy()
+migrate = Migrate()
+cors = CorsAdmin(db=db)
+
+EXAMPLE_POLICY: dict[str, Any] = {
+    "corsadmin": 1,
+    "policies": [
+        {
+            "name": "example-api",
+            "path": "/api/**",
+            "description": "The classic Flask-CORS example, as data",
+            "origins": ["http://localhost:3000", "https://yourapp.com"],
+            "methods": ["GET", "POST", "PUT", "DELETE"],
+            "allow_headers": ["Content-Type", "Authorization"],
+        }
+    ],
+}
+EXAMPLE_ACTOR = "manage.py:example"
+
+
+def database_url(instance_path: str) -> str:
+    """``DATABASE_URL``, with PostgreSQL URLs pointed at psycopg 3; SQLite by default."""
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if not url:
+        return "sqlite:///" + os.path.join(instance_path, "corsadmin.sqlite")
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """The standalone app: corsadmin plus a few demo API routes."""
+    app = Flask(__name__, instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(
+        SECRET_KEY=os.environ.get("SECRET_KEY", "dev-only-change-me"),
+        SQLALCHEMY_DATABASE_URI=database_url(app.instance_path),
+    )
+    refresh = os.environ.get("CORSADMIN_REFRESH_INTERVAL")
+    if refresh:
+        app.config["CORSADMIN_REFRESH_INTERVAL"] = float(refresh)
+    if test_config is not None:
+        app.config.update(test_config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(migrations_directory()))
+    cors.init_app(app)
+    register_demo_api(app)
+    return app
+
+
+def register_demo_api(app: Flask) -> None:
+    """What protected routes look like: the example policy covers /api/**."""
+
+    @app.get("/")
+    def index() -> Any:
+        return jsonify(
+            service="corsadmin demo",
+            try_it="curl -i -H 'Origin: http://localhost:3000' -X POST "
+            "-H 'Content-Type: application/json' -d '{\"inputVar\": 21}' "
+            "http://127.0.0.1:5000/api/foo",
+        )
+
+    @app.post("/api/foo")
+    def foo() -> Any:
+        """The classic example: doubles inputVar."""
+        data = request.get_json(silent=True)
+        value = data.get("inputVar") if isinstance(data, dict) else None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return jsonify(error="Invalid input"), 400
+        return jsonify(result=value * 2)
+
+    @app.get("/api/status")
+    def status() -> Any:
+        return jsonify(status="ok")
+
+    @app.route("/api/items/<int:item_id>", methods=["GET", "PUT", "DELETE"])
+    def item(item_id: int) -> Any:
+        if request.method == "PUT":
+            return jsonify(id=item_id, updated=request.get_json(silent=True))
+        if request.method == "DELETE":
+            return "", 204
+        return jsonify(id=item_id, name=f"item {item_id}")
+
+    @app.get("/api/whoami")
+    def whoami() -> Any:
+        """Answers whether the browser sent the session cookie (credentialed calls)."""
+        return jsonify(cookie=request.cookies.get("demo_session"))
+
+    @app.get("/api/error")
+    def error() -> Any:
+        raise RuntimeError("a demo server error")
+
+
+def prepare_database(app: Flask) -> list[str]:
+    """Create or upgrade the schema; load the example policy into a never-used database."""
+    messages = []
+    with app.app_context():
+        cors.upgrade_schema(app)
+        store = cors.store(EXAMPLE_ACTOR, app)
+        if store.revision() == 0 and not store.policies():
+            store.import_document(EXAMPLE_POLICY)
+            messages.append(
+                "corsadmin: empty database, loaded the example policy: /api/** allows "
+                "http://localhost:3000 and https://yourapp.com (GET, POST, PUT, DELETE; "
+                "Content-Type, Authorization)"
+            )
+        count = len(store.policies())
+        messages.append(
+            f"corsadmin: schema ready, {count} polic{'y' if count == 1 else 'ies'} "
+            f"at revision {store.revision()} ({app.config['SQLALCHEMY_DATABASE_URI'].split('@')[-1]})"
+        )
+    return messages
+
+
+@click.command("run", params=run_command.params, help=run_command.help)
+@click.pass_context
+def run_with_schema(ctx: click.Context, **kwargs: Any) -> None:
+    """Prepare the database, then the usual `flask run`."""
+    app = ctx.ensure_object(ScriptInfo).load_app()
+    for message in prepare_database(app):
+        click.echo(message)
+    ctx.invoke(run_command, **kwargs)
+
+
+cli = FlaskGroup(create_app=create_app, add_default_commands=False, help=__doc__)
+cli.add_command(run_with_schema)
+cli.add_command(shell_command)
+cli.add_command(routes_command)
+
+
+if __name__ == "__main__":
+    cli()
