@@ -133,16 +133,17 @@ def prepare_database(app: Flask) -> list[str]:
                 "Content-Type, Authorization)"
             )
         count = len(store.policies())
+        where = str(app.config["SQLALCHEMY_DATABASE_URI"]).split("@")[-1]  # no password
         messages.append(
             f"corsadmin: schema ready, {count} polic{'y' if count == 1 else 'ies'} "
-            f"at revision {store.revision()} ({app.config['SQLALCHEMY_DATABASE_URI'].split('@')[-1]})"
+            f"at revision {store.revision()} ({where})"
         )
     return messages
 
 
 @click.command("run", params=run_command.params, help=run_command.help)
 @click.pass_context
-def run_with_schema(ctx: click.Context, **kwargs: Any) -> None:
+def run_with_schema(ctx: click.Context, /, **kwargs: Any) -> None:
     """Prepare the database, then the usual `flask run`."""
     app = ctx.ensure_object(ScriptInfo).load_app()
     for message in prepare_database(app):

@@ -128,17 +128,22 @@ def _policy_options(func: F) -> F:
         click.option("--origin", "origins", multiple=True, help="An origin rule (repeatable)."),
         click.option("--method", "methods", multiple=True, help="An HTTP method (repeatable)."),
         click.option(
-            "--allow-header", "allow_headers", multiple=True,
+            "--allow-header",
+            "allow_headers",
+            multiple=True,
             help="A request header a page may send, or '*' (repeatable).",
         ),
         click.option(
-            "--expose-header", "expose_headers", multiple=True,
+            "--expose-header",
+            "expose_headers",
+            multiple=True,
             help="A response header a page may read (repeatable).",
         ),
         click.option("--credentials/--no-credentials", default=None, help="Allow credentials."),
         click.option("--max-age", type=int, default=None, help="Preflight cache seconds."),
         click.option(
-            "--private-network/--no-private-network", default=None,
+            "--private-network/--no-private-network",
+            default=None,
             help="Answer private network access preflights.",
         ),
         click.option("--enable/--disable", "enabled", default=None, help="Enable the policy."),
@@ -175,7 +180,9 @@ def policy_list() -> None:
         rows.append((p.name, p.path, str(len(p.origin_rules)), _flags(p)))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for row in rows:
-        click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])
+        click.echo(
+            "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3]
+        )
 
 
 def _flags(p: Policy) -> str:
@@ -308,7 +315,9 @@ def origin_remove(policy: str, origin: str) -> None:
 @click.argument("path")
 @click.option("--method", default="GET", show_default=True, help="The method the page uses.")
 @click.option(
-    "--header", "headers", multiple=True,
+    "--header",
+    "headers",
+    multiple=True,
     help="A request header the page sets: NAME or 'NAME: value' (repeatable).",
 )
 @click.option("--private-network", is_flag=True, help="The page reaches a private network.")
@@ -326,9 +335,7 @@ def check_command(
     if not path.startswith("/"):
         raise ValidationError.single("path", "must start with '/' (the request path)")
     snapshot = load_snapshot(_state().db.engine)
-    explanation = explain(
-        snapshot, origin, path, method, headers, private_network=private_network
-    )
+    explanation = explain(snapshot, origin, path, method, headers, private_network=private_network)
     click.echo(str(explanation))
     sys.exit(0 if explanation.allowed else 2)
 

@@ -53,11 +53,11 @@ class PolicyNotFound(CorsAdminError, NotFound):
     """No policy has that name."""
 
     def __init__(self, name: str) -> None:
-        self.name = name
+        self.policy = name
         super().__init__(description=str(self))
 
     def __str__(self) -> str:
-        return f"no policy named {self.name!r}"
+        return f"no policy named {self.policy!r}"
 
 
 class OriginRuleNotFound(CorsAdminError, NotFound):
@@ -76,13 +76,13 @@ class StaleVersion(CorsAdminError, Conflict):
     """The change was based on an old version of the policy; nothing was overwritten."""
 
     def __init__(self, name: str, expected: int, actual: int) -> None:
-        self.name = name
+        self.policy = name
         self.expected = expected
         self.actual = actual
         super().__init__(description=str(self))
 
     def __str__(self) -> str:
         return (
-            f"policy {self.name!r} was changed by someone else since you loaded it "
+            f"policy {self.policy!r} was changed by someone else since you loaded it "
             f"(your version {self.expected}, now {self.actual}); reload and apply your change again"
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .headers import Headers, cors_headers
+from .headers import HeaderPairs, cors_headers
 from .paths import PathCandidate
 from .snapshot import CompiledPolicy, CorsRequest, Decision, Snapshot
 
@@ -27,7 +27,7 @@ class Evaluation:
 
     request: CorsRequest
     decision: Decision
-    headers: Headers
+    headers: HeaderPairs
 
     @property
     def vary(self) -> bool:
@@ -76,7 +76,9 @@ class Explanation:
         methods = {m.strip() for m in headers.get("access-control-allow-methods", "").split(",")}
         if self.method not in SIMPLE_METHODS and self.method not in methods:
             return False
-        allowed = {h.strip().lower() for h in headers.get("access-control-allow-headers", "").split(",")}
+        allowed = {
+            h.strip().lower() for h in headers.get("access-control-allow-headers", "").split(",")
+        }
         return all(h.lower() in allowed for h in self.non_safelisted_headers)
 
     @property
@@ -87,7 +89,9 @@ class Explanation:
         """The explanation as text, one fact a line."""
         out = [f"request: {self.method} {self.path} from {self.origin} (revision {self.revision})"]
         if not self.candidates:
-            out.append("policy: none - no enabled policy covers this path; no CORS headers are sent")
+            out.append(
+                "policy: none - no enabled policy covers this path; no CORS headers are sent"
+            )
         else:
             winner = self.candidates[0]
             out.append(
@@ -102,7 +106,9 @@ class Explanation:
         if self.actual.decision.covered:
             out.append("origin: " + self.actual.decision.reason)
         if self.preflight is not None:
-            out.append("preflight: a browser sends one first, because " + "; ".join(self.preflight_reasons))
+            out.append(
+                "preflight: a browser sends one first, because " + "; ".join(self.preflight_reasons)
+            )
             out.append("preflight response headers:")
             out.extend(_header_lines(self.preflight.headers, self.preflight.vary))
             if self.actual.decision.allowed and not self.preflight_ok:
@@ -120,7 +126,7 @@ class Explanation:
         return "\n".join(self.lines())
 
 
-def _header_lines(headers: Headers, vary: bool) -> list[str]:
+def _header_lines(headers: HeaderPairs, vary: bool) -> list[str]:
     lines = [f"  {name}: {value}" for name, value in headers]
     if vary:
         lines.append("  Vary: Origin")

@@ -54,6 +54,7 @@ class _State:
     holder: SnapshotHolder
     admin_prefix: str
     answer_preflights: bool
+    rule_cache: RuleCache
 
 
 class CorsAdmin:
@@ -116,9 +117,9 @@ class CorsAdmin:
             holder=holder,
             admin_prefix=prefix,
             answer_preflights=bool(app.config["CORSADMIN_ANSWER_PREFLIGHTS"]),
+            rule_cache=RuleCache(),
         )
         app.extensions[EXTENSION_KEY] = state
-        self._rule_cache = RuleCache()
 
         # First among the before_request functions: a preflight must be answered
         # before an authentication hook can refuse it (preflights carry no credentials).
@@ -187,7 +188,7 @@ class CorsAdmin:
             return self.state(app).db.engine
 
     def _load(self, app: Flask) -> Snapshot:
-        return load_snapshot(self._engine(app), self._rule_cache)
+        return load_snapshot(self._engine(app), self.state(app).rule_cache)
 
     def _read_revision(self, app: Flask) -> int:
         with self._engine(app).connect() as connection:

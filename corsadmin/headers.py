@@ -33,10 +33,11 @@ import re
 from typing import Any
 
 from flask_cors.core import DEFAULT_OPTIONS, get_cors_headers, probably_regex, serialize_options
+from werkzeug.datastructures import Headers
 
 from .snapshot import CompiledPolicy, CorsRequest, Decision
 
-Headers = tuple[tuple[str, str], ...]
+HeaderPairs = tuple[tuple[str, str], ...]
 
 #: Every response header Flask-CORS may write; on a covered path corsadmin owns them.
 CORS_RESPONSE_HEADERS = (
@@ -91,7 +92,7 @@ def flask_cors_options(policy: CompiledPolicy) -> dict[str, Any]:
     return dict(options)
 
 
-def cors_headers(decision: Decision, request: CorsRequest) -> Headers:
+def cors_headers(decision: Decision, request: CorsRequest) -> HeaderPairs:
     """The Access-Control-* headers Flask-CORS writes for this decision."""
     policy = decision.policy
     if policy is None or decision.allow_origin is None:
@@ -105,7 +106,7 @@ def cors_headers(decision: Decision, request: CorsRequest) -> Headers:
         request.private_network,
     )
     memo = policy.memo
-    found: Headers | None = memo.get(key)
+    found: HeaderPairs | None = memo.get(key)
     if found is not None:
         return found
     options = flask_cors_options(policy)
@@ -120,8 +121,8 @@ def cors_headers(decision: Decision, request: CorsRequest) -> Headers:
         request_headers["Access-Control-Request-Headers"] = request.request_headers
     if request.private_network:
         request_headers["Access-Control-Request-Private-Network"] = "true"
-    written = get_cors_headers(serialize_options(options), request_headers, request.method)
-    result: Headers = tuple((str(k), str(v)) for k, v in written.items(multi=True))
+    written = get_cors_headers(serialize_options(options), Headers(request_headers), request.method)
+    result: HeaderPairs = tuple((str(k), str(v)) for k, v in written.items(multi=True))
     if len(memo) >= _MEMO_LIMIT:  # bounded: clients choose the Origin and request headers
         options_entry = memo.get(_OPTIONS_KEY)
         memo.clear()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from .errors import FieldError, ValidationError
@@ -115,7 +115,7 @@ class PolicySpec:
 
 def format_time(value: datetime) -> str:
     """ISO 8601 in UTC with a ``Z``, to the second: how times appear in documents."""
-    return value.astimezone(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(value: object) -> datetime:
@@ -123,11 +123,11 @@ def parse_time(value: object) -> datetime:
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, date):
-        parsed = datetime.combine(value, time(0), tzinfo=timezone.utc)
+        parsed = datetime.combine(value, time(0), tzinfo=UTC)
     elif isinstance(value, str):
         text = value.strip()
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            parsed = datetime.combine(date.fromisoformat(text), time(0), tzinfo=timezone.utc)
+            parsed = datetime.combine(date.fromisoformat(text), time(0), tzinfo=UTC)
         else:
             try:
                 parsed = datetime.fromisoformat(text)
@@ -139,7 +139,7 @@ def parse_time(value: object) -> datetime:
         raise ValueError("must be an ISO 8601 time string")
     if parsed.tzinfo is None:
         raise ValueError(f"{value!r} has no time zone; add one, such as Z for UTC")
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 class _Collector:
@@ -176,7 +176,7 @@ def _tokens(
             ok = False
             continue
         token = item.strip()
-        if token == "*" and allow_star:
+        if token == "*" and allow_star:  # noqa: S105 - the wildcard, not a password
             seen["*"] = "*"
             continue
         if not TOKEN_RE.fullmatch(token):
@@ -336,8 +336,11 @@ def validate_policy(data: Mapping[str, Any]) -> PolicySpec:
         )
 
     errors.raise_if_any()
-    assert path is not None and origins is not None
-    assert methods is not None and allow_headers is not None and expose_headers is not None
+    assert path is not None
+    assert origins is not None
+    assert methods is not None
+    assert allow_headers is not None
+    assert expose_headers is not None
     return PolicySpec(
         name=str(name),
         path=path,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .origins import OriginMatcher, OriginRule, is_canonical_request_origin
@@ -90,7 +90,7 @@ class Snapshot:
         now: datetime | None = None,
         loaded: bool = True,
     ) -> None:
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         self.revision = revision
         self.loaded = loaded
         self.specs: tuple[PolicySpec, ...] = tuple(sorted(specs, key=lambda s: s.name))
@@ -149,7 +149,9 @@ def decide_origin(policy: CompiledPolicy, origin: str | None) -> Decision:
         )
     if origin is None:
         return Decision(
-            policy, False, "the request has no Origin header: it is not a CORS request",
+            policy,
+            False,
+            "the request has no Origin header: it is not a CORS request",
             vary_origin=True,
         )
     rule = policy.origins.match(origin)

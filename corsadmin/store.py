@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, scoped_session, selectinload
 
 from .errors import (
     FieldError,
@@ -184,10 +183,10 @@ class PolicyStore:
 
     def __init__(
         self,
-        session: Session,
+        session: Session | scoped_session[Any],
         *,
         actor: str,
-        on_commit: Callable[[], None] | None = None,
+        on_commit: Callable[[], object] | None = None,
     ) -> None:
         if not actor:
             raise ValueError("a change needs an actor (who makes it)")
@@ -328,7 +327,10 @@ class PolicyStore:
             after = without_origin(before, text)
             self._write(policy, after)
             self._audit(
-                "origin.remove", policy_name, before, after,
+                "origin.remove",
+                policy_name,
+                before,
+                after,
                 f"removed origin {text} from {policy_name}",
             )
 
@@ -354,21 +356,23 @@ class PolicyStore:
             # Free every path that moves before writing any, so swapped paths do not collide.
             updates: list[tuple[Policy, PolicySpec, PolicySpec]] = []
             for spec in specs:
-                policy = existing.get(spec.name)
-                if policy is None:
+                stored = existing.get(spec.name)
+                if stored is None:
                     continue
-                before = spec_of(policy)
+                before = spec_of(stored)
                 if _canonical(before) == _canonical(spec):
                     report.unchanged.append(spec.name)
                     continue
-                updates.append((policy, before, spec))
+                updates.append((stored, before, spec))
             self._check_paths_free(specs, keep=set(existing))
             for i, (policy, _before, _spec) in enumerate(updates):
                 policy.path = f"corsadmin-moving:{i}"  # not a valid pattern, so never a real one
             self.session.flush()
             for policy, before, spec in updates:
                 self._write(policy, spec)
-                self._audit("policy.update", spec.name, before, spec, "import: " + _describe(before, spec))
+                self._audit(
+                    "policy.update", spec.name, before, spec, "import: " + _describe(before, spec)
+                )
                 report.updated.append(spec.name)
             for spec in specs:
                 if spec.name in existing:
@@ -469,8 +473,8 @@ class PolicyStore:
             if text not in wanted:
                 policy.origin_rules.remove(row)
         for text, entry in wanted.items():
-            row = rows.get(text)
-            if row is None:
+            existing_row = rows.get(text)
+            if existing_row is None:
                 policy.origin_rules.append(
                     OriginRuleRow(
                         origin=text,
@@ -481,8 +485,8 @@ class PolicyStore:
                     )
                 )
             else:
-                row.note = entry.note
-                row.expires_at = entry.expires
+                existing_row.note = entry.note
+                existing_row.expires_at = entry.expires
 
     def _audit(
         self,
@@ -511,7 +515,9 @@ class PolicyStore:
         serializes writers, and on SQLite the first write takes the database lock."""
         now = utcnow()
         moved = self.session.execute(
-            sa.update(State).where(State.id == 1).values(revision=State.revision + 1, changed_at=now)
+            sa.update(State)
+            .where(State.id == 1)
+            .values(revision=State.revision + 1, changed_at=now)
         )
         if not moved.rowcount:  # type: ignore[attr-defined]
             self.session.add(State(id=1, revision=1, changed_at=now))
@@ -530,13 +536,13 @@ class _Transaction:
         self.store._events = []
         self.store._revision = self.store._bump_revision()
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> bool:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         session = self.store.session
         events = self.store._events
         self.store._events = []
         if exc_type is not None:
             session.rollback()
-            return False
+            return
         try:
             if events:
                 session.commit()
@@ -547,7 +553,6 @@ class _Transaction:
             raise
         if events and self.store.on_commit is not None:
             self.store.on_commit()
-        return False
 
 
 def parse_document(document: Any) -> list[PolicySpec]:

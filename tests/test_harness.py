@@ -1,7 +1,6 @@
 """The test harness itself works with real parts: PostgreSQL, Chromium, servers.
 
-The ``postgres`` and ``browser`` fixtures here are session-scoped stand-ins
-until the main conftest.py adopts ``tests.support``.
+The ``postgres`` and ``browser`` fixtures come from conftest.py.
 """
 
 from __future__ import annotations
@@ -11,46 +10,21 @@ import os
 import sys
 import threading
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 from sqlalchemy import create_engine, text
 from werkzeug.wrappers import Request, Response
 
-from tests.support.browser import launch_chromium
 from tests.support.postgres import (
     PostgresServer,
     create_database,
     drop_database,
-    start_postgres,
 )
 from tests.support.servers import free_port, http_answers, serve_process, serve_wsgi_in_thread
 
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-# --- fixtures ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    server = start_postgres(tmp_path_factory.mktemp("postgres"))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
 
 # --- PostgreSQL ---------------------------------------------------------------
 
