@@ -385,7 +385,10 @@ def parse_origin_entry(
     entries = _origin_entries(errors, [{"origin": origin, "note": note, "expires": expires}])
     if errors.errors:
         raise ValidationError(
-            FieldError(e.field.replace("origins[0]", field_name, 1), e.message)
+            FieldError(
+                field_name if e.field == "origins[0]" else e.field.removeprefix("origins[0]."),
+                e.message,
+            )
             for e in errors.errors
         )
     assert entries
