@@ -6,7 +6,7 @@ Runs on SQLite and on PostgreSQL (the ``store`` fixture is parametrized).
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -71,9 +71,7 @@ def test_create_writes_policy_rules_audit_and_revision(store: PolicyStore) -> No
     assert policy.version == 1
     rules = {r.origin: r for r in policy.origin_rules}
     assert rules["https://*.staging.partner.example"].note == "Acme staging"
-    assert rules["https://*.staging.partner.example"].expires_at == datetime(
-        2099, 3, 1, tzinfo=timezone.utc
-    )
+    assert rules["https://*.staging.partner.example"].expires_at == datetime(2099, 3, 1, tzinfo=UTC)
 
 
 def test_export_round_trips_every_field(store: PolicyStore) -> None:
@@ -311,7 +309,7 @@ def test_mark_reviewed_is_an_audit_event(store: PolicyStore) -> None:
     policy = store.policy("partner-api")
     assert policy.reviewed_by == "tester"
     assert policy.reviewed_at is not None
-    assert policy.reviewed_at > datetime.now(timezone.utc) - timedelta(minutes=1)
+    assert policy.reviewed_at > datetime.now(UTC) - timedelta(minutes=1)
     event = store.audit_events()[0]
     assert event.action == "policy.review"
     assert "checked with Acme" in event.summary
