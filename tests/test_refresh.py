@@ -1,0 +1,281 @@
+"""Every process enforces changes within the refresh interval, never queries per request,
+and keeps enforcing the last policy it loaded when the database goes away."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask, jsonify
+from flask.testing import FlaskClient
+
+from corsadmin.refresh import SnapshotHolder
+from corsadmin.snapshot import Snapshot
+from manage import cors, db
+from tests.conftest import make_app
+
+REPO = Path(__file__).resolve().parent.parent
+ORIGIN = "https://partner.example"
+POLICY = {"name": "api", "path": "/api/**", "origins": ["https://first.example"]}
+
+
+def allowed(client: FlaskClient, origin: str = ORIGIN) -> bool:
+    response = client.get("/api/status", headers={"Origin": origin})
+    assert response.status_code == 200
+    return response.headers.get("Access-Control-Allow-Origin") == origin
+
+
+def wait_until(predicate: Any, timeout: float) -> float:
+    """Seconds until ``predicate()`` held; fails after ``timeout``."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(0.02)
+    raise AssertionError(f"not true within {timeout}s")
+
+
+@pytest.fixture
+def second_app(database_url: str, app: Flask) -> Iterator[Flask]:
+    """Another application on the same database: as another worker would be."""
+    other = make_app(database_url)
+    yield other
+    cors.stop(other)
+    with other.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_a_change_in_this_process_is_enforced_at_once(app: Flask, client: FlaskClient) -> None:
+    with app.app_context():
+        store = cors.store("tester", app)
+        store.create_policy(POLICY)
+        assert not allowed(client)
+        store.add_origin("api", ORIGIN)
+    assert allowed(client)
+    with app.app_context():
+        cors.store("tester", app).remove_origin("api", ORIGIN)
+    assert not allowed(client)
+
+
+def test_a_change_from_another_worker_is_enforced_within_the_interval(
+    app: Flask, client: FlaskClient, second_app: Flask
+) -> None:
+    interval = app.config["CORSADMIN_REFRESH_INTERVAL"]
+    with second_app.app_context():
+        cors.store("worker-2", second_app).create_policy(POLICY)
+    wait_until(lambda: allowed(client, "https://first.example"), interval + 1.0)
+    assert not allowed(client)
+    with second_app.app_context():
+        cors.store("worker-2", second_app).add_origin("api", ORIGIN)
+    took = wait_until(lambda: allowed(client), interval + 1.0)
+    assert took <= interval + 0.5, f"took {took:.2f}s with a {interval}s interval"
+
+
+def test_a_change_from_the_cli_process_is_enforced(tmp_path: Path) -> None:
+    """A real separate process (the CLI) changes the database; this one follows."""
+    url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    app = make_app(url, CORSADMIN_REFRESH_INTERVAL=0.5)
+    client = app.test_client()
+    try:
+        with app.app_context():
+            cors.store("tester", app).create_policy(POLICY)
+        assert not allowed(client)
+        env = {**os.environ, "DATABASE_URL": url}
+        subprocess.run(
+            [sys.executable, "manage.py", "corsadmin", "origin", "add", "api", ORIGIN],
+            cwd=REPO,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        took = wait_until(lambda: allowed(client), 2.0)
+        assert took <= 1.5
+    finally:
+        cors.stop(app)
+
+
+def test_no_database_query_per_request_in_steady_state(app: Flask, client: FlaskClient) -> None:
+    with app.app_context():
+        cors.store("tester", app).create_policy(dict(POLICY, origins=[ORIGIN]))
+        engine = db.engine
+    assert allowed(client)  # loaded
+    main_thread = threading.get_ident()
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if threading.get_ident() == main_thread:
+            statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        for i in range(300):
+            assert allowed(client) is True
+            client.options(
+                f"/api/items/{i}",
+                headers={"Origin": ORIGIN, "Access-Control-Request-Method": "PUT"},
+            )
+            assert not allowed(client, f"https://other{i}.example")
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert statements == []
+
+
+def test_without_a_background_thread_requests_check_once_per_interval(
+    database_url: str,
+) -> None:
+    app = make_app(
+        database_url, CORSADMIN_REFRESH_IN_BACKGROUND=False, CORSADMIN_REFRESH_INTERVAL=0.3
+    )
+    other = make_app(database_url)
+    client = app.test_client()
+    try:
+        with app.app_context():
+            cors.store("tester", app).create_policy(POLICY)
+            engine = db.engine
+        assert allowed(client, "https://first.example")
+        statements: list[str] = []
+        sa.event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        start = time.monotonic()
+        while time.monotonic() - start < 0.25:
+            allowed(client, "https://first.example")
+        assert len(statements) <= 1
+        with other.app_context():
+            cors.store("other", other).add_origin("api", ORIGIN)
+        took = wait_until(lambda: allowed(client), 1.5)
+        assert took <= 0.6
+    finally:
+        cors.stop(other)
+        cors.stop(app)
+
+
+def test_database_outage_keeps_the_last_policy_and_logs_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "db.sqlite"
+    app = make_app(f"sqlite:///{path}", CORSADMIN_REFRESH_INTERVAL=0.05)
+    client = app.test_client()
+    try:
+        with app.app_context():
+            cors.store("tester", app).create_policy(dict(POLICY, origins=[ORIGIN]))
+        assert allowed(client)
+        caplog.set_level(logging.WARNING, logger="corsadmin")
+        shutil.move(path, tmp_path / "away.sqlite")  # the database is gone
+        path.write_text("this is not a database")
+        with app.app_context():
+            db.engine.dispose()
+        time.sleep(0.5)  # about ten failed checks
+        for _ in range(20):
+            assert allowed(client)  # still enforcing the last snapshot, no 500
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1, [r.getMessage() for r in errors]
+        assert "keeping revision" in errors[0].getMessage()
+
+        path.unlink()
+        shutil.move(tmp_path / "away.sqlite", path)  # back, with a change made meanwhile
+        engine = sa.create_engine(f"sqlite:///{path}")
+        with engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM corsadmin_origin_rule"))
+            conn.execute(sa.text("UPDATE corsadmin_state SET revision = revision + 1"))
+        engine.dispose()
+        with app.app_context():
+            # SQLite keeps pooled handles to the replaced file; a server database's pool
+            # drops connections that failed on their own.
+            db.engine.dispose()
+        wait_until(lambda: not allowed(client), 2.0)
+        assert any("reached the database again" in r.getMessage() for r in caplog.records)
+    finally:
+        cors.stop(app)
+
+
+def test_never_loaded_means_no_cross_origin_access_but_the_app_serves(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from manage import create_app
+
+    app = create_app(
+        {"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'none.sqlite'}"}
+    )  # no schema at all
+
+    @app.get("/api/hello")
+    def hello() -> Any:
+        return jsonify(hello=True)
+
+    client = app.test_client()
+    caplog.set_level(logging.ERROR, logger="corsadmin")
+    try:
+        for _ in range(5):
+            response = client.get("/api/hello", headers={"Origin": ORIGIN})
+            assert response.status_code == 200
+            assert "Access-Control-Allow-Origin" not in response.headers
+            preflight = client.options(
+                "/api/hello", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "PUT"}
+            )
+            assert preflight.status_code < 500
+            assert "Access-Control-Allow-Origin" not in preflight.headers
+        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1
+        assert "allowing no cross-origin access" in errors[0]
+    finally:
+        cors.stop(app)
+
+
+def test_an_expired_rule_stops_matching_without_a_change(app: Flask, client: FlaskClient) -> None:
+    expires = datetime.now(UTC) + timedelta(seconds=1.5)
+    with app.app_context():
+        store = cors.store("tester", app)
+        store.create_policy(POLICY)
+        store.add_origin("api", ORIGIN, expires=expires.isoformat())
+        revision = store.revision()
+    assert allowed(client)
+    wait_until(lambda: not allowed(client), 3.0)
+    assert datetime.now(UTC) >= expires
+    with app.app_context():
+        assert cors.store("tester", app).revision() == revision
+
+
+def test_an_older_snapshot_never_replaces_a_newer_one() -> None:
+    old, new = Snapshot(3, ()), Snapshot(5, ())
+    loads = iter([new, old])
+    holder = SnapshotHolder(
+        load=lambda: next(loads), read_revision=lambda: 99, interval=10, background=False
+    )
+    holder.reload()
+    holder.reload()
+    assert holder.snapshot is new
+
+
+def test_the_holder_restarts_its_thread_in_a_forked_worker() -> None:
+    """A gunicorn worker forked after the first request must poll on its own."""
+    holder = SnapshotHolder(
+        load=lambda: Snapshot(1, ()), read_revision=lambda: 1, interval=0.05, background=True
+    )
+    holder.current()
+    assert holder._thread is not None
+    assert holder._thread.is_alive()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's thread did not survive the fork
+        try:
+            holder.current()
+            ok = holder._thread is not None and holder._thread.is_alive()
+            os.write(write, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 1)
+    os.waitpid(pid, 0)
+    holder.stop()
+    assert answer == b"1"
