@@ -13,6 +13,10 @@ from corsadmin.policy import DEFAULT_METHODS, apply_changes, parse_origin_entry,
 BASE: dict[str, Any] = {"name": "api", "path": "/api/**", "origins": []}
 
 
+def one_origin(**fields: Any) -> dict[str, Any]:
+    return {"origins": [{"origin": "https://a.example", **fields}]}
+
+
 def errors_of(data: dict[str, Any]) -> dict[str, str]:
     with pytest.raises(ValidationError) as raised:
         validate_policy(data)
@@ -57,7 +61,7 @@ def test_defaults_are_the_documents() -> None:
             "origins[0].expires",
             "time zone",
         ),
-        ({"origins": [{"origin": "https://a.example", "note": 5}]}, "origins[0].note", "string"),
+        (one_origin(note=5), "origins[0].note", "string"),
         ({"methods": ["GET", "G T"]}, "methods[1]", "HTTP method"),
         ({"methods": []}, "methods", "at least one"),
         ({"allow_headers": ["X-Ok", "bad header"]}, "allow_headers[1]", "header name"),
