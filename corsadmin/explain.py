@@ -68,18 +68,27 @@ class Explanation:
 
     @property
     def preflight_ok(self) -> bool:
+        return not self.preflight_problems
+
+    @property
+    def preflight_problems(self) -> list[str]:
+        """Why the browser would fail the preflight (empty when it passes)."""
         if self.preflight is None:
-            return True
+            return []
         headers = {k.lower(): v for k, v in self.preflight.headers}
         if "access-control-allow-origin" not in headers:
-            return False
+            return ["the origin is not allowed"]
+        problems = []
         methods = {m.strip() for m in headers.get("access-control-allow-methods", "").split(",")}
         if self.method not in SIMPLE_METHODS and self.method not in methods:
-            return False
+            problems.append(f"the method {self.method} is not allowed")
         allowed = {
             h.strip().lower() for h in headers.get("access-control-allow-headers", "").split(",")
         }
-        return all(h.lower() in allowed for h in self.non_safelisted_headers)
+        missing = [h for h in self.non_safelisted_headers if h.lower() not in allowed]
+        if missing:
+            problems.append("the header(s) " + ", ".join(missing) + " are not allowed")
+        return problems
 
     @property
     def non_safelisted_headers(self) -> list[str]:
@@ -112,10 +121,7 @@ class Explanation:
             out.append("preflight response headers:")
             out.extend(_header_lines(self.preflight.headers, self.preflight.vary))
             if self.actual.decision.allowed and not self.preflight_ok:
-                out.append(
-                    f"preflight refused: the method {self.method} or the headers "
-                    f"{', '.join(self.non_safelisted_headers) or '-'} are not allowed by the policy"
-                )
+                out.append("preflight refused: " + "; ".join(self.preflight_problems))
         out.append("response headers:")
         out.extend(_header_lines(self.actual.headers, self.actual.vary))
         out.extend(self.notes)
