@@ -55,6 +55,13 @@ class _State:
     admin_prefix: str
     answer_preflights: bool
     rule_cache: RuleCache
+    hook_failed: bool = False
+
+    def report_hook_failure(self, what: str) -> None:
+        """Log a failure inside the hooks once per application, not per request."""
+        if not self.hook_failed:
+            self.hook_failed = True
+            log.exception("corsadmin failed while %s; sending no CORS headers (logged once)", what)
 
 
 class CorsAdmin:
@@ -227,22 +234,22 @@ def _answer_preflight() -> Response | None:
         return None
     if "Origin" not in request.headers:
         return None
+    state = CorsAdmin.state()
     try:
-        state = CorsAdmin.state()
         if not state.answer_preflights or _is_admin_path(state, request.path):
             return None
         if state.holder.current().policy_for(request.path) is None:
             return None
     except Exception:
-        log.exception("corsadmin failed while checking a preflight; leaving it to the app")
+        state.report_hook_failure("checking a preflight")
         return None
     return Response(status=204)
 
 
 def _add_cors_headers(response: BaseResponse) -> BaseResponse:
     """Write the CORS headers of the covered paths (through Flask-CORS)."""
+    state = CorsAdmin.state()
     try:
-        state = CorsAdmin.state()
         if _is_admin_path(state, request.path):
             return response
         cors_request = _cors_request()
@@ -259,15 +266,5 @@ def _add_cors_headers(response: BaseResponse) -> BaseResponse:
             response.vary.add("Origin")
     except Exception:
         # Never a 500 because of CORS: the response goes out without CORS headers.
-        _log_hook_failure_once()
+        state.report_hook_failure("computing CORS headers")
     return response
-
-
-_hook_failed = False
-
-
-def _log_hook_failure_once() -> None:
-    global _hook_failed
-    if not _hook_failed:
-        _hook_failed = True
-        log.exception("corsadmin failed to compute CORS headers; sending none (logged once)")
