@@ -82,14 +82,19 @@ def make_app(database_url: str, **config: Any) -> Flask:
     return app
 
 
-@pytest.fixture
-def app(database_url: str) -> Iterator[Flask]:
-    app = make_app(database_url)
-    yield app
+def close_app(app: Flask) -> None:
+    """Stop the app's refresh thread and close its connections (before a database is dropped)."""
     cors.stop(app)
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    app = make_app(database_url)
+    yield app
+    close_app(app)
 
 
 @pytest.fixture

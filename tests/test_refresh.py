@@ -23,7 +23,7 @@ from flask.testing import FlaskClient
 from corsadmin.refresh import SnapshotHolder
 from corsadmin.snapshot import Snapshot
 from manage import cors, db
-from tests.conftest import make_app
+from tests.conftest import close_app, make_app
 
 REPO = Path(__file__).resolve().parent.parent
 ORIGIN = "https://partner.example"
@@ -51,10 +51,7 @@ def second_app(database_url: str, app: Flask) -> Iterator[Flask]:
     """Another application on the same database: as another worker would be."""
     other = make_app(database_url)
     yield other
-    cors.stop(other)
-    with other.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    close_app(other)
 
 
 def test_a_change_in_this_process_is_enforced_at_once(app: Flask, client: FlaskClient) -> None:
@@ -157,8 +154,8 @@ def test_without_a_background_thread_requests_check_once_per_interval(
         took = wait_until(lambda: allowed(client), 1.5)
         assert took <= 0.6
     finally:
-        cors.stop(other)
-        cors.stop(app)
+        close_app(other)
+        close_app(app)
 
 
 def test_database_outage_keeps_the_last_policy_and_logs_once(
