@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from .models import Base, State
 from .refresh import SnapshotHolder
 from .snapshot import CorsRequest, Snapshot
 from .store import PolicyStore, RuleCache, load_snapshot, read_revision
+from .usage import UsageRecorder
 
 if TYPE_CHECKING:
     from werkzeug.wrappers import Response as BaseResponse
@@ -38,6 +40,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "CORSADMIN_ANSWER_PREFLIGHTS": True,
     # The actor recorded for CLI changes when --actor is not given ({user} is the login name).
     "CORSADMIN_CLI_ACTOR": "cli:{user}",
+    # Count which origins call which policies (for "last seen" and refused origins).
+    "CORSADMIN_TRACK_USAGE": True,
+    # Seconds between two writes of one process's usage counts.
+    "CORSADMIN_USAGE_FLUSH_INTERVAL": 10.0,
 }
 
 
@@ -50,12 +56,30 @@ class _State:
     """What corsadmin keeps per application: ``app.extensions["corsadmin"]``."""
 
     extension: CorsAdmin
+    app: Flask
     db: SQLAlchemy
     holder: SnapshotHolder
     admin_prefix: str
     answer_preflights: bool
     rule_cache: RuleCache
+    usage: UsageRecorder | None
+    usage_flush_interval: float
+    last_usage_flush: float = 0.0
     hook_failed: bool = False
+
+    def flush_usage(self, force: bool = False) -> int:
+        """Write the usage counts if the flush interval passed (or ``force``)."""
+        if self.usage is None or not len(self.usage):
+            return 0
+        now = time.monotonic()
+        if not force and now - self.last_usage_flush < self.usage_flush_interval:
+            return 0
+        self.last_usage_flush = now
+        return self.usage.flush(self.engine())
+
+    def engine(self) -> sa.Engine:
+        with self.app.app_context():
+            return self.db.engine
 
     def report_hook_failure(self, what: str) -> None:
         """Log a failure inside the hooks once per application, not per request."""
@@ -85,6 +109,10 @@ class CorsAdmin:
       path with 204 before routing, whatever the router would have done.
     - ``CORSADMIN_CLI_ACTOR`` ("cli:{user}"): who the audit log names for CLI
       changes without ``--actor``.
+    - ``CORSADMIN_TRACK_USAGE`` (True): count which origins call which policies,
+      allowed or refused, in memory.
+    - ``CORSADMIN_USAGE_FLUSH_INTERVAL`` (10.0): seconds between two writes of
+      one process's counts (added up in the database across processes).
     """
 
     def __init__(self, app: Flask | None = None, *, db: SQLAlchemy | None = None) -> None:
@@ -116,15 +144,19 @@ class CorsAdmin:
             interval=float(app.config["CORSADMIN_REFRESH_INTERVAL"]),
             background=bool(app.config["CORSADMIN_REFRESH_IN_BACKGROUND"]),
             name=f"corsadmin-{app.name}",
+            on_tick=lambda: self.state(app).flush_usage(),
         )
         prefix = "/" + str(app.config["CORSADMIN_URL_PREFIX"]).strip("/")
         state = _State(
             extension=self,
+            app=app,
             db=db,
             holder=holder,
             admin_prefix=prefix,
             answer_preflights=bool(app.config["CORSADMIN_ANSWER_PREFLIGHTS"]),
             rule_cache=RuleCache(),
+            usage=UsageRecorder() if app.config["CORSADMIN_TRACK_USAGE"] else None,
+            usage_flush_interval=float(app.config["CORSADMIN_USAGE_FLUSH_INTERVAL"]),
         )
         app.extensions[EXTENSION_KEY] = state
 
@@ -190,15 +222,12 @@ class CorsAdmin:
             user = "unknown"
         return template.format(user=user)
 
-    def _engine(self, app: Flask) -> sa.Engine:
-        with app.app_context():
-            return self.state(app).db.engine
-
     def _load(self, app: Flask) -> Snapshot:
-        return load_snapshot(self._engine(app), self.state(app).rule_cache)
+        state = self.state(app)
+        return load_snapshot(state.engine(), state.rule_cache)
 
     def _read_revision(self, app: Flask) -> int:
-        with self._engine(app).connect() as connection:
+        with self.state(app).engine().connect() as connection:
             return read_revision(connection)
 
 
@@ -254,15 +283,23 @@ def _add_cors_headers(response: BaseResponse) -> BaseResponse:
             return response
         cors_request = _cors_request()
         evaluation = evaluate(state.holder.current(), cors_request)
-        if not evaluation.decision.covered:
+        decision = evaluation.decision
+        if decision.policy is None:
             return response
+        if state.usage is not None and cors_request.origin is not None:
+            state.usage.record(
+                decision.policy.name,
+                cors_request.origin,
+                decision.rule.text if decision.rule is not None else None,
+                decision.allowed,
+            )
         headers = response.headers
         for name in CORS_RESPONSE_HEADERS:
             if name in headers:
                 del headers[name]
         for name, value in evaluation.headers:
             headers.add(name, value)
-        if evaluation.decision.vary_origin:
+        if decision.vary_origin:
             response.vary.add("Origin")
     except Exception:
         # Never a 500 because of CORS: the response goes out without CORS headers.

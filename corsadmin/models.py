@@ -131,3 +131,39 @@ class State(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     revision: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OriginUsage(Base):
+    """How often an origin called a policy's paths, allowed or refused.
+
+    Counted in memory per process and added up here in batches (one write per
+    process per ``CORSADMIN_USAGE_FLUSH_INTERVAL``), never per request.
+    """
+
+    __tablename__ = "corsadmin_origin_usage"
+    __table_args__ = (
+        sa.UniqueConstraint("policy_name", "origin", name="uq_corsadmin_origin_usage"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    policy_name: Mapped[str] = mapped_column(sa.String(64), index=True)
+    origin: Mapped[str] = mapped_column(sa.String(2100))
+    rule: Mapped[str | None] = mapped_column(sa.String(2100), nullable=True)
+    allowed: Mapped[bool] = mapped_column(default=False)
+    count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Operator(Base):
+    """Someone who may use the admin UI of the standalone app (built-in login)."""
+
+    __tablename__ = "corsadmin_operator"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(sa.String(200), default="")
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    disabled: Mapped[bool] = mapped_column(default=False)

@@ -39,8 +39,10 @@ class SnapshotHolder:
         interval: float,
         background: bool = True,
         name: str = "corsadmin",
+        on_tick: Callable[[], object] | None = None,
     ) -> None:
         self._load = load
+        self._on_tick = on_tick
         self._read_revision = read_revision
         self.interval = max(0.0, float(interval))
         self.background = background
@@ -67,6 +69,7 @@ class SnapshotHolder:
                 self._start_thread()
         elif time.monotonic() - self._last_check >= self.interval:
             self.check()
+            self.tick()
             snapshot = self._snapshot
         if time.time() >= snapshot.valid_until:
             snapshot = self._recompile(snapshot)
@@ -146,13 +149,24 @@ class SnapshotHolder:
     def _run(self) -> None:
         while not self._stop.wait(self.interval or 0.05):
             self.check()
+            self.tick()
+
+    def tick(self) -> None:
+        """Run the periodic side job (writing usage counts); never raises."""
+        if self._on_tick is None:
+            return
+        try:
+            self._on_tick()
+        except Exception:
+            log.exception("corsadmin's periodic job failed; will try again")
 
     def stop(self) -> None:
-        """Stop the poller thread (tests, shutdown)."""
+        """Stop the poller thread (tests, shutdown), then run the side job a last time."""
         self._stop.set()
         thread = self._thread
         if thread is not None and thread.is_alive() and thread is not threading.current_thread():
             thread.join(timeout=5)
+        self.tick()
 
     # Logging once ---------------------------------------------------------------
 

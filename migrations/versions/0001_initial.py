@@ -1,4 +1,4 @@
-"""corsadmin tables: policies, origin rules, audit events, revision
+"""corsadmin tables: policies, origin rules, audit events, usage, operators, revision
 
 Revision ID: 0001_initial
 Revises:
@@ -82,6 +82,37 @@ def upgrade():
         op.f("ix_corsadmin_audit_event_policy_name"), "corsadmin_audit_event", ["policy_name"]
     )
     op.create_table(
+        "corsadmin_origin_usage",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("policy_name", sa.String(length=64), nullable=False),
+        sa.Column("origin", sa.String(length=2100), nullable=False),
+        sa.Column("rule", sa.String(length=2100), nullable=True),
+        sa.Column("allowed", sa.Boolean(), nullable=False),
+        sa.Column("count", sa.BigInteger(), nullable=False),
+        sa.Column("first_seen", UTCDateTime(), nullable=False),
+        sa.Column("last_seen", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_corsadmin_origin_usage")),
+        sa.UniqueConstraint("policy_name", "origin", name="uq_corsadmin_origin_usage"),
+    )
+    op.create_index(
+        op.f("ix_corsadmin_origin_usage_policy_name"), "corsadmin_origin_usage", ["policy_name"]
+    )
+    op.create_index(
+        op.f("ix_corsadmin_origin_usage_last_seen"), "corsadmin_origin_usage", ["last_seen"]
+    )
+    op.create_table(
+        "corsadmin_operator",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("password_hash", sa.String(length=255), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("last_login_at", UTCDateTime(), nullable=True),
+        sa.Column("disabled", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_corsadmin_operator")),
+        sa.UniqueConstraint("name", name=op.f("uq_corsadmin_operator_name")),
+    )
+    op.create_table(
         "corsadmin_state",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("revision", sa.BigInteger(), nullable=False),
@@ -95,6 +126,10 @@ def upgrade():
 
 def downgrade():
     op.drop_table("corsadmin_state")
+    op.drop_table("corsadmin_operator")
+    op.drop_index(op.f("ix_corsadmin_origin_usage_last_seen"), table_name="corsadmin_origin_usage")
+    op.drop_index(op.f("ix_corsadmin_origin_usage_policy_name"), table_name="corsadmin_origin_usage")
+    op.drop_table("corsadmin_origin_usage")
     op.drop_index(op.f("ix_corsadmin_audit_event_policy_name"), table_name="corsadmin_audit_event")
     op.drop_index(op.f("ix_corsadmin_audit_event_at"), table_name="corsadmin_audit_event")
     op.drop_table("corsadmin_audit_event")
