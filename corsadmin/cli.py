@@ -353,3 +353,12 @@ def db_upgrade_command(revision: str) -> None:
 
     upgrade(_state().db.engine, revision)
     click.echo(f"corsadmin schema is at {revision}")
+
+
+def _register_subgroups() -> None:
+    from .admin.cli import operator_group
+
+    corsadmin_cli.add_command(operator_group)
+
+
+_register_subgroups()

@@ -36,6 +36,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "CORSADMIN_REFRESH_IN_BACKGROUND": True,
     # Where the admin UI lives; its routes never get CORS headers.
     "CORSADMIN_URL_PREFIX": "/corsadmin",
+    # Register the admin UI blueprint.
+    "CORSADMIN_ADMIN_ENABLED": True,
     # Answer preflights of covered paths before routing (no 404/405/redirect).
     "CORSADMIN_ANSWER_PREFLIGHTS": True,
     # The actor recorded for CLI changes when --actor is not given ({user} is the login name).
@@ -165,9 +167,12 @@ class CorsAdmin:
         app.before_request_funcs.setdefault(None, []).insert(0, _answer_preflight)
         app.after_request(_add_cors_headers)
 
+        from .admin import register_admin
         from .cli import corsadmin_cli
 
         app.cli.add_command(corsadmin_cli)
+        if app.config["CORSADMIN_ADMIN_ENABLED"]:
+            register_admin(app, self)
 
     # Reaching the per-app state ----------------------------------------------------
 
