@@ -102,6 +102,10 @@ def import_command(file: Any, replace: bool) -> None:
         raise ValidationError.single(
             "", f"{file.name} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except UnicodeDecodeError as exc:
+        raise ValidationError.single(
+            "", f"{file.name} is not UTF-8 text (byte {exc.start}); save it as UTF-8 JSON"
+        ) from None
     report = _store().import_document(document, replace=replace)
     click.echo(f"imported {file.name}: {report}")
 
