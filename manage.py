@@ -7,11 +7,16 @@
 
 ``flask --app manage ...`` works too. The database is ``DATABASE_URL``
 (SQLite in the instance folder by default; ``postgresql://...`` for PostgreSQL).
+
+The admin UI is at /corsadmin/ with corsadmin's own operators:
+``python manage.py corsadmin operator add NAME`` (``--password-stdin`` for scripts).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -55,19 +60,52 @@ def database_url(instance_path: str) -> str:
     return url
 
 
+def instance_secret_key(instance_path: str) -> str:
+    """A random key made once per instance and kept in ``instance/secret_key`` (mode 0600),
+    so sessions survive restarts and every worker of the instance signs alike."""
+    path = os.path.join(instance_path, "secret_key")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # another worker may be writing it this very moment
+            with open(path, encoding="ascii") as existing:
+                key = existing.read().strip()
+            if len(key) >= 32:
+                return key
+            time.sleep(0.02)
+        raise RuntimeError(
+            f"{path} holds no usable secret key; delete it to make a new one"
+        ) from None
+    key = secrets.token_hex(32)
+    with os.fdopen(fd, "w", encoding="ascii") as new:
+        new.write(key + "\n")
+    return key
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """The standalone app: corsadmin plus a few demo API routes."""
+    """The standalone app: corsadmin (admin UI with built-in operators) plus demo API routes."""
     app = Flask(__name__, instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(
-        SECRET_KEY=os.environ.get("SECRET_KEY", "dev-only-change-me"),
         SQLALCHEMY_DATABASE_URI=database_url(app.instance_path),
+        # The admin UI's own operators and login page (`corsadmin operator add NAME`).
+        CORSADMIN_BUILTIN_LOGIN=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=os.environ.get("SESSION_COOKIE_SECURE", "") in ("1", "true"),
     )
+    if os.environ.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = os.environ["SECRET_KEY"]
     refresh = os.environ.get("CORSADMIN_REFRESH_INTERVAL")
     if refresh:
         app.config["CORSADMIN_REFRESH_INTERVAL"] = float(refresh)
+    flush = os.environ.get("CORSADMIN_USAGE_FLUSH_INTERVAL")
+    if flush:
+        app.config["CORSADMIN_USAGE_FLUSH_INTERVAL"] = float(flush)
     if test_config is not None:
         app.config.update(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = instance_secret_key(app.instance_path)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(migrations_directory()))
@@ -83,6 +121,7 @@ def register_demo_api(app: Flask) -> None:
     def index() -> Any:
         return jsonify(
             service="corsadmin demo",
+            admin="/corsadmin/",
             try_it="curl -i -H 'Origin: http://localhost:3000' -X POST "
             "-H 'Content-Type: application/json' -d '{\"inputVar\": 21}' "
             "http://127.0.0.1:5000/api/foo",

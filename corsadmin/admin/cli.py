@@ -1,10 +1,162 @@
-"""``corsadmin operator ...``: the standalone app's operators (work in progress)."""
+"""``corsadmin operator ...``: who may log in to the admin UI (built-in login).
+
+For the standalone app (``python manage.py corsadmin operator add NAME``) or a
+host application with ``CORSADMIN_BUILTIN_LOGIN``. Passwords are asked twice on
+a terminal, or read from the first line of standard input with
+``--password-stdin`` (scripts, tests); never from the command line, where they
+would end up in the shell history and the process list.
+"""
 
 from __future__ import annotations
 
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from ..errors import ValidationError
+from . import operators
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _user_errors(func: F) -> F:
+    """The core CLI's error handling (one-line ``error:`` messages, exit 1).
+
+    Looked up when the command runs: ``corsadmin.cli`` imports this module while
+    it is being imported itself.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ..cli import _user_errors as core_user_errors
+
+        return core_user_errors(func)(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _session() -> Any:
+    from ..extension import CorsAdmin
+
+    return CorsAdmin.state(current_app).db.session
+
+
+def _actor() -> str:
+    from ..extension import CorsAdmin
+
+    ctx = click.get_current_context()
+    given = ctx.find_root().meta.get("corsadmin.actor")
+    return str(given or CorsAdmin.state(current_app).extension.default_actor())
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        line = sys.stdin.readline()
+        password = line[:-1] if line.endswith("\n") else line
+        password = password.removesuffix("\r")
+        if not password:
+            raise ValidationError.single("password", "standard input was empty")
+        return password
+    if not sys.stdin.isatty():
+        raise ValidationError.single(
+            "password", "no terminal to ask on: give it with --password-stdin"
+        )
+    password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return str(password)
+
+
+password_stdin = click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input (for scripts).",
+)
 
 
 @click.group("operator")
 def operator_group() -> None:
-    """Manage who may log in to the admin UI (standalone app)."""
+    """Manage who may log in to the admin UI (built-in login)."""
+
+
+@operator_group.command("add")
+@click.argument("name")
+@password_stdin
+@with_appcontext
+@_user_errors
+def operator_add(name: str, password_stdin: bool) -> None:
+    """Add operator NAME (asks for the password, or reads it with --password-stdin)."""
+    operators.check_name(name)
+    password = _read_password(password_stdin)
+    operators.add_operator(_session(), name, password, actor=_actor())
+    click.echo(f"added operator {name}")
+
+
+@operator_group.command("list")
+@with_appcontext
+@_user_errors
+def operator_list() -> None:
+    """List the operators: name, created, last login, disabled."""
+    found = operators.list_operators(_session())
+    if not found:
+        click.echo("no operators yet: add one with `corsadmin operator add NAME`")
+        return
+    rows = [("NAME", "CREATED", "LAST LOGIN", "STATUS")]
+    for o in found:
+        rows.append(
+            (
+                o.name,
+                f"{o.created_at:%Y-%m-%d} by {o.created_by}",
+                f"{o.last_login_at:%Y-%m-%d %H:%M} UTC" if o.last_login_at else "never",
+                "disabled" if o.disabled else "enabled",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for row in rows:
+        click.echo("  ".join(c.ljust(widths[i]) for i, c in enumerate(row[:3])) + "  " + row[3])
+
+
+@operator_group.command("passwd")
+@click.argument("name")
+@password_stdin
+@with_appcontext
+@_user_errors
+def operator_passwd(name: str, password_stdin: bool) -> None:
+    """Give operator NAME a new password (ends the operator's open sessions)."""
+    operators.get_operator(_session(), name)
+    password = _read_password(password_stdin)
+    operators.set_password(_session(), name, password, actor=_actor())
+    click.echo(f"changed the password of {name}")
+
+
+@operator_group.command("disable")
+@click.argument("name")
+@with_appcontext
+@_user_errors
+def operator_disable(name: str) -> None:
+    """Stop operator NAME from logging in (open sessions end at once)."""
+    operators.set_disabled(_session(), name, True, actor=_actor())
+    click.echo(f"disabled operator {name}")
+
+
+@operator_group.command("enable")
+@click.argument("name")
+@with_appcontext
+@_user_errors
+def operator_enable(name: str) -> None:
+    """Let a disabled operator NAME log in again."""
+    operators.set_disabled(_session(), name, False, actor=_actor())
+    click.echo(f"enabled operator {name}")
+
+
+@operator_group.command("remove")
+@click.argument("name")
+@with_appcontext
+@_user_errors
+def operator_remove(name: str) -> None:
+    """Remove operator NAME (open sessions end at once)."""
+    operators.remove_operator(_session(), name, actor=_actor())
+    click.echo(f"removed operator {name}")

@@ -1,0 +1,134 @@
+"""The admin blueprint: access check, error pages, and what every page shares.
+
+The views live in :mod:`.policy_views`, :mod:`.report_views` and
+:mod:`.login_views`; each registers its routes on :data:`bp`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, current_app, redirect, render_template, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from ..extension import CorsAdmin
+from ..models import utcnow
+from ..schema import templates_directory
+from ..store import PolicyStore
+from . import access
+from .forms import LogoutForm
+
+STATIC_FOLDER = Path(__file__).resolve().parent.parent / "static"
+
+bp = Blueprint(
+    "corsadmin",
+    __name__,
+    template_folder=str(templates_directory()),
+    static_folder=str(STATIC_FOLDER),
+    static_url_path="/static",
+)
+
+#: Endpoints a visitor reaches without being let in.
+PUBLIC_ENDPOINTS = frozenset({"corsadmin.static", "corsadmin.login", "corsadmin.logout"})
+
+
+@bp.before_request
+def check_access() -> Response | None:
+    """Every admin view asks the access check first (it denies by default)."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    try:
+        access.require_operator()
+    except access.LoginRequired:
+        target = access.login_url(request.full_path.rstrip("?"))
+        if target is not None and request.method in ("GET", "HEAD") and access.wants_html():
+            return redirect(target)
+        raise
+    return None
+
+
+@bp.errorhandler(HTTPException)
+def http_error(error: HTTPException) -> tuple[str, int]:
+    """Error pages in the admin's own frame (the status code is kept)."""
+    login = None
+    if isinstance(error, access.LoginRequired):
+        login = access.login_url(request.full_path.rstrip("?"))
+    code = error.code or 500
+    return render_template("corsadmin/error.html", error=error, login=login), code
+
+
+# --- what the views share ---------------------------------------------------------------
+
+
+def db_session() -> Any:
+    return CorsAdmin.state().db.session
+
+
+def operator() -> str:
+    """The operator of this request (the access check let them in)."""
+    name = access.current_operator()
+    assert name is not None
+    return name
+
+
+def store() -> PolicyStore:
+    """The policy store, acting as the operator (one transaction and audit event a change)."""
+    return CorsAdmin.state().extension.store(actor=operator())
+
+
+def refresh_interval() -> float:
+    return float(current_app.config.get("CORSADMIN_REFRESH_INTERVAL", 1.0))
+
+
+def saved_message(what: str = "Saved.") -> str:
+    return f"{what} Every worker enforces this within {refresh_interval():g} s."
+
+
+class Formatting:
+    """Small display helpers the templates reach as ``h``."""
+
+    @staticmethod
+    def time(value: datetime | None) -> str:
+        if value is None:
+            return "-"
+        return value.strftime("%Y-%m-%d %H:%M UTC")
+
+    @staticmethod
+    def date(value: datetime | None) -> str:
+        if value is None:
+            return "-"
+        return value.strftime("%Y-%m-%d")
+
+    @staticmethod
+    def ago(value: datetime | None, now: datetime | None = None) -> str:
+        """'3 days ago', 'in 5 days', 'just now'."""
+        if value is None:
+            return "never"
+        now = now or utcnow()
+        seconds = (now - value).total_seconds()
+        future = seconds < 0
+        seconds = abs(seconds)
+        if seconds < 60:
+            return "just now" if not future else "in less than a minute"
+        for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+            if seconds >= size:
+                n = int(seconds // size)
+                text = f"{n} {unit}{'' if n == 1 else 's'}"
+                return f"in {text}" if future else f"{text} ago"
+        return "just now"  # pragma: no cover - unreachable
+
+
+@bp.context_processor
+def page_context() -> dict[str, Any]:
+    name = access.current_operator() if request.endpoint not in PUBLIC_ENDPOINTS else None
+    return {
+        "operator_name": name,
+        "logout_form": LogoutForm() if name and access.builtin_login_enabled() else None,
+        "builtin_login": access.builtin_login_enabled(),
+        "refresh_interval": refresh_interval(),
+        "h": Formatting,
+        "now": utcnow(),
+    }

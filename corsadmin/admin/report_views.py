@@ -1,0 +1,207 @@
+"""The review screen, refused origins, the audit log and "check a request"."""
+
+from __future__ import annotations
+
+import shlex
+
+from flask import flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from ..errors import StaleVersion, ValidationError
+from ..explain import explain
+from ..extension import CorsAdmin
+from ..models import utcnow
+from ..policy import parse_origin_entry, with_origin
+from ..store import load_snapshot, spec_of
+from . import audit, queries
+from .blueprint import bp, db_session, saved_message, store
+from .forms import AllowRefusedForm, CheckForm, ReviewForm, show_errors
+from .policy_views import CSRF_MESSAGE, conflict_message, load_policy, version_missing
+from .review import allowing_rule, build_review
+from .settings import review_settings
+
+Page = str | tuple[str, int] | Response
+
+
+# --- review -------------------------------------------------------------------------------------
+
+
+@bp.get("/review")
+def review() -> Page:
+    """What needs a decision: reviews due, expiring, stale and risky rules."""
+    policies = store().policies()
+    now = utcnow()
+    report = build_review((queries.facts_of(p) for p in policies), now, review_settings())
+    forms = {
+        due.policy.name: ReviewForm(formdata=None, version=str(due.policy.version))
+        for due in report.due
+    }
+    return render_template(
+        "corsadmin/review.html",
+        report=report,
+        review_forms=forms,
+        settings=review_settings(),
+        total=len(policies),
+    )
+
+
+# --- refused origins ---------------------------------------------------------------------------
+
+
+@bp.get("/refused")
+def refused() -> Page:
+    """Which origins were refused on which policy, how often, first and last seen."""
+    session = db_session()
+    chosen = request.args.get("policy", "").strip() or None
+    rows = queries.refused_origins(session, policy=chosen)
+    policies = {p.name: p for p in store().policies()}
+    now = utcnow()
+    items = []
+    for row in rows:
+        policy = policies.get(row.policy)
+        facts = queries.facts_of(policy) if policy is not None else None
+        items.append(
+            {
+                "row": row,
+                "exists": policy is not None,
+                "now_allowed_by": allowing_rule(facts.rules, row.origin, now) if facts else None,
+            }
+        )
+    return render_template(
+        "corsadmin/refused.html",
+        items=items,
+        chosen=chosen,
+        policy_names=queries.refused_policy_names(session),
+    )
+
+
+@bp.route("/refused/allow", methods=["GET", "POST"])
+def allow_refused() -> Page:
+    """Allow a refused origin into its policy, after a confirmation of exactly what changes."""
+    name = request.values.get("policy", "")
+    origin = request.values.get("origin", "")
+    policy = load_policy(name)
+    usage = queries.refused_origin(db_session(), name, origin)
+    if request.method == "GET":
+        form = AllowRefusedForm(formdata=None, version=str(policy.version))
+        if usage is not None:
+            form.note.data = f"refused {usage.count} times until {usage.last_seen:%Y-%m-%d}"
+        status = 200
+    else:
+        form = AllowRefusedForm()
+        form.validate_on_submit()
+        status = 400
+        if "csrf_token" in form.errors:
+            form.form_errors.append(CSRF_MESSAGE)
+        elif not version_missing(form):
+            try:
+                entry = store().add_origin(
+                    name,
+                    origin,
+                    note=form.note.data or "",
+                    expires=(form.expires.data or "").strip() or None,
+                    expected_version=form.expected_version(),
+                )
+            except ValidationError as error:
+                show_errors(form, error)
+            except StaleVersion as error:
+                form.form_errors.append(conflict_message(error))
+                policy, status = load_policy(name), 409
+            else:
+                flash(saved_message(f"Saved: {entry.rule.text} is allowed on {name}."), "success")
+                return redirect(url_for(".refused"))
+    # What will change, computed with the same validation the save uses.
+    spec = spec_of(policy)
+    entry_error = None
+    new_rule = None
+    after_origins: list[str] = [e.rule.text for e in spec.origins]
+    try:
+        entry = parse_origin_entry(origin)
+        new_rule = entry.rule.text
+        after_origins = [e.rule.text for e in with_origin(spec, entry).origins]
+    except ValidationError as error:
+        entry_error = "; ".join(e.message for e in error.errors)
+    return (
+        render_template(
+            "corsadmin/allow.html",
+            policy=policy,
+            origin=origin,
+            usage=usage,
+            form=form,
+            new_rule=new_rule,
+            already=new_rule is not None and spec.origin(new_rule) is not None,
+            entry_error=entry_error,
+            before_origins=[e.rule.text for e in spec.origins],
+            after_origins=sorted(after_origins),
+            command="corsadmin origin add "
+            + shlex.join([name, new_rule or origin, "--note", form.note.data or ""]),
+        ),
+        status,
+    )
+
+
+# --- audit -------------------------------------------------------------------------------------
+
+
+@bp.get("/audit")
+def audit_log() -> Page:
+    """Every change, who and when, with before and after; by policy and by operator."""
+    session = db_session()
+    policy = request.args.get("policy", "").strip() or None
+    actor = request.args.get("actor", "").strip() or None
+    before_text = request.args.get("before", "")
+    before = int(before_text) if before_text.isdigit() else None
+    page = queries.audit_page(session, policy=policy, actor=actor, before=before)
+    policies, actors = queries.audit_filters(session)
+    return render_template(
+        "corsadmin/audit.html",
+        page=page,
+        policy=policy,
+        actor=actor,
+        policies=policies,
+        actors=actors,
+        changes=audit.changes,
+        pretty=audit.pretty,
+    )
+
+
+# --- check a request ----------------------------------------------------------------------------
+
+
+@bp.get("/check")
+def check() -> Page:
+    """Origin, path, method and headers in; the same explanation as `corsadmin check` out."""
+    form = CheckForm(request.args)
+    explanation = None
+    command = None
+    origin = (form.origin.data or "").strip()
+    path = (form.path.data or "").strip()
+    if origin or path:
+        method = (form.method.data or "GET").strip().upper() or "GET"
+        headers = [h.strip() for h in (form.headers.data or "").splitlines() if h.strip()]
+        if not origin:
+            form.origin.errors = ["is required (the page's origin)"]
+        elif not path.startswith("/"):
+            form.path.errors = ["must start with '/' (the request path)"]
+        else:
+            snapshot = load_snapshot(CorsAdmin.state().db.engine)
+            explanation = explain(
+                snapshot,
+                origin,
+                path,
+                method,
+                headers,
+                private_network=bool(form.private_network.data),
+            )
+            args = ["corsadmin", "check", origin, path, "--method", method]
+            for header in headers:
+                args += ["--header", header]
+            if form.private_network.data:
+                args.append("--private-network")
+            command = shlex.join(args)
+    return render_template(
+        "corsadmin/check.html",
+        form=form,
+        explanation=explanation,
+        command=command,
+    )
