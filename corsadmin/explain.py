@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .headers import HeaderPairs, cors_headers
 from .paths import PathCandidate
-from .snapshot import CompiledPolicy, CorsRequest, Decision, Snapshot
+from .snapshot import NOT_COVERED, CompiledPolicy, CorsRequest, Decision, Snapshot, decide_origin
 
 SIMPLE_METHODS = frozenset({"GET", "HEAD", "POST"})
 SAFELISTED_HEADERS = frozenset({"accept", "accept-language", "content-language"})
@@ -25,7 +25,6 @@ SIMPLE_CONTENT_TYPES = frozenset(
 class Evaluation:
     """A decision and the exact CORS headers the response gets."""
 
-    request: CorsRequest
     decision: Decision
     headers: HeaderPairs
 
@@ -34,10 +33,38 @@ class Evaluation:
         return self.decision.vary_origin
 
 
+NOT_COVERED_EVALUATION = Evaluation(NOT_COVERED, ())
+#: Evaluations kept per policy; clients choose Origin and request headers, so bounded.
+MEMO_LIMIT = 4096
+
+
 def evaluate(snapshot: Snapshot, request: CorsRequest) -> Evaluation:
-    """Decide and compute the headers: the one path every answer takes."""
-    decision = snapshot.decide(request)
-    return Evaluation(request, decision, cors_headers(decision, request))
+    """Decide and compute the headers: the one path every answer takes.
+
+    Memoized per policy by what the answer depends on (origin, whether it is
+    an OPTIONS request, the preflight's requested method and headers, the
+    private-network flag), so a repeated request costs two dictionary lookups.
+    """
+    policy = snapshot.policy_for(request.path)
+    if policy is None:
+        return NOT_COVERED_EVALUATION
+    options = request.method == "OPTIONS"
+    key = (
+        request.origin,
+        options,
+        request.request_method if options else None,
+        request.request_headers if options else None,
+        request.private_network,
+    )
+    memo = policy.evaluations
+    found = memo.get(key)
+    if found is None:
+        decision = decide_origin(policy, request.origin)
+        found = Evaluation(decision, cors_headers(decision, request))
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        memo[key] = found
+    return found
 
 
 @dataclass(frozen=True)

@@ -245,21 +245,22 @@ def ensure_state_row(engine: sa.Engine) -> None:
 # The request hooks ---------------------------------------------------------------------
 
 
-def _cors_request() -> CorsRequest:
-    headers = request.headers
+def _cors_request(path: str) -> CorsRequest:
+    """Read what CORS needs straight from the WSGI environ (the hot path)."""
+    environ = request.environ
     return CorsRequest(
-        path=request.path,
-        method=request.method,
-        origin=headers.get("Origin"),
-        request_method=headers.get("Access-Control-Request-Method"),
-        request_headers=headers.get("Access-Control-Request-Headers"),
-        private_network=headers.get("Access-Control-Request-Private-Network") == "true",
+        path,
+        request.method,
+        environ.get("HTTP_ORIGIN"),
+        environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"),
+        environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS"),
+        environ.get("HTTP_ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK") == "true",
     )
 
 
 def _is_admin_path(state: _State, path: str) -> bool:
     prefix = state.admin_prefix
-    return path == prefix or path.startswith(prefix + "/")
+    return path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/")
 
 
 def _answer_preflight() -> Response | None:
@@ -281,12 +282,13 @@ def _answer_preflight() -> Response | None:
 
 
 def _add_cors_headers(response: BaseResponse) -> BaseResponse:
-    """Write the CORS headers of the covered paths (through Flask-CORS)."""
-    state = CorsAdmin.state()
+    """Write the CORS headers of the covered paths (computed by Flask-CORS, memoized)."""
+    state: _State = current_app.extensions[EXTENSION_KEY]
     try:
-        if _is_admin_path(state, request.path):
+        path = request.path
+        if _is_admin_path(state, path):
             return response
-        cors_request = _cors_request()
+        cors_request = _cors_request(path)
         evaluation = evaluate(state.holder.current(), cors_request)
         decision = evaluation.decision
         if decision.policy is None:
@@ -299,14 +301,23 @@ def _add_cors_headers(response: BaseResponse) -> BaseResponse:
                 decision.allowed,
             )
         headers = response.headers
-        for name in CORS_RESPONSE_HEADERS:
-            if name in headers:
-                del headers[name]
+        if any(name[:15].lower() == "access-control-" for name, _ in headers.items()):
+            for name in CORS_RESPONSE_HEADERS:
+                headers.pop(name, None)
         for name, value in evaluation.headers:
             headers.add(name, value)
         if decision.vary_origin:
-            response.vary.add("Origin")
+            _vary_on_origin(response)
     except Exception:
         # Never a 500 because of CORS: the response goes out without CORS headers.
         state.report_hook_failure("computing CORS headers")
     return response
+
+
+def _vary_on_origin(response: BaseResponse) -> None:
+    """Add ``Origin`` to ``Vary``, keeping what is there (no parsing in the common case)."""
+    current = response.headers.get("Vary")
+    if not current:
+        response.headers["Vary"] = "Origin"
+    elif "origin" not in {part.strip().lower() for part in current.split(",")}:
+        response.vary.add("Origin")

@@ -23,8 +23,9 @@ otherwise list every allowed origin on a request without ``Origin``), and
 ``vary_header`` is off because corsadmin adds ``Vary: Origin`` itself, on the
 refused responses too, where Flask-CORS adds none.
 
-The headers Flask-CORS computed are memoized per policy and request shape, so
-a repeated decision costs a dictionary lookup.
+The headers Flask-CORS computed are memoized per policy and request shape (in
+:func:`corsadmin.explain.evaluate`), so a repeated decision costs a dictionary
+lookup.
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ CORS_RESPONSE_HEADERS = (
     "Access-Control-Allow-Private-Network",
 )
 
-_MEMO_LIMIT = 4096
 _OPTIONS_KEY = object()
 
 
@@ -93,22 +93,14 @@ def flask_cors_options(policy: CompiledPolicy) -> dict[str, Any]:
 
 
 def cors_headers(decision: Decision, request: CorsRequest) -> HeaderPairs:
-    """The Access-Control-* headers Flask-CORS writes for this decision."""
+    """The Access-Control-* headers Flask-CORS writes for this decision.
+
+    Not memoized here: :func:`corsadmin.explain.evaluate` memoizes whole
+    evaluations per policy.
+    """
     policy = decision.policy
     if policy is None or decision.allow_origin is None:
         return ()
-    key = (
-        decision.allow_origin,
-        request.origin,
-        request.method == "OPTIONS",
-        request.request_method,
-        request.request_headers,
-        request.private_network,
-    )
-    memo = policy.memo
-    found: HeaderPairs | None = memo.get(key)
-    if found is not None:
-        return found
     options = flask_cors_options(policy)
     if decision.allow_origin != "*":
         options["origins"] = [re.compile(re.escape(decision.allow_origin) + r"\Z")]
@@ -122,10 +114,4 @@ def cors_headers(decision: Decision, request: CorsRequest) -> HeaderPairs:
     if request.private_network:
         request_headers["Access-Control-Request-Private-Network"] = "true"
     written = get_cors_headers(serialize_options(options), Headers(request_headers), request.method)
-    result: HeaderPairs = tuple((str(k), str(v)) for k, v in written.items(multi=True))
-    if len(memo) >= _MEMO_LIMIT:  # bounded: clients choose the Origin and request headers
-        options_entry = memo.get(_OPTIONS_KEY)
-        memo.clear()
-        memo[_OPTIONS_KEY] = options_entry
-    memo[key] = result
-    return result
+    return tuple((str(k), str(v)) for k, v in written.items(multi=True))

@@ -18,11 +18,25 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 
 from .snapshot import Snapshot
 
 log = logging.getLogger("corsadmin")
+
+
+def _forget_thread_after_fork(holder: SnapshotHolder) -> None:
+    """A forked child (a gunicorn worker) has no poller thread: start one on its first request."""
+    ref = weakref.ref(holder)
+
+    def after_fork_in_child() -> None:
+        alive = ref()
+        if alive is not None:
+            alive._thread_running = False
+
+    os.register_at_fork(after_in_child=after_fork_in_child)
+
 
 RevisionReader = Callable[[], int]
 SnapshotLoader = Callable[[], Snapshot]
@@ -53,7 +67,10 @@ class SnapshotHolder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._thread_pid = 0
+        self._thread_running = False  # in this process; reset in a forked child
+        _forget_thread_after_fork(self)
         self._failing = False
+        self._tick_failing = False
         self._last_check = 0.0
         self.loads = 0  # how many snapshots were loaded (for tests and the admin UI)
 
@@ -65,7 +82,7 @@ class SnapshotHolder:
         if not snapshot.loaded:
             snapshot = self._first_load()
         elif self.background:
-            if self._thread_pid != os.getpid():
+            if not self._thread_running:
                 self._start_thread()
         elif time.monotonic() - self._last_check >= self.interval:
             self.check()
@@ -113,7 +130,7 @@ class SnapshotHolder:
                 self.interval, 1.0
             ):
                 self.check()
-        if self.background and self._thread_pid != os.getpid():
+        if self.background and not self._thread_running:
             self._start_thread()
         return self._snapshot
 
@@ -139,8 +156,10 @@ class SnapshotHolder:
         with self._lock:
             pid = os.getpid()
             if self._thread_pid == pid or self._stop.is_set():
+                self._thread_running = True  # started already, or stopped for good
                 return
             self._thread_pid = pid
+            self._thread_running = True
             self._thread = threading.Thread(
                 target=self._run, name=f"{self.name}-refresh", daemon=True
             )
@@ -157,8 +176,15 @@ class SnapshotHolder:
             return
         try:
             self._on_tick()
-        except Exception:
-            log.exception("corsadmin's periodic job failed; will try again")
+        except Exception as exc:
+            if not self._tick_failing:  # once, like the load failures, not every interval
+                self._tick_failing = True
+                log.warning(
+                    "corsadmin could not write usage counts (%s); keeping them and retrying",
+                    type(exc).__name__,
+                )
+        else:
+            self._tick_failing = False
 
     def stop(self) -> None:
         """Stop the poller thread (tests, shutdown), then run the side job a last time."""

@@ -15,16 +15,15 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from .origins import OriginMatcher, OriginRule, is_canonical_request_origin
 from .paths import PathCandidate, PathMatcher
 from .policy import PolicySpec
 
 
-@dataclass(frozen=True, slots=True)
-class CorsRequest:
-    """What of a request matters to CORS."""
+class CorsRequest(NamedTuple):
+    """What of a request matters to CORS (a tuple: cheap to build per request)."""
 
     path: str
     method: str = "GET"
@@ -45,7 +44,8 @@ class CompiledPolicy:
     spec: PolicySpec
     origins: OriginMatcher
     any_origin: bool  # a '*' rule without credentials: answer '*' to everyone
-    memo: dict[Any, Any] = field(default_factory=dict, repr=False)
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False)  # derived values
+    evaluations: dict[Any, Any] = field(default_factory=dict, repr=False)  # see evaluate()
 
     @property
     def name(self) -> str:

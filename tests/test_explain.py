@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 
 from corsadmin import CorsRequest, Snapshot, evaluate, explain, validate_policy
-from corsadmin.headers import _MEMO_LIMIT, cors_headers
+from corsadmin.explain import MEMO_LIMIT
 from manage import cors
 
 SPECS = [
@@ -98,14 +98,15 @@ def test_ipv6_origins_and_odd_header_names_are_literal_to_flask_cors() -> None:
     assert headers["Access-Control-Allow-Headers"] == "x-a$b"
 
 
-def test_memoized_headers_stay_bounded() -> None:
+def test_memoized_evaluations_stay_bounded_and_are_reused() -> None:
     snapshot = Snapshot(1, SPECS)
     policy = snapshot.policy_for("/zzz")
     assert policy is not None
-    for i in range(_MEMO_LIMIT + 50):
-        request = CorsRequest("/zzz", origin=f"https://o{i}.example")
-        cors_headers(snapshot.decide(request), request)
-    assert len(policy.memo) <= _MEMO_LIMIT + 1
+    first = evaluate(snapshot, CorsRequest("/zzz", origin="https://o.example"))
+    assert evaluate(snapshot, CorsRequest("/zzz/y", origin="https://o.example")) is first
+    for i in range(MEMO_LIMIT + 50):
+        evaluate(snapshot, CorsRequest("/zzz", origin=f"https://o{i}.example"))
+    assert 0 < len(policy.evaluations) <= MEMO_LIMIT
 
 
 REQUESTS: list[dict[str, Any]] = [
