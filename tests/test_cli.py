@@ -17,7 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,6 @@ from flask.testing import FlaskCliRunner
 from manage import cors, create_app, db
 
 REPO = Path(__file__).resolve().parent.parent
-TESTER = "tester"
 
 # --- helpers ----------------------------------------------------------------------------
 
@@ -76,6 +75,7 @@ class DbView:
     revision: int
     document: dict[str, Any]
     events: list[tuple[str, str, str | None]]  # (actor, action, policy), oldest first
+    event_revisions: list[int]  # the revision each event recorded, oldest first
     origins: dict[str, dict[str, tuple[str, datetime | None, str]]]
     # policy -> origin -> (note, expires_at, created_by)
     rows: dict[str, dict[str, Any]]  # policy -> columns not in the document
@@ -90,6 +90,7 @@ def view(app: Flask) -> DbView:
                 revision=store.revision(),
                 document=store.export_document(),
                 events=[(e.actor, e.action, e.policy_name) for e in reversed(store.audit_events())],
+                event_revisions=[e.revision for e in reversed(store.audit_events())],
                 origins={
                     p.name: {r.origin: (r.note, r.expires_at, r.created_by) for r in p.origin_rules}
                     for p in policies
@@ -323,34 +324,41 @@ def test_policy_show_prints_every_setting_and_origin_details(
             review_every_days=30,
         ),
     )
-    today = datetime.now(UTC)
     result = ok(runner, "policy", "show", "api")
     lines = result.stdout.splitlines()
     assert lines[0] == "policy api (version 1)"
-    settings = dict(line.strip().split(":", 1) for line in lines[1:13])
-    assert {k: v.strip() for k, v in settings.items()} == {
-        "path": "/api/**",
-        "description": "the api",
-        "enabled": "true",
-        "priority": "3",
-        "methods": "GET, POST",
-        "allow headers": "X-Token",
-        "expose headers": "X-Request-Id",
-        "credentials": "true",
-        "max age": "600",
-        "private network": "false",
-        "review every": "30 days",
-        "created": settings["created"].strip(),
-    }
-    assert settings["created"].strip().endswith("UTC by seed")
-    assert settings["created"].strip().startswith(f"{today:%Y-%m-%d}")
-    assert lines[13].strip().startswith(f"updated:           {today:%Y-%m-%d}")
-    assert lines[13].endswith("UTC by seed")
+    assert lines[1:12] == [
+        "  path:              /api/**",
+        "  description:       the api",
+        "  enabled:           true",
+        "  priority:          3",
+        "  methods:           GET, POST",
+        "  allow headers:     X-Token",
+        "  expose headers:    X-Request-Id",
+        "  credentials:       true",
+        "  max age:           600",
+        "  private network:   false",
+        "  review every:      30 days",
+    ]
+    stamp = r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}) UTC by seed"
+    created = re.fullmatch(r"  created:           " + stamp, lines[12])
+    updated = re.fullmatch(r"  updated:           " + stamp, lines[13])
+    assert created, lines[12]
+    assert updated, lines[13]
+    with app.app_context():
+        try:
+            stored = cors.store("inspector", app).policy("api")
+            assert created.group(1) == f"{stored.created_at:%Y-%m-%d %H:%M}"
+            assert updated.group(1) == f"{stored.updated_at:%Y-%m-%d %H:%M}"
+            added = {r.origin: f"{r.created_at:%Y-%m-%d}" for r in stored.origin_rules}
+        finally:
+            db.session.remove()
+    assert abs(datetime.now(UTC) - stored.created_at) < timedelta(minutes=5)
     assert lines[14:] == [
         "  origins (2):",
-        f"    https://app.example  (added {today:%Y-%m-%d} by seed)",
+        f"    https://app.example  (added {added['https://app.example']} by seed)",
         "    https://x.example  (note: ticket 7; expires 2031-02-03 04:05 UTC; "
-        f"added {today:%Y-%m-%d} by seed)",
+        f"added {added['https://x.example']} by seed)",
     ]
 
 
@@ -589,6 +597,7 @@ def test_import_merges_by_name_or_replaces(
     # One transaction: the revision moves once, every event carries it.
     assert after.revision == before.revision + 1
     assert after.events == [*before.events, *(("importer", *e) for e in new_events)]
+    assert after.event_revisions == [*before.event_revisions] + [after.revision] * len(new_events)
 
 
 def test_import_reads_standard_input_with_dash(runner: FlaskCliRunner, app: Flask) -> None:
@@ -670,6 +679,16 @@ def test_import_of_a_bad_file_is_one_error_line_and_writes_nothing(
     lines = user_error(runner, "import", str(path))
     assert len(lines) == 1, lines
     assert re.search(expected, lines[0]), lines[0]
+    assert view(app) == before
+
+
+def test_import_of_a_missing_file_is_one_error_line_exit_1(
+    runner: FlaskCliRunner, app: Flask, tmp_path: Path
+) -> None:
+    before = seed(app, STORED_A)
+    lines = user_error(runner, "import", str(tmp_path / "missing.json"))
+    assert len(lines) == 1, lines
+    assert "missing.json" in lines[0]
     assert view(app) == before
 
 
@@ -817,6 +836,7 @@ CHECK_POLICIES = (
     policy_doc("boosted", "/api/*/x", origins=["https://app.example"], priority=5),
     policy_doc("off", "/off/**", origins=["https://app.example"], enabled=False),
     policy_doc("public", "/public/**", origins=["*"]),
+    policy_doc("lan", "/lan/**", origins=["https://app.example"], private_network=True),
 )
 
 
@@ -909,8 +929,7 @@ ALLOWED_API_HEADERS = [
             ["https://app.example", "/api/x", "--method", "DELETE"],
             [
                 "preflight: a browser sends one first, because DELETE is not a simple method",
-                "preflight refused: the method DELETE or the headers - are not allowed by the "
-                "policy",
+                "preflight refused: the method DELETE is not allowed",
             ],
             ALLOWED_API_HEADERS,
         ),
@@ -918,13 +937,29 @@ ALLOWED_API_HEADERS = [
             ["https://app.example", "/api/x", "--header", "X-Other"],
             [
                 "preflight: a browser sends one first, because it sets X-Other",
-                "preflight refused: the method GET or the headers X-Other are not allowed by the "
-                "policy",
+                "preflight refused: the header(s) X-Other are not allowed",
+            ],
+            ALLOWED_API_HEADERS,
+        ),
+        (
+            ["https://app.example", "/api/x", "--method", "PATCH", "--header", "X-Other"],
+            [
+                "preflight: a browser sends one first, because PATCH is not a simple method; "
+                "it sets X-Other",
+                "preflight refused: the method PATCH is not allowed; "
+                "the header(s) X-Other are not allowed",
             ],
             ALLOWED_API_HEADERS,
         ),
     ],
-    ids=["origin-not-listed", "path-not-covered", "policy-disabled", "method", "header"],
+    ids=[
+        "origin-not-listed",
+        "path-not-covered",
+        "policy-disabled",
+        "method",
+        "header",
+        "method-and-header",
+    ],
 )
 def test_check_refused_exits_2_and_says_why(
     runner: FlaskCliRunner,
@@ -960,6 +995,25 @@ def test_check_lists_the_other_candidates_and_why_they_lose(
         "  also matched: api (path /api/**, priority 0) - loses to items on specificity",
     ]
     assert "  Access-Control-Allow-Origin: https://app.example" in lines
+
+
+@pytest.mark.parametrize(
+    ("path", "verdict", "code"),
+    [("/lan/printer", "ALLOWED", 0), ("/api/printer", "REFUSED", 2)],
+    ids=["policy-allows-private-network", "policy-does-not"],
+)
+def test_check_private_network_preflight(
+    runner: FlaskCliRunner, app: Flask, path: str, verdict: str, code: int
+) -> None:
+    """A private network preflight passes only with Access-Control-Allow-Private-Network: true."""
+    seed(app, *CHECK_POLICIES)
+    exit_code, lines = check(runner, "https://app.example", path, "--private-network")
+    assert "preflight: a browser sends one first, because it reaches a private network" in lines
+    preflight = lines[lines.index("preflight response headers:") : lines.index("response headers:")]
+    granted = "  Access-Control-Allow-Private-Network: true" in preflight
+    assert granted is (verdict == "ALLOWED")
+    assert lines[-1] == f"verdict: {verdict}"
+    assert exit_code == code
 
 
 def test_check_any_origin_policy_answers_star(runner: FlaskCliRunner, app: Flask) -> None:
@@ -1182,6 +1236,11 @@ def test_entry_points_in_subprocesses(tmp_path: Path) -> None:
     )  # fmt: skip
     assert refused.returncode == 2
     assert refused.stdout.splitlines()[-1] == "verdict: REFUSED"
+
+    shown = run(sys.executable, "manage.py", "corsadmin", "policy", "show", "api")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[0] == "policy api (version 1)"
+    assert any(line.endswith("UTC by subprocess") for line in shown.stdout.splitlines())
 
     mistake = run(sys.executable, "manage.py", "corsadmin", "policy", "show", "nope")
     assert mistake.returncode == 1

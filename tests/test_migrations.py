@@ -1,0 +1,295 @@
+"""corsadmin's migrations, on an empty SQLite file and an empty PostgreSQL database.
+
+* ``python manage.py db upgrade`` (Flask-Migrate, in a subprocess) creates the
+  four tables, the state row and corsadmin's own version table; again, nothing.
+* The migrated schema is what the models describe (Alembic autogenerate finds
+  no difference).
+* In a host application with its own Alembic history (``alembic_version``) and
+  tables, corsadmin's upgrade and downgrade touch only corsadmin's tables.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+
+from corsadmin import CorsAdmin
+from corsadmin.models import Base
+from corsadmin.schema import VERSION_TABLE, alembic_config, head_revision
+
+REPO = Path(__file__).resolve().parent.parent
+#: The tables the models describe; the four of the policy contract must be among them.
+CORSADMIN_TABLES = set(Base.metadata.tables)
+assert {
+    "corsadmin_policy",
+    "corsadmin_origin_rule",
+    "corsadmin_audit_event",
+    "corsadmin_state",
+} <= CORSADMIN_TABLES
+assert all(name.startswith("corsadmin_") for name in CORSADMIN_TABLES)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    engine = sa.create_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def manage_db_upgrade(database_url: str) -> subprocess.CompletedProcess[str]:
+    """``python manage.py db upgrade`` on ``database_url``, from the repository root."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "CORSADMIN_"))}
+    env["DATABASE_URL"] = database_url
+    result = subprocess.run(
+        [sys.executable, "manage.py", "db", "upgrade"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def tables(engine: sa.Engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names())
+
+
+def rows(engine: sa.Engine, query: str) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(query))]
+
+
+def schema_fingerprint(engine: sa.Engine) -> dict[str, Any]:
+    """Every table with its columns, indexes, unique constraints and foreign keys."""
+    inspector = sa.inspect(engine)
+    return {
+        name: {
+            "columns": [
+                (c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(name)
+            ],
+            "indexes": sorted(
+                (i["name"] or "", tuple(i["column_names"])) for i in inspector.get_indexes(name)
+            ),
+            "unique": sorted(
+                (u["name"] or "", tuple(u["column_names"]))
+                for u in inspector.get_unique_constraints(name)
+            ),
+            "fks": sorted(
+                (tuple(f["constrained_columns"]), f["referred_table"])
+                for f in inspector.get_foreign_keys(name)
+            ),
+        }
+        for name in sorted(inspector.get_table_names())
+    }
+
+
+# --- python manage.py db upgrade ----------------------------------------------------------
+
+
+def test_manage_db_upgrade_creates_the_schema_and_again_is_a_no_op(
+    database_url: str, engine: sa.Engine
+) -> None:
+    assert tables(engine) == set()
+    manage_db_upgrade(database_url)
+
+    assert tables(engine) == CORSADMIN_TABLES | {VERSION_TABLE}
+    assert head_revision() == "0001_initial"
+    assert rows(engine, f"SELECT version_num FROM {VERSION_TABLE}") == [("0001_initial",)]
+    assert rows(engine, "SELECT id, revision FROM corsadmin_state") == [(1, 0)]
+    for table in CORSADMIN_TABLES - {"corsadmin_state"}:
+        assert rows(engine, f"SELECT count(*) FROM {table}") == [(0,)]
+
+    # Something written in between must survive the second run untouched.
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE corsadmin_state SET revision = 41 WHERE id = 1"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO corsadmin_audit_event (at, actor, action, summary, revision) "
+                "VALUES (CURRENT_TIMESTAMP, 'me', 'policy.create', 'kept', 41)"
+            )
+        )
+    state_before = rows(engine, "SELECT * FROM corsadmin_state")
+    schema_before = schema_fingerprint(engine)
+
+    manage_db_upgrade(database_url)
+
+    assert schema_fingerprint(engine) == schema_before
+    assert rows(engine, f"SELECT version_num FROM {VERSION_TABLE}") == [("0001_initial",)]
+    assert rows(engine, "SELECT * FROM corsadmin_state") == state_before
+    assert rows(engine, "SELECT revision FROM corsadmin_state") == [(41,)]
+    assert rows(engine, "SELECT actor, summary FROM corsadmin_audit_event") == [("me", "kept")]
+
+
+def test_migrations_match_the_models(database_url: str, engine: sa.Engine) -> None:
+    manage_db_upgrade(database_url)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"version_table": VERSION_TABLE, "compare_type": True}
+        )
+        differences = compare_metadata(context, Base.metadata)
+    assert differences == []
+
+
+def test_compare_metadata_would_see_a_difference(database_url: str, engine: sa.Engine) -> None:
+    """The comparison above is not vacuous: a column the models lack is reported."""
+    manage_db_upgrade(database_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE corsadmin_policy ADD COLUMN surprise INTEGER"))
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        differences = compare_metadata(context, Base.metadata)
+    assert [(d[0], d[2], d[3].name) for d in differences] == [
+        ("remove_column", "corsadmin_policy", "surprise")
+    ]
+
+
+# --- a host application with its own migrations -------------------------------------------
+
+HOST_ENV = """
+from alembic import context
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=None)
+with context.begin_transaction():
+    context.run_migrations()
+"""
+
+HOST_REVISION = '''
+"""host tables"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "host0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        "widget",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("name", sa.String(50), nullable=False),
+    )
+    op.create_table(
+        "policy",  # a host table whose name looks like corsadmin's business
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("text", sa.String(50), nullable=False),
+    )
+    op.execute("INSERT INTO widget (id, name) VALUES (1, 'sprocket')")
+    op.execute("INSERT INTO policy (id, text) VALUES (1, 'the host''s own')")
+
+
+def downgrade():
+    op.drop_table("policy")
+    op.drop_table("widget")
+'''
+
+HOST_TABLES = {"widget", "policy", "alembic_version"}
+
+
+def host_alembic(engine: sa.Engine, directory: Path, revision: str = "head") -> None:
+    """The host's own Alembic history (version table ``alembic_version``)."""
+    if not (directory / "env.py").exists():
+        (directory / "versions").mkdir(parents=True)
+        (directory / "env.py").write_text(HOST_ENV)
+        (directory / "script.py.mako").write_text("")
+        (directory / "versions" / "host0001_tables.py").write_text(HOST_REVISION)
+    config = Config()
+    config.set_main_option("script_location", str(directory))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+def host_state(engine: sa.Engine) -> dict[str, Any]:
+    with engine.connect() as conn:
+        host_version = MigrationContext.configure(conn).get_current_revision()
+    return {
+        "version": host_version,
+        "alembic_version": rows(engine, "SELECT version_num FROM alembic_version"),
+        "widget": rows(engine, "SELECT id, name FROM widget"),
+        "policy": rows(engine, "SELECT id, text FROM policy"),
+        "schema": {k: v for k, v in schema_fingerprint(engine).items() if k in HOST_TABLES},
+    }
+
+
+@pytest.fixture
+def host_app(database_url: str) -> Iterator[Flask]:
+    """A host application: its own Flask-SQLAlchemy ``db``, corsadmin registered on it."""
+    host_db = SQLAlchemy()
+    app = Flask("hostapp")
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_url
+    host_db.init_app(app)
+    CorsAdmin(app, db=host_db)
+    yield app
+    CorsAdmin.state(app).holder.stop()
+    with app.app_context():
+        host_db.session.remove()
+        host_db.engine.dispose()
+
+
+@pytest.mark.parametrize("how", ["flask corsadmin db-upgrade", "CorsAdmin.upgrade_schema"])
+def test_host_application_keeps_its_version_table_and_tables(
+    host_app: Flask, engine: sa.Engine, tmp_path: Path, how: str
+) -> None:
+    host_alembic(engine, tmp_path / "host_migrations")
+    assert tables(engine) == HOST_TABLES
+    host_before = host_state(engine)
+    assert host_before["version"] == "host0001"
+    assert host_before["widget"] == [(1, "sprocket")]
+
+    if how == "flask corsadmin db-upgrade":
+        result = host_app.test_cli_runner().invoke(args=["corsadmin", "db-upgrade"])
+        assert result.exit_code == 0, (result.output, result.exception)
+        assert result.stdout == "corsadmin schema is at head\n"
+    else:
+        with host_app.app_context():
+            CorsAdmin.state(host_app).extension.upgrade_schema(host_app)
+
+    assert tables(engine) == HOST_TABLES | CORSADMIN_TABLES | {VERSION_TABLE}
+    assert host_state(engine) == host_before
+    assert rows(engine, f"SELECT version_num FROM {VERSION_TABLE}") == [("0001_initial",)]
+    assert rows(engine, "SELECT id, revision FROM corsadmin_state") == [(1, 0)]
+
+    # corsadmin works on the host's db, and the host's migrations still see only theirs.
+    with host_app.app_context():
+        store = CorsAdmin.state(host_app).extension.store("host-admin", host_app)
+        store.create_policy({"name": "api", "path": "/api/**", "origins": ["https://a.example"]})
+        assert store.revision() == 1
+    host_alembic(engine, tmp_path / "host_migrations")
+    assert host_state(engine) == host_before
+    assert rows(engine, "SELECT name FROM corsadmin_policy") == [("api",)]
+
+    # Downgrading corsadmin to base removes its tables and nothing of the host's.
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "base")
+    remaining = tables(engine)
+    assert remaining & CORSADMIN_TABLES == set()
+    assert remaining - {VERSION_TABLE} == HOST_TABLES
+    if VERSION_TABLE in remaining:
+        assert rows(engine, f"SELECT version_num FROM {VERSION_TABLE}") == []
+    assert host_state(engine) == host_before
+
+    # And it can come back.
+    result = host_app.test_cli_runner().invoke(args=["corsadmin", "db-upgrade"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert tables(engine) == HOST_TABLES | CORSADMIN_TABLES | {VERSION_TABLE}
+    assert host_state(engine) == host_before
