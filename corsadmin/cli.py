@@ -69,7 +69,20 @@ def _store() -> PolicyStore:
     return PolicyStore(state.db.session, actor=actor, on_commit=state.holder.reload)
 
 
-@click.group("corsadmin")
+class _Group(click.Group):
+    """Usage mistakes (a missing file, a bad option value) are one-line errors, exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.exceptions.Exit:
+            raise
+        except click.UsageError as exc:
+            command = ctx.invoked_subcommand or ctx.info_name
+            _fail(f"{exc.format_message()} (see `corsadmin {command} --help`)")
+
+
+@click.group("corsadmin", cls=_Group)
 @click.option(
     "--actor",
     envvar="CORSADMIN_ACTOR",
@@ -85,11 +98,11 @@ def corsadmin_cli(ctx: click.Context, actor: str | None) -> None:
 
 
 @corsadmin_cli.command("import")
-@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--replace", is_flag=True, help="Make the database hold exactly this document.")
 @with_appcontext
 @_user_errors
-def import_command(file: Any, replace: bool) -> None:
+def import_command(file: str, replace: bool) -> None:
     """Import a policy document (JSON; '-' reads standard input).
 
     Policies are merged by name; with --replace, policies not in the document
@@ -97,17 +110,21 @@ def import_command(file: Any, replace: bool) -> None:
     written.
     """
     try:
-        document = json.load(file)
+        with click.open_file(file, "r", encoding="utf-8") as stream:
+            document = json.load(stream)
+    except OSError as exc:
+        raise ValidationError.single("", f"cannot read {file}: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
         raise ValidationError.single(
-            "", f"{file.name} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            "", f"{file} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
     except UnicodeDecodeError as exc:
         raise ValidationError.single(
-            "", f"{file.name} is not UTF-8 text (byte {exc.start}); save it as UTF-8 JSON"
+            "", f"{file} is not UTF-8 text (byte {exc.start}); save it as UTF-8 JSON"
         ) from None
     report = _store().import_document(document, replace=replace)
-    click.echo(f"imported {file.name}: {report}")
+    name = "<stdin>" if file == "-" else file
+    click.echo(f"imported {name}: {report}")
 
 
 @corsadmin_cli.command("export")

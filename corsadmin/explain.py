@@ -32,39 +32,63 @@ class Evaluation:
     def vary(self) -> bool:
         return self.decision.vary_origin
 
+    @property
+    def usage_rule(self) -> str | None:
+        rule = self.decision.rule
+        return rule.text if rule is not None else None
+
 
 NOT_COVERED_EVALUATION = Evaluation(NOT_COVERED, ())
 #: Evaluations kept per policy; clients choose Origin and request headers, so bounded.
 MEMO_LIMIT = 4096
 
+MemoKey = tuple[str | None, bool, str | None, str | None, bool]
+
+
+def memo_key(
+    origin: str | None,
+    method: str,
+    request_method: str | None,
+    request_headers: str | None,
+    private_network: bool,
+) -> MemoKey:
+    """What a policy's answer depends on (the preflight fields only for OPTIONS)."""
+    if method == "OPTIONS":
+        return (origin, True, request_method, request_headers, private_network)
+    return (origin, False, None, None, private_network)
+
 
 def evaluate(snapshot: Snapshot, request: CorsRequest) -> Evaluation:
     """Decide and compute the headers: the one path every answer takes.
 
-    Memoized per policy by what the answer depends on (origin, whether it is
-    an OPTIONS request, the preflight's requested method and headers, the
-    private-network flag), so a repeated request costs two dictionary lookups.
+    Memoized per policy by :func:`memo_key`, so a repeated request costs a path
+    look-up (itself memoized) and a dictionary look-up.
     """
     policy = snapshot.policy_for(request.path)
     if policy is None:
         return NOT_COVERED_EVALUATION
-    options = request.method == "OPTIONS"
-    key = (
+    key = memo_key(
         request.origin,
-        options,
-        request.request_method if options else None,
-        request.request_headers if options else None,
+        request.method,
+        request.request_method,
+        request.request_headers,
         request.private_network,
     )
-    memo = policy.evaluations
-    found = memo.get(key)
+    found: Evaluation | None = policy.evaluations.get(key)
     if found is None:
-        decision = decide_origin(policy, request.origin)
-        found = Evaluation(decision, cors_headers(decision, request))
-        if len(memo) >= MEMO_LIMIT:
-            memo.clear()
-        memo[key] = found
+        found = evaluate_policy(policy, request, key)
     return found
+
+
+def evaluate_policy(policy: CompiledPolicy, request: CorsRequest, key: MemoKey) -> Evaluation:
+    """Evaluate (memo miss): decide the origin, let Flask-CORS write the headers, keep it."""
+    decision = decide_origin(policy, request.origin)
+    evaluation = Evaluation(decision, cors_headers(decision, request))
+    memo = policy.evaluations
+    if len(memo) >= MEMO_LIMIT:
+        memo.clear()
+    memo[key] = evaluation
+    return evaluation
 
 
 @dataclass(frozen=True)
@@ -80,6 +104,7 @@ class Explanation:
     preflight: Evaluation | None
     actual: Evaluation
     revision: int
+    private_network: bool = False
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -115,6 +140,8 @@ class Explanation:
         missing = [h for h in self.non_safelisted_headers if h.lower() not in allowed]
         if missing:
             problems.append("the header(s) " + ", ".join(missing) + " are not allowed")
+        if self.private_network and headers.get("access-control-allow-private-network") != "true":
+            problems.append("private network access is not allowed")
         return problems
 
     @property
@@ -224,4 +251,5 @@ def explain(
         preflight=preflight,
         actual=actual,
         revision=snapshot.revision,
+        private_network=private_network,
     )

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from flask import Flask, Response, current_app, request
+from flask import Flask, current_app, request
 from flask_sqlalchemy import SQLAlchemy
 
-from .explain import evaluate
-from .headers import CORS_RESPONSE_HEADERS
+from .explain import Evaluation, evaluate_policy, memo_key
+from .headers import CORS_RESPONSE_HEADERS, HeaderPairs
 from .models import Base, State
 from .refresh import SnapshotHolder
 from .snapshot import CorsRequest, Snapshot
@@ -162,10 +162,19 @@ class CorsAdmin:
         )
         app.extensions[EXTENSION_KEY] = state
 
-        # First among the before_request functions: a preflight must be answered
-        # before an authentication hook can refuse it (preflights carry no credentials).
-        app.before_request_funcs.setdefault(None, []).insert(0, _answer_preflight)
-        app.after_request(_add_cors_headers)
+        # A preflight of a covered path is answered first, before any other
+        # before_request function (an authentication hook must not refuse it:
+        # preflights carry no credentials) and whatever the router would have done.
+        def answer_preflight() -> BaseResponse | None:
+            return _answer_preflight(state)
+
+        # Every response gets its CORS headers here, errors included: Flask runs
+        # after_request functions for 404s, 405s, redirects and 500s too.
+        def add_cors_headers(response: BaseResponse) -> BaseResponse:
+            return _add_cors_headers(state, response)
+
+        app.before_request_funcs.setdefault(None, []).insert(0, answer_preflight)
+        app.after_request(add_cors_headers)
 
         from .admin import register_admin
         from .cli import corsadmin_cli
@@ -245,79 +254,86 @@ def ensure_state_row(engine: sa.Engine) -> None:
 # The request hooks ---------------------------------------------------------------------
 
 
-def _cors_request(path: str) -> CorsRequest:
-    """Read what CORS needs straight from the WSGI environ (the hot path)."""
-    environ = request.environ
-    return CorsRequest(
-        path,
-        request.method,
-        environ.get("HTTP_ORIGIN"),
-        environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"),
-        environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS"),
-        environ.get("HTTP_ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK") == "true",
-    )
-
-
 def _is_admin_path(state: _State, path: str) -> bool:
     prefix = state.admin_prefix
     return path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/")
 
 
-def _answer_preflight() -> Response | None:
-    """Answer a preflight of a covered path before routing can 404, 405 or redirect it."""
-    if request.method != "OPTIONS" or "Access-Control-Request-Method" not in request.headers:
+def _answer_preflight(state: _State) -> BaseResponse | None:
+    """204 for a preflight of a covered path, before routing errors or other hooks."""
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    if req.method != "OPTIONS" or not state.answer_preflights:
         return None
-    if "Origin" not in request.headers:
+    environ = req.environ
+    if "HTTP_ORIGIN" not in environ or "HTTP_ACCESS_CONTROL_REQUEST_METHOD" not in environ:
         return None
-    state = CorsAdmin.state()
     try:
-        if not state.answer_preflights or _is_admin_path(state, request.path):
-            return None
-        if state.holder.current().policy_for(request.path) is None:
+        if _is_admin_path(state, req.path) or state.holder.current().policy_for(req.path) is None:
             return None
     except Exception:
         state.report_hook_failure("checking a preflight")
         return None
-    return Response(status=204)
+    return state.app.response_class(status=204)
 
 
-def _add_cors_headers(response: BaseResponse) -> BaseResponse:
-    """Write the CORS headers of the covered paths (computed by Flask-CORS, memoized)."""
-    state: _State = current_app.extensions[EXTENSION_KEY]
+def _add_cors_headers(state: _State, response: BaseResponse) -> BaseResponse:
+    """Write the CORS headers of the covered paths (computed by Flask-CORS, memoized).
+
+    The hot path: on a memo hit this is a path look-up and a dictionary look-up,
+    with no allocation but the key tuple.
+    """
     try:
-        path = request.path
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        path = req.path
         if _is_admin_path(state, path):
             return response
-        cors_request = _cors_request(path)
-        evaluation = evaluate(state.holder.current(), cors_request)
-        decision = evaluation.decision
-        if decision.policy is None:
+        policy = state.holder.current().policy_for(path)
+        if policy is None:
             return response
-        if state.usage is not None and cors_request.origin is not None:
-            state.usage.record(
-                decision.policy.name,
-                cors_request.origin,
-                decision.rule.text if decision.rule is not None else None,
-                decision.allowed,
+        environ = req.environ
+        method = req.method
+        origin = environ.get("HTTP_ORIGIN")
+        requested_method = requested_headers = None
+        if method == "OPTIONS":
+            requested_method = environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")
+            requested_headers = environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS")
+        private_network = environ.get("HTTP_ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK") == "true"
+        key = memo_key(origin, method, requested_method, requested_headers, private_network)
+        evaluation: Evaluation | None = policy.evaluations.get(key)
+        if evaluation is None:
+            cors_request = CorsRequest(
+                path, method, origin, requested_method, requested_headers, private_network
             )
-        headers = response.headers
-        if any(name[:15].lower() == "access-control-" for name, _ in headers.items()):
-            for name in CORS_RESPONSE_HEADERS:
-                headers.pop(name, None)
-        for name, value in evaluation.headers:
-            headers.add(name, value)
-        if decision.vary_origin:
-            _vary_on_origin(response)
+            evaluation = evaluate_policy(policy, cors_request, key)
+        decision = evaluation.decision
+        if origin is not None and state.usage is not None:
+            state.usage.record(policy.spec.name, origin, evaluation.usage_rule, decision.allowed)
+        _write_headers(response, evaluation.headers, decision.vary_origin)
     except Exception:
         # Never a 500 because of CORS: the response goes out without CORS headers.
         state.report_hook_failure("computing CORS headers")
     return response
 
 
-def _vary_on_origin(response: BaseResponse) -> None:
-    """Add ``Origin`` to ``Vary``, keeping what is there (no parsing in the common case)."""
-    current = response.headers.get("Vary")
-    if not current:
-        response.headers["Vary"] = "Origin"
-    elif "origin" not in {part.strip().lower() for part in current.split(",")}:
+def _write_headers(response: BaseResponse, pairs: HeaderPairs, vary_origin: bool) -> None:
+    """Add the CORS headers, replacing any the view set, and ``Origin`` to ``Vary``."""
+    headers = response.headers
+    vary: str | None = None
+    owned = False
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered.startswith("access-control-"):
+            owned = True
+        elif lowered == "vary":
+            vary = value if vary is None else f"{vary}, {value}"
+    if owned:  # a view set its own: on a covered path, corsadmin's answer is the only one
+        for name in CORS_RESPONSE_HEADERS:
+            headers.pop(name, None)
+    for name, value in pairs:
+        headers.add(name, value)
+    if not vary_origin:
+        return
+    if vary is None:
+        headers.add("Vary", "Origin")
+    elif "origin" not in {part.strip().lower() for part in vary.split(",")}:
         response.vary.add("Origin")

@@ -1246,3 +1246,21 @@ def test_entry_points_in_subprocesses(tmp_path: Path) -> None:
     assert mistake.returncode == 1
     assert mistake.stderr == "error: no policy named 'nope'\n"
     assert mistake.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("policy", "add", "x", "/x", "--max-age", "soon"), "'soon' is not a valid integer"),
+        (("policy", "add", "x"), "Missing argument 'PATH'"),
+        (("origin", "add", "api", "https://a.example", "--colour", "red"), "--colour"),
+        (("check", "https://a.example", "/x", "--method"), "--method"),
+        (("no-such-command",), "No such command"),
+    ],
+)
+def test_usage_mistakes_are_one_line_errors_too(
+    runner: FlaskCliRunner, args: tuple[str, ...], fragment: str
+) -> None:
+    lines = user_error(runner, *args)
+    assert len(lines) == 1, lines
+    assert fragment in lines[0]
