@@ -148,6 +148,11 @@ def register_demo_api(app: Flask) -> None:
             return "", 204
         return jsonify(id=item_id, name=f"item {item_id}")
 
+    @app.get("/api/worker")
+    def worker() -> Any:
+        """Which process answered (to watch every worker pick up a change)."""
+        return jsonify(pid=os.getpid())
+
     @app.get("/api/whoami")
     def whoami() -> Any:
         """Answers whether the browser sent the session cookie (credentialed calls)."""
