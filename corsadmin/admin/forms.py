@@ -47,9 +47,7 @@ class OriginForm(VersionedForm):
         "http://localhost:*, re:..., null or *",
     )
     note = StringField("Note", description="Who asked, which ticket.")
-    expires = StringField(
-        "Expires", description="Optional: 2027-03-01 (midnight UTC) or 2027-03-01T12:00:00Z."
-    )
+    expires = StringField("Expires", description="Optional. A date (UTC) or an ISO 8601 time.")
 
 
 class SettingsForm(VersionedForm):
@@ -102,8 +100,8 @@ class CheckForm(FlaskForm):  # type: ignore[misc]
     class Meta:
         csrf = False
 
-    origin = StringField("Origin", description="The page's origin: https://app.example")
-    path = StringField("Path", description="The request path: /api/items/7")
+    origin = StringField("Origin")
+    path = StringField("Path")
     method = StringField("Method", default="GET")
     headers = TextAreaField(
         "Request headers",

@@ -1,0 +1,234 @@
+"""Regenerate the admin UI screenshots in this folder (1280x800, headless Chromium).
+
+    .venv/bin/python docs/screenshots/take.py
+
+Seeds a throwaway SQLite database with a demo policy set (several operators,
+usage, refused origins, an expiring and a stale rule), serves it with
+``manage.py run`` and photographs each screen.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+sys.path.insert(0, str(REPO))
+
+PASSWORD = "demo operator password"  # noqa: S105 - a throwaway demo database
+VIEWPORT = {"width": 1280, "height": 800}
+
+
+def seed(database_url: str) -> None:
+    os.environ["DATABASE_URL"] = database_url
+    import sqlalchemy as sa
+
+    from corsadmin.admin import operators
+    from corsadmin.models import AuditEvent, OriginRuleRow, OriginUsage, Policy, utcnow
+    from manage import cors, create_app
+
+    app = create_app({"CORSADMIN_REFRESH_IN_BACKGROUND": False})
+    now = utcnow()
+    with app.app_context():
+        cors.upgrade_schema(app)
+        session = cors.state(app).db.session
+        operators.add_operator(session, "alice", PASSWORD, actor="cli:root")
+        deploy = cors.store("cli:deploy", app)
+        deploy.import_document(
+            {
+                "corsadmin": 1,
+                "policies": [
+                    {
+                        "name": "partner-api",
+                        "path": "/api/v1/**",
+                        "description": "Partner integrations: orders and catalogue",
+                        "origins": [
+                            "https://app.acme-partner.example",
+                            "https://portal.globex.example",
+                            "http://localhost:3000",
+                        ],
+                        "methods": ["GET", "POST", "PUT", "DELETE"],
+                        "allow_headers": ["Content-Type", "Authorization", "X-Request-Id"],
+                        "expose_headers": ["X-Request-Id"],
+                        "credentials": True,
+                        "max_age": 600,
+                    },
+                    {
+                        "name": "public-status",
+                        "path": "/api/status",
+                        "description": "Status page widget, embeddable anywhere",
+                        "origins": ["*"],
+                        "methods": ["GET"],
+                        "review_every_days": 90,
+                    },
+                    {
+                        "name": "webhooks",
+                        "path": "/hooks/**",
+                        "origins": [
+                            "https://hooks.initech.example",
+                            "http://legacy.initech.example",
+                        ],
+                        "methods": ["POST"],
+                        "review_every_days": 30,
+                    },
+                    {
+                        "name": "files",
+                        "path": "/files/*.json",
+                        "origins": ["https://cdn.acme-partner.example", "null"],
+                        "methods": ["GET"],
+                    },
+                    {
+                        "name": "internal-tools",
+                        "path": "/internal/**",
+                        "origins": ["https://tools.corp.example"],
+                        "private_network": True,
+                        "enabled": False,
+                    },
+                ],
+            }
+        )
+        alice = cors.store("alice", app)
+        alice.add_origin(
+            "partner-api",
+            "https://*.staging.acme-partner.example",
+            note="Acme staging, ticket OPS-318",
+            expires=now + timedelta(days=9),
+        )
+        alice.add_origin(
+            "partner-api", "https://app.acme-partner.example", note="Acme integration, OPS-142"
+        )
+        bob = cors.store("bob", app)
+        bob.add_origin("webhooks", "https://old.initech.example", note="migration window")
+        bob.update_policy("webhooks", {"max_age": 300})
+        alice.mark_reviewed("partner-api", "checked with Acme and Globex: both still live")
+
+        # Age the data: rules added months ago, seen recently or not at all.
+        session.execute(sa.update(Policy).values(created_at=now - timedelta(days=120)))
+        session.execute(sa.update(OriginRuleRow).values(created_at=now - timedelta(days=100)))
+        session.execute(
+            sa.update(Policy)
+            .where(Policy.name == "partner-api")
+            .values(reviewed_at=now - timedelta(days=20))
+        )
+        seen = {
+            "https://app.acme-partner.example": timedelta(hours=2),
+            "https://portal.globex.example": timedelta(days=3),
+            "http://localhost:3000": timedelta(days=1),
+            "https://hooks.initech.example": timedelta(days=45),
+            "https://cdn.acme-partner.example": timedelta(minutes=12),
+        }
+        for origin, ago in seen.items():
+            session.execute(
+                sa.update(OriginRuleRow)
+                .where(OriginRuleRow.origin == origin)
+                .values(last_seen_at=now - ago)
+            )
+        changed = {
+            "files": timedelta(days=34),
+            "internal-tools": timedelta(days=61),
+            "partner-api": timedelta(hours=2),
+            "public-status": timedelta(days=118),
+            "webhooks": timedelta(days=3),
+        }
+        for name, ago in changed.items():
+            session.execute(
+                sa.update(Policy).where(Policy.name == name).values(updated_at=now - ago)
+            )
+        event_ids = session.scalars(sa.select(AuditEvent.id).order_by(AuditEvent.id.desc()))
+        for i, event_id in enumerate(list(event_ids)):
+            session.execute(
+                sa.update(AuditEvent)
+                .where(AuditEvent.id == event_id)
+                .values(at=now - timedelta(hours=2 + 19 * i))
+            )
+        session.execute(
+            sa.update(OriginRuleRow)
+            .where(OriginRuleRow.origin == "https://old.initech.example")
+            .values(expires_at=now - timedelta(days=5))
+        )
+        for policy, origin, count, first, last in [
+            ("partner-api", "https://app.newpartner.example", 214, 3, timedelta(minutes=10)),
+            (
+                "partner-api",
+                "https://acme-partner.example.attacker.example",
+                12,
+                6,
+                timedelta(days=1),
+            ),
+            ("webhooks", "https://hooks.initech.example:8443", 3, 2, timedelta(hours=5)),
+            ("files", "https://widgets.umbrella.example", 41, 9, timedelta(hours=1)),
+        ]:
+            session.add(
+                OriginUsage(
+                    policy_name=policy,
+                    origin=origin,
+                    rule=None,
+                    allowed=False,
+                    count=count,
+                    first_seen=now - timedelta(days=first),
+                    last_seen=now - last,
+                )
+            )
+        session.commit()
+    cors.stop(app)
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    from tests.support.browser import launch_chromium
+    from tests.support.servers import free_port, serve_process
+
+    with tempfile.TemporaryDirectory() as tmp:
+        database_url = f"sqlite:///{tmp}/demo.sqlite"
+        seed(database_url)
+        env = {**os.environ, "DATABASE_URL": database_url}
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        admin = f"{base}/corsadmin"
+        with (
+            serve_process(
+                [sys.executable, "manage.py", "run", "--port", str(port)],
+                port=port,
+                env=env,
+                cwd=REPO,
+                log_path=Path(tmp) / "server.log",
+            ),
+            sync_playwright() as playwright,
+        ):
+            browser = launch_chromium(playwright)
+            page = browser.new_context(viewport=VIEWPORT).new_page()
+            page.goto(f"{admin}/login")
+            page.fill("#name", "alice")
+            page.fill("#password", PASSWORD)
+            page.press("#password", "Enter")
+            page.wait_for_url(f"{admin}/")
+
+            def shot(name: str, path: str) -> None:
+                page.goto(admin + path)
+                page.screenshot(path=str(HERE / f"{name}.png"))
+                print(f"docs/screenshots/{name}.png")
+
+            shot("policies", "/")
+            shot("policy", "/policies/partner-api")
+            shot("review", "/review")
+            shot("refused", "/refused")
+            shot("allow", "/refused/allow?policy=partner-api&origin=https://app.newpartner.example")
+            page.goto(f"{admin}/audit")
+            page.locator("details > summary").first.click()
+            page.screenshot(path=str(HERE / "audit.png"))
+            print("docs/screenshots/audit.png")
+            shot(
+                "check",
+                "/check?origin=https://app.acme-partner.example&path=/api/v1/orders/7"
+                "&method=PUT&headers=Content-Type:+application/json%0AX-Trace",
+            )
+            browser.close()
+
+
+if __name__ == "__main__":
+    main()
