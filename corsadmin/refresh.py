@@ -20,10 +20,15 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from typing import Protocol
 
 from .snapshot import Snapshot
 
 log = logging.getLogger("corsadmin")
+
+#: After a change notification, checks are still at least this far apart (a burst of
+#: changes costs one snapshot load per MIN_GAP, not one per change).
+MIN_GAP = 0.05
 
 
 def _forget_thread_after_fork(holder: SnapshotHolder) -> None:
@@ -42,6 +47,14 @@ RevisionReader = Callable[[], int]
 SnapshotLoader = Callable[[], Snapshot]
 
 
+class ChangeWaiter(Protocol):
+    """Something that can block until the revision probably moved (PostgreSQL NOTIFY)."""
+
+    def wait(self, timeout: float) -> bool: ...
+
+    def close(self) -> None: ...
+
+
 class SnapshotHolder:
     """The current snapshot of one application in one process."""
 
@@ -54,7 +67,9 @@ class SnapshotHolder:
         background: bool = True,
         name: str = "corsadmin",
         on_tick: Callable[[], object] | None = None,
+        change_waiter: Callable[[], ChangeWaiter | None] | None = None,
     ) -> None:
+        self._change_waiter = change_waiter
         self._load = load
         self._on_tick = on_tick
         self._read_revision = read_revision
@@ -71,6 +86,7 @@ class SnapshotHolder:
         _forget_thread_after_fork(self)
         self._failing = False
         self._tick_failing = False
+        self._listen_failing = False
         self._last_check = 0.0
         self.loads = 0  # how many snapshots were loaded (for tests and the admin UI)
 
@@ -166,9 +182,52 @@ class SnapshotHolder:
             self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval or 0.05):
-            self.check()
-            self.tick()
+        waiter = None
+        if self._change_waiter is not None:
+            try:
+                waiter = self._change_waiter()
+            except Exception:
+                log.warning("corsadmin cannot listen for changes; polling only", exc_info=True)
+        interval = self.interval or 0.05
+        try:
+            while True:
+                if waiter is None:
+                    if self._stop.wait(interval):
+                        break
+                else:
+                    notified = self._wait_for_change(waiter, interval)
+                    if notified is None and self._stop.wait(interval):
+                        break  # notifications are down: plain polling meanwhile
+                    if notified:  # check now, but not more often than every MIN_GAP
+                        gap = MIN_GAP - (time.monotonic() - self._last_check)
+                        if gap > 0 and self._stop.wait(gap):
+                            break
+                    if self._stop.is_set():
+                        break
+                self.check()
+                self.tick()
+        finally:
+            if waiter is not None:
+                waiter.close()
+
+    def _wait_for_change(self, waiter: ChangeWaiter, interval: float) -> bool | None:
+        """True when notified, False after ``interval`` without news, None on failure."""
+        try:
+            notified = waiter.wait(interval)
+        except Exception as exc:
+            if not self._listen_failing:
+                self._listen_failing = True
+                log.warning(
+                    "corsadmin lost its change notifications (%s); polling every %.1fs "
+                    "until they are back",
+                    type(exc).__name__,
+                    interval,
+                )
+            return None
+        if self._listen_failing:
+            self._listen_failing = False
+            log.warning("corsadmin receives change notifications again")
+        return notified
 
     def tick(self) -> None:
         """Run the periodic side job (writing usage counts); never raises."""

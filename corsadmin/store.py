@@ -25,6 +25,7 @@ from .errors import (
     ValidationError,
 )
 from .models import AuditEvent, OriginRuleRow, Policy, State, utcnow
+from .notify import notify
 from .origins import OriginRule, parse_origin_rule
 from .paths import PathPattern, parse_path_pattern
 from .policy import (
@@ -522,7 +523,9 @@ class PolicyStore:
         if not moved.rowcount:  # type: ignore[attr-defined]
             self.session.add(State(id=1, revision=1, changed_at=now))
             self.session.flush()
-        return int(self.session.scalar(sa.select(State.revision).where(State.id == 1)) or 0)
+        revision = int(self.session.scalar(sa.select(State.revision).where(State.id == 1)) or 0)
+        notify(self.session.connection(), revision)  # wakes the other workers at commit
+        return revision
 
 
 class _Transaction:

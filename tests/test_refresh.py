@@ -276,3 +276,54 @@ def test_the_holder_restarts_its_thread_in_a_forked_worker() -> None:
     os.waitpid(pid, 0)
     holder.stop()
     assert answer == b"1"
+
+
+def test_postgresql_notifies_every_worker_at_once(
+    postgres: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With LISTEN/NOTIFY a change is enforced long before the (here 2.5 s) poll interval,
+    and if the listening connection dies, polling carries on and listening comes back."""
+    from tests.support.postgres import create_database, drop_database
+
+    url = create_database(postgres, "notify_test")
+    app = make_app(url, CORSADMIN_REFRESH_INTERVAL=2.5)
+    other = make_app(url, CORSADMIN_LISTEN=False)
+    client = app.test_client()
+    try:
+        with other.app_context():
+            cors.store("worker-2", other).create_policy(POLICY)
+        assert allowed(client, "https://first.example")  # first load; starts the thread
+        time.sleep(0.3)  # the thread is listening
+        with other.app_context():
+            cors.store("worker-2", other).add_origin("api", ORIGIN)
+        took = wait_until(lambda: allowed(client), 2.0)
+        assert took < 1.0, f"took {took:.2f}s"
+
+        # Kill the listening connection: a warning, then polling (every 2.5 s), a new listener.
+        caplog.set_level(logging.WARNING, logger="corsadmin")
+        with other.app_context():
+            db.session.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE query LIKE 'LISTEN corsadmin_revision%' AND pid <> pg_backend_pid()"
+                )
+            )
+            db.session.commit()
+        wait_until(
+            lambda: any("lost its change notifications" in r.getMessage() for r in caplog.records),
+            4.0,  # noticed at the latest when the current 2.5 s wait ends
+        )
+        with other.app_context():
+            cors.store("worker-2", other).remove_origin("api", ORIGIN)
+        wait_until(lambda: not allowed(client), 6.0)  # by polling
+        wait_until(
+            lambda: any("notifications again" in r.getMessage() for r in caplog.records), 6.0
+        )
+        with other.app_context():
+            cors.store("worker-2", other).add_origin("api", ORIGIN)
+        took = wait_until(lambda: allowed(client), 2.0)
+        assert took < 1.0, f"after reconnecting, took {took:.2f}s"
+    finally:
+        close_app(app)
+        close_app(other)
+        drop_database(postgres, "notify_test")
