@@ -301,7 +301,7 @@ def _add_cors_headers(state: _State, response: BaseResponse) -> BaseResponse:
     try:
         req = request._get_current_object()  # type: ignore[attr-defined]
         path = req.path
-        if _is_admin_path(state, path):
+        if path.startswith(state.admin_prefix) and _is_admin_path(state, path):
             return response
         policy = state.holder.current().policy_for(path)
         if policy is None:

@@ -69,6 +69,8 @@ class Decision:
 
 
 NOT_COVERED = Decision(None, False, "no enabled policy covers this path")
+PATH_MEMO_LIMIT = 4096
+MAX_MEMO_PATH = 2048
 
 
 def _compile_policy(spec: PolicySpec, now: datetime) -> CompiledPolicy:
@@ -80,7 +82,7 @@ def _compile_policy(spec: PolicySpec, now: datetime) -> CompiledPolicy:
 class Snapshot:
     """Every enabled policy at one revision, compiled."""
 
-    __slots__ = ("_paths", "compiled_at", "loaded", "revision", "specs", "valid_until")
+    __slots__ = ("_by_path", "_paths", "compiled_at", "loaded", "revision", "specs", "valid_until")
 
     def __init__(
         self,
@@ -106,6 +108,7 @@ class Snapshot:
             compiled = _compile_policy(spec, now)
             entries.append(PathCandidate(spec.path, spec.priority, spec.name, compiled))
         self._paths: PathMatcher[CompiledPolicy] = PathMatcher(entries)
+        self._by_path: dict[str, CompiledPolicy | None] = {}  # the hot path's memo
         #: When an origin rule expires, the snapshot must be compiled again (epoch seconds).
         self.valid_until: float = next_expiry
 
@@ -122,8 +125,17 @@ class Snapshot:
         return len(self._paths)
 
     def policy_for(self, path: str) -> CompiledPolicy | None:
+        """The policy covering ``path`` (memoized: a dictionary look-up when seen before)."""
+        by_path = self._by_path
+        if path in by_path:
+            return by_path[path]
         candidate = self._paths.match(path)
-        return candidate.value if candidate is not None else None
+        policy = candidate.value if candidate is not None else None
+        if len(by_path) >= PATH_MEMO_LIMIT:  # bounded: clients choose paths
+            by_path.clear()
+        if len(path) <= MAX_MEMO_PATH:
+            by_path[path] = policy
+        return policy
 
     def candidates(self, path: str) -> list[PathCandidate[CompiledPolicy]]:
         """Every enabled policy whose pattern matches ``path``, the winner first."""

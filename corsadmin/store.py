@@ -96,12 +96,37 @@ def read_revision(connection: sa.Connection) -> int:
     return int(value or 0)
 
 
+class InconsistentRead(RuntimeError):
+    """Policies kept changing while a snapshot was being read."""
+
+
+LOAD_ATTEMPTS = 10
+
+
 def load_specs(
     connection: sa.Connection, cache: RuleCache | None = None
 ) -> tuple[int, list[PolicySpec]]:
-    """The revision and every policy, read in plain SQL (no ORM objects: this is fast)."""
+    """The revision and every policy at that revision, never a mixture of two.
+
+    The rows are read in several statements, and a change may commit between
+    them. Every change moves the revision in its own transaction, so if the
+    revision is the same after the rows were read as before, no change
+    committed in between and the rows are exactly that revision's; otherwise
+    read again. (On PostgreSQL the read also runs in one REPEATABLE READ
+    transaction, where it succeeds the first time.)
+    """
     cache = cache or RuleCache()
-    revision = read_revision(connection)
+    for _attempt in range(LOAD_ATTEMPTS):
+        revision = read_revision(connection)
+        specs = _read_specs(connection, cache)
+        if read_revision(connection) == revision:
+            return revision, specs
+        if connection.in_transaction():
+            connection.rollback()
+    raise InconsistentRead(f"policies changed during {LOAD_ATTEMPTS} reads in a row")
+
+
+def _read_specs(connection: sa.Connection, cache: RuleCache) -> list[PolicySpec]:
     p = Policy.__table__
     r = OriginRuleRow.__table__
     origin_rows: dict[int, list[OriginEntry]] = {}
@@ -137,12 +162,14 @@ def load_specs(
         )
         seen_paths.add(row.path)
     cache.keep_only(seen_origins, seen_paths)
-    return revision, specs
+    return specs
 
 
 def load_snapshot(engine: sa.Engine, cache: RuleCache | None = None) -> Snapshot:
-    """Compile a snapshot from the database."""
+    """Compile a snapshot from the database (one consistent revision)."""
     with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
         revision, specs = load_specs(connection, cache)
     return Snapshot(revision, specs)
 

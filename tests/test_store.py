@@ -326,3 +326,32 @@ def test_audit_filters_by_policy_and_actor(store: PolicyStore) -> None:
 def test_store_requires_an_actor(store: PolicyStore) -> None:
     with pytest.raises(ValueError, match="actor"):
         PolicyStore(store.session, actor="")
+
+
+def test_a_snapshot_never_mixes_two_revisions(
+    store: PolicyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change that commits while a snapshot is being read must not leave the snapshot
+    with one revision's label and another revision's rows."""
+    import corsadmin.store as store_module
+
+    store.create_policy(PARTNER)
+    old_revision = store.revision()
+    engine = store.session.get_bind()
+    real_read = store_module._read_specs
+    calls = 0
+
+    def read_with_a_change_in_between(connection: Any, cache: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # another worker commits a change mid-read
+            with sa.orm.Session(engine) as other:
+                PolicyStore(other, actor="other").add_origin("partner-api", "https://mid.example")
+        return real_read(connection, cache)
+
+    monkeypatch.setattr(store_module, "_read_specs", read_with_a_change_in_between)
+    snapshot = store_module.load_snapshot(engine)
+    (spec,) = snapshot.specs
+    has_new_origin = spec.origin("https://mid.example") is not None
+    assert has_new_origin is (snapshot.revision == old_revision + 1)
+    assert snapshot.revision in (old_revision, old_revision + 1)
