@@ -7,53 +7,23 @@ one-line ``error:`` (one line per problem) and exits with status 1.
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
-import sqlalchemy as sa
 from flask import current_app
 from flask.cli import with_appcontext
 
-from .errors import CorsAdminError, ValidationError
+from .admin.cli import operator_group
+from .cli_errors import fail, user_errors
+from .errors import ValidationError
 from .explain import explain
 from .models import Policy
 from .store import PolicyStore, load_snapshot
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _fail(message: str) -> None:
-    for line in message.splitlines() or [""]:
-        click.echo(f"error: {line}", err=True)
-    sys.exit(1)
-
-
-def _user_errors(func: F) -> F:
-    """Turn corsadmin's errors and database trouble into one-line messages, exit 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ValidationError as exc:
-            _fail("\n".join(str(e) for e in exc.errors))
-        except CorsAdminError as exc:
-            _fail(str(exc))
-        except sa.exc.OperationalError as exc:
-            first = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
-            _fail(
-                f"the database is not ready ({first}); run `db upgrade` "
-                "(or `flask corsadmin db-upgrade`) first"
-            )
-        except sa.exc.ProgrammingError as exc:
-            first = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
-            _fail(f"the database is not ready ({first}); run `db upgrade` first")
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _state() -> Any:
@@ -79,7 +49,7 @@ class _Group(click.Group):
             raise
         except click.UsageError as exc:
             command = ctx.invoked_subcommand or ctx.info_name
-            _fail(f"{exc.format_message()} (see `corsadmin {command} --help`)")
+            fail(f"{exc.format_message()} (see `corsadmin {command} --help`)")
 
 
 @click.group("corsadmin", cls=_Group)
@@ -101,7 +71,7 @@ def corsadmin_cli(ctx: click.Context, actor: str | None) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--replace", is_flag=True, help="Make the database hold exactly this document.")
 @with_appcontext
-@_user_errors
+@user_errors
 def import_command(file: str, replace: bool) -> None:
     """Import a policy document (JSON; '-' reads standard input).
 
@@ -129,7 +99,7 @@ def import_command(file: str, replace: bool) -> None:
 
 @corsadmin_cli.command("export")
 @with_appcontext
-@_user_errors
+@user_errors
 def export_command() -> None:
     """Print the whole policy as a document (JSON), sorted by name."""
     document = _store().export_document()
@@ -189,7 +159,7 @@ def _changes(**given: Any) -> dict[str, Any]:
 
 @policy_group.command("list")
 @with_appcontext
-@_user_errors
+@user_errors
 def policy_list() -> None:
     """List every policy: name, path, origins, flags."""
     policies = _store().policies()
@@ -222,7 +192,7 @@ def _flags(p: Policy) -> str:
 @policy_group.command("show")
 @click.argument("name")
 @with_appcontext
-@_user_errors
+@user_errors
 def policy_show(name: str) -> None:
     """Show one policy with its origin rules and who changed it."""
     store = _store()
@@ -259,7 +229,7 @@ def policy_show(name: str) -> None:
 @click.argument("path")
 @_policy_options
 @with_appcontext
-@_user_errors
+@user_errors
 def policy_add(name: str, path: str, **options: Any) -> None:
     """Add a policy NAME covering the route pattern PATH."""
     data = {"name": name, "path": path, "origins": list(options.pop("origins"))}
@@ -273,7 +243,7 @@ def policy_add(name: str, path: str, **options: Any) -> None:
 @click.option("--path", default=None, help="A new route pattern.")
 @_policy_options
 @with_appcontext
-@_user_errors
+@user_errors
 def policy_update(name: str, **options: Any) -> None:
     """Change the given settings of policy NAME (--origin replaces the whole list)."""
     changes = _changes(**options)
@@ -286,7 +256,7 @@ def policy_update(name: str, **options: Any) -> None:
 @policy_group.command("remove")
 @click.argument("name")
 @with_appcontext
-@_user_errors
+@user_errors
 def policy_remove(name: str) -> None:
     """Remove policy NAME and its origin rules."""
     _store().delete_policy(name)
@@ -307,7 +277,7 @@ def origin_group() -> None:
 @click.option("--note", default="", help="Why this origin is allowed (who asked, ticket).")
 @click.option("--expires", default=None, help="When the rule stops matching (ISO 8601 or a date).")
 @with_appcontext
-@_user_errors
+@user_errors
 def origin_add(policy: str, origin: str, note: str, expires: str | None) -> None:
     """Allow ORIGIN on POLICY."""
     entry = _store().add_origin(policy, origin, note=note, expires=expires)
@@ -321,7 +291,7 @@ def origin_add(policy: str, origin: str, note: str, expires: str | None) -> None
 @click.argument("policy")
 @click.argument("origin")
 @with_appcontext
-@_user_errors
+@user_errors
 def origin_remove(policy: str, origin: str) -> None:
     """Stop allowing ORIGIN on POLICY."""
     _store().remove_origin(policy, origin)
@@ -343,7 +313,7 @@ def origin_remove(policy: str, origin: str) -> None:
 )
 @click.option("--private-network", is_flag=True, help="The page reaches a private network.")
 @with_appcontext
-@_user_errors
+@user_errors
 def check_command(
     origin: str, path: str, method: str, headers: tuple[str, ...], private_network: bool
 ) -> None:
@@ -367,7 +337,7 @@ def check_command(
 @corsadmin_cli.command("db-upgrade")
 @click.option("--revision", default="head", show_default=True)
 @with_appcontext
-@_user_errors
+@user_errors
 def db_upgrade_command(revision: str) -> None:
     """Create or upgrade corsadmin's tables (its own Alembic version table)."""
     from .schema import upgrade
@@ -376,10 +346,4 @@ def db_upgrade_command(revision: str) -> None:
     click.echo(f"corsadmin schema is at {revision}")
 
 
-def _register_subgroups() -> None:
-    from .admin.cli import operator_group
-
-    corsadmin_cli.add_command(operator_group)
-
-
-_register_subgroups()
+corsadmin_cli.add_command(operator_group)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import getpass
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app, request
 from flask_sqlalchemy import SQLAlchemy
 
+from .admin.settings import ADMIN_DEFAULTS
 from .explain import Evaluation, evaluate_policy, memo_key
 from .headers import CORS_RESPONSE_HEADERS, HeaderPairs
 from .models import Base, State
@@ -51,6 +52,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "CORSADMIN_TRACK_USAGE": True,
     # Seconds between two writes of one process's usage counts.
     "CORSADMIN_USAGE_FLUSH_INTERVAL": 10.0,
+    # The admin UI's keys: who may enter, the login page, the review thresholds
+    # (corsadmin/admin/settings.py explains each).
+    **ADMIN_DEFAULTS,
 }
 
 
@@ -71,7 +75,7 @@ class _State:
     rule_cache: RuleCache
     usage: UsageRecorder | None
     usage_flush_interval: float
-    last_usage_flush: float = 0.0
+    last_usage_flush: float = field(default_factory=time.monotonic)  # first write: an interval on
     hook_failed: bool = False
 
     def flush_usage(self, force: bool = False) -> int:
@@ -130,6 +134,14 @@ class CorsAdmin:
       allowed or refused, in memory.
     - ``CORSADMIN_USAGE_FLUSH_INTERVAL`` (10.0): seconds between two writes of
       one process's counts (added up in the database across processes).
+    - ``CORSADMIN_ADMIN_ENABLED`` (True): register the admin UI blueprint.
+    - ``CORSADMIN_OPERATOR_LOADER`` (None): who may use the admin UI, a callable
+      (or ``"module:function"``) returning the operator's name or None; with
+      neither it nor ``CORSADMIN_BUILTIN_LOGIN`` the admin UI is closed (403).
+    - ``CORSADMIN_BUILTIN_LOGIN`` (False): corsadmin's own operators and login.
+    - ``CORSADMIN_LOGIN_URL`` (None): where a logged-out visitor is sent.
+    - ``CORSADMIN_STALE_AFTER_DAYS`` (30), ``CORSADMIN_EXPIRING_WITHIN_DAYS`` (14):
+      the review screen's thresholds.
     """
 
     def __init__(self, app: Flask | None = None, *, db: SQLAlchemy | None = None) -> None:

@@ -412,10 +412,12 @@ class PolicyStore:
                 report.created.append(spec.name)
         return report
 
-    def mark_reviewed(self, name: str, comment: str = "") -> None:
+    def mark_reviewed(
+        self, name: str, comment: str = "", *, expected_version: int | None = None
+    ) -> None:
         """Record that an operator reviewed a policy (an audit event, no policy change)."""
         with self._change():
-            policy = self._locked(name, None)
+            policy = self._locked(name, expected_version)
             policy.reviewed_at = utcnow()
             policy.reviewed_by = self.actor
             spec = spec_of(policy)

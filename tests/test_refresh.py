@@ -148,7 +148,8 @@ def test_without_a_background_thread_requests_check_once_per_interval(
         start = time.monotonic()
         while time.monotonic() - start < 0.25:
             allowed(client, "https://first.example")
-        assert len(statements) <= 1
+        checks = [s for s in statements if "corsadmin_state" in s]
+        assert len(checks) <= 1, statements
         with other.app_context():
             cors.store("other", other).add_origin("api", ORIGIN)
         took = wait_until(lambda: allowed(client), 1.5)

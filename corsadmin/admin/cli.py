@@ -9,7 +9,6 @@ would end up in the shell history and the process list.
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -18,26 +17,11 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from ..cli_errors import user_errors
 from ..errors import ValidationError
 from . import operators
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _user_errors(func: F) -> F:
-    """The core CLI's error handling (one-line ``error:`` messages, exit 1).
-
-    Looked up when the command runs: ``corsadmin.cli`` imports this module while
-    it is being imported itself.
-    """
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from ..cli import _user_errors as core_user_errors
-
-        return core_user_errors(func)(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _session() -> Any:
@@ -86,7 +70,7 @@ def operator_group() -> None:
 @click.argument("name")
 @password_stdin
 @with_appcontext
-@_user_errors
+@user_errors
 def operator_add(name: str, password_stdin: bool) -> None:
     """Add operator NAME (asks for the password, or reads it with --password-stdin)."""
     operators.check_name(name)
@@ -97,7 +81,7 @@ def operator_add(name: str, password_stdin: bool) -> None:
 
 @operator_group.command("list")
 @with_appcontext
-@_user_errors
+@user_errors
 def operator_list() -> None:
     """List the operators: name, created, last login, disabled."""
     found = operators.list_operators(_session())
@@ -123,7 +107,7 @@ def operator_list() -> None:
 @click.argument("name")
 @password_stdin
 @with_appcontext
-@_user_errors
+@user_errors
 def operator_passwd(name: str, password_stdin: bool) -> None:
     """Give operator NAME a new password (ends the operator's open sessions)."""
     operators.get_operator(_session(), name)
@@ -135,7 +119,7 @@ def operator_passwd(name: str, password_stdin: bool) -> None:
 @operator_group.command("disable")
 @click.argument("name")
 @with_appcontext
-@_user_errors
+@user_errors
 def operator_disable(name: str) -> None:
     """Stop operator NAME from logging in (open sessions end at once)."""
     operators.set_disabled(_session(), name, True, actor=_actor())
@@ -145,7 +129,7 @@ def operator_disable(name: str) -> None:
 @operator_group.command("enable")
 @click.argument("name")
 @with_appcontext
-@_user_errors
+@user_errors
 def operator_enable(name: str) -> None:
     """Let a disabled operator NAME log in again."""
     operators.set_disabled(_session(), name, False, actor=_actor())
@@ -155,7 +139,7 @@ def operator_enable(name: str) -> None:
 @operator_group.command("remove")
 @click.argument("name")
 @with_appcontext
-@_user_errors
+@user_errors
 def operator_remove(name: str) -> None:
     """Remove operator NAME (open sessions end at once)."""
     operators.remove_operator(_session(), name, actor=_actor())

@@ -370,7 +370,13 @@ def mark_reviewed(name: str) -> Page:
         return render_policy(policy, review_form=form, status=409)
     if form.form_errors:
         return render_policy(policy, review_form=form, status=400)
-    store().mark_reviewed(name, (form.comment.data or "").strip())
+    try:
+        store().mark_reviewed(
+            name, (form.comment.data or "").strip(), expected_version=form.expected_version()
+        )
+    except StaleVersion as exc:  # changed between the check above and the write
+        form.form_errors.append(conflict_message(exc))
+        return render_policy(load_policy(name), review_form=form, status=409)
     flash(f"Marked {name} as reviewed.", "success")
     if back == "review":
         return redirect(url_for(".review"))
