@@ -50,7 +50,7 @@ $(APP_STAMP): pyproject.toml | $(VENV_PY)
 	if [ -f $(DEV_STAMP) ] && [ $(DEV_STAMP) -nt pyproject.toml ]; then \
 	  echo "corsadmin already installed in $(VENV) (dev install)"; \
 	else \
-	  $(VENV_PY) -m pip install --quiet -e .; \
+	  $(VENV_PY) -m pip install --quiet -e '.[postgres]'; \
 	fi
 	touch $@
 
