@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +45,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "CORSADMIN_LISTEN": True,
     # Register the admin UI blueprint.
     "CORSADMIN_ADMIN_ENABLED": True,
-    # Answer preflights of covered paths before routing (no 404/405/redirect).
+    # Answer preflights of covered paths with 204, even where the router (404, 405, a
+    # redirect) or an authentication hook would have refused them.
     "CORSADMIN_ANSWER_PREFLIGHTS": True,
     # The actor recorded for CLI changes when --actor is not given ({user} is the login name).
     "CORSADMIN_CLI_ACTOR": "cli:{user}",
@@ -77,6 +79,8 @@ class _State:
     usage_flush_interval: float
     last_usage_flush: float = field(default_factory=time.monotonic)  # first write: an interval on
     hook_failed: bool = False
+    #: Applied to every response under the admin prefix (the admin UI's security headers).
+    secure_admin_response: Callable[[BaseResponse], object] | None = None
 
     def flush_usage(self, force: bool = False) -> int:
         """Write the usage counts if the flush interval passed (or ``force``)."""
@@ -124,7 +128,8 @@ class CorsAdmin:
     - ``CORSADMIN_URL_PREFIX`` ("/corsadmin"): the admin UI's prefix; its routes
       never get CORS headers.
     - ``CORSADMIN_ANSWER_PREFLIGHTS`` (True): answer a preflight of a covered
-      path with 204 before routing, whatever the router would have done.
+      path with 204, whatever the router (404, 405, a redirect) or an
+      authentication hook would have done.
     - ``CORSADMIN_CLI_ACTOR`` ("cli:{user}"): who the audit log names for CLI
       changes without ``--actor``.
     - ``CORSADMIN_LISTEN`` (True): on PostgreSQL, each process also LISTENs for
@@ -190,26 +195,37 @@ class CorsAdmin:
         )
         app.extensions[EXTENSION_KEY] = state
 
-        # A preflight of a covered path is answered first, before any other
-        # before_request function (an authentication hook must not refuse it:
-        # preflights carry no credentials) and whatever the router would have done.
-        def answer_preflight() -> BaseResponse | None:
-            return _answer_preflight(state)
-
         # Every response gets its CORS headers here, errors included: Flask runs
-        # after_request functions for 404s, 405s, redirects and 500s too.
+        # after_request functions for 404s, 405s, redirects and 500s too. A preflight
+        # of a covered path that the router (404, 405, a redirect) or an
+        # authentication hook refused becomes the 204 the browser needs: preflights
+        # carry no credentials, and answering them is corsadmin's job.
         def add_cors_headers(response: BaseResponse) -> BaseResponse:
             return _add_cors_headers(state, response)
 
-        app.before_request_funcs.setdefault(None, []).insert(0, answer_preflight)
         app.after_request(add_cors_headers)
+
+        # A routed preflight would get Flask's automatic OPTIONS response, which
+        # scans the URL map for the Allow header: a covered one needs only a 204.
+        # (Flask documents this method as the one to override.)
+        flask_default = app.make_default_options_response
+
+        def make_default_options_response() -> BaseResponse:
+            try:
+                if state.answer_preflights and _is_covered_preflight(state):
+                    return app.response_class(status=204)
+            except Exception:
+                state.report_hook_failure("checking a preflight")
+            return flask_default()
+
+        app.make_default_options_response = make_default_options_response  # type: ignore[method-assign,assignment]
 
         from .admin import register_admin
         from .cli import corsadmin_cli
 
         app.cli.add_command(corsadmin_cli)
         if app.config["CORSADMIN_ADMIN_ENABLED"]:
-            register_admin(app, self)
+            state.secure_admin_response = register_admin(app, self)
 
     # Reaching the per-app state ----------------------------------------------------
 
@@ -287,21 +303,15 @@ def _is_admin_path(state: _State, path: str) -> bool:
     return path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/")
 
 
-def _answer_preflight(state: _State) -> BaseResponse | None:
-    """204 for a preflight of a covered path, before routing errors or other hooks."""
+def _is_covered_preflight(state: _State) -> bool:
+    """Is this request a CORS preflight of a path a policy covers?"""
     req = request._get_current_object()  # type: ignore[attr-defined]
-    if req.method != "OPTIONS" or not state.answer_preflights:
-        return None
     environ = req.environ
-    if "HTTP_ORIGIN" not in environ or "HTTP_ACCESS_CONTROL_REQUEST_METHOD" not in environ:
-        return None
-    try:
-        if _is_admin_path(state, req.path) or state.holder.current().policy_for(req.path) is None:
-            return None
-    except Exception:
-        state.report_hook_failure("checking a preflight")
-        return None
-    return state.app.response_class(status=204)
+    if req.method != "OPTIONS" or "HTTP_ORIGIN" not in environ:
+        return False
+    if "HTTP_ACCESS_CONTROL_REQUEST_METHOD" not in environ or _is_admin_path(state, req.path):
+        return False
+    return state.holder.current().policy_for(req.path) is not None
 
 
 def _add_cors_headers(state: _State, response: BaseResponse) -> BaseResponse:
@@ -314,6 +324,8 @@ def _add_cors_headers(state: _State, response: BaseResponse) -> BaseResponse:
         req = request._get_current_object()  # type: ignore[attr-defined]
         path = req.path
         if path.startswith(state.admin_prefix) and _is_admin_path(state, path):
+            if state.secure_admin_response is not None:
+                state.secure_admin_response(response)
             return response
         policy = state.holder.current().policy_for(path)
         if policy is None:
@@ -334,6 +346,14 @@ def _add_cors_headers(state: _State, response: BaseResponse) -> BaseResponse:
             )
             evaluation = evaluate_policy(policy, cors_request, key)
         decision = evaluation.decision
+        if (
+            method == "OPTIONS"
+            and requested_method is not None
+            and origin is not None
+            and state.answer_preflights
+            and not 200 <= response.status_code < 300
+        ):
+            response = state.app.response_class(status=204)  # see init_app
         if origin is not None and state.usage is not None:
             state.usage.record(policy.spec.name, origin, evaluation.usage_rule, decision.allowed)
         _write_headers(response, evaluation.headers, decision.vary_origin)
@@ -344,7 +364,31 @@ def _add_cors_headers(state: _State, response: BaseResponse) -> BaseResponse:
 
 
 def _write_headers(response: BaseResponse, pairs: HeaderPairs, vary_origin: bool) -> None:
-    """Add the CORS headers, replacing any the view set, and ``Origin`` to ``Vary``."""
+    """Add the CORS headers, replacing any the view set, and ``Origin`` to ``Vary``.
+
+    The common case (a response with no CORS or Vary header of its own) appends
+    to Werkzeug's header list directly: the values were validated when the
+    policy was written and are the same for every request, so re-checking them
+    per request (as ``Headers.add`` does) is wasted work on the hot path. Any
+    other case, or a Werkzeug whose ``Headers`` is built differently, goes
+    through the public API.
+    """
+    headers = response.headers
+    items = getattr(headers, "_list", None)
+    if type(items) is list:
+        for name, _value in items:
+            lowered = name.lower()
+            if lowered == "vary" or lowered.startswith("access-control-"):
+                break
+        else:
+            items.extend(pairs)
+            if vary_origin:
+                items.append(("Vary", "Origin"))
+            return
+    _write_headers_carefully(response, pairs, vary_origin)
+
+
+def _write_headers_carefully(response: BaseResponse, pairs: HeaderPairs, vary_origin: bool) -> None:
     headers = response.headers
     vary: str | None = None
     owned = False

@@ -107,8 +107,8 @@ def test_configuration_defaults_are_set_and_respected(tmp_path: Path) -> None:
     assert CorsAdmin.state(app).holder.interval == 3.0
 
 
-def test_the_preflight_hook_runs_before_the_apps_own_hooks(tmp_path: Path) -> None:
-    """An authentication hook must not refuse preflights: they carry no credentials."""
+def test_an_authentication_hook_cannot_refuse_a_preflight(tmp_path: Path) -> None:
+    """Preflights carry no credentials: a covered path's preflight is answered anyway."""
     app = host_app(tmp_path)
 
     @app.before_request
@@ -163,3 +163,51 @@ def test_answering_preflights_can_be_turned_off(tmp_path: Path) -> None:
     )
     assert response.status_code == 404
     assert response.headers["Access-Control-Allow-Origin"] == "https://app.example"
+
+
+@pytest.mark.parametrize("own_list", [True, False], ids=["fast-path", "public-api"])
+@pytest.mark.parametrize(
+    ("existing", "expected"),
+    [
+        ([], [("Access-Control-Allow-Origin", "https://a.example"), ("Vary", "Origin")]),
+        (
+            [("Vary", "Accept-Encoding")],
+            [
+                ("Vary", "Accept-Encoding, Origin"),
+                ("Access-Control-Allow-Origin", "https://a.example"),
+            ],
+        ),
+        (
+            [("Access-Control-Allow-Origin", "*"), ("Vary", "origin")],
+            [("Vary", "origin"), ("Access-Control-Allow-Origin", "https://a.example")],
+        ),
+    ],
+)
+def test_header_writing_is_the_same_on_both_paths(
+    own_list: bool, existing: list[tuple[str, str]], expected: list[tuple[str, str]]
+) -> None:
+    from werkzeug.datastructures import Headers
+    from werkzeug.wrappers import Response
+
+    from corsadmin.extension import _write_headers
+
+    class TupleHeaders(Headers):
+        """A Headers whose storage is not a list: corsadmin must use the public API."""
+
+        def __init__(self, defaults: Any = None) -> None:
+            super().__init__(defaults)
+            self._list = _TupleList(self._list)  # type: ignore[assignment]
+
+    response = Response("x")
+    del response.headers["Content-Type"]
+    del response.headers["Content-Length"]
+    for name, value in existing:
+        response.headers.add(name, value)
+    if not own_list:
+        response.headers = TupleHeaders(response.headers)
+    _write_headers(response, (("Access-Control-Allow-Origin", "https://a.example"),), True)
+    assert sorted(response.headers.items()) == sorted(expected)
+
+
+class _TupleList(list):  # type: ignore[type-arg]
+    """A list in all but its type, so the fast path's type check refuses it."""

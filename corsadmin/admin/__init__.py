@@ -12,9 +12,10 @@ operators), ``cli`` (``corsadmin operator ...``), ``settings`` (config keys).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from flask import Flask, request
+from flask import Flask
 from werkzeug.wrappers import Response
 
 from .settings import ADMIN_DEFAULTS
@@ -25,21 +26,16 @@ if TYPE_CHECKING:
 __all__ = ["ADMIN_DEFAULTS", "register_admin"]
 
 
-def register_admin(app: Flask, extension: CorsAdmin) -> None:
-    """Register the admin blueprint on ``app`` (called by ``CorsAdmin.init_app``)."""
+def register_admin(app: Flask, extension: CorsAdmin) -> Callable[[Response], object]:
+    """Register the admin blueprint on ``app`` (called by ``CorsAdmin.init_app``).
+
+    Returns what every response under the admin prefix must go through (404s and
+    static files too): the extension's one ``after_request`` hook calls it, so
+    other requests pay nothing for the admin UI.
+    """
     from . import login_views, policy_views, report_views  # noqa: F401 - they add the routes
     from .blueprint import bp
     from .security import add_security_headers
 
-    state = extension.state(app)
-    prefix = state.admin_prefix
-
-    app.register_blueprint(bp, url_prefix=prefix)
-
-    @app.after_request
-    def admin_security_headers(response: Response) -> Response:
-        """Every response under the admin prefix (404s and static files too)."""
-        path = request.path
-        if path == prefix or path.startswith(prefix + "/"):
-            add_security_headers(response)
-        return response
+    app.register_blueprint(bp, url_prefix=extension.state(app).admin_prefix)
+    return add_security_headers
