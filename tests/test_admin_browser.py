@@ -24,6 +24,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 from werkzeug.wrappers import Request, Response
 
+from tests.support.cli import run_cli
 from tests.support.postgres import PostgresServer, create_database, drop_database
 from tests.support.servers import free_port, log_tail, serve_process, serve_wsgi_in_thread
 
@@ -124,7 +125,7 @@ class Admin:
         return f"{self.base}/corsadmin"
 
     def cli(self, *args: str, stdin: str | None = None) -> str:
-        return run_cli(self.env, *args, stdin=stdin)
+        return run_cli(self.env, *args, stdin=stdin).stdout
 
     def policy(self, name: str = "status") -> dict[str, Any]:
         document = json.loads(self.cli("export"))
@@ -136,22 +137,6 @@ class Admin:
 
     def log(self) -> str:
         return log_tail(self.log_path)
-
-
-def run_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    cmd = [sys.executable, "manage.py", "corsadmin", *args]
-    result = subprocess.run(
-        cmd,
-        cwd=REPO_ROOT,
-        env=env,
-        input=stdin if stdin is not None else "",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, (cmd, result.stdout, result.stderr)
-    return result.stdout
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -184,7 +169,9 @@ def server(
         path.write_text(json.dumps(document))
         run_cli(env, "db-upgrade")
         run_cli(env, "import", str(path), "--replace")
-        added = run_cli(env, "operator", "add", "alice", "--password-stdin", stdin=PASSWORD + "\n")
+        added = run_cli(
+            env, "operator", "add", "alice", "--password-stdin", stdin=PASSWORD + "\n"
+        ).stdout
         assert added == "added operator alice\n"
         port = free_port()
         log_path = tmp / "server.log"

@@ -37,6 +37,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 from werkzeug.wrappers import Request, Response
 
+from tests.support.cli import run_cli
 from tests.support.postgres import PostgresServer, create_database, drop_database
 from tests.support.servers import free_port, log_tail, serve_process, serve_wsgi_in_thread
 
@@ -45,7 +46,6 @@ pytestmark = pytest.mark.browser
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REFRESH_INTERVAL = 1  # seconds, CORSADMIN_REFRESH_INTERVAL of the server under test
 PROPAGATION_LIMIT = 2.0  # seconds: the promise the issue makes
-CLI_TIMEOUT = 60
 COOKIE = "s3cret-session"
 FAILED_TO_FETCH = {"ok": False, "error": "TypeError", "message": "Failed to fetch"}
 
@@ -202,25 +202,6 @@ class Api:
 
     def log(self) -> str:
         return log_tail(self.log_path)
-
-
-def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "manage.py", "corsadmin", *args]
-    result = subprocess.run(
-        cmd,
-        cwd=REPO_ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT,
-        check=False,
-    )
-    assert result.returncode == 0, (
-        f"{' '.join(cmd[1:])} exited with {result.returncode}\n"
-        f"stdout: {result.stdout}\nstderr: {result.stderr}"
-    )
-    return result
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

@@ -26,7 +26,6 @@ import http.client
 import json
 import os
 import random
-import subprocess
 import sys
 import threading
 import time
@@ -42,6 +41,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from corsadmin.store import PolicyStore
+from tests.support.cli import run_cli
 from tests.support.postgres import PostgresServer, create_database, drop_database
 from tests.support.servers import LOOPBACK, free_port, log_tail, serve_process
 
@@ -51,7 +51,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 3
 REFRESH_INTERVAL = 0.2  # seconds: CORSADMIN_REFRESH_INTERVAL of the server under test
 PROPAGATION_LIMIT = 1.0  # seconds: the promise, every worker within it
-CLI_TIMEOUT = 60
 HTTP_TIMEOUT = 10.0
 
 LOAD_SECONDS = 4.0  # the load stops after this long...
@@ -302,25 +301,6 @@ def request(
         return Answer(response.status, cors_headers_of(response), body)
     finally:
         connection.close()
-
-
-def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "manage.py", "corsadmin", *args]
-    result = subprocess.run(
-        cmd,
-        cwd=REPO_ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT,
-        check=False,
-    )
-    assert result.returncode == 0, (
-        f"{' '.join(cmd[1:])} exited with {result.returncode}\n"
-        f"stdout: {result.stdout}\nstderr: {result.stderr}"
-    )
-    return result
 
 
 def ask_worker(port: int, origin: str) -> tuple[int, str, Answer]:
