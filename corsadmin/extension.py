@@ -147,6 +147,8 @@ class CorsAdmin:
     - ``CORSADMIN_LOGIN_URL`` (None): where a logged-out visitor is sent.
     - ``CORSADMIN_STALE_AFTER_DAYS`` (30), ``CORSADMIN_EXPIRING_WITHIN_DAYS`` (14):
       the review screen's thresholds.
+    - ``CORSADMIN_LOGIN_ATTEMPTS`` (5), ``CORSADMIN_LOGIN_WINDOW`` (900): the
+      built-in login's throttle of failed attempts.
     """
 
     def __init__(self, app: Flask | None = None, *, db: SQLAlchemy | None = None) -> None:

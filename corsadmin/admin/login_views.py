@@ -1,21 +1,48 @@
 """The built-in login and logout pages (``CORSADMIN_BUILTIN_LOGIN``, the standalone app).
 
 Both are POSTs with a CSRF token. A wrong name and a wrong password get the
-same answer, in the same time.
+same answer, in the same time. Failed attempts are throttled per client
+address (and name): ``CORSADMIN_LOGIN_ATTEMPTS`` failures within
+``CORSADMIN_LOGIN_WINDOW`` seconds, then 429 until the window has passed.
 """
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+import time
+
+from flask import (
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.wrappers import Response
 
 from . import access, operators
 from .blueprint import bp, db_session
 from .forms import LoginForm, LogoutForm
+from .settings import setting
+from .throttle import LoginThrottle
 
 Page = str | tuple[str, int] | Response
 
 LOGIN_FAILED = "Unknown operator name or wrong password."
+
+
+def login_throttles() -> tuple[LoginThrottle, LoginThrottle]:
+    """This application's login throttles (per process): per address and name, and per
+    address alone with four times the allowance (guessing across names)."""
+    throttles = current_app.extensions.get("corsadmin_login_throttles")
+    if not isinstance(throttles, tuple):
+        limit = int(setting("CORSADMIN_LOGIN_ATTEMPTS"))
+        window = float(setting("CORSADMIN_LOGIN_WINDOW"))
+        throttles = (LoginThrottle(limit, window), LoginThrottle(4 * limit, window))
+        current_app.extensions["corsadmin_login_throttles"] = throttles
+    return throttles
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -32,14 +59,28 @@ def login() -> Page:
             "This form was not accepted: its security token is missing or expired. Log in again."
         )
         return render_template("corsadmin/login.html", form=form), 400
+    name = (form.name.data or "").strip()
+    by_name, by_address = login_throttles()
+    name_key, address_key = [f"{request.remote_addr}|{name.lower()}"], [str(request.remote_addr)]
+    now = time.monotonic()
+    wait = max(by_name.retry_after(name_key, now), by_address.retry_after(address_key, now))
+    if wait > 0:
+        form.form_errors.append(
+            f"Too many failed attempts. Try again in {max(1, round(wait / 60))} minute(s)."
+        )
+        form.password.data = ""
+        response = make_response(render_template("corsadmin/login.html", form=form), 429)
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
     session = db_session()
-    operator = operators.authenticate(
-        session, (form.name.data or "").strip(), form.password.data or ""
-    )
+    operator = operators.authenticate(session, name, form.password.data or "")
     if operator is None:
+        by_name.failed(name_key, now)
+        by_address.failed(address_key, now)
         form.form_errors.append(LOGIN_FAILED)
         form.password.data = ""
         return render_template("corsadmin/login.html", form=form), 401
+    by_name.succeeded(name_key)
     operators.record_login(session, operator)
     access.log_in(operator)
     return redirect(access.safe_next(form.next.data) or url_for(".policies"))

@@ -23,6 +23,10 @@ ADMIN_DEFAULTS: dict[str, Any] = {
     "CORSADMIN_STALE_AFTER_DAYS": DEFAULT_STALE_AFTER_DAYS,
     # ...and rules expiring within this many days are listed.
     "CORSADMIN_EXPIRING_WITHIN_DAYS": DEFAULT_EXPIRING_WITHIN_DAYS,
+    # Built-in login: failed attempts allowed per client address (and name) within...
+    "CORSADMIN_LOGIN_ATTEMPTS": 5,
+    # ...this many seconds; then the login page answers 429 until the window has passed.
+    "CORSADMIN_LOGIN_WINDOW": 900,
 }
 
 
