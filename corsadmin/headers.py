@@ -31,7 +31,7 @@ lookup.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from flask_cors.core import DEFAULT_OPTIONS, get_cors_headers, probably_regex, serialize_options
 from werkzeug.datastructures import Headers
@@ -52,6 +52,7 @@ CORS_RESPONSE_HEADERS = (
 )
 
 _OPTIONS_KEY = object()
+_FORBIDDEN = re.compile(r"[\r\n\x00]")
 
 
 def _literal(name: str) -> str | re.Pattern[str]:
@@ -113,5 +114,14 @@ def cors_headers(decision: Decision, request: CorsRequest) -> HeaderPairs:
         request_headers["Access-Control-Request-Headers"] = request.request_headers
     if request.private_network:
         request_headers["Access-Control-Request-Private-Network"] = "true"
-    written = get_cors_headers(serialize_options(options), Headers(request_headers), request.method)
-    return tuple((str(k), str(v)) for k, v in written.items(multi=True))
+    # A plain dict: Flask-CORS only calls .get() and `in` on it, and unlike Werkzeug's
+    # Headers it accepts any value a client sent (what it holds is filtered below).
+    written = get_cors_headers(
+        serialize_options(options), cast(Headers, request_headers), request.method
+    )
+    # Some values echo the request (the origin, the requested headers). The hook appends
+    # these pairs without Werkzeug's per-request check, so refuse anything a header value
+    # may not hold here, once, when the answer is computed.
+    return tuple(
+        (str(k), str(v)) for k, v in written.items(multi=True) if _FORBIDDEN.search(str(v)) is None
+    )

@@ -130,3 +130,18 @@ def test_the_hook_sends_what_explain_says(app: Flask, req: dict[str, Any]) -> No
     sent = [(k, v) for k, v in response.headers.items() if k.lower().startswith("access-control-")]
     assert sent == list(explanation.actual.headers)
     assert ("Origin" in response.headers.get("Vary", "")) is explanation.actual.vary
+
+
+def test_no_header_value_can_carry_a_line_break() -> None:
+    """Echoed request values (requested headers) never reach the response raw."""
+    request = CorsRequest(
+        "/fallback",
+        "OPTIONS",
+        "https://app.example",
+        request_method="GET",
+        request_headers="x-ok, x-bad\r\nSet-Cookie: a=b",
+    )
+    headers = evaluate(SNAPSHOT, request).headers
+    assert headers  # the preflight is still answered
+    assert all("\n" not in v and "\r" not in v for _k, v in headers)
+    assert "Access-Control-Allow-Headers" not in dict(headers)
