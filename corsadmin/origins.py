@@ -249,7 +249,10 @@ def _parse_url_rule(text: str) -> OriginRule:
     if wildcard:
         if is_ip:
             raise OriginRuleError(_IP_WILDCARD_MESSAGE)
-        if _public_suffix_list().is_public(host):
+        # 'localhost' is not on the list, so the list's default rule calls it a public
+        # suffix; but every name under it is this machine (RFC 6761), as tenant
+        # subdomains in development often are: '*.localhost' is allowed.
+        if host != "localhost" and _public_suffix_list().is_public(host):
             raise OriginRuleError(
                 f"'*.{host}' would allow every site under a public suffix ('{host}')"
             )

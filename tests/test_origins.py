@@ -1233,3 +1233,15 @@ def test_arbitrary_text_never_crashes(value: str) -> None:
     canonical = is_canonical_request_origin(value)
     found = matcher("re:.*").match(value)
     assert (found is not None) == (canonical and value != "null")
+
+
+def test_subdomains_of_localhost_may_be_wildcarded() -> None:
+    """Every name under localhost is this machine (RFC 6761); '*.example' still is not."""
+    rule = parse_origin_rule("http://*.localhost:3000")
+    assert rule.kind == "subdomain"
+    matcher = OriginMatcher([rule])
+    assert matcher.match("http://tenant1.localhost:3000") == rule
+    assert matcher.match("http://localhost:3000") is None
+    assert matcher.match("http://tenant1.localhost:3001") is None
+    with pytest.raises(OriginRuleError, match="public suffix"):
+        parse_origin_rule("http://*.example")
