@@ -284,7 +284,7 @@ class CorsAdmin:
 
     def _load(self, app: Flask) -> Snapshot:
         state = self.state(app)
-        return load_snapshot(state.engine(), state.rule_cache)
+        return load_snapshot(state.engine(), state.rule_cache, previous=state.holder.snapshot)
 
     def _read_revision(self, app: Flask) -> int:
         with self.state(app).engine().connect() as connection:

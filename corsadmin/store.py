@@ -165,13 +165,16 @@ def _read_specs(connection: sa.Connection, cache: RuleCache) -> list[PolicySpec]
     return specs
 
 
-def load_snapshot(engine: sa.Engine, cache: RuleCache | None = None) -> Snapshot:
-    """Compile a snapshot from the database (one consistent revision)."""
+def load_snapshot(
+    engine: sa.Engine, cache: RuleCache | None = None, previous: Snapshot | None = None
+) -> Snapshot:
+    """Compile a snapshot from the database (one consistent revision), taking over
+    the unchanged policies of ``previous``."""
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
         revision, specs = load_specs(connection, cache)
-    return Snapshot(revision, specs)
+    return Snapshot(revision, specs, previous=previous)
 
 
 def spec_of(policy: Policy) -> PolicySpec:

@@ -145,3 +145,40 @@ def test_no_header_value_can_carry_a_line_break() -> None:
     assert headers  # the preflight is still answered
     assert all("\n" not in v and "\r" not in v for _k, v in headers)
     assert "Access-Control-Allow-Headers" not in dict(headers)
+
+
+def test_a_new_snapshot_takes_over_unchanged_policies_with_their_memos() -> None:
+    first = Snapshot(1, SPECS)
+    warm = evaluate(first, CorsRequest("/api/x", origin="https://app.example"))
+    changed = [
+        SPECS[0],
+        validate_policy(
+            {"name": "users", "path": "/api/users/*", "origins": ["https://b.example"]}
+        ),
+        SPECS[2],
+    ]
+    second = Snapshot(2, changed, previous=first)
+    assert second.policy_for("/api/x") is first.policy_for("/api/x")  # unchanged: taken over
+    assert evaluate(second, CorsRequest("/api/x", origin="https://app.example")) is warm
+    assert second.policy_for("/api/users/1") is not first.policy_for("/api/users/1")
+    users = explain(second, "https://b.example", "/api/users/1")
+    assert users.allowed  # the changed policy is the new one
+    assert not explain(second, "https://admin.example", "/api/users/1").allowed
+
+
+def test_a_policy_is_compiled_again_once_one_of_its_rules_expired() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    soon = datetime.now(UTC) + timedelta(seconds=30)
+    spec = validate_policy(
+        {
+            "name": "api",
+            "path": "/api/**",
+            "origins": [{"origin": "https://temp.example", "expires": soon.isoformat()}],
+        }
+    )
+    first = Snapshot(1, [spec])
+    assert explain(first, "https://temp.example", "/api/x").allowed
+    later = Snapshot(1, [spec], now=soon + timedelta(seconds=1), previous=first)
+    assert later.policy_for("/api/x") is not first.policy_for("/api/x")
+    assert not explain(later, "https://temp.example", "/api/x").allowed
