@@ -670,10 +670,10 @@ def report(
             "requests went on being answered from the previous one (no lock on the request "
             f"path): median {loads.request_p50_during_loads:.0f} µs (idle: "
             f"{loads.request_p50_idle:.0f} µs), p99 {loads.request_p99_during_loads:.1f} ms, "
-            f"slowest {loads.request_max_during_loads:.1f} ms. The slow ones share the "
-            "interpreter with the loading thread: the GIL, and CPython's full garbage "
-            "collection, which compiling 10,000 rules triggers and which stops every thread "
-            "(about 0.1 s here).",
+            f"slowest {loads.request_max_during_loads:.1f} ms. The slowest share the "
+            "interpreter with the loading thread: the GIL, and, when compiling triggers one, "
+            "CPython's full garbage collection, which stops every thread (up to about 0.1 s "
+            "with 10,000 rules on this machine).",
         ]
     if propagation is not None:
         values = sorted(propagation.changes)
