@@ -32,10 +32,6 @@ class CorsRequest(NamedTuple):
     request_headers: str | None = None  # Access-Control-Request-Headers
     private_network: bool = False  # Access-Control-Request-Private-Network: true
 
-    @property
-    def is_preflight(self) -> bool:
-        return self.method == "OPTIONS" and self.origin is not None and bool(self.request_method)
-
 
 @dataclass(frozen=True, eq=False)
 class CompiledPolicy:
