@@ -143,23 +143,7 @@ def _read_specs(connection: sa.Connection, cache: RuleCache) -> list[PolicySpec]
     specs: list[PolicySpec] = []
     seen_paths: set[str] = set()
     for row in connection.execute(sa.select(p).order_by(p.c.name)):
-        specs.append(
-            PolicySpec(
-                name=row.name,
-                path=cache.path(row.path),
-                origins=tuple(origin_rows.get(row.id, ())),
-                methods=tuple(row.methods),
-                allow_headers=tuple(row.allow_headers),
-                expose_headers=tuple(row.expose_headers),
-                credentials=bool(row.credentials),
-                max_age=row.max_age,
-                private_network=bool(row.private_network),
-                enabled=bool(row.enabled),
-                priority=int(row.priority),
-                description=row.description or "",
-                review_every_days=int(row.review_every_days),
-            )
-        )
+        specs.append(_spec(row, cache.path(row.path), tuple(origin_rows.get(row.id, ()))))
         seen_paths.add(row.path)
     cache.keep_only(seen_origins, seen_paths)
     return specs
@@ -179,23 +163,29 @@ def load_snapshot(
 
 def spec_of(policy: Policy) -> PolicySpec:
     """A stored policy as a spec (stored values were validated on the way in)."""
+    origins = tuple(
+        OriginEntry(parse_origin_rule(r.origin), r.note or "", r.expires_at)
+        for r in sorted(policy.origin_rules, key=lambda r: r.origin)
+    )
+    return _spec(policy, parse_path_pattern(policy.path), origins)
+
+
+def _spec(row: Any, path: PathPattern, origins: tuple[OriginEntry, ...]) -> PolicySpec:
+    """A policy's settings, from an ORM object or a plain row (same attribute names)."""
     return PolicySpec(
-        name=policy.name,
-        path=parse_path_pattern(policy.path),
-        origins=tuple(
-            OriginEntry(parse_origin_rule(r.origin), r.note or "", r.expires_at)
-            for r in sorted(policy.origin_rules, key=lambda r: r.origin)
-        ),
-        methods=tuple(policy.methods),
-        allow_headers=tuple(policy.allow_headers),
-        expose_headers=tuple(policy.expose_headers),
-        credentials=policy.credentials,
-        max_age=policy.max_age,
-        private_network=policy.private_network,
-        enabled=policy.enabled,
-        priority=policy.priority,
-        description=policy.description or "",
-        review_every_days=policy.review_every_days,
+        name=row.name,
+        path=path,
+        origins=origins,
+        methods=tuple(row.methods),
+        allow_headers=tuple(row.allow_headers),
+        expose_headers=tuple(row.expose_headers),
+        credentials=bool(row.credentials),
+        max_age=row.max_age,
+        private_network=bool(row.private_network),
+        enabled=bool(row.enabled),
+        priority=int(row.priority),
+        description=row.description or "",
+        review_every_days=int(row.review_every_days),
     )
 
 
