@@ -325,7 +325,7 @@ def _add_cors_headers(state: _State, response: BaseResponse) -> BaseResponse:
     try:
         req = request._get_current_object()  # type: ignore[attr-defined]
         path = req.path
-        if path.startswith(state.admin_prefix) and _is_admin_path(state, path):
+        if _is_admin_path(state, path):
             if state.secure_admin_response is not None:
                 state.secure_admin_response(response)
             return response

@@ -39,6 +39,9 @@ def _forget_thread_after_fork(holder: SnapshotHolder) -> None:
         alive = ref()
         if alive is not None:
             alive._thread_running = False
+            # Another thread may have held these at the fork; the child has only this one.
+            alive._lock = threading.Lock()
+            alive._load_lock = threading.Lock()
 
     os.register_at_fork(after_in_child=after_fork_in_child)
 
@@ -81,7 +84,6 @@ class SnapshotHolder:
         self._load_lock = threading.Lock()  # one first load at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._thread_pid = 0
         self._thread_running = False  # in this process; reset in a forked child
         _forget_thread_after_fork(self)
         self._failing = False
@@ -170,11 +172,9 @@ class SnapshotHolder:
 
     def _start_thread(self) -> None:
         with self._lock:
-            pid = os.getpid()
-            if self._thread_pid == pid or self._stop.is_set():
+            if self._thread_running or self._stop.is_set():
                 self._thread_running = True  # started already, or stopped for good
                 return
-            self._thread_pid = pid
             self._thread_running = True
             self._thread = threading.Thread(
                 target=self._run, name=f"{self.name}-refresh", daemon=True
