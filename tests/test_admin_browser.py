@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,8 +24,8 @@ from playwright.sync_api import Browser, BrowserContext, Page
 from werkzeug.wrappers import Request, Response
 
 from tests.support.cli import run_cli
-from tests.support.postgres import PostgresServer, create_database, drop_database
-from tests.support.servers import free_port, log_tail, serve_process, serve_wsgi_in_thread
+from tests.support.servers import log_tail, serve_wsgi_in_thread
+from tests.support.standalone import fresh_database, run_standalone
 
 pytestmark = pytest.mark.browser
 
@@ -145,20 +144,13 @@ def server(
 ) -> Iterator[Admin]:
     kind = request.param
     tmp = tmp_path_factory.mktemp(f"admin-browser-{kind}")
-    postgres: PostgresServer | None = None
-    db_name = f"admin_e2e_{uuid.uuid4().hex[:12]}"
-    if kind == "sqlite":
-        url = f"sqlite:///{tmp / 'corsadmin.sqlite'}"
-    else:
-        postgres = request.getfixturevalue("postgres")
-        url = create_database(postgres, db_name)
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "CORSADMIN_REFRESH_INTERVAL": str(REFRESH_INTERVAL),
-        "PYTHONUNBUFFERED": "1",
-    }
-    try:
+    with fresh_database(kind, tmp, request) as url:
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "CORSADMIN_REFRESH_INTERVAL": str(REFRESH_INTERVAL),
+            "PYTHONUNBUFFERED": "1",
+        }
         document = {
             "corsadmin": 1,
             "policies": [
@@ -173,20 +165,9 @@ def server(
             env, "operator", "add", "alice", "--password-stdin", stdin=PASSWORD + "\n"
         ).stdout
         assert added == "added operator alice\n"
-        port = free_port()
         log_path = tmp / "server.log"
-        with serve_process(
-            [sys.executable, "manage.py", "run", "--host", "127.0.0.1", "--port", str(port)],
-            port=port,
-            env=env,
-            cwd=REPO_ROOT,
-            ready_path="/",
-            log_path=log_path,
-        ) as process:
-            yield Admin(kind, f"http://127.0.0.1:{port}", env, log_path, process)
-    finally:
-        if postgres is not None:
-            drop_database(postgres, db_name)
+        with run_standalone(env, log_path) as (base, process):
+            yield Admin(kind, base, env, log_path, process)
 
 
 @pytest.fixture

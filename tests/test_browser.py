@@ -24,7 +24,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -38,8 +37,8 @@ from playwright.sync_api import Browser, Page
 from werkzeug.wrappers import Request, Response
 
 from tests.support.cli import run_cli
-from tests.support.postgres import PostgresServer, create_database, drop_database
-from tests.support.servers import free_port, log_tail, serve_process, serve_wsgi_in_thread
+from tests.support.servers import log_tail, serve_wsgi_in_thread
+from tests.support.standalone import fresh_database, run_standalone
 
 pytestmark = pytest.mark.browser
 
@@ -213,50 +212,26 @@ def api(
     """``python manage.py run`` on a fresh database holding the test policy document."""
     kind = request.param
     tmp = tmp_path_factory.mktemp(f"browser-{kind}")
-    postgres: PostgresServer | None = None
-    db_name = f"browser_e2e_{uuid.uuid4().hex[:12]}"
-    if kind == "sqlite":
-        url = f"sqlite:///{tmp / 'corsadmin.sqlite'}"  # tmp is absolute: sqlite:////...
-    else:
-        postgres = request.getfixturevalue("postgres")
-        url = create_database(postgres, db_name)
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "CORSADMIN_REFRESH_INTERVAL": str(REFRESH_INTERVAL),
-        "PYTHONUNBUFFERED": "1",
-    }
-    try:
+    with fresh_database(kind, tmp, request) as url:
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "CORSADMIN_REFRESH_INTERVAL": str(REFRESH_INTERVAL),
+            "PYTHONUNBUFFERED": "1",
+        }
         document = tmp / "policy.json"
         document.write_text(json.dumps(policy_document(pages["allowed"]), indent=2))
         run_cli(env, "db-upgrade")
         imported = run_cli(env, "import", str(document), "--replace")
         assert "5 created" in imported.stdout, imported.stdout
 
-        port = free_port()
         log_path = tmp / "server.log"
-        with serve_process(
-            [sys.executable, "manage.py", "run", "--host", "127.0.0.1", "--port", str(port)],
-            port=port,
-            env=env,
-            cwd=REPO_ROOT,
-            ready_path="/",
-            log_path=log_path,
-        ):
+        with run_standalone(env, log_path) as (base, _process):
             server_log = log_path.read_text(errors="replace")
             # The imported document is what the server serves (not the example policy).
             assert "5 policies at revision" in server_log, server_log
             assert "loaded the example policy" not in server_log, server_log
-            yield Api(
-                kind=kind,
-                base=f"http://127.0.0.1:{port}",
-                database_url=url,
-                env=env,
-                log_path=log_path,
-            )
-    finally:
-        if postgres is not None:
-            drop_database(postgres, db_name)
+            yield Api(kind=kind, base=base, database_url=url, env=env, log_path=log_path)
 
 
 @pytest.fixture
