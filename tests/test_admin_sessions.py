@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from corsadmin.admin import operators
 from corsadmin.admin.access import SESSION_TOKEN
 from corsadmin.admin.operators import MAX_SESSIONS_PER_OPERATOR, SESSION_MAX_LIFETIME
-from corsadmin.models import utcnow
+from corsadmin.models import OperatorSession, utcnow
 from manage import cors
 from tests.conftest import close_app, make_app
 from tests.test_admin_support import (
@@ -37,7 +37,7 @@ def sql(app: Flask, query: str, **params: Any) -> list[tuple[Any, ...]]:
     with app.app_context():
         session = cors.state(app).db.session
         result = session.execute(sa.text(query), params)
-        found = [tuple(row) for row in result] if result.returns_rows else []
+        found = [tuple(row) for row in result] if query.lstrip().startswith("SELECT") else []
         session.commit()
         return found
 
@@ -52,15 +52,19 @@ def session_rows(app: Flask, name: str | None = None) -> list[tuple[Any, ...]]:
     return sql(app, query + " WHERE o.name = :name ORDER BY s.id", name=name)
 
 
-def age_sessions(app: Flask, *, idle: timedelta = timedelta(), age: timedelta = timedelta()) -> None:
+def age_sessions(
+    app: Flask, *, idle: timedelta = timedelta(), age: timedelta = timedelta()
+) -> None:
     """Move every session's last use back by ``idle`` and its start back by ``age``."""
     now = utcnow()
-    sql(
-        app,
-        "UPDATE corsadmin_operator_session SET last_seen_at = :seen, created_at = :created",
-        seen=now - idle,
-        created=now - max(age, idle),
-    )
+    with app.app_context():
+        session = cors.state(app).db.session
+        session.execute(
+            sa.update(OperatorSession).values(
+                last_seen_at=now - idle, created_at=now - max(age, idle)
+            )
+        )
+        session.commit()
 
 
 def copy_of(client: FlaskClient, app: Flask) -> FlaskClient:
@@ -109,7 +113,8 @@ def test_the_database_keeps_only_a_hash_of_the_token(app: Flask) -> None:
         token = flask_session[SESSION_TOKEN]
         assert set(flask_session) <= {SESSION_TOKEN, "csrf_token", "_flashes", "_permanent"}
         assert not flask_session.permanent
-    assert isinstance(token, str) and len(token) >= 43  # 32 random bytes
+    assert isinstance(token, str)
+    assert len(token) >= 43  # 32 random bytes
     [(_, name, token_hash, _, _)] = session_rows(app)
     assert name == "alice"
     assert token_hash == hashlib.sha256(token.encode()).hexdigest()

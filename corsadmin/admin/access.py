@@ -47,7 +47,7 @@ BUILTIN_LOGIN_KEY = "CORSADMIN_BUILTIN_LOGIN"
 LOGIN_URL_KEY = "CORSADMIN_LOGIN_URL"
 
 #: The Flask session's key for the built-in login's session token.
-SESSION_TOKEN = "corsadmin_session"
+SESSION_TOKEN = "corsadmin_session"  # noqa: S105 - a key name, not a secret
 
 
 class AdminClosed(Forbidden):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 
 from flask import (
-    Flask,
     abort,
     current_app,
     flash,
@@ -41,8 +40,8 @@ LOGIN_FAILED = "Unknown operator name or wrong password."
 @bp.record_once
 def check_session_settings(state: BlueprintSetupState) -> None:
     """A bad ``CORSADMIN_SESSION_IDLE_MINUTES`` stops the application at startup."""
-    app: Flask = state.app
-    check_session_idle_minutes(app.config.get(SESSION_IDLE_KEY, ADMIN_DEFAULTS[SESSION_IDLE_KEY]))
+    config = state.app.config
+    check_session_idle_minutes(config.get(SESSION_IDLE_KEY, ADMIN_DEFAULTS[SESSION_IDLE_KEY]))
 
 
 def login_throttles() -> tuple[LoginThrottle, LoginThrottle]:

@@ -91,7 +91,7 @@ def check_password(password: str) -> str:
 
 
 def session_key(operator: Operator) -> str:
-    """A fingerprint of the password hash kept in the login session: a new password
+    """A fingerprint of the password hash kept with each login session: a new password
     (or a removed and re-added operator) ends every session of the old one."""
     return hashlib.sha256(operator.password_hash.encode()).hexdigest()[:32]
 
@@ -361,5 +361,6 @@ def _commit_if_possible(session: AnySession, what: str) -> None:
         session.commit()
     except sa.exc.OperationalError:
         session.rollback()
-        log.warning("corsadmin could not %s; will try again on a later request", what,
-                    exc_info=True)
+        log.warning(
+            "corsadmin could not %s; will try again on a later request", what, exc_info=True
+        )
