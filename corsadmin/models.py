@@ -167,3 +167,20 @@ class Operator(Base):
     created_by: Mapped[str] = mapped_column(sa.String(200), default="")
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     disabled: Mapped[bool] = mapped_column(default=False)
+
+
+class OperatorSession(Base):
+    """One login session of the built-in login: the browser's cookie carries a random
+    token, this row only its SHA-256. Logout deletes the row, so a copied cookie is dead."""
+
+    __tablename__ = "corsadmin_operator_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    operator_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("corsadmin_operator.id", ondelete="CASCADE"), index=True
+    )
+    #: A fingerprint of the password hash at login: a new password ends the session.
+    password_key: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,7 +1,8 @@
 """corsadmin's migrations, on an empty SQLite file and an empty PostgreSQL database.
 
 * ``python manage.py db upgrade`` (Flask-Migrate, in a subprocess) creates the
-  four tables, the state row and corsadmin's own version table; again, nothing.
+  tables, the state row and corsadmin's own version table; again, nothing.
+* A database made by an earlier revision upgrades in place, its rows kept.
 * The migrated schema is what the models describe (Alembic autogenerate finds
   no difference).
 * In a host application with its own Alembic history (``alembic_version``) and
@@ -25,12 +26,14 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
+from werkzeug.security import generate_password_hash
 
 from corsadmin import CorsAdmin
 from corsadmin.models import Base
 from corsadmin.schema import VERSION_TABLE, alembic_config, head_revision
 
 REPO = Path(__file__).resolve().parent.parent
+HEAD = "0002_operator_sessions"
 #: The tables the models describe; the four of the policy contract must be among them.
 CORSADMIN_TABLES = set(Base.metadata.tables)
 assert {
@@ -110,8 +113,8 @@ def test_manage_db_upgrade_creates_the_schema_and_again_is_a_no_op(
     manage_db_upgrade(database_url)
 
     assert tables(engine) == CORSADMIN_TABLES | {VERSION_TABLE}
-    assert head_revision() == "0001_initial"
-    assert rows(engine, f"SELECT version_num FROM {VERSION_TABLE}") == [("0001_initial",)]
+    assert head_revision() == HEAD
+    assert rows(engine, f"SELECT version_num FROM {VERSION_TABLE}") == [(HEAD,)]
     assert rows(engine, "SELECT id, revision FROM corsadmin_state") == [(1, 0)]
     for table in CORSADMIN_TABLES - {"corsadmin_state"}:
         assert rows(engine, f"SELECT count(*) FROM {table}") == [(0,)]
@@ -131,7 +134,7 @@ def test_manage_db_upgrade_creates_the_schema_and_again_is_a_no_op(
     manage_db_upgrade(database_url)
 
     assert schema_fingerprint(engine) == schema_before
-    assert rows(engine, f"SELECT version_num FROM {VERSION_TABLE}") == [("0001_initial",)]
+    assert rows(engine, f"SELECT version_num FROM {VERSION_TABLE}") == [(HEAD,)]
     assert rows(engine, "SELECT * FROM corsadmin_state") == state_before
     assert rows(engine, "SELECT revision FROM corsadmin_state") == [(41,)]
     assert rows(engine, "SELECT actor, summary FROM corsadmin_audit_event") == [("me", "kept")]
@@ -266,7 +269,7 @@ def test_host_application_keeps_its_version_table_and_tables(
 
     assert tables(engine) == HOST_TABLES | CORSADMIN_TABLES | {VERSION_TABLE}
     assert host_state(engine) == host_before
-    assert rows(engine, f"SELECT version_num FROM {VERSION_TABLE}") == [("0001_initial",)]
+    assert rows(engine, f"SELECT version_num FROM {VERSION_TABLE}") == [(HEAD,)]
     assert rows(engine, "SELECT id, revision FROM corsadmin_state") == [(1, 0)]
 
     # corsadmin works on the host's db, and the host's migrations still see only theirs.
@@ -293,3 +296,50 @@ def test_host_application_keeps_its_version_table_and_tables(
     assert result.exit_code == 0, (result.output, result.exception)
     assert tables(engine) == HOST_TABLES | CORSADMIN_TABLES | {VERSION_TABLE}
     assert host_state(engine) == host_before
+
+
+# --- upgrading a database made by an earlier revision ------------------------------------
+
+
+def test_0002_adds_login_sessions_to_a_database_made_by_0001(
+    database_url: str, engine: sa.Engine
+) -> None:
+    from corsadmin.schema import upgrade
+    from tests.conftest import close_app, make_app
+    from tests.test_admin_support import PASSWORD, log_in
+
+    upgrade(engine, "0001_initial")
+    assert tables(engine) == CORSADMIN_TABLES - {"corsadmin_operator_session"} | {VERSION_TABLE}
+    with engine.begin() as conn:  # an operator and a policy made under 0001
+        conn.execute(
+            sa.text(
+                "INSERT INTO corsadmin_operator (name, password_hash, created_at, created_by, "
+                "disabled) VALUES ('alice', :hash, CURRENT_TIMESTAMP, 'tests', :no)"
+            ),
+            {"hash": generate_password_hash(PASSWORD), "no": False},
+        )
+        conn.execute(sa.text("UPDATE corsadmin_state SET revision = 7 WHERE id = 1"))
+
+    manage_db_upgrade(database_url)
+
+    assert rows(engine, f"SELECT version_num FROM {VERSION_TABLE}") == [(HEAD,)]
+    assert tables(engine) == CORSADMIN_TABLES | {VERSION_TABLE}
+    assert rows(engine, "SELECT name FROM corsadmin_operator") == [("alice",)]
+    assert rows(engine, "SELECT revision FROM corsadmin_state") == [(7,)]
+    app = make_app(database_url)
+    try:
+        assert log_in(app.test_client()).status_code == 302  # the old operator logs in
+    finally:
+        close_app(app)
+    assert rows(
+        engine,
+        "SELECT o.name FROM corsadmin_operator_session s "
+        "JOIN corsadmin_operator o ON o.id = s.operator_id",
+    ) == [("alice",)]
+
+    # Down to 0001 again: only the sessions table goes.
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0001_initial")
+    assert tables(engine) == CORSADMIN_TABLES - {"corsadmin_operator_session"} | {VERSION_TABLE}
+    assert rows(engine, "SELECT name FROM corsadmin_operator") == [("alice",)]
+    assert rows(engine, f"SELECT version_num FROM {VERSION_TABLE}") == [("0001_initial",)]

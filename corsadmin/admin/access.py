@@ -8,7 +8,9 @@ Every admin view runs :func:`current_operator` first (the blueprint's
    arguments inside the request, it returns the operator's name (what the audit
    log records) or None for "not allowed in".
 2. ``CORSADMIN_BUILTIN_LOGIN``: corsadmin's own operators and login page
-   (the standalone app turns it on).
+   (the standalone app turns it on). Its sessions live on the server (see
+   :mod:`.operators`): the signed cookie holds only a random token, logout
+   deletes the session, and one unused ``CORSADMIN_SESSION_IDLE_MINUTES`` is over.
 3. Nothing configured: every admin route answers 403. The admin UI is closed
    until the application says who may enter.
 
@@ -30,12 +32,13 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import current_app, g, request, session, url_for
+from flask import current_app, flash, g, request, session, url_for
 from werkzeug.exceptions import Forbidden, Unauthorized
 from werkzeug.utils import import_string
 
 from ..models import Operator
 from . import operators
+from .settings import session_idle, session_idle_minutes
 
 OperatorLoader = Callable[[], str | None]
 
@@ -43,8 +46,8 @@ LOADER_KEY = "CORSADMIN_OPERATOR_LOADER"
 BUILTIN_LOGIN_KEY = "CORSADMIN_BUILTIN_LOGIN"
 LOGIN_URL_KEY = "CORSADMIN_LOGIN_URL"
 
-SESSION_NAME = "corsadmin_operator"
-SESSION_KEY = "corsadmin_operator_key"
+#: The Flask session's key for the built-in login's session token.
+SESSION_TOKEN = "corsadmin_session"  # noqa: S105 - a key name, not a secret
 
 
 class AdminClosed(Forbidden):
@@ -79,14 +82,31 @@ def operator_loader() -> OperatorLoader | None:
 
 
 def builtin_operator() -> str | None:
-    """The built-in login's check: the operator this session logged in as, still enabled."""
-    name = session.get(SESSION_NAME)
-    key = session.get(SESSION_KEY)
-    if not isinstance(name, str) or not isinstance(key, str):
+    """The built-in login's check: the operator of this browser's live session, still
+    enabled with the same password. A session that ran out of time says so (a message
+    on the login page, and in the 401)."""
+    token = session.get(SESSION_TOKEN)
+    if not isinstance(token, str):
         return None
     from ..extension import CorsAdmin
 
-    return operators.session_operator(CorsAdmin.state().db.session, name, key)
+    found = operators.check_session(CorsAdmin.state().db.session, token, idle=session_idle())
+    if found.operator is None:
+        session.pop(SESSION_TOKEN, None)
+        if found.ended is not None:
+            message = session_ended_message(found.ended)
+            g.corsadmin_session_ended = message
+            flash(message, "info")
+    return found.operator
+
+
+def session_ended_message(why: operators.SessionEnd) -> str:
+    if why is operators.SessionEnd.IDLE:
+        minutes = session_idle_minutes()
+        unit = "minute" if minutes == 1 else "minutes"
+        return f"Your session ended after {minutes} {unit} without activity; log in again."
+    hours = operators.SESSION_MAX_LIFETIME.total_seconds() / 3600
+    return f"Your session ended {hours:g} hours after you logged in; log in again."
 
 
 def current_operator() -> str | None:
@@ -108,7 +128,7 @@ def require_operator() -> str:
         raise AdminClosed()
     name = current_operator()
     if name is None:
-        raise LoginRequired()
+        raise LoginRequired(description=g.get("corsadmin_session_ended"))
     return name
 
 
@@ -150,14 +170,28 @@ def safe_next(target: str | None) -> str | None:
 
 
 def log_in(operator: Operator) -> None:
-    """Start a login session for a built-in operator."""
+    """Start a login session for a built-in operator (a new token: no session fixation;
+    the browser's previous session, if any, ends)."""
+    from ..extension import CorsAdmin
+
+    previous = session.get(SESSION_TOKEN)
     session.clear()
-    session[SESSION_NAME] = operator.name
-    session[SESSION_KEY] = operators.session_key(operator)
+    token = operators.start_session(
+        CorsAdmin.state().db.session,
+        operator,
+        idle=session_idle(),
+        replacing=previous if isinstance(previous, str) else None,
+    )
+    session[SESSION_TOKEN] = token
+    session.permanent = False  # the cookie ends with the browser; the server ends it sooner
     g.pop("corsadmin_operator", None)
 
 
 def log_out() -> None:
-    session.pop(SESSION_NAME, None)
-    session.pop(SESSION_KEY, None)
+    """End this browser's session on the server: a copy of the cookie is dead too."""
+    from ..extension import CorsAdmin
+
+    token = session.pop(SESSION_TOKEN, None)
+    if isinstance(token, str):
+        operators.end_session(CorsAdmin.state().db.session, token)
     g.pop("corsadmin_operator", None)

@@ -4,6 +4,9 @@ Both are POSTs with a CSRF token. A wrong name and a wrong password get the
 same answer, in the same time. Failed attempts are throttled per client
 address (and name): ``CORSADMIN_LOGIN_ATTEMPTS`` failures within
 ``CORSADMIN_LOGIN_WINDOW`` seconds, then 429 until the window has passed.
+
+A login starts a server-side session (:func:`.access.log_in`); logout deletes it,
+so a copy of the cookie is refused from then on.
 """
 
 from __future__ import annotations
@@ -20,17 +23,25 @@ from flask import (
     request,
     url_for,
 )
+from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
 from . import access, operators
 from .blueprint import bp, db_session
 from .forms import LoginForm, LogoutForm
-from .settings import setting
+from .settings import ADMIN_DEFAULTS, SESSION_IDLE_KEY, check_session_idle_minutes, setting
 from .throttle import LoginThrottle
 
 Page = str | tuple[str, int] | Response
 
 LOGIN_FAILED = "Unknown operator name or wrong password."
+
+
+@bp.record_once
+def check_session_settings(state: BlueprintSetupState) -> None:
+    """A bad ``CORSADMIN_SESSION_IDLE_MINUTES`` stops the application at startup."""
+    config = state.app.config
+    check_session_idle_minutes(config.get(SESSION_IDLE_KEY, ADMIN_DEFAULTS[SESSION_IDLE_KEY]))
 
 
 def login_throttles() -> tuple[LoginThrottle, LoginThrottle]:
