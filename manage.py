@@ -102,6 +102,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     flush = os.environ.get("CORSADMIN_USAGE_FLUSH_INTERVAL")
     if flush:
         app.config["CORSADMIN_USAGE_FLUSH_INTERVAL"] = float(flush)
+    idle = os.environ.get("CORSADMIN_SESSION_IDLE_MINUTES")
+    if idle:
+        app.config["CORSADMIN_SESSION_IDLE_MINUTES"] = int(idle)
     if test_config is not None:
         app.config.update(test_config)
     if not app.config.get("SECRET_KEY"):

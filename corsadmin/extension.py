@@ -149,6 +149,8 @@ class CorsAdmin:
       the review screen's thresholds.
     - ``CORSADMIN_LOGIN_ATTEMPTS`` (5), ``CORSADMIN_LOGIN_WINDOW`` (900): the
       built-in login's throttle of failed attempts.
+    - ``CORSADMIN_SESSION_IDLE_MINUTES`` (30): a built-in login session unused
+      this long is over (and none lasts more than 12 hours).
     """
 
     def __init__(self, app: Flask | None = None, *, db: SQLAlchemy | None = None) -> None:
