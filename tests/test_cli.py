@@ -1182,7 +1182,7 @@ def test_db_upgrade_creates_the_schema_and_is_idempotent(bare_app: Flask) -> Non
     from corsadmin.schema import current_revision, head_revision
 
     with bare_app.app_context():
-        assert current_revision(db.engine) == head_revision() == "0001_initial"
+        assert current_revision(db.engine) == head_revision() == "0002_operator_sessions"
 
 
 # --- the real entry points --------------------------------------------------------------
