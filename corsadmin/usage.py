@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -121,6 +121,8 @@ class UsageRecorder:
         retention_days: float = DEFAULT_RETENTION_DAYS,
     ) -> None:
         self._counts: dict[Key, _Count] = {}
+        #: When a rule last allowed an origin counted in a bucket (its "last seen" moves).
+        self._rules_seen: dict[Key, float] = {}
         self._bounded_keys = 0  # keys in _counts that count against max_keys
         self._lock = threading.Lock()
         self.max_keys = max_keys
@@ -159,6 +161,8 @@ class UsageRecorder:
                 key, new.rule = (policy, NOT_AN_ORIGIN), None
             elif key not in self._counts and self._bounded_keys >= self.max_keys:
                 self.folded += new.count
+                if new.allowed and new.rule:
+                    self._rule_seen((policy, new.rule), new.last)
                 key = (policy, OTHER_ALLOWED if new.allowed else OTHER_REFUSED)
                 new.rule = None
         entry = self._counts.get(key)
@@ -172,15 +176,23 @@ class UsageRecorder:
         if new.last >= entry.last:
             entry.last, entry.rule, entry.allowed = new.last, new.rule, new.allowed
 
+    def _rule_seen(self, key: Key, last: float) -> None:
+        if last > self._rules_seen.get(key, 0.0):
+            self._rules_seen[key] = last
+
     def __len__(self) -> int:
         return len(self._counts)
 
     def take(self) -> dict[Key, _Count]:
         """Everything counted since the last take, and start afresh."""
+        return self._take()[0]
+
+    def _take(self) -> tuple[dict[Key, _Count], dict[Key, float]]:
         with self._lock:
             counts, self._counts = self._counts, {}
+            rules_seen, self._rules_seen = self._rules_seen, {}
             self._bounded_keys = 0
-        return counts
+        return counts, rules_seen
 
     def flush(self, engine: sa.Engine) -> int:
         """Add the counts to the database; returns the rows written.
@@ -189,7 +201,7 @@ class UsageRecorder:
         again with the next flush. A row the database refuses for its values is
         dropped (counted in ``failed_rows``); the others are written.
         """
-        counts = self.take()
+        counts, rules_seen = self._take()
         if not counts:
             return 0
         items = sorted(counts.items())
@@ -197,24 +209,26 @@ class UsageRecorder:
         try:
             try:
                 with engine.begin() as connection:
-                    write_usage(connection, items)
+                    write_usage(connection, items, rules_seen)
             except Exception as error:
                 if not is_row_error(error):
                     raise
                 with engine.begin() as connection:
-                    failed = write_usage_separately(connection, items)
+                    failed = write_usage_separately(connection, items, rules_seen)
         except Exception:
-            self._merge_back(counts)
+            self._merge_back(counts, rules_seen)
             raise
         if failed:
             self._report_failed(failed)
         self._maintain(engine, items)
         return len(items) - len(failed)
 
-    def _merge_back(self, counts: dict[Key, _Count]) -> None:
+    def _merge_back(self, counts: dict[Key, _Count], rules_seen: dict[Key, float]) -> None:
         with self._lock:
             for key, old in counts.items():
                 self._add(key, old)
+            for key, last in rules_seen.items():
+                self._rule_seen(key, last)
 
     def _report_failed(self, failed: Sequence[Key]) -> None:
         self.failed_rows += len(failed)
@@ -285,33 +299,39 @@ def _table() -> sa.Table:
 
 def _upsert(connection: sa.Connection, rows: list[dict[str, object]]) -> None:
     """Insert usage rows, adding the counts up where (policy, origin) exists."""
+    if not rows:
+        return
     table = _table()
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    for start in range(0, len(rows), WRITE_CHUNK):
-        statement = insert(table).values(rows[start : start + WRITE_CHUNK])
-        excluded = statement.excluded
-        connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=["policy_name", "origin"],
-                set_={
-                    "count": table.c.count + excluded.count,
-                    "rule": excluded.rule,
-                    "allowed": excluded.allowed,
-                    "first_seen": sa.case(
-                        (excluded.first_seen < table.c.first_seen, excluded.first_seen),
-                        else_=table.c.first_seen,
-                    ),
-                    "last_seen": sa.case(
-                        (excluded.last_seen > table.c.last_seen, excluded.last_seen),
-                        else_=table.c.last_seen,
-                    ),
-                },
-            )
-        )
+    statement = insert(table)
+    excluded = statement.excluded
+    upsert = statement.on_conflict_do_update(
+        index_elements=["policy_name", "origin"],
+        set_={
+            "count": table.c.count + excluded.count,
+            "rule": excluded.rule,
+            "allowed": excluded.allowed,
+            "first_seen": sa.case(
+                (excluded.first_seen < table.c.first_seen, excluded.first_seen),
+                else_=table.c.first_seen,
+            ),
+            "last_seen": sa.case(
+                (excluded.last_seen > table.c.last_seen, excluded.last_seen),
+                else_=table.c.last_seen,
+            ),
+        },
+    )
+    for start in range(0, len(rows), WRITE_CHUNK):  # one statement, compiled once
+        connection.execute(upsert, rows[start : start + WRITE_CHUNK])
 
 
-def write_usage(connection: sa.Connection, items: Iterable[tuple[Key, _Count]]) -> None:
-    """Upsert usage rows (counts add up) and move the rules' ``last_seen_at``."""
+def write_usage(
+    connection: sa.Connection,
+    items: Iterable[tuple[Key, _Count]],
+    rules_seen: Mapping[Key, float] | None = None,
+) -> None:
+    """Upsert usage rows (counts add up) and move the rules' ``last_seen_at`` (also of
+    the ``(policy, rule)`` in ``rules_seen``, rules that allowed a bucket's origins)."""
     items_list = sorted(items)
     _upsert(
         connection,
@@ -328,12 +348,12 @@ def write_usage(connection: sa.Connection, items: Iterable[tuple[Key, _Count]]) 
             for (policy, origin), c in items_list
         ],
     )
-    last_seen_by_rule: dict[tuple[str, str], datetime] = {}
+    latest = dict(rules_seen or {})
     for (policy, _origin), c in items_list:
         if c.allowed and c.rule:
-            seen = _ts(c.last)
             key = (policy, c.rule)
-            last_seen_by_rule[key] = max(last_seen_by_rule.get(key, seen), seen)
+            latest[key] = max(latest.get(key, c.last), c.last)
+    last_seen_by_rule = {key: _ts(last) for key, last in latest.items()}
     rules: sa.Table = OriginRuleRow.__table__  # type: ignore[assignment]
     policies: sa.Table = Policy.__table__  # type: ignore[assignment]
     for (policy, rule), seen in sorted(last_seen_by_rule.items()):
@@ -350,7 +370,9 @@ def write_usage(connection: sa.Connection, items: Iterable[tuple[Key, _Count]]) 
 
 
 def write_usage_separately(
-    connection: sa.Connection, items: Sequence[tuple[Key, _Count]]
+    connection: sa.Connection,
+    items: Sequence[tuple[Key, _Count]],
+    rules_seen: Mapping[Key, float] | None = None,
 ) -> list[Key]:
     """Write the rows a chunk at a time, a failing chunk row by row, each in a
     savepoint; return the keys of the rows the database refused (not written).
@@ -375,6 +397,9 @@ def write_usage_separately(
                 if not is_row_error(error):
                     raise
                 failed.append(item[0])
+    if rules_seen:
+        with connection.begin_nested():
+            write_usage(connection, (), rules_seen)
     return failed
 
 
