@@ -280,7 +280,9 @@ def is_row_error(error: BaseException) -> bool:
     unreachable, locked or missing a table)?"""
     if isinstance(error, ValueError):  # a value the driver cannot send (UnicodeEncodeError)
         return True
-    if not isinstance(error, sa.exc.DBAPIError) or error.connection_invalidated:
+    if not isinstance(error, sa.exc.DBAPIError):  # a value SQLAlchemy could not bind
+        return isinstance(error, sa.exc.StatementError) and isinstance(error.orig, ValueError)
+    if error.connection_invalidated:
         return False
     if isinstance(error, sa.exc.IntegrityError | sa.exc.DataError):
         return True
