@@ -98,6 +98,19 @@ def test_junk_values_are_one_bucket_in_memory() -> None:
     assert count.count == 2_000
 
 
+def test_the_request_hook_keeps_no_junk_key(app: Flask) -> None:
+    engine_of(app)
+    client = app.test_client()
+    for i in range(50):
+        client.get("/api/x", headers={"Origin": junk(i).encode("utf-8").decode("latin-1")})
+    client.get("/api/x", headers={"Origin": "https://app.example"})
+    usage = CorsAdmin.state(app).usage
+    assert usage is not None
+    counts = usage.take()
+    assert counts[("api", NOT_AN_ORIGIN)].count == 50
+    assert set(counts) == {("api", NOT_AN_ORIGIN), ("api", "https://app.example")}
+
+
 def test_record_keeps_no_long_or_non_ascii_key_even_when_given_one() -> None:
     recorder = UsageRecorder()
     recorder.record("api", "https://" + "a" * 2040, None, False)
