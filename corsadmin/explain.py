@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from .headers import HeaderPairs, cors_headers
 from .paths import PathCandidate
 from .snapshot import NOT_COVERED, CompiledPolicy, CorsRequest, Decision, Snapshot, decide_origin
+from .usage import usage_origin
 
 SIMPLE_METHODS = frozenset({"GET", "HEAD", "POST"})
 SAFELISTED_HEADERS = frozenset({"accept", "accept-language", "content-language"})
@@ -27,6 +28,9 @@ class Evaluation:
 
     decision: Decision
     headers: HeaderPairs
+    #: What usage counting records: the request's origin, or a bucket for a value that
+    #: is no serialized origin (computed once here, not per request).
+    usage_origin: str | None = None
 
     @property
     def vary(self) -> bool:
@@ -82,8 +86,13 @@ def evaluate(snapshot: Snapshot, request: CorsRequest) -> Evaluation:
 
 def evaluate_policy(policy: CompiledPolicy, request: CorsRequest, key: MemoKey) -> Evaluation:
     """Evaluate (memo miss): decide the origin, let Flask-CORS write the headers, keep it."""
-    decision = decide_origin(policy, request.origin)
-    evaluation = Evaluation(decision, cors_headers(decision, request))
+    origin = request.origin
+    decision = decide_origin(policy, origin)
+    evaluation = Evaluation(
+        decision,
+        cors_headers(decision, request),
+        None if origin is None else usage_origin(origin, decision.rule),
+    )
     memo = policy.evaluations
     if len(memo) >= MEMO_LIMIT:
         memo.clear()

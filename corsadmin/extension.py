@@ -22,7 +22,7 @@ from .notify import supported as notify_supported
 from .refresh import SnapshotHolder
 from .snapshot import CorsRequest, Snapshot
 from .store import PolicyStore, RuleCache, load_snapshot, read_revision
-from .usage import UsageRecorder
+from .usage import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS, UsageRecorder
 
 if TYPE_CHECKING:
     from werkzeug.wrappers import Response as BaseResponse
@@ -54,6 +54,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "CORSADMIN_TRACK_USAGE": True,
     # Seconds between two writes of one process's usage counts.
     "CORSADMIN_USAGE_FLUSH_INTERVAL": 10.0,
+    # Days a usage row (an origin's counts on a policy) is kept after it was last seen;
+    # older rows are deleted at a flush. Rules keep their own "last seen".
+    "CORSADMIN_USAGE_RETENTION_DAYS": DEFAULT_RETENTION_DAYS,
     # The admin UI's keys: who may enter, the login page, the review thresholds
     # (corsadmin/admin/settings.py explains each).
     **ADMIN_DEFAULTS,
@@ -139,6 +142,8 @@ class CorsAdmin:
       allowed or refused, in memory.
     - ``CORSADMIN_USAGE_FLUSH_INTERVAL`` (10.0): seconds between two writes of
       one process's counts (added up in the database across processes).
+    - ``CORSADMIN_USAGE_RETENTION_DAYS`` (90): days a usage row is kept after it
+      was last seen.
     - ``CORSADMIN_ADMIN_ENABLED`` (True): register the admin UI blueprint.
     - ``CORSADMIN_OPERATOR_LOADER`` (None): who may use the admin UI, a callable
       (or ``"module:function"``) returning the operator's name or None; with
@@ -194,7 +199,11 @@ class CorsAdmin:
             admin_prefix=prefix,
             answer_preflights=bool(app.config["CORSADMIN_ANSWER_PREFLIGHTS"]),
             rule_cache=RuleCache(),
-            usage=UsageRecorder() if app.config["CORSADMIN_TRACK_USAGE"] else None,
+            usage=(
+                UsageRecorder(retention_days=_retention_days(app.config))
+                if app.config["CORSADMIN_TRACK_USAGE"]
+                else None
+            ),
             usage_flush_interval=float(app.config["CORSADMIN_USAGE_FLUSH_INTERVAL"]),
         )
         app.extensions[EXTENSION_KEY] = state
@@ -293,6 +302,20 @@ class CorsAdmin:
             return read_revision(connection)
 
 
+def _retention_days(config: Any) -> float:
+    value = config["CORSADMIN_USAGE_RETENTION_DAYS"]
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 < value <= MAX_RETENTION_DAYS
+    ):
+        raise ValueError(
+            "CORSADMIN_USAGE_RETENTION_DAYS must be a number of days above 0 and at most "
+            f"{MAX_RETENTION_DAYS}, not {value!r}"
+        )
+    return float(value)
+
+
 def ensure_state_row(engine: sa.Engine) -> None:
     with engine.begin() as connection:
         if connection.execute(sa.select(State.id).where(State.id == 1)).first() is None:
@@ -358,8 +381,10 @@ def _add_cors_headers(state: _State, response: BaseResponse) -> BaseResponse:
             and not 200 <= response.status_code < 300
         ):
             response = state.app.response_class(status=204)  # see init_app
-        if origin is not None and state.usage is not None:
-            state.usage.record(policy.spec.name, origin, evaluation.usage_rule, decision.allowed)
+        usage_origin = evaluation.usage_origin  # the origin, or a bucket for junk
+        if usage_origin is not None and state.usage is not None:
+            rule = evaluation.usage_rule
+            state.usage.record(policy.spec.name, usage_origin, rule, decision.allowed)
         _write_headers(response, evaluation.headers, decision.vary_origin)
     except Exception:
         # Never a 500 because of CORS: the response goes out without CORS headers.

@@ -1,14 +1,31 @@
 """Counting which origins call which policies, without a write per request.
 
 Each process counts in memory (a dictionary update on the request path) and
-adds its counts to ``corsadmin_origin_usage`` in one transaction at most once
-per ``CORSADMIN_USAGE_FLUSH_INTERVAL``; counts from every process add up in
-the database. The review screen reads "last seen" and the refused-origins
-report from there.
+adds its counts to ``corsadmin_origin_usage`` at most once per
+``CORSADMIN_USAGE_FLUSH_INTERVAL``; counts from every process add up in the
+database. The review screen reads "last seen" and the refused-origins report
+from there.
 
-Clients choose the Origin header, so the number of distinct origins kept
-between two flushes is bounded; beyond it new origins are dropped (and
-counted as dropped), never the memory.
+Clients choose the Origin header, so nothing they send may grow memory or the
+table without a limit. Per policy, the table keeps:
+
+- one row per origin allowed by an exact (or ``null``) rule: bounded by the
+  rules an operator wrote, never folded;
+- the :data:`MAX_USAGE_ORIGINS_PER_POLICY` most frequent other origins (allowed
+  by a broad rule, or refused); at every flush the least counted beyond that
+  are folded into one of two bucket rows, :data:`OTHER_ALLOWED` and
+  :data:`OTHER_REFUSED`;
+- one :data:`NOT_AN_ORIGIN` bucket row counting every Origin value that is not
+  a serialized origin as a browser sends it (``re:.*``, a path, non-ASCII,
+  longer than :data:`MAX_USAGE_ORIGIN_LENGTH`...): such values are never
+  stored, in memory or in the table.
+
+Rows not seen for ``CORSADMIN_USAGE_RETENTION_DAYS`` are deleted. The bucket
+names are in parentheses: no serialized origin can be equal to one.
+
+A row the database refuses (on PostgreSQL, a value over the index row size)
+never stops the others: when the batch fails for such a reason, the rows are
+written one by one and the ones that still fail are dropped and counted.
 """
 
 from __future__ import annotations
@@ -16,19 +33,64 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Final
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .models import OriginRuleRow, OriginUsage, Policy
+from .origins import OriginRule, OriginRuleError, is_canonical_request_origin, parse_origin_rule
 
 log = logging.getLogger("corsadmin")
 
-MAX_KEYS = 10_000
-MAX_ORIGIN_LENGTH = 2048
+#: Distinct (policy, origin) counts one process keeps between two flushes, not
+#: counting origins allowed by an exact rule and the buckets (bounded by the
+#: policy itself). Beyond it, new origins are counted in the "other" buckets.
+MAX_KEYS: Final = 10_000
+#: Origins (allowed by a broad rule or refused) kept per policy in the table, the
+#: most frequent; the rest are counted in the policy's "other" buckets.
+MAX_USAGE_ORIGINS_PER_POLICY: Final = 1_000
+#: Longest origin stored (outside exact rules): "https://" + a 253-character host +
+#: ":65535" is 267; a longer value is no origin a browser sends.
+MAX_USAGE_ORIGIN_LENGTH: Final = 300
+#: Days a row is kept after it was last seen (CORSADMIN_USAGE_RETENTION_DAYS).
+DEFAULT_RETENTION_DAYS: Final = 90
+#: The longest retention accepted (a hundred years).
+MAX_RETENTION_DAYS: Final = 36_500
+#: Seconds between two deletions of expired rows by one process.
+RETENTION_CHECK_INTERVAL: Final = 3600.0
+#: Rows folded or deleted per flush at most (the rest at the next flush).
+MAX_MAINTENANCE_ROWS: Final = 10_000
+#: Rows per INSERT statement.
+WRITE_CHUNK: Final = 500
+
+#: The bucket of Origin values that are not serialized origins (never stored verbatim).
+NOT_AN_ORIGIN: Final = "(not a serialized origin)"
+#: Allowed origins beyond the policy's MAX_USAGE_ORIGINS_PER_POLICY, counted together.
+OTHER_ALLOWED: Final = "(other allowed origins)"
+#: Refused origins beyond the policy's MAX_USAGE_ORIGINS_PER_POLICY, counted together.
+OTHER_REFUSED: Final = "(other refused origins)"
+BUCKETS: Final = frozenset({NOT_AN_ORIGIN, OTHER_ALLOWED, OTHER_REFUSED})
+
+#: SQLSTATE classes of errors caused by one row's values, not by the database:
+#: data exception, integrity violation, program limit exceeded (index row size).
+_ROW_ERROR_SQLSTATE_CLASSES: Final = frozenset({"22", "23", "54"})
+
+
+def usage_origin(origin: str, rule: OriginRule | None) -> str:
+    """What usage counting records for a request ``Origin``: the origin itself, or
+    :data:`NOT_AN_ORIGIN`. ``rule`` is the rule that allowed it (None if refused).
+
+    Called once per memoized evaluation, not per request.
+    """
+    if rule is not None and rule.text == origin:
+        return origin  # an exact or null rule: written by an operator
+    if len(origin) > MAX_USAGE_ORIGIN_LENGTH or not is_canonical_request_origin(origin):
+        return NOT_AN_ORIGIN
+    return origin
 
 
 @dataclass(slots=True)
@@ -40,20 +102,48 @@ class _Count:
     last: float
 
 
+Key = tuple[str, str]  # (policy name, origin or bucket)
+
+
+def _pinned(origin: str, rule: str | None, allowed: bool) -> bool:
+    """Allowed by an exact rule (or a bucket): kept whatever the bounds."""
+    return (allowed and rule == origin) or origin in BUCKETS
+
+
 class UsageRecorder:
     """Per-process usage counts waiting to be written."""
 
-    def __init__(self, max_keys: int = MAX_KEYS) -> None:
-        self._counts: dict[tuple[str, str], _Count] = {}
+    def __init__(
+        self,
+        max_keys: int = MAX_KEYS,
+        *,
+        max_origins_per_policy: int = MAX_USAGE_ORIGINS_PER_POLICY,
+        retention_days: float = DEFAULT_RETENTION_DAYS,
+    ) -> None:
+        self._counts: dict[Key, _Count] = {}
+        #: When a rule last allowed an origin counted in a bucket (its "last seen" moves).
+        self._rules_seen: dict[Key, float] = {}
+        self._bounded_keys = 0  # keys in _counts that count against max_keys
         self._lock = threading.Lock()
         self.max_keys = max_keys
-        self.dropped = 0
+        self.max_origins_per_policy = max_origins_per_policy
+        self.retention = timedelta(days=retention_days)
+        #: Requests counted in an "other" bucket because max_keys was reached.
+        self.folded = 0
+        #: Rows the database refused even alone (dropped, logged once).
+        self.failed_rows = 0
+        self._failure_logged = False
+        self._maintenance_failing = False
+        self._next_retention = 0.0  # time.monotonic() of the next expired-row deletion
 
     def record(self, policy: str, origin: str, rule: str | None, allowed: bool) -> None:
-        """Count one request (O(1); called from the request hook)."""
+        """Count one request (O(1); called from the request hook).
+
+        ``origin`` is what :func:`usage_origin` made of the request's Origin (the
+        evaluation keeps it): an origin, or a bucket.
+        """
         now = time.time()
-        key = (policy, origin[:MAX_ORIGIN_LENGTH])
-        entry = self._counts.get(key)
+        entry = self._counts.get((policy, origin))
         if entry is not None:
             entry.count += 1
             entry.last = now
@@ -61,93 +151,211 @@ class UsageRecorder:
             entry.allowed = allowed
             return
         with self._lock:
-            if len(self._counts) >= self.max_keys:
-                self.dropped += 1
-                return
-            self._counts.setdefault(key, _Count(rule, allowed, 0, now, now)).count += 1
+            self._add((policy, origin), _Count(rule, allowed, 1, now, now))
+
+    def _add(self, key: Key, new: _Count) -> None:
+        """Add a count under the lock, keeping the bounds (a bucket when beyond them)."""
+        policy, origin = key
+        if not _pinned(origin, new.rule, new.allowed):
+            if len(origin) > MAX_USAGE_ORIGIN_LENGTH or not origin.isascii():
+                key, new.rule = (policy, NOT_AN_ORIGIN), None
+            elif key not in self._counts and self._bounded_keys >= self.max_keys:
+                self.folded += new.count
+                if new.allowed and new.rule:
+                    self._rule_seen((policy, new.rule), new.last)
+                key = (policy, OTHER_ALLOWED if new.allowed else OTHER_REFUSED)
+                new.rule = None
+        entry = self._counts.get(key)
+        if entry is None:
+            self._counts[key] = new
+            if not _pinned(key[1], new.rule, new.allowed):
+                self._bounded_keys += 1
+            return
+        entry.count += new.count
+        entry.first = min(entry.first, new.first)
+        if new.last >= entry.last:
+            entry.last, entry.rule, entry.allowed = new.last, new.rule, new.allowed
+
+    def _rule_seen(self, key: Key, last: float) -> None:
+        if last > self._rules_seen.get(key, 0.0):
+            self._rules_seen[key] = last
 
     def __len__(self) -> int:
         return len(self._counts)
 
-    def take(self) -> dict[tuple[str, str], _Count]:
+    def take(self) -> dict[Key, _Count]:
         """Everything counted since the last take, and start afresh."""
+        return self._take()[0]
+
+    def _take(self) -> tuple[dict[Key, _Count], dict[Key, float]]:
         with self._lock:
             counts, self._counts = self._counts, {}
-        return counts
+            rules_seen, self._rules_seen = self._rules_seen, {}
+            self._bounded_keys = 0
+        return counts, rules_seen
 
     def flush(self, engine: sa.Engine) -> int:
-        """Add the counts to the database in one transaction; returns rows written.
+        """Add the counts to the database; returns the rows written.
 
-        On failure the counts are put back, to be tried again with the next flush.
+        When the database cannot be reached, the counts are put back, to be tried
+        again with the next flush. A row the database refuses for its values is
+        dropped (counted in ``failed_rows``); the others are written.
         """
-        counts = self.take()
+        counts, rules_seen = self._take()
         if not counts:
             return 0
+        items = sorted(counts.items())
+        failed: list[Key] = []
         try:
-            with engine.begin() as connection:
-                write_usage(connection, counts.items())
+            try:
+                with engine.begin() as connection:
+                    write_usage(connection, items, rules_seen)
+            except Exception as error:
+                if not is_row_error(error):
+                    raise
+                with engine.begin() as connection:
+                    failed = write_usage_separately(connection, items, rules_seen)
         except Exception:
-            self._merge_back(counts)
+            self._merge_back(counts, rules_seen)
             raise
-        return len(counts)
+        if failed:
+            self._report_failed(failed)
+        self._maintain(engine, items)
+        return len(items) - len(failed)
 
-    def _merge_back(self, counts: dict[tuple[str, str], _Count]) -> None:
+    def _merge_back(self, counts: dict[Key, _Count], rules_seen: dict[Key, float]) -> None:
         with self._lock:
             for key, old in counts.items():
-                new = self._counts.get(key)
-                if new is None:
-                    if len(self._counts) < self.max_keys:
-                        self._counts[key] = old
-                    continue
-                new.count += old.count
-                new.first = min(new.first, old.first)
+                self._add(key, old)
+            for key, last in rules_seen.items():
+                self._rule_seen(key, last)
+
+    def _report_failed(self, failed: Sequence[Key]) -> None:
+        self.failed_rows += len(failed)
+        if not self._failure_logged:
+            self._failure_logged = True
+            policy, origin = failed[0]
+            log.warning(
+                "corsadmin dropped %d usage row(s) the database refused (the first: policy "
+                "%r, origin %r); the other rows were written (logged once; "
+                "UsageRecorder.failed_rows counts them)",
+                len(failed),
+                policy,
+                origin[:100],
+            )
+
+    def _maintain(self, engine: sa.Engine, items: Sequence[tuple[Key, _Count]]) -> None:
+        """Fold the policies' least counted origins into "other", delete expired rows.
+
+        In a transaction of its own: the counts are written whatever happens here.
+        """
+        policies = sorted(
+            {policy for (policy, origin), c in items if not _pinned(origin, c.rule, c.allowed)}
+        )
+        now = time.monotonic()
+        try:
+            with engine.begin() as connection:
+                if policies:
+                    fold_usage(connection, policies, self.max_origins_per_policy)
+                if now >= self._next_retention:
+                    cutoff = datetime.now(UTC) - self.retention
+                    deleted = delete_expired_usage(connection, cutoff)
+                    # A full batch: more are waiting, delete them at the next flush.
+                    if deleted < MAX_MAINTENANCE_ROWS:
+                        self._next_retention = now + RETENTION_CHECK_INTERVAL
+        except Exception as error:
+            if not self._maintenance_failing:
+                self._maintenance_failing = True
+                log.warning(
+                    "corsadmin could not fold or expire usage rows (%s); the counts are "
+                    "written, retrying at the next flush (logged once)",
+                    type(error).__name__,
+                )
+        else:
+            self._maintenance_failing = False
+
+
+def is_row_error(error: BaseException) -> bool:
+    """Did a write fail because of the values of a row (not the database being
+    unreachable, locked or missing a table)?"""
+    if isinstance(error, ValueError):  # a value the driver cannot send (UnicodeEncodeError)
+        return True
+    if not isinstance(error, sa.exc.DBAPIError):  # a value SQLAlchemy could not bind
+        return isinstance(error, sa.exc.StatementError) and isinstance(error.orig, ValueError)
+    if error.connection_invalidated:
+        return False
+    if isinstance(error, sa.exc.IntegrityError | sa.exc.DataError):
+        return True
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate[:2] in _ROW_ERROR_SQLSTATE_CLASSES
 
 
 def _ts(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
 
-def write_usage(connection: sa.Connection, items: Iterable[tuple[tuple[str, str], _Count]]) -> None:
-    """Upsert usage rows (counts add up) and move the rules' ``last_seen_at``."""
-    dialect = connection.dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+def _table() -> sa.Table:
     table: sa.Table = OriginUsage.__table__  # type: ignore[assignment]
+    return table
+
+
+def _upsert(connection: sa.Connection, rows: list[dict[str, object]]) -> None:
+    """Insert usage rows, adding the counts up where (policy, origin) exists."""
+    if not rows:
+        return
+    table = _table()
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(table)
+    excluded = statement.excluded
+    upsert = statement.on_conflict_do_update(
+        index_elements=["policy_name", "origin"],
+        set_={
+            "count": table.c.count + excluded.count,
+            "rule": excluded.rule,
+            "allowed": excluded.allowed,
+            "first_seen": sa.case(
+                (excluded.first_seen < table.c.first_seen, excluded.first_seen),
+                else_=table.c.first_seen,
+            ),
+            "last_seen": sa.case(
+                (excluded.last_seen > table.c.last_seen, excluded.last_seen),
+                else_=table.c.last_seen,
+            ),
+        },
+    )
+    for start in range(0, len(rows), WRITE_CHUNK):  # one statement, compiled once
+        connection.execute(upsert, rows[start : start + WRITE_CHUNK])
+
+
+def write_usage(
+    connection: sa.Connection,
+    items: Iterable[tuple[Key, _Count]],
+    rules_seen: Mapping[Key, float] | None = None,
+) -> None:
+    """Upsert usage rows (counts add up) and move the rules' ``last_seen_at`` (also of
+    the ``(policy, rule)`` in ``rules_seen``, rules that allowed a bucket's origins)."""
     items_list = sorted(items)
-    rows: list[dict[str, object]] = [
-        {
-            "policy_name": policy,
-            "origin": origin,
-            "rule": c.rule,
-            "allowed": c.allowed,
-            "count": c.count,
-            "first_seen": _ts(c.first),
-            "last_seen": _ts(c.last),
-        }
-        for (policy, origin), c in items_list
-    ]
-    last_seen_by_rule: dict[tuple[str, str], datetime] = {}
+    _upsert(
+        connection,
+        [
+            {
+                "policy_name": policy,
+                "origin": origin,
+                "rule": c.rule,
+                "allowed": c.allowed,
+                "count": c.count,
+                "first_seen": _ts(c.first),
+                "last_seen": _ts(c.last),
+            }
+            for (policy, origin), c in items_list
+        ],
+    )
+    latest = dict(rules_seen or {})
     for (policy, _origin), c in items_list:
         if c.allowed and c.rule:
-            seen = _ts(c.last)
             key = (policy, c.rule)
-            last_seen_by_rule[key] = max(last_seen_by_rule.get(key, seen), seen)
-    for start in range(0, len(rows), 500):
-        statement = insert(table).values(rows[start : start + 500])
-        excluded = statement.excluded
-        connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=["policy_name", "origin"],
-                set_={
-                    "count": table.c.count + excluded.count,
-                    "rule": excluded.rule,
-                    "allowed": excluded.allowed,
-                    "last_seen": sa.case(
-                        (excluded.last_seen > table.c.last_seen, excluded.last_seen),
-                        else_=table.c.last_seen,
-                    ),
-                },
-            )
-        )
+            latest[key] = max(latest.get(key, c.last), c.last)
+    last_seen_by_rule = {key: _ts(last) for key, last in latest.items()}
     rules: sa.Table = OriginRuleRow.__table__  # type: ignore[assignment]
     policies: sa.Table = Policy.__table__  # type: ignore[assignment]
     for (policy, rule), seen in sorted(last_seen_by_rule.items()):
@@ -161,3 +369,136 @@ def write_usage(connection: sa.Connection, items: Iterable[tuple[tuple[str, str]
             )
             .values(last_seen_at=seen)
         )
+
+
+def write_usage_separately(
+    connection: sa.Connection,
+    items: Sequence[tuple[Key, _Count]],
+    rules_seen: Mapping[Key, float] | None = None,
+) -> list[Key]:
+    """Write the rows a chunk at a time, a failing chunk row by row, each in a
+    savepoint; return the keys of the rows the database refused (not written).
+
+    An error that is not about a row's values (the database went away) is raised.
+    """
+    failed: list[Key] = []
+    for start in range(0, len(items), WRITE_CHUNK):
+        chunk = items[start : start + WRITE_CHUNK]
+        try:
+            with connection.begin_nested():
+                write_usage(connection, chunk)
+            continue
+        except Exception as error:
+            if not is_row_error(error):
+                raise
+        for item in chunk:
+            try:
+                with connection.begin_nested():
+                    write_usage(connection, [item])
+            except Exception as error:
+                if not is_row_error(error):
+                    raise
+                failed.append(item[0])
+    if rules_seen:
+        with connection.begin_nested():
+            write_usage(connection, (), rules_seen)
+    return failed
+
+
+def _foldable(table: sa.Table) -> sa.ColumnElement[bool]:
+    """Rows that count against MAX_USAGE_ORIGINS_PER_POLICY: not a bucket, not an
+    origin allowed by an exact rule."""
+    return sa.and_(
+        table.c.origin.not_in(sorted(BUCKETS)),
+        sa.or_(table.c.allowed.is_(False), table.c.rule.is_(None), table.c.rule != table.c.origin),
+    )
+
+
+def fold_usage(connection: sa.Connection, policies: Sequence[str], keep: int) -> int:
+    """Per policy, keep the ``keep`` most counted foldable rows and add the others'
+    counts to the policy's "other" buckets (at most MAX_MAINTENANCE_ROWS per call).
+
+    Returns the rows folded. Only rows this transaction deleted are added up, so
+    two processes folding at once count nothing twice.
+    """
+    table = _table()
+    rank = (
+        sa.func.row_number()
+        .over(
+            partition_by=table.c.policy_name,
+            order_by=(table.c.count.desc(), table.c.last_seen.desc(), table.c.id),
+        )
+        .label("rank")
+    )
+    ranked = (
+        sa.select(table.c.id, rank)
+        .where(table.c.policy_name.in_(list(policies)), _foldable(table))
+        .subquery()
+    )
+    beyond = sa.select(ranked.c.id).where(ranked.c.rank > keep).limit(MAX_MAINTENANCE_ROWS)
+    deleted = connection.execute(
+        sa.delete(table)
+        .where(table.c.id.in_(beyond))
+        .returning(
+            table.c.policy_name,
+            table.c.allowed,
+            table.c.count,
+            table.c.first_seen,
+            table.c.last_seen,
+        )
+    ).all()
+    buckets: dict[tuple[str, bool], tuple[int, datetime, datetime]] = {}
+    for policy, allowed, count, first_seen, last_seen in deleted:
+        key = (policy, bool(allowed))
+        if key in buckets:
+            total, first, last = buckets[key]
+            buckets[key] = (total + int(count), min(first, first_seen), max(last, last_seen))
+        else:
+            buckets[key] = (int(count), first_seen, last_seen)
+    _upsert(
+        connection,
+        [
+            {
+                "policy_name": policy,
+                "origin": OTHER_ALLOWED if allowed else OTHER_REFUSED,
+                "rule": None,
+                "allowed": allowed,
+                "count": total,
+                "first_seen": first,
+                "last_seen": last,
+            }
+            for (policy, allowed), (total, first, last) in sorted(buckets.items())
+        ],
+    )
+    return len(deleted)
+
+
+def delete_expired_usage(connection: sa.Connection, cutoff: datetime) -> int:
+    """Delete rows last seen before ``cutoff`` (at most MAX_MAINTENANCE_ROWS); returns
+    how many."""
+    table = _table()
+    expired = sa.select(table.c.id).where(table.c.last_seen < cutoff).limit(MAX_MAINTENANCE_ROWS)
+    result = connection.execute(sa.delete(table).where(table.c.id.in_(expired)))
+    return int(result.rowcount)
+
+
+#: Rule kinds the refused-origins report never offers: they allow more than one origin.
+_BROAD_RULE_KINDS: Final = frozenset({"any", "regex", "subdomain", "any_port"})
+
+
+def rule_for_refused_origin(value: str) -> OriginRule | None:
+    """The rule that allows exactly ``value`` and nothing else, when ``value`` is a
+    serialized origin as a browser sends it (or ``null``); None for a bucket, a
+    pattern (``re:``, ``*``, ``*.``, ``:*``) or any other value no browser sends.
+
+    The refused-origins report offers, and its "Allow" stores, only such a rule.
+    """
+    if value in BUCKETS or not is_canonical_request_origin(value):
+        return None
+    try:
+        rule = parse_origin_rule(value)
+    except OriginRuleError:
+        return None
+    if rule.kind in _BROAD_RULE_KINDS or rule.text != value:
+        return None
+    return rule

@@ -11,7 +11,7 @@ from flask import Flask
 
 from corsadmin import CorsAdmin
 from corsadmin.models import OriginRuleRow, OriginUsage
-from corsadmin.usage import UsageRecorder
+from corsadmin.usage import OTHER_REFUSED, UsageRecorder
 from manage import cors, db
 
 POLICY = {"name": "api", "path": "/api/**", "origins": ["https://app.example"]}
@@ -80,9 +80,11 @@ def test_distinct_origins_are_bounded() -> None:
     for i in range(10):
         recorder.record("api", f"https://o{i}.example", None, False)
     recorder.record("api", "https://o0.example", None, False)  # known keys still count
-    assert len(recorder) == 3
-    assert recorder.dropped == 7
-    assert recorder.take()[("api", "https://o0.example")].count == 2
+    assert len(recorder) == 4  # and one "other refused origins" bucket
+    assert recorder.folded == 7
+    counts = recorder.take()
+    assert counts[("api", "https://o0.example")].count == 2
+    assert counts[("api", OTHER_REFUSED)].count == 7
 
 
 def test_a_failed_flush_keeps_the_counts(tmp_path: Any) -> None:

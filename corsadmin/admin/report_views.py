@@ -13,6 +13,13 @@ from ..extension import CorsAdmin
 from ..models import utcnow
 from ..policy import parse_origin_entry, with_origin
 from ..store import load_snapshot, spec_of
+from ..usage import (
+    MAX_USAGE_ORIGINS_PER_POLICY,
+    NOT_AN_ORIGIN,
+    OTHER_ALLOWED,
+    OTHER_REFUSED,
+    rule_for_refused_origin,
+)
 from . import audit, queries
 from .blueprint import bp, db_session, saved_message, store
 from .forms import AllowRefusedForm, CheckForm, ReviewForm, show_errors
@@ -50,7 +57,11 @@ def review() -> Page:
 
 @bp.get("/refused")
 def refused() -> Page:
-    """Which origins were refused on which policy, how often, first and last seen."""
+    """Which origins were refused on which policy, how often, first and last seen.
+
+    Only a serialized origin (as a browser sends it) gets an "Allow…" link; the
+    buckets and any other value are shown as what they are, never as a rule.
+    """
     session = db_session()
     chosen = request.args.get("policy", "").strip() or None
     rows = queries.refused_origins(session, policy=chosen)
@@ -60,11 +71,15 @@ def refused() -> Page:
     for row in rows:
         policy = policies.get(row.policy)
         facts = queries.facts_of(policy) if policy is not None else None
+        rule = rule_for_refused_origin(row.origin)
         items.append(
             {
                 "row": row,
                 "exists": policy is not None,
-                "now_allowed_by": allowing_rule(facts.rules, row.origin, now) if facts else None,
+                "kind": _refused_kind(row.origin, rule is not None),
+                "now_allowed_by": (
+                    allowing_rule(facts.rules, row.origin, now) if facts and rule else None
+                ),
             }
         )
     return render_template(
@@ -72,15 +87,50 @@ def refused() -> Page:
         items=items,
         chosen=chosen,
         policy_names=queries.refused_policy_names(session),
+        max_origins=MAX_USAGE_ORIGINS_PER_POLICY,
     )
+
+
+def _refused_kind(origin: str, allowable: bool) -> str:
+    """How the report shows a row: an origin, one of the buckets, or junk."""
+    if allowable:
+        return "origin"
+    if origin in (OTHER_REFUSED, OTHER_ALLOWED):
+        return "other"
+    if origin == NOT_AN_ORIGIN:
+        return "junk"
+    return "stored junk"  # a value no browser sends, stored verbatim by an older version
+
+
+#: Shown when "Allow" is asked for a value that is not one serialized origin.
+NOT_ALLOWABLE_MESSAGE = (
+    "cannot be allowed as it is: only a serialized origin as a browser sends it "
+    "(scheme://host or scheme://host:port, lower-case, no path, or null) can be allowed "
+    "from the refused-origins report. Patterns (re:, *, *., :*) are added on the policy's "
+    "page, after thinking about everything they let in."
+)
 
 
 @bp.route("/refused/allow", methods=["GET", "POST"])
 def allow_refused() -> Page:
-    """Allow a refused origin into its policy, after a confirmation of exactly what changes."""
+    """Allow a refused origin into its policy, after a confirmation of exactly what changes.
+
+    Only a serialized origin, stored as the exact rule for that one origin: a forged
+    request naming a pattern or a bucket is refused (400) and writes nothing.
+    """
     name = request.values.get("policy", "")
     origin = request.values.get("origin", "")
     policy = load_policy(name)
+    if rule_for_refused_origin(origin) is None:
+        return (
+            render_template(
+                "corsadmin/allow.html",
+                policy=policy,
+                origin=origin,
+                not_allowable=NOT_ALLOWABLE_MESSAGE,
+            ),
+            400,
+        )
     usage = queries.refused_origin(db_session(), name, origin)
     if request.method == "GET":
         form = AllowRefusedForm(formdata=None, version=str(policy.version))
