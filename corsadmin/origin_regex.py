@@ -59,6 +59,7 @@ __all__ = [
     "MAX_REGEX_REPEAT",
     "MAX_REGEX_SITES",
     "RegexCheckError",
+    "RegexConstructRefused",
     "RegexSyntaxUnsupported",
     "check_origin_regex",
 ]
@@ -89,6 +90,11 @@ _VARIANTS: Final[tuple[tuple[str, ...], ...]] = tuple(
 
 class RegexCheckError(ValueError):
     """The expression is refused; the message is one line, for an operator."""
+
+
+class RegexConstructRefused(RegexCheckError):
+    """A construct RE2 cannot run (lookaround, backreferences...) or refuses (a repeat
+    over :data:`MAX_REGEX_REPEAT`), named in the message."""
 
 
 class RegexSyntaxUnsupported(RegexCheckError):
@@ -240,7 +246,7 @@ class _Parser:
             else:
                 high = int(upper) if len(upper) < 6 else MAX_REGEX_REPEAT + 1
             if max(low, high or 0) > MAX_REGEX_REPEAT:
-                raise RegexCheckError(
+                raise RegexConstructRefused(
                     f"a repeat count above {MAX_REGEX_REPEAT} is not supported "
                     f"(RE2 refuses repeats over {MAX_REGEX_REPEAT})"
                 )
@@ -257,7 +263,7 @@ class _Parser:
         if self._peek() == "?":  # lazy: the same language
             self.pos += 1
         elif self._peek() == "+":
-            raise RegexCheckError(
+            raise RegexConstructRefused(
                 "possessive quantifiers ('*+', '++', '?+') are not supported: "
                 "origin patterns run in linear time (RE2)"
             )
@@ -287,15 +293,15 @@ class _Parser:
     def _group(self) -> _Node:
         text, pos = self.text, self.pos
         if text.startswith(("(?=", "(?!", "(?<=", "(?<!"), pos):
-            raise RegexCheckError(_LOOKAROUND)
+            raise RegexConstructRefused(_LOOKAROUND)
         if text.startswith("(?P=", pos):
-            raise RegexCheckError(_BACKREFERENCE)
+            raise RegexConstructRefused(_BACKREFERENCE)
         if text.startswith("(?>", pos):
-            raise RegexCheckError(
+            raise RegexConstructRefused(
                 "atomic groups ('(?>') are not supported: origin patterns run in linear time (RE2)"
             )
         if text.startswith("(?(", pos):
-            raise RegexCheckError(
+            raise RegexConstructRefused(
                 "conditionals ('(?(') are not supported: origin patterns run in linear time (RE2)"
             )
         if text.startswith("(?:", pos):
@@ -327,7 +333,7 @@ class _Parser:
             self.pos += 1
             return _EMPTY
         if ch in ("1", "2", "3", "4", "5", "6", "7", "8", "9", "k"):
-            raise RegexCheckError(_BACKREFERENCE)
+            raise RegexConstructRefused(_BACKREFERENCE)
         charset, negated = self._class_escape()
         return _Chars(_mask(charset, negated=negated))
 

@@ -35,6 +35,7 @@ import re2
 from .origin_regex import (
     MAX_REGEX_REPEAT,
     RegexCheckError,
+    RegexConstructRefused,
     RegexSyntaxUnsupported,
     check_origin_regex,
     parse_origin_regex,
@@ -62,6 +63,7 @@ MAX_ORIGIN_LENGTH: Final = 2048
 _MAX_HOST_LENGTH: Final = 253
 _MAX_LABEL_LENGTH: Final = 63
 _MATCH_CACHE_SIZE: Final = 4096
+_REGEX_CHECK_CACHE_SIZE: Final = 1024
 
 _BROAD_KINDS: Final[frozenset[OriginKind]] = frozenset(
     {"any", "null", "file", "regex", "subdomain", "any_port"}
@@ -160,7 +162,7 @@ def parse_origin_rule(text: str, *, stored: bool = False) -> OriginRule:
         return OriginRule(text=FILE_ORIGIN, kind="file", scheme="file")
     if text.endswith("/") and not text.endswith("://"):
         text = text[:-1]
-    return _parse_url_rule(text)
+    return _parse_url_rule(text, stored=stored)
 
 
 def _re2_options() -> re2.Options:
@@ -184,6 +186,23 @@ def _compile_re2(expr: str) -> re2._Regexp:
 
 
 def _parse_regex_rule(expr: str) -> OriginRule:
+    verdict = _regex_verdict(expr)
+    if isinstance(verdict, str):
+        raise OriginRuleError(verdict)
+    return verdict
+
+
+@functools.lru_cache(maxsize=_REGEX_CHECK_CACHE_SIZE)
+def _regex_verdict(expr: str) -> OriginRule | str:
+    """The rule, or the error message: the check costs up to a fraction of a second,
+    and the same stored texts are parsed again (review pages, validation)."""
+    try:
+        return _check_regex_rule(expr)
+    except OriginRuleError as exc:
+        return str(exc)
+
+
+def _check_regex_rule(expr: str) -> OriginRule:
     if not expr:
         raise OriginRuleError("the regular expression after 're:' is empty")
     if len(expr) > MAX_REGEX_LENGTH:
@@ -197,7 +216,10 @@ def _parse_regex_rule(expr: str) -> OriginRule:
         parse_origin_regex(expr)
     except RegexSyntaxUnsupported as exc:
         unsupported: str | None = str(exc)
+    except RegexConstructRefused as exc:
+        raise OriginRuleError(str(exc)) from None
     except RegexCheckError as exc:
+        _compile_checked(expr)  # RE2's own word on a syntax error, when it has one
         raise OriginRuleError(str(exc)) from None
     else:
         unsupported = None
@@ -224,7 +246,7 @@ def _compile_checked(expr: str) -> None:
         raise OriginRuleError(f"the regular expression does not compile: {detail}") from None
 
 
-def _parse_url_rule(text: str) -> OriginRule:
+def _parse_url_rule(text: str, *, stored: bool = False) -> OriginRule:
     scheme_text, sep, rest = text.partition("://")
     if not sep or not scheme_text:
         raise OriginRuleError("must start with a scheme, like https://")
@@ -235,7 +257,7 @@ def _parse_url_rule(text: str) -> OriginRule:
     if not _SCHEME_RE.fullmatch(scheme_text):
         raise OriginRuleError(f"the scheme {scheme_text!r} is not valid")
     scheme = scheme_text.lower()
-    if scheme == "file":
+    if scheme == "file" and not stored:  # stored before file:// had a kind of its own
         raise OriginRuleError(
             "a file: page sends the origin 'file://' (no host, no path): write 'file://'"
         )
