@@ -489,12 +489,12 @@ def _parse_request_origin(value: str) -> OriginRule | None:
 
 
 def is_canonical_request_origin(value: str) -> bool:
-    """True for ``null`` or a value that a browser could send as a serialized origin
+    """True for ``null``, ``file://`` or a value that a browser could send as a serialized origin
     (it re-serializes to itself: lower-case scheme and host, punycode, no default
     port, no trailing slash, no path)."""
     if not isinstance(value, str):
         return False
-    return value == "null" or _parse_request_origin(value) is not None
+    return value in ("null", FILE_ORIGIN) or _parse_request_origin(value) is not None
 
 
 # ------------------------------------------------------------------------- matching
