@@ -473,6 +473,7 @@ class _NFA:
         self.eps: list[list[int]] = [[]]
         self.start = self._build(root, 0)
         self._closures: dict[int, frozenset[int]] = {}
+        self.spend: Callable[[int], None] = lambda amount: None
 
     def _new(self, mask: int = 0, char_next: int = -1) -> int:
         self.mask.append(mask)
@@ -523,6 +524,7 @@ class _NFA:
                     if nxt not in seen:
                         seen.add(nxt)
                         stack.append(nxt)
+            self.spend(len(seen))
             found = self._closures[state] = frozenset(result)
         return found
 
@@ -593,6 +595,7 @@ class _Sites:
 class _Search:
     def __init__(self, nfa: _NFA) -> None:
         self.nfa = nfa
+        nfa.spend = self.spend
         self.work = 0
         self._steps: dict[tuple[frozenset[int], int], frozenset[int]] = {}
         # Characters no mask tells apart step alike: one computation per class.
@@ -618,7 +621,9 @@ class _Search:
             result: set[int] = set()
             for state in states:
                 if nfa.mask[state] & bit:
-                    result |= nfa.closure(nfa.char_next[state])
+                    reached = nfa.closure(nfa.char_next[state])
+                    self.spend(len(reached))
+                    result |= reached
             found = self._steps[key] = frozenset(result)
         return found
 
