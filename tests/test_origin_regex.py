@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask, jsonify
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from corsadmin.admin.review import rule_risks
 from corsadmin.errors import ValidationError
-from corsadmin.origin_regex import MAX_REGEX_SITES, TOO_COMPLEX
+from corsadmin.origin_regex import MAX_REGEX_SITES, TOO_COMPLEX, site_of
 from corsadmin.origins import (
     MAX_ORIGIN_LENGTH,
     MAX_REGEX_LENGTH,
@@ -422,3 +424,51 @@ def test_regex_message_names_the_field() -> None:
     with pytest.raises(ValidationError) as caught:
         validate_policy({"name": "api", "path": "/api/**", "origins": [r"re:https://.*x\.com"]})
     assert re.search(r"origins\[0\]: the pattern would let in https://", str(caught.value))
+
+
+# ------------------------------------------------------------------ property
+
+
+_PIECES = [
+    "https://", "http://", "https?://", "[a-z]+", "[a-z]", r"\.", "example", "com", ".*",
+    ".+", "(a|b)", r"(www\.)?", "x", "[^.]+", "[^/]*", r"(:\d+)?", r"\d+", "-", "co", "uk",
+    r"\w+", "S", "K", "[A-Z]+", "[^a-z]", r"\x{17F}", "[^x]*", ":", "localhost", "(", ")",
+    "|", "*", "?", "{2}", "[", "]", "\\", "(?=", r"\1",
+]  # fmt: skip
+_LABELS = ["a", "b", "example", "com", "co", "uk", "x", "www", "s", "k", "aa", "1", "localhost"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    pieces=st.lists(st.sampled_from(_PIECES), min_size=1, max_size=8),
+    hosts=st.lists(
+        st.tuples(
+            st.sampled_from(["https", "http", "a"]),
+            st.lists(st.sampled_from(_LABELS), min_size=1, max_size=3),
+            st.sampled_from(["", ":1", ":8080"]),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+)
+def test_an_accepted_pattern_never_matches_more_sites_than_the_bound(
+    pieces: list[str], hosts: list[tuple[str, list[str], str]]
+) -> None:
+    """A one-line OriginRuleError or an accepted rule; an accepted rule, run in RE2 on
+    canonical origins, matches hosts under at most MAX_REGEX_SITES sites."""
+    pattern = "".join(pieces)
+    try:
+        rule = parse_origin_rule("re:" + pattern)
+    except OriginRuleError as exc:
+        message = str(exc)
+        rule = None
+    if rule is None:
+        assert "\n" not in message
+        return
+    matcher = OriginMatcher([rule])
+    sites = set()
+    for scheme, labels, port in hosts:
+        origin = f"{scheme}://{'.'.join(labels)}{port}"
+        if is_canonical_request_origin(origin) and matcher.match(origin) is not None:
+            sites.add(site_of(".".join(labels)))
+    assert len(sites) <= MAX_REGEX_SITES
