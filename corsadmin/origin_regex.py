@@ -687,7 +687,8 @@ class _Search:
 
 
 @functools.cache
-def _psl() -> PublicSuffixList:
+def public_suffix_list() -> PublicSuffixList:
+    """The public suffix list (ICANN and private sections), loaded once on first use."""
     from publicsuffixlist import PublicSuffixList
 
     return PublicSuffixList(only_icann=False)
@@ -708,7 +709,7 @@ def site_of(host: str) -> str:
     last = host.rsplit(".", 1)[-1]
     if host.startswith("[") or last.isdigit() or last.startswith("0x"):
         return host
-    found: str | None = _psl().privatesuffix(host)
+    found: str | None = public_suffix_list().privatesuffix(host)
     return found or host
 
 

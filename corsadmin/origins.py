@@ -39,6 +39,7 @@ from .origin_regex import (
     RegexSyntaxUnsupported,
     check_origin_regex,
     parse_origin_regex,
+    public_suffix_list,
 )
 
 if TYPE_CHECKING:
@@ -126,10 +127,9 @@ class OriginRule:
 
 @functools.cache
 def _public_suffix_list() -> PublicSuffixList:
-    """The public suffix list (ICANN and private sections), loaded once on first use."""
-    from publicsuffixlist import PublicSuffixList
-
-    return PublicSuffixList(only_icann=False)
+    """The public suffix list (ICANN and private sections), loaded once on first use
+    (one instance, shared with the regex check)."""
+    return public_suffix_list()
 
 
 def parse_origin_rule(text: str, *, stored: bool = False) -> OriginRule:
