@@ -50,6 +50,7 @@ from werkzeug.test import EnvironBuilder  # noqa: E402
 
 from corsadmin import CorsAdmin  # noqa: E402
 from corsadmin.models import AuditEvent  # noqa: E402
+from corsadmin.origins import MAX_ORIGIN_LENGTH, OriginMatcher, parse_origin_rule  # noqa: E402
 from corsadmin.store import PolicyStore, RuleCache, load_snapshot  # noqa: E402
 
 SMALL_ORIGINS = ["https://app.example", "https://admin.example", "http://localhost:3000"]
@@ -599,6 +600,76 @@ class _Watcher:
 # Report -----------------------------------------------------------------------------------------
 
 
+# The worst accepted ``re:`` rules found (the largest automata the write-time check
+# accepts), and the catastrophic rule of issue 7 as a row stored before that check.
+WORST_REGEX_RULES = (
+    r"re:^[a-z][a-z0-9+.-]*://([a-z0-9-]+\.)*partner\.example(:\d+)?$",
+    r"re:^[a-z]+://([a-z0-9-]{1,63}\.){0,8}partner\.example(:[0-9]{1,5})?$",
+)
+STORED_CATASTROPHIC_RULE = r"re:https://(a+)+\.example"
+
+
+def hostile_origin(tail: str) -> str:
+    """A canonical Origin of MAX_ORIGIN_LENGTH characters (it reaches the regexes): a
+    long scheme, then three 63-character labels and a near miss of the rule's host."""
+    rest = "://" + ".".join(["a" * 63] * 3) + tail
+    return "a" * (MAX_ORIGIN_LENGTH - len(rest)) + rest
+
+
+def regex_benchmark(count: int) -> list[tuple[str, float, float]]:
+    """Per match, in µs: RE2's full match alone, and OriginMatcher's whole uncached match
+    (which first parses the origin to check it is canonical: most of its cost)."""
+    origin = hostile_origin(".partner.exampl")
+    cases = [
+        (f"{rule}, {len(origin)}-character origin", rule, origin) for rule in WORST_REGEX_RULES
+    ]
+    # The longest run of a's a canonical origin can hold before the mismatch (one
+    # 63-character label): Python's re took 2**63 steps on it.
+    run = "https://" + "a" * 63 + ".x"
+    cases.append((f"{STORED_CATASTROPHIC_RULE} (stored row), {len(run)}-character origin", "", run))
+    figures = []
+    for label, text, value in cases:
+        rule = (
+            parse_origin_rule(text)
+            if text
+            else parse_origin_rule(STORED_CATASTROPHIC_RULE, stored=True)
+        )
+        matcher = OriginMatcher([rule])
+        assert matcher.match(value) is None
+        compiled = matcher._regex_rules[0][1]
+        best_re2 = best_all = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            for _ in range(count):
+                compiled.fullmatch(value)
+            best_re2 = min(best_re2, (time.perf_counter() - started) / count)
+            started = time.perf_counter()
+            for _ in range(count):
+                matcher._match_uncached(value)
+            best_all = min(best_all, (time.perf_counter() - started) / count)
+        figures.append((label, best_re2 * 1e6, best_all * 1e6))
+    # The same stored rule, RE2 alone, on the longest string a request may carry (not
+    # canonical, so the matcher never runs a regex on it).
+    long_run = "https://" + "a" * (MAX_ORIGIN_LENGTH - len("https://") - 2) + ".x"
+    compiled = OriginMatcher(
+        [parse_origin_rule(STORED_CATASTROPHIC_RULE, stored=True)]
+    )._regex_rules[0][1]
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for _ in range(count):
+            compiled.fullmatch(long_run)
+        best = min(best, (time.perf_counter() - started) / count)
+    figures.append(
+        (
+            f"{STORED_CATASTROPHIC_RULE} (stored row), {len(long_run)}-character string",
+            best * 1e6,
+            0.0,
+        )
+    )
+    return figures
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -622,6 +693,7 @@ def report(
     loads: LoadFigures | None,
     propagation: PropagationFigures | None,
     quick: bool,
+    regexes: Sequence[tuple[str, float, float]] = (),
 ) -> tuple[str, bool]:
     lines = [
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}"
@@ -655,6 +727,17 @@ def report(
         "(n/a: corsadmin's preflight costs less than the no-CORS floor, because it answers "
         "a covered preflight with an empty 204 instead of Flask's automatic OPTIONS response.)"
     )
+    if regexes:
+        lines += [
+            "",
+            "Origin regexes (RE2, linear time) against a hostile canonical Origin, per match:",
+            "",
+            "| rule, origin | RE2 full match | whole uncached match |",
+            "|---|---:|---:|",
+        ]
+        for label, re2_us, all_us in regexes:
+            whole = f"{all_us:.1f} µs" if all_us else "not canonical: no regex runs"
+            lines.append(f"| `{label}` | {re2_us:.1f} µs | {whole} |")
     if loads is not None:
         met = loads.cold < TARGET_LOAD_SECONDS
         ok &= met
@@ -709,6 +792,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="corsadmin-bench-") as tmp:
         directory = Path(tmp)
         requests = request_benchmark(count, rounds, directory)
+        regexes = regex_benchmark(20 if args.quick else 2000)
         loads = propagation = None
         if not args.no_postgres:
             with postgres_database(args.postgres_url, directory) as (url, _server):
@@ -726,7 +810,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 propagation = propagation_benchmark(
                     url, 2 if args.quick else 10, 2 if args.quick else 4, directory
                 )
-    text, ok = report(requests, loads, propagation, args.quick)
+    text, ok = report(requests, loads, propagation, args.quick, regexes)
     print(text)
     if args.write:
         args.write.write_text(text, encoding="utf-8")

@@ -8,8 +8,9 @@ A rule is one of::
     https://app.partner.example         exact
     https://*.partner.example           subdomain (one or more labels before the suffix)
     http://localhost:*                  any_port
-    re:^https://[a-z]{2}\\.partner\\.example$   regex (full match, case-insensitive)
+    re:^https://[a-z]{2}\\.partner\\.example$   regex (full match, case-insensitive, RE2)
     null                                the literal ``Origin: null``
+    file://                             the literal ``Origin: file://``
     *                                   any origin
 
 :func:`parse_origin_rule` validates and normalizes one rule; :class:`OriginMatcher`
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import logging
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -28,6 +30,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
 
 import idna
+import re2
+
+from .origin_regex import (
+    MAX_REGEX_REPEAT,
+    RegexCheckError,
+    RegexConstructRefused,
+    RegexSyntaxUnsupported,
+    check_origin_regex,
+    parse_origin_regex,
+    public_suffix_list,
+)
 
 if TYPE_CHECKING:
     from publicsuffixlist import PublicSuffixList
@@ -43,7 +56,7 @@ __all__ = [
     "parse_origin_rule",
 ]
 
-OriginKind = Literal["exact", "subdomain", "any_port", "regex", "null", "any"]
+OriginKind = Literal["exact", "subdomain", "any_port", "regex", "null", "file", "any"]
 
 MAX_REGEX_LENGTH: Final = 500
 MAX_ORIGIN_LENGTH: Final = 2048
@@ -51,10 +64,15 @@ MAX_ORIGIN_LENGTH: Final = 2048
 _MAX_HOST_LENGTH: Final = 253
 _MAX_LABEL_LENGTH: Final = 63
 _MATCH_CACHE_SIZE: Final = 4096
+_REGEX_CHECK_CACHE_SIZE: Final = 1024
 
 _BROAD_KINDS: Final[frozenset[OriginKind]] = frozenset(
-    {"any", "null", "regex", "subdomain", "any_port"}
+    {"any", "null", "file", "regex", "subdomain", "any_port"}
 )
+FILE_ORIGIN: Final = "file://"
+"""The origin some Android WebViews send from file: pages; a rule of its own."""
+_LOG: Final = logging.getLogger(__name__)
+_BAD_STORED_PATTERNS: set[str] = set()  # logged once each
 _DEFAULT_PORTS: Final[dict[str, int]] = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 
 _SCHEME_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
@@ -109,16 +127,20 @@ class OriginRule:
 
 @functools.cache
 def _public_suffix_list() -> PublicSuffixList:
-    """The public suffix list (ICANN and private sections), loaded once on first use."""
-    from publicsuffixlist import PublicSuffixList
+    """The public suffix list (ICANN and private sections), loaded once on first use
+    (one instance, shared with the regex check)."""
+    return public_suffix_list()
 
-    return PublicSuffixList(only_icann=False)
 
-
-def parse_origin_rule(text: str) -> OriginRule:
+def parse_origin_rule(text: str, *, stored: bool = False) -> OriginRule:
     """Validate and normalize one origin rule.
 
     Raises :class:`OriginRuleError` with a message that says what is wrong.
+
+    ``stored=True`` reads a rule back from the database: a ``re:`` rule is then taken
+    as it was stored, without the write-time checks added since it was written (RE2
+    syntax, what it lets in), so that no stored row can make a snapshot fail to load.
+    A stored expression RE2 cannot compile matches nothing (see :class:`OriginMatcher`).
     """
     if not isinstance(text, str):
         raise OriginRuleError("must be a string")
@@ -133,68 +155,98 @@ def parse_origin_rule(text: str) -> OriginRule:
     if text.lower() == "null":
         return OriginRule(text="null", kind="null")
     if text[:3].lower() == "re:":
+        if stored and text[3:]:
+            return OriginRule(text=f"re:{text[3:]}", kind="regex", pattern=text[3:])
         return _parse_regex_rule(text[3:])
+    if text.lower() in (FILE_ORIGIN, FILE_ORIGIN + "/"):
+        return OriginRule(text=FILE_ORIGIN, kind="file", scheme="file")
     if text.endswith("/") and not text.endswith("://"):
         text = text[:-1]
-    return _parse_url_rule(text)
+    return _parse_url_rule(text, stored=stored)
+
+
+def _re2_options() -> re2.Options:
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False
+    return options
+
+
+_RE2_OPTIONS: Final = _re2_options()
+
+
+def _re2_error(exc: Exception) -> str:
+    message = exc.args[0] if exc.args else exc
+    return message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+
+
+def _compile_re2(expr: str) -> re2._Regexp:
+    """Compile with RE2: case-insensitive; raises ``re2.error``."""
+    return re2.compile(expr, _RE2_OPTIONS)
 
 
 def _parse_regex_rule(expr: str) -> OriginRule:
+    verdict = _regex_verdict(expr)
+    if isinstance(verdict, str):
+        raise OriginRuleError(verdict)
+    return verdict
+
+
+@functools.lru_cache(maxsize=_REGEX_CHECK_CACHE_SIZE)
+def _regex_verdict(expr: str) -> OriginRule | str:
+    """The rule, or the error message: the check costs up to a fraction of a second,
+    and the same stored texts are parsed again (review pages, validation)."""
+    try:
+        return _check_regex_rule(expr)
+    except OriginRuleError as exc:
+        return str(exc)
+
+
+def _check_regex_rule(expr: str) -> OriginRule:
     if not expr:
         raise OriginRuleError("the regular expression after 're:' is empty")
     if len(expr) > MAX_REGEX_LENGTH:
         raise OriginRuleError(
             f"the regular expression must be at most {MAX_REGEX_LENGTH} characters long"
         )
+    # The checker's parser names the constructs RE2 cannot run (lookaround,
+    # backreferences...) and refuses repeats RE2 refuses; then RE2 is the judge of
+    # syntax; then the checker decides what the expression lets in.
     try:
-        re.compile(expr, re.IGNORECASE)
-        # Each rule becomes one alternative of a combined expression; it must
-        # also compile there (global inline flags such as "(?i)" do not).
-        re.compile(f"(?:{expr})", re.IGNORECASE)
-    except re.error as exc:
-        raise OriginRuleError(f"the regular expression does not compile: {exc}") from None
-    _check_regex_text(expr)
+        parse_origin_regex(expr)
+    except RegexSyntaxUnsupported as exc:
+        unsupported: str | None = str(exc)
+    except RegexConstructRefused as exc:
+        raise OriginRuleError(str(exc)) from None
+    except RegexCheckError as exc:
+        _compile_checked(expr)  # RE2's own word on a syntax error, when it has one
+        raise OriginRuleError(str(exc)) from None
+    else:
+        unsupported = None
+    _compile_checked(expr)
+    if unsupported is not None:
+        raise OriginRuleError(unsupported)
+    try:
+        check_origin_regex(expr)
+    except RegexCheckError as exc:
+        raise OriginRuleError(str(exc)) from None
     return OriginRule(text=f"re:{expr}", kind="regex", pattern=expr)
 
 
-def _check_regex_text(expr: str) -> None:
-    """Refuse regex constructs that are almost always mistakes in an origin pattern."""
-    i = 0
-    n = len(expr)
-    in_class = False
-    class_body_start = 0
-    while i < n:
-        ch = expr[i]
-        if ch == "\\":
-            if not in_class and i + 1 < n and expr[i + 1] in "123456789":
-                raise OriginRuleError(
-                    "backreferences and named groups are not supported in an origin pattern"
-                )
-            i += 2
-            continue
-        if in_class:
-            # A ']' right after '[' or '[^' is a literal, not the end of the class.
-            if ch == "]" and i > class_body_start:
-                in_class = False
-            i += 1
-            continue
-        if ch == "[":
-            in_class = True
-            i += 1
-            if i < n and expr[i] == "^":
-                i += 1
-            class_body_start = i
-            continue
-        if ch == "(" and expr.startswith(("(?P<", "(?P=", "(?("), i):
-            raise OriginRuleError(
-                "backreferences and named groups are not supported in an origin pattern"
-            )
-        if ch == "." and i + 1 < n and expr[i + 1].isalnum():
-            raise OriginRuleError("an unescaped '.' matches any character; write '\\.'")
-        i += 1
+def _compile_checked(expr: str) -> None:
+    try:
+        _compile_re2(expr)
+        # Each rule becomes one alternative of a combined expression; it must
+        # also compile there.
+        _compile_re2(f"(?:{expr})")
+    except re2.error as exc:
+        detail = _re2_error(exc)
+        if "repetition size" in detail:
+            detail += f" (RE2 refuses repeats over {MAX_REGEX_REPEAT})"
+        raise OriginRuleError(f"the regular expression does not compile: {detail}") from None
 
 
-def _parse_url_rule(text: str) -> OriginRule:
+def _parse_url_rule(text: str, *, stored: bool = False) -> OriginRule:
     scheme_text, sep, rest = text.partition("://")
     if not sep or not scheme_text:
         raise OriginRuleError("must start with a scheme, like https://")
@@ -205,6 +257,10 @@ def _parse_url_rule(text: str) -> OriginRule:
     if not _SCHEME_RE.fullmatch(scheme_text):
         raise OriginRuleError(f"the scheme {scheme_text!r} is not valid")
     scheme = scheme_text.lower()
+    if scheme == "file" and not stored:  # stored before file:// had a kind of its own
+        raise OriginRuleError(
+            "a file: page sends the origin 'file://' (no host, no path): write 'file://'"
+        )
 
     end = len(rest)
     for delimiter in "/?#":
@@ -433,12 +489,12 @@ def _parse_request_origin(value: str) -> OriginRule | None:
 
 
 def is_canonical_request_origin(value: str) -> bool:
-    """True for ``null`` or a value that a browser could send as a serialized origin
+    """True for ``null``, ``file://`` or a value that a browser could send as a serialized origin
     (it re-serializes to itself: lower-case scheme and host, punycode, no default
     port, no trailing slash, no path)."""
     if not isinstance(value, str):
         return False
-    return value == "null" or _parse_request_origin(value) is not None
+    return value in ("null", FILE_ORIGIN) or _parse_request_origin(value) is not None
 
 
 # ------------------------------------------------------------------------- matching
@@ -450,6 +506,34 @@ def _field(rule: OriginRule, value: str | None) -> str:
     return value
 
 
+def _compile_stored(pattern: str) -> re2._Regexp | None:
+    """A stored pattern compiled with RE2, or None (logged once) when RE2 cannot."""
+    try:
+        return _compile_re2(pattern)
+    except re2.error as exc:
+        if pattern not in _BAD_STORED_PATTERNS:
+            _BAD_STORED_PATTERNS.add(pattern)
+            _LOG.warning(
+                "corsadmin: the stored origin rule 're:%s' does not compile in RE2 (%s); "
+                "it matches nothing: replace it",
+                pattern,
+                _re2_error(exc),
+            )
+        return None
+
+
+def _combined(regex_rules: list[tuple[OriginRule, re2._Regexp]]) -> re2._Regexp | None:
+    """One RE2 alternation of every rule, to refuse most origins in one pass; None when
+    there is at most one rule or RE2's memory budget refuses it (rules are then tried
+    one by one, never with Python's ``re``)."""
+    if len(regex_rules) < 2:
+        return None
+    try:
+        return _compile_re2("|".join(f"(?:{rule.pattern})" for rule, _ in regex_rules))
+    except re2.error:
+        return None
+
+
 class OriginMatcher:
     """The compiled origin rules of one policy. Lookup cost does not grow with the
     number of rules."""
@@ -458,6 +542,7 @@ class OriginMatcher:
         "_any",
         "_any_port",
         "_exact",
+        "_file",
         "_match_cached",
         "_null",
         "_regex",
@@ -475,8 +560,9 @@ class OriginMatcher:
         self._any_port: dict[tuple[str, str], OriginRule] = {}
         self._subdomain: dict[tuple[str, int | None, str], OriginRule] = {}
         self._null: OriginRule | None = None
+        self._file: OriginRule | None = None
         self._any: OriginRule | None = None
-        regex_rules: list[tuple[OriginRule, re.Pattern[str]]] = []
+        regex_rules: list[tuple[OriginRule, re2._Regexp]] = []
         for rule in self._rules:
             if rule.kind == "exact":
                 self._exact[rule.text] = rule
@@ -486,18 +572,17 @@ class OriginMatcher:
                 key = (_field(rule, rule.scheme), rule.port, _field(rule, rule.host))
                 self._subdomain[key] = rule
             elif rule.kind == "regex":
-                compiled = re.compile(_field(rule, rule.pattern), re.IGNORECASE)
-                regex_rules.append((rule, compiled))
+                compiled = _compile_stored(_field(rule, rule.pattern))
+                if compiled is not None:
+                    regex_rules.append((rule, compiled))
             elif rule.kind == "null":
                 self._null = rule
+            elif rule.kind == "file":
+                self._file = rule
             else:
                 self._any = rule
-        self._regex_rules: tuple[tuple[OriginRule, re.Pattern[str]], ...] = tuple(regex_rules)
-        self._regex: re.Pattern[str] | None = (
-            re.compile("|".join(f"(?:{rule.pattern})" for rule, _ in regex_rules), re.IGNORECASE)
-            if regex_rules
-            else None
-        )
+        self._regex_rules: tuple[tuple[OriginRule, re2._Regexp], ...] = tuple(regex_rules)
+        self._regex: re2._Regexp | None = _combined(regex_rules)
         # Bounded: attackers choose Origin values.
         self._match_cached: Callable[[str], OriginRule | None] = functools.lru_cache(
             maxsize=_MATCH_CACHE_SIZE
@@ -528,6 +613,8 @@ class OriginMatcher:
     def _match_uncached(self, origin: str) -> OriginRule | None:
         if origin == "null":
             return self._null or self._any
+        if origin == FILE_ORIGIN:
+            return self._file or self._any
         request = _parse_request_origin(origin)
         if request is None:
             return self._any
@@ -551,7 +638,9 @@ class OriginMatcher:
                 if found is not None:
                     return found
                 dot = host.find(".", dot + 1)
-        if self._regex is not None and self._regex.fullmatch(origin):
+        # Only canonical serialized origins reach a regex: the write-time check of what
+        # a pattern lets in (corsadmin.origin_regex) relies on it.
+        if self._regex_rules and (self._regex is None or self._regex.fullmatch(origin)):
             for rule, compiled in self._regex_rules:
                 if compiled.fullmatch(origin):
                     return rule

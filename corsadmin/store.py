@@ -76,7 +76,7 @@ class RuleCache:
     def origin(self, text: str) -> OriginRule:
         rule = self._origins.get(text)
         if rule is None:
-            rule = self._origins[text] = parse_origin_rule(text)
+            rule = self._origins[text] = parse_origin_rule(text, stored=True)
         return rule
 
     def path(self, text: str) -> PathPattern:
@@ -164,7 +164,7 @@ def load_snapshot(
 def spec_of(policy: Policy) -> PolicySpec:
     """A stored policy as a spec (stored values were validated on the way in)."""
     origins = tuple(
-        OriginEntry(parse_origin_rule(r.origin), r.note or "", r.expires_at)
+        OriginEntry(parse_origin_rule(r.origin, stored=True), r.note or "", r.expires_at)
         for r in sorted(policy.origin_rules, key=lambda r: r.origin)
     )
     return _spec(policy, parse_path_pattern(policy.path), origins)

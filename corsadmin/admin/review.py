@@ -14,7 +14,7 @@ The rules:
 - an origin rule of an enabled policy is **stale** when no request matched it
   for ``stale_after_days`` (counting from when it was added if it was never
   seen; a disabled policy matches nothing, so its rules are never called stale);
-- an origin rule is **broad or risky** when it is ``*``, ``null`` or ``re:``, a
+- an origin rule is **broad or risky** when it is ``*``, ``null``, ``file://`` or ``re:``, a
   wildcard (``*.`` subdomain or ``:*`` port) on a policy that allows
   credentials, or a plain ``http:`` origin other than a loopback one; a policy
   is risky when it answers private network access preflights.
@@ -227,6 +227,14 @@ def rule_risks(text: str, *, credentials: bool) -> tuple[Risk, ...]:
             Risk(
                 "null",
                 "'null' is sent by sandboxed frames and file: pages: anyone can send it",
+            )
+        )
+    elif rule.kind == "file":
+        risks.append(
+            Risk(
+                "file",
+                "'file://' is sent by file: pages in some Android WebViews: any local file "
+                "or app can send it",
             )
         )
     elif rule.kind == "regex":
