@@ -27,7 +27,7 @@ from .errors import (
 from .models import AuditEvent, OriginRuleRow, Policy, State, utcnow
 from .notify import notify
 from .origins import OriginRule, parse_origin_rule
-from .paths import PathPattern, parse_path_pattern
+from .paths import PathPattern, load_path_pattern
 from .policy import (
     OriginEntry,
     PolicySpec,
@@ -82,7 +82,7 @@ class RuleCache:
     def path(self, text: str) -> PathPattern:
         pattern = self._paths.get(text)
         if pattern is None:
-            pattern = self._paths[text] = parse_path_pattern(text)
+            pattern = self._paths[text] = load_path_pattern(text)
         return pattern
 
     def keep_only(self, origins: set[str], paths: set[str]) -> None:
@@ -167,7 +167,7 @@ def spec_of(policy: Policy) -> PolicySpec:
         OriginEntry(parse_origin_rule(r.origin), r.note or "", r.expires_at)
         for r in sorted(policy.origin_rules, key=lambda r: r.origin)
     )
-    return _spec(policy, parse_path_pattern(policy.path), origins)
+    return _spec(policy, load_path_pattern(policy.path), origins)
 
 
 def _spec(row: Any, path: PathPattern, origins: tuple[OriginEntry, ...]) -> PolicySpec:

@@ -296,3 +296,69 @@ def test_max_age_is_sent_on_preflights(api: FlaskClient) -> None:
         "/api/account/x", headers={"Origin": APP, "Access-Control-Request-Method": "DELETE"}
     )
     assert response.headers["Access-Control-Max-Age"] == "600"
+
+
+# --------------------------------------------------------------------------- #
+# Issue 7: paths the router sees, patterns stored before the limits
+# --------------------------------------------------------------------------- #
+
+
+def test_a_route_with_a_space_is_covered_cve_2024_6844(app: Flask) -> None:
+    """Flask-CORS's CVE-2024-6844 case: the route '/service path', requested as
+    '/service%20path', gets the headers of the policy written for '/service path'."""
+
+    @app.get("/service path")
+    def service_path() -> Any:
+        return jsonify(ok=True)
+
+    with app.app_context():
+        cors.store("tester", app).create_policy(
+            {"name": "service", "path": "/service path", "origins": [APP], "methods": ["GET"]}
+        )
+    client = app.test_client()
+    response = client.get("/service%20path", headers={"Origin": APP})
+    assert response.status_code == 200
+    assert acao(response) == [APP]
+    assert "origin" in vary(response)
+    preflight = client.options(
+        "/service%20path", headers={"Origin": APP, "Access-Control-Request-Method": "GET"}
+    )
+    assert acao(preflight) == [APP]
+    assert acao(client.get("/service+path", headers={"Origin": APP})) == []  # '+' is a plus
+    assert acao(client.get("/service%20path", headers={"Origin": EVIL})) == []
+
+
+def test_the_encoded_form_of_a_space_is_refused_with_the_decoded_pattern(app: Flask) -> None:
+    from corsadmin import ValidationError
+
+    with app.app_context(), pytest.raises(ValidationError) as raised:
+        cors.store("tester", app).create_policy(
+            {"name": "service", "path": "/service%20path", "origins": [APP]}
+        )
+    assert [e.field for e in raised.value.errors] == ["path"]
+    assert 'write "/service path"' in str(raised.value)
+
+
+def test_a_pattern_stored_before_the_double_star_limit_still_loads(app: Flask) -> None:
+    """A row written when any number of '**' was accepted is still enforced, exported
+    and shown; a change to it asks for a pattern within the limit."""
+    import sqlalchemy as sa
+
+    from corsadmin import ValidationError
+    from corsadmin.models import Policy, State
+
+    legacy = "/legacy/" + "/".join(["**"] * 6)
+    with app.app_context():
+        store = cors.store("tester", app)
+        store.create_policy({"name": "legacy", "path": "/legacy/**", "origins": [APP]})
+        engine = cors.state(app).engine()
+        with engine.begin() as connection:  # as an old version wrote it
+            connection.execute(sa.update(Policy).values(path=legacy))
+            connection.execute(sa.update(State).values(revision=State.revision + 1))
+        cors.state(app).holder.reload()
+        assert cors.snapshot(app).policy_for("/legacy/a/b") is not None
+        assert store.export_document()["policies"][0]["path"] == legacy
+        with pytest.raises(ValidationError, match=r'path: must not hold more than 4 "\*\*"'):
+            store.update_policy("legacy", {"max_age": 5})
+    response = app.test_client().get("/legacy/a/b", headers={"Origin": APP})
+    assert acao(response) == [APP]
