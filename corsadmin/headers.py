@@ -53,6 +53,30 @@ CORS_RESPONSE_HEADERS = (
 
 _OPTIONS_KEY = object()
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
+# RFC 9110 token: what a header name is made of.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def requested_header_names(value: str) -> str | None:
+    """``Access-Control-Request-Headers`` as the Fetch standard reads it, or None if empty.
+
+    A list of header names separated by commas, with optional spaces and tabs around
+    each: empty items (``x-a,,x-b``, a leading or trailing comma) are no names,
+    names compare case-insensitively (lower-cased here, as browsers send them) and
+    a name listed twice is one name. An item that is not a header name at all is
+    dropped: a browser never sends one, and it must not be echoed back. Flask-CORS
+    splits on commas and echoes every item it allows, so without this an allow-any
+    policy answered ``Access-Control-Allow-Headers: , x-a, x-b``.
+
+    Only called when an answer is computed (the answers are memoized per policy,
+    at most ``MEMO_LIMIT`` of them), so nothing here needs a cache of its own.
+    """
+    names = dict.fromkeys(
+        item.lower()
+        for part in value.split(",")
+        if (item := part.strip(" \t")) and _TOKEN.fullmatch(item) is not None
+    )
+    return ", ".join(names) if names else None
 
 
 def _literal(name: str) -> str | re.Pattern[str]:
@@ -111,7 +135,9 @@ def cors_headers(decision: Decision, request: CorsRequest) -> HeaderPairs:
     if request.request_method is not None:
         request_headers["Access-Control-Request-Method"] = request.request_method
     if request.request_headers is not None:
-        request_headers["Access-Control-Request-Headers"] = request.request_headers
+        names = requested_header_names(request.request_headers)
+        if names is not None:
+            request_headers["Access-Control-Request-Headers"] = names
     if request.private_network:
         request_headers["Access-Control-Request-Private-Network"] = "true"
     # A plain dict: Flask-CORS only calls .get() and `in` on it, and unlike Werkzeug's

@@ -32,6 +32,7 @@ from .policy import (
     OriginEntry,
     PolicySpec,
     apply_changes,
+    field_name,
     parse_origin_entry,
     validate_policy,
     with_origin,
@@ -585,9 +586,10 @@ def parse_document(document: Any) -> list[PolicySpec]:
     if not isinstance(document, Mapping):
         raise ValidationError.single("", "a policy document must be a JSON object")
     errors: list[FieldError] = []
-    for key in sorted(set(document) - {"corsadmin", "policies"}, key=str):
-        errors.append(FieldError(str(key), "unknown field"))
-    if document.get("corsadmin") != DOCUMENT_FORMAT:
+    for key in sorted(field_name(k) for k in document if k not in ("corsadmin", "policies")):
+        errors.append(FieldError(key, "unknown field"))
+    format_ = document.get("corsadmin")
+    if type(format_) is not int or format_ != DOCUMENT_FORMAT:  # not True, not 1.0
         errors.append(
             FieldError("corsadmin", f"must be {DOCUMENT_FORMAT} (the format of this document)")
         )

@@ -362,3 +362,95 @@ def test_a_pattern_stored_before_the_double_star_limit_still_loads(app: Flask) -
             store.update_policy("legacy", {"max_age": 5})
     response = app.test_client().get("/legacy/a/b", headers={"Origin": APP})
     assert acao(response) == [APP]
+
+
+def allow_headers(response: Any) -> list[str]:
+    return [h.strip() for h in response.headers.get("Access-Control-Allow-Headers", "").split(",")]
+
+
+@pytest.mark.parametrize(
+    "requested",
+    [
+        "x-a,,x-b",
+        ",x-a,x-b",
+        "x-a,x-b,",
+        " x-a , , x-b ",
+        "x-a,\t,x-b",
+        "X-A, x-a, x-b",
+        ",,x-a,,,x-b,,",
+    ],
+)
+def test_requested_headers_with_empty_items_are_read_as_fetch_does(
+    api: FlaskClient, requested: str
+) -> None:
+    """allow_headers '*' echoes the requested names: never an empty item among them."""
+    response = api.options(
+        "/elsewhere",  # the '/**' policy: allow_headers defaults to '*'
+        headers={
+            "Origin": APP,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": requested,
+        },
+    )
+    assert acao(response) == [APP]
+    assert allow_headers(response) == ["x-a", "x-b"]
+
+
+@pytest.mark.parametrize(
+    "requested", ["content-type,,x-request-id", ",content-type, x-request-id,", "x-other,,"]
+)
+def test_requested_headers_with_empty_items_against_a_named_list(
+    api: FlaskClient, requested: str
+) -> None:
+    response = api.options(
+        "/api/items/7",
+        headers={
+            "Origin": APP,
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": requested,
+        },
+    )
+    assert acao(response) == [APP]
+    listed = response.headers.get("Access-Control-Allow-Headers")
+    if "x-other" in requested:
+        assert listed is None  # nothing requested is allowed: no list at all
+    else:
+        assert allow_headers(response) == ["content-type", "x-request-id"]
+
+
+@pytest.mark.parametrize("requested", [",", " , ,", "\t", "x a, x(b)"])
+def test_requested_headers_with_no_names_get_no_allow_headers(
+    api: FlaskClient, requested: str
+) -> None:
+    response = api.options(
+        "/elsewhere",
+        headers={
+            "Origin": APP,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": requested,
+        },
+    )
+    assert acao(response) == [APP]
+    assert "Access-Control-Allow-Headers" not in response.headers
+
+
+def test_star_methods_and_regex_headers_are_refused_before_anything_is_written(
+    app: Flask,
+) -> None:
+    from corsadmin import ValidationError
+
+    document = {
+        "corsadmin": 1,
+        "policies": [
+            {"name": "stars", "path": "/stars/**", "origins": [APP], "methods": ["*"]},
+            {"name": "rx", "path": "/rx/**", "origins": [APP], "allow_headers": ["X-Company-.*"]},
+        ],
+    }
+    with app.app_context():
+        store = cors.store("tester", app)
+        with pytest.raises(ValidationError) as raised:
+            store.import_document(document)
+        assert store.export_document()["policies"] == []
+    messages = {e.field: e.message for e in raised.value.errors}
+    assert messages["policies[0].methods[0]"].startswith("'*' is not a method here")
+    assert "header names are matched literally" in messages["policies[1].allow_headers[0]"]
