@@ -339,7 +339,7 @@ def _origin_entries(errors: _Collector, value: object) -> tuple[OriginEntry, ...
         except OriginRuleError as exc:
             errors.add(where, str(exc))
             continue
-        except ValueError:  # e.g. an IDNA codec error the parser did not translate
+        except (ValueError, OverflowError):  # e.g. an IDNA codec error it did not translate
             errors.add(where, f"{quoted(text)} is not a valid origin")
             continue
         if not isinstance(note, str):

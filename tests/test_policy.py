@@ -427,3 +427,10 @@ def test_the_document_format_must_be_the_integer_1(version: Any) -> None:
     with pytest.raises(ValidationError, match="corsadmin: must be 1"):
         parse_document({"corsadmin": version, "policies": []})
     assert parse_document({"corsadmin": 1, "policies": []}) == []
+
+
+def test_an_origin_rule_the_parser_cannot_handle_is_still_a_field_error() -> None:
+    """Whatever the origin parser raises on the way (here Python's re refusing a huge
+    repetition, before origin regexes moved to RE2), the policy gets a field error."""
+    errors = errors_of({**BASE, "origins": ["https://a.example", "re:a{99999999999}"]})
+    assert list(errors) == ["origins[1]"]
