@@ -63,19 +63,24 @@ def requested_header_names(value: str) -> str | None:
     A list of header names separated by commas, with optional spaces and tabs around
     each: empty items (``x-a,,x-b``, a leading or trailing comma) are no names,
     names compare case-insensitively (lower-cased here, as browsers send them) and
-    a name listed twice is one name. An item that is not a header name at all is
-    dropped: a browser never sends one, and it must not be echoed back. Flask-CORS
-    splits on commas and echoes every item it allows, so without this an allow-any
-    policy answered ``Access-Control-Allow-Headers: , x-a, x-b``.
+    a name listed twice is one name. Flask-CORS splits on commas and echoes every
+    item it allows, so without this an allow-any policy answered
+    ``Access-Control-Allow-Headers: , x-a, x-b``.
+
+    A list with an item that is not a header name at all (a browser never sends
+    one) is malformed as a whole: None, so nothing of it is echoed back.
 
     Only called when an answer is computed (the answers are memoized per policy,
     at most ``MEMO_LIMIT`` of them), so nothing here needs a cache of its own.
     """
-    names = dict.fromkeys(
-        item.lower()
-        for part in value.split(",")
-        if (item := part.strip(" \t")) and _TOKEN.fullmatch(item) is not None
-    )
+    names: dict[str, None] = {}
+    for part in value.split(","):
+        item = part.strip(" \t")
+        if not item:
+            continue
+        if _TOKEN.fullmatch(item) is None:
+            return None
+        names[item.lower()] = None
     return ", ".join(names) if names else None
 
 
