@@ -210,16 +210,14 @@ def _is_int(value: object) -> bool:
 
 
 def _whole_number(
-    errors: _Collector, name: str, value: object, low: int, high: int, unit: str = ""
+    errors: _Collector, name: str, value: object, low: int, high: int, wanted: str
 ) -> int | None:
-    """``value`` if it is an int from ``low`` to ``high``; otherwise an error naming the range.
+    """``value`` if it is an int from ``low`` to ``high``; otherwise an error: "must be
+    {wanted}", or "is out of range: {wanted}" for an int outside the range.
 
     Never formats ``value`` itself: an int of thousands of digits cannot be turned
     into text (Python refuses past 4,300 digits).
     """
-    wanted = f"a whole number{unit} from {low} to {high}"
-    if name == "max_age":
-        wanted += ", or null"
     if not isinstance(value, int) or isinstance(value, bool):
         errors.add(name, f"must be {wanted}")
         return None
@@ -427,15 +425,29 @@ def validate_policy(data: Mapping[str, Any]) -> PolicySpec:
 
     max_age = data.get("max_age")
     if max_age is not None:
-        max_age = _whole_number(errors, "max_age", max_age, 0, MAX_INT, " of seconds")
-    priority = _whole_number(errors, "priority", data.get("priority", 0), -MAX_INT, MAX_INT)
+        max_age = _whole_number(
+            errors,
+            "max_age",
+            max_age,
+            0,
+            MAX_INT,
+            f"a whole number of seconds, 0 or more (at most {MAX_INT}), or null",
+        )
+    priority = _whole_number(
+        errors,
+        "priority",
+        data.get("priority", 0),
+        -MAX_INT,
+        MAX_INT,
+        f"a whole number from {-MAX_INT} to {MAX_INT}",
+    )
     review = _whole_number(
         errors,
         "review_every_days",
         data.get("review_every_days", DEFAULT_REVIEW_EVERY_DAYS),
         1,
         MAX_REVIEW_EVERY_DAYS,
-        " of days",
+        f"a whole number of days from 1 to {MAX_REVIEW_EVERY_DAYS}",
     )
 
     description = data.get("description")

@@ -77,7 +77,7 @@ def test_defaults_are_the_documents() -> None:
         ({"credentials": "yes"}, "credentials", "true or false"),
         ({"private_network": 1}, "private_network", "true or false"),
         ({"enabled": None}, "enabled", "true or false"),
-        ({"max_age": -1}, "max_age", "out of range: a whole number of seconds from 0 to"),
+        ({"max_age": -1}, "max_age", "out of range: a whole number of seconds, 0 or more"),
         ({"max_age": True}, "max_age", "whole number"),
         ({"max_age": 1.5}, "max_age", "whole number"),
         ({"priority": "high"}, "priority", "whole number"),
@@ -368,7 +368,7 @@ def test_numbers_out_of_range_name_the_field_and_the_range(
     errors = errors_of({**BASE, field: value})
     assert list(errors) == [field]
     assert errors[field].startswith(fragment)
-    assert " to " in errors[field]
+    assert "2147483647" in errors[field] or "3650" in errors[field]
 
 
 @pytest.mark.parametrize(
