@@ -89,6 +89,8 @@ _PERCENT_ENCODED_RE: Final = re.compile(r"%[0-9A-Fa-f]{2}")
 # occur in an accepted pattern.
 _PLACEHOLDER: Final = "\x00"
 _FORBIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs"})
+#: A decoded pattern longer than this is not repeated in an error message.
+_MAX_HINT_LENGTH: Final = 120
 
 
 class PathPatternError(ValueError):
@@ -225,13 +227,15 @@ def _decoded_hint(text: str, max_double_stars: int | None) -> str:
     if decoded.count("/") != text.count("/"):
         return ""
     try:
-        pattern = _parse(decoded, max_double_stars=max_double_stars)
+        pattern = _parse(decoded, max_double_stars=max_double_stars, hint=False)
     except (PathPatternError, UnicodeDecodeError):
+        return ""
+    if len(pattern.text) > _MAX_HINT_LENGTH:
         return ""
     return f' (write "{pattern.text}")'
 
 
-def _parse(text: str, *, max_double_stars: int | None) -> PathPattern:
+def _parse(text: str, *, max_double_stars: int | None, hint: bool = True) -> PathPattern:
     if not isinstance(text, str):
         raise PathPatternError("must be a string")
     if not text.startswith("/"):
@@ -268,7 +272,7 @@ def _parse(text: str, *, max_double_stars: int | None) -> PathPattern:
         raise PathPatternError(
             f'must not contain percent-encoded sequences such as "{encoded.group()}": '
             "paths are matched after decoding, so write the decoded character"
-            + _decoded_hint(text, max_double_stars)
+            + (_decoded_hint(text, max_double_stars) if hint else "")
         )
     if "<" in rest or ">" in rest:
         if rest.count("<") != rest.count(">"):

@@ -142,7 +142,7 @@ def format_time(value: datetime) -> str:
     return utc.isoformat(timespec="seconds") + "Z"
 
 
-def quoted(value: str) -> str:
+def _quoted(value: str) -> str:
     """``value`` as an error message quotes it: repr, cut to MAX_QUOTED_LENGTH."""
     if len(value) > MAX_QUOTED_LENGTH:
         return repr(value[:MAX_QUOTED_LENGTH]) + f" (cut: {len(value)} characters)"
@@ -168,7 +168,7 @@ def parse_time(value: object) -> datetime:
                 raise ValueError(text)
         except ValueError:
             raise ValueError(
-                f"{quoted(value)} is not an ISO 8601 time such as 2027-03-01T00:00:00Z"
+                f"{_quoted(value)} is not an ISO 8601 time such as 2027-03-01T00:00:00Z"
             ) from None
     else:
         raise ValueError("must be an ISO 8601 time string")
@@ -177,7 +177,7 @@ def parse_time(value: object) -> datetime:
     except ValueError as exc:  # a tzinfo that answers nonsense (Python API only)
         raise ValueError(f"has an invalid time zone: {exc}") from None
     if offset is None:
-        shown = quoted(value) if isinstance(value, str) else "the time"
+        shown = _quoted(value) if isinstance(value, str) else "the time"
         raise ValueError(f"{shown} has no time zone; add one, such as Z for UTC")
     try:
         utc = parsed.astimezone(UTC)
@@ -281,14 +281,14 @@ def _tokens(
         if not upper and _REGEX_LOOKING_HEADER.search(token):
             errors.add(
                 f"{name}[{i}]",
-                f"{quoted(item)} looks like a regular expression: header names are matched "
+                f"{_quoted(item)} looks like a regular expression: header names are matched "
                 "literally; list each header, or use '*'",
             )
             ok = False
             continue
         if not TOKEN_RE.fullmatch(token):
             what = "an HTTP method" if upper else "an HTTP header name"
-            errors.add(f"{name}[{i}]", f"{quoted(item)} is not {what}")
+            errors.add(f"{name}[{i}]", f"{_quoted(item)} is not {what}")
             ok = False
             continue
         token = token.upper() if upper else token
@@ -338,7 +338,7 @@ def _origin_entries(errors: _Collector, value: object) -> tuple[OriginEntry, ...
             errors.add(where, str(exc))
             continue
         except (ValueError, OverflowError):  # e.g. an IDNA codec error it did not translate
-            errors.add(where, f"{quoted(text)} is not a valid origin")
+            errors.add(where, f"{_quoted(text)} is not a valid origin")
             continue
         if not isinstance(note, str):
             errors.add(f"{where}.note", "must be a string")
@@ -381,7 +381,7 @@ def validate_policy(data: Mapping[str, Any]) -> PolicySpec:
     elif not NAME_RE.fullmatch(name):
         errors.add(
             "name",
-            f"{quoted(name)} is not a valid name: lower-case letters, digits, '.', '_' and '-', "
+            f"{_quoted(name)} is not a valid name: lower-case letters, digits, '.', '_' and '-', "
             "starting with a letter or digit, at most 64 characters",
         )
 
