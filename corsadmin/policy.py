@@ -205,10 +205,6 @@ class _Collector:
             raise ValidationError(self.errors)
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _whole_number(
     errors: _Collector, name: str, value: object, low: int, high: int, wanted: str
 ) -> int | None:
