@@ -60,10 +60,16 @@ MAX_PATTERN_LENGTH: Final = 1024
 MAX_DOUBLE_STAR_SEGMENTS: Final = 4
 
 #: The work one lookup may do: states of the trie walk visited plus wildcard
-#: segments tested (each a few string searches). A realistic policy set needs a
-#: few per path segment; past this, the lookup fails closed (no policy covers the
-#: path). About 10 ms of CPU at worst; see the benchmark in tests/test_paths.py.
+#: segment tests (weighted by the glob's parts and the segment's length). A
+#: realistic policy set needs a few per path segment; past this, the lookup fails
+#: closed (no policy covers the path). About 10 ms of CPU at worst.
 MAX_MATCH_STEPS: Final = 10_000
+
+#: How the step budget weighs a wildcard segment test: one step per glob, one more
+#: per this many ``*``-separated parts, times one more per this many characters of
+#: the path segment tested (each part is a ``str.find`` over the segment).
+_GLOB_PARTS_PER_STEP: Final = 8
+_SEGMENT_CHUNK: Final = 256
 
 #: Bound of the per-matcher memo of :meth:`PathMatcher.match` (attackers choose paths).
 MATCH_CACHE_SIZE: Final = 4096
@@ -175,11 +181,18 @@ class PathPattern:
             if p < len(pattern) and pattern[p] == _DOUBLE_STAR:
                 star_p, star_s = p, s
                 p += 1
-            elif p < len(pattern) and (
-                pattern[p] == segs[s]
-                if (parts := globs[p]) is None
-                else _glob_matches(parts, segs[s])
-            ):
+                continue
+            matched = False
+            if p < len(pattern):
+                parts = globs[p]
+                if parts is None:
+                    matched = pattern[p] == segs[s]
+                else:  # weighed as in PathMatcher
+                    steps += (len(parts) // _GLOB_PARTS_PER_STEP) * (
+                        1 + len(segs[s]) // _SEGMENT_CHUNK
+                    )
+                    matched = _glob_matches(parts, segs[s])
+            if matched:
                 p += 1
                 s += 1
             elif star_p >= 0:
@@ -334,7 +347,15 @@ class PathCandidate(Generic[T]):
 class _Node:
     """A node of the segment trie."""
 
-    __slots__ = ("any_segments", "globs", "index", "is_double_star", "literals", "terminal")
+    __slots__ = (
+        "any_segments",
+        "glob_cost",
+        "globs",
+        "index",
+        "is_double_star",
+        "literals",
+        "terminal",
+    )
 
     def __init__(self, index: int, *, is_double_star: bool = False) -> None:
         self.index = index
@@ -342,6 +363,9 @@ class _Node:
         self.literals: dict[str, _Node] = {}
         # segment text -> (its parts split on "*", child); a short list in practice
         self.globs: dict[str, tuple[tuple[str, ...], _Node]] = {}
+        # Steps of testing every glob against one segment of up to _SEGMENT_CHUNK
+        # characters: one per glob, plus one per _GLOB_PARTS_PER_STEP of its parts.
+        self.glob_cost = 0
         self.any_segments: _Node | None = None  # the "**" edge
         self.terminal: list[int] = []  # ranks of the candidates whose pattern ends here
 
@@ -391,6 +415,7 @@ class PathMatcher(Generic[T]):
                 if entry is None:
                     entry = (tuple(segment.split("*")), self._new_node())
                     node.globs[segment] = entry
+                    node.glob_cost += 1 + len(entry[0]) // _GLOB_PARTS_PER_STEP
                 node = entry[1]
             else:
                 child = node.literals.get(segment)
@@ -424,7 +449,10 @@ class PathMatcher(Generic[T]):
             if key in seen:
                 continue
             seen.add(key)
-            steps += (1 + len(node.globs)) if i < n else 1
+            if i < n and node.glob_cost:
+                # Testing the globs costs more on a longer segment (str.find scans it).
+                steps += node.glob_cost * (1 + len(segs[i]) // _SEGMENT_CHUNK)
+            steps += 1
             if steps > MAX_MATCH_STEPS:
                 return set()
             if node.is_double_star:

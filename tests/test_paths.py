@@ -909,3 +909,19 @@ def test_the_step_budget_is_a_deterministic_cut_off() -> None:
     assert matcher.match(long) is None
     assert matcher.match(long) is None
     assert load_path_pattern("/**/" + "*/" * 9 + "end").matches(short)
+
+
+def test_wildcard_tests_on_long_segments_are_weighed_but_ordinary_ones_pass() -> None:
+    """A wildcard test scans the segment: the budget counts a long segment as more
+    work, so a crowd of wildcard siblings on an 8 KB segment fails closed at once,
+    while a few wildcards on the same segment are still matched."""
+    long_segment = "a" * 8000 + ".json"
+    few = PathMatcher([cand("/files/*.json", "json"), cand("/files/*.xml", "xml")])
+    found = few.match("/files/" + long_segment)
+    assert found is not None
+    assert found.name == "json"
+    crowd = PathMatcher(
+        [cand("/" + "*a" * k + "*b", f"g{k:03}") for k in range(1, 100)] + [cand("/*", "any")]
+    )
+    assert crowd.match("/x") is not None  # a short segment: within the budget
+    assert crowd.match("/" + long_segment) is None  # ~23,000 steps on 8 KB: fails closed
