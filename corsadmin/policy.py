@@ -30,7 +30,6 @@ DEFAULT_REVIEW_EVERY_DAYS = 90
 MAX_NOTE_LENGTH = 500
 MAX_DESCRIPTION_LENGTH = 2000
 MAX_INT = 2**31 - 1
-MAX_REVIEW_EVERY_DAYS: Final = 3650
 
 #: The times an ``expires`` may hold: the calendar of Python's datetime less a day at
 #: each end, so the value still exists when converted to any time zone (PostgreSQL
@@ -205,22 +204,8 @@ class _Collector:
             raise ValidationError(self.errors)
 
 
-def _whole_number(
-    errors: _Collector, name: str, value: object, low: int, high: int, wanted: str
-) -> int | None:
-    """``value`` if it is an int from ``low`` to ``high``; otherwise an error: "must be
-    {wanted}", or "is out of range: {wanted}" for an int outside the range.
-
-    Never formats ``value`` itself: an int of thousands of digits cannot be turned
-    into text (Python refuses past 4,300 digits).
-    """
-    if not isinstance(value, int) or isinstance(value, bool):
-        errors.add(name, f"must be {wanted}")
-        return None
-    if not low <= value <= high:
-        errors.add(name, f"is out of range: {wanted}")
-        return None
-    return value
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _text_problem(value: str, *, multiline: bool) -> str | None:
@@ -419,32 +404,25 @@ def validate_policy(data: Mapping[str, Any]) -> PolicySpec:
         else:
             flags[key] = value
 
+    # A whole number outside its range "is out of range" (an integer of thousands of
+    # digits included), anything else "must be" one.
     max_age = data.get("max_age")
-    if max_age is not None:
-        max_age = _whole_number(
-            errors,
-            "max_age",
-            max_age,
-            0,
-            MAX_INT,
-            f"a whole number of seconds, 0 or more (at most {MAX_INT}), or null",
-        )
-    priority = _whole_number(
-        errors,
-        "priority",
-        data.get("priority", 0),
-        -MAX_INT,
-        MAX_INT,
-        f"a whole number from {-MAX_INT} to {MAX_INT}",
-    )
-    review = _whole_number(
-        errors,
-        "review_every_days",
-        data.get("review_every_days", DEFAULT_REVIEW_EVERY_DAYS),
-        1,
-        MAX_REVIEW_EVERY_DAYS,
-        f"a whole number of days from 1 to {MAX_REVIEW_EVERY_DAYS}",
-    )
+    if max_age is not None and not _is_int(max_age):
+        errors.add("max_age", "must be a whole number of seconds, 0 or more, or null")
+    elif max_age is not None and not 0 <= max_age <= MAX_INT:
+        errors.add("max_age", f"is out of range: 0 or more seconds, at most {MAX_INT}, or null")
+
+    priority = data.get("priority", 0)
+    if not _is_int(priority):
+        errors.add("priority", "must be a whole number")
+    elif not -MAX_INT <= priority <= MAX_INT:
+        errors.add("priority", f"is out of range: {-MAX_INT} to {MAX_INT}")
+
+    review = data.get("review_every_days", DEFAULT_REVIEW_EVERY_DAYS)
+    if not _is_int(review):
+        errors.add("review_every_days", "must be a whole number of days from 1 to 3650")
+    elif not 1 <= review <= 3650:
+        errors.add("review_every_days", "is out of range: a whole number of days from 1 to 3650")
 
     description = data.get("description")
     description = "" if description is None else description
@@ -476,8 +454,6 @@ def validate_policy(data: Mapping[str, Any]) -> PolicySpec:
     assert methods is not None
     assert allow_headers is not None
     assert expose_headers is not None
-    assert priority is not None
-    assert review is not None
     return PolicySpec(
         name=str(name),
         path=path,
@@ -489,9 +465,9 @@ def validate_policy(data: Mapping[str, Any]) -> PolicySpec:
         max_age=max_age,
         private_network=flags["private_network"],
         enabled=flags["enabled"],
-        priority=priority,
+        priority=int(priority),
         description=description.strip() if isinstance(description, str) else "",
-        review_every_days=review,
+        review_every_days=int(review),
     )
 
 

@@ -77,7 +77,7 @@ def test_defaults_are_the_documents() -> None:
         ({"credentials": "yes"}, "credentials", "true or false"),
         ({"private_network": 1}, "private_network", "true or false"),
         ({"enabled": None}, "enabled", "true or false"),
-        ({"max_age": -1}, "max_age", "out of range: a whole number of seconds, 0 or more"),
+        ({"max_age": -1}, "max_age", "is out of range: 0 or more seconds, at most 2147483647"),
         ({"max_age": True}, "max_age", "whole number"),
         ({"max_age": 1.5}, "max_age", "whole number"),
         ({"priority": "high"}, "priority", "whole number"),
@@ -351,9 +351,9 @@ def test_expires_with_odd_characters_is_not_a_time(text: str) -> None:
 @pytest.mark.parametrize(
     ("value", "fragment"),
     [
-        pytest.param(10**5000, "is out of range: a whole number", id="5001-digits"),
-        pytest.param(-(10**5000), "is out of range: a whole number", id="minus-5001-digits"),
-        (2**31, "is out of range: a whole number"),
+        pytest.param(10**5000, "is out of range: ", id="5001-digits"),
+        pytest.param(-(10**5000), "is out of range: ", id="minus-5001-digits"),
+        (2**31, "is out of range: "),
         (True, "must be a whole number"),
         (False, "must be a whole number"),
         (1.0, "must be a whole number"),
@@ -368,7 +368,8 @@ def test_numbers_out_of_range_name_the_field_and_the_range(
     errors = errors_of({**BASE, field: value})
     assert list(errors) == [field]
     assert errors[field].startswith(fragment)
-    assert "2147483647" in errors[field] or "3650" in errors[field]
+    if fragment.startswith("is out of range"):
+        assert "2147483647" in errors[field] or "3650" in errors[field]
 
 
 @pytest.mark.parametrize(
