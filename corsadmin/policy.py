@@ -218,7 +218,10 @@ def _text_problem(value: str, *, multiline: bool) -> str | None:
     for char in value:
         category = unicodedata.category(char)
         if category == "Cs":
-            return f"must not contain a lone surrogate (U+{ord(char):04X}): it is not a character"
+            return (
+                f"must not contain a lone surrogate ({char!r}): it is not text "
+                "(an undecodable byte?)"
+            )
         if category == "Cc" and not (multiline and char in _LINE_BREAKS_AND_TABS):
             if char == "\x00":
                 return "must not contain NUL (U+0000): PostgreSQL cannot store it"
