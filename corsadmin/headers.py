@@ -53,6 +53,35 @@ CORS_RESPONSE_HEADERS = (
 
 _OPTIONS_KEY = object()
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
+# RFC 9110 token: what a header name is made of.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def requested_header_names(value: str) -> str | None:
+    """``Access-Control-Request-Headers`` as the Fetch standard reads it, or None if empty.
+
+    A list of header names separated by commas, with optional spaces and tabs around
+    each: empty items (``x-a,,x-b``, a leading or trailing comma) are no names,
+    names compare case-insensitively (lower-cased here, as browsers send them) and
+    a name listed twice is one name. Flask-CORS splits on commas and echoes every
+    item it allows, so without this an allow-any policy answered
+    ``Access-Control-Allow-Headers: , x-a, x-b``.
+
+    A list with an item that is not a header name at all (a browser never sends
+    one) is malformed as a whole: None, so nothing of it is echoed back.
+
+    Only called when an answer is computed (the answers are memoized per policy,
+    at most ``MEMO_LIMIT`` of them), so nothing here needs a cache of its own.
+    """
+    names: dict[str, None] = {}
+    for part in value.split(","):
+        item = part.strip(" \t")
+        if not item:
+            continue
+        if _TOKEN.fullmatch(item) is None:
+            return None
+        names[item.lower()] = None
+    return ", ".join(names) if names else None
 
 
 def _literal(name: str) -> str | re.Pattern[str]:
@@ -111,7 +140,9 @@ def cors_headers(decision: Decision, request: CorsRequest) -> HeaderPairs:
     if request.request_method is not None:
         request_headers["Access-Control-Request-Method"] = request.request_method
     if request.request_headers is not None:
-        request_headers["Access-Control-Request-Headers"] = request.request_headers
+        names = requested_header_names(request.request_headers)
+        if names is not None:
+            request_headers["Access-Control-Request-Headers"] = names
     if request.private_network:
         request_headers["Access-Control-Request-Private-Network"] = "true"
     # A plain dict: Flask-CORS only calls .get() and `in` on it, and unlike Werkzeug's

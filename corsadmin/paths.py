@@ -6,7 +6,8 @@ policy document for the contract.
 A pattern is split on ``/`` after its leading ``/`` (``"/"`` -> ``[""]``,
 ``"/api"`` -> ``["api"]``, ``"/api/"`` -> ``["api", ""]``). Each segment is
 
-* a literal, which matches itself exactly (case-sensitive, nothing decoded);
+* a literal, which matches itself exactly (case-sensitive, nothing decoded; it
+  may hold spaces, as ``/service path``);
 * a segment holding ``*`` (``*``, ``*.json``, ``v*``), where each ``*`` matches
   any run of characters other than ``/``, including none;
 * ``**``, which matches zero or more whole segments.
@@ -18,6 +19,13 @@ No regular expressions are used at match time: per-segment wildcards are matched
 with ``str.find`` (linear, no backtracking blow-up), and ``**`` is handled by a
 state walk over a segment trie whose states are de-duplicated, so a request path
 chosen by an attacker costs at most (trie nodes on its way) x (segments).
+
+That product can still be large (a ``**`` followed by hundreds of segments, on a
+path of thousands of segments, cost seconds), so the work of one lookup is
+bounded twice: a pattern may hold at most :data:`MAX_DOUBLE_STAR_SEGMENTS`
+``**`` segments, and a lookup that needs more than :data:`MAX_MATCH_STEPS`
+steps fails closed (no pattern matches: the response gets no CORS headers,
+which is never more than any policy would allow).
 """
 
 from __future__ import annotations
@@ -25,20 +33,43 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
 __all__ = [
+    "MAX_DOUBLE_STAR_SEGMENTS",
+    "MAX_MATCH_STEPS",
     "MAX_PATTERN_LENGTH",
     "PathCandidate",
     "PathMatcher",
     "PathPattern",
     "PathPatternError",
+    "load_path_pattern",
     "parse_path_pattern",
 ]
 
 MAX_PATTERN_LENGTH: Final = 1024
+
+#: At most this many ``**`` segments in a pattern written from now on. Each ``**``
+#: is one "any depth here" gap; real route patterns need one at the end
+#: (``/api/**``), sometimes one at the start too (``/**/*.json``) and rarely one
+#: in the middle (``/api/**/export/**``): four leaves one to spare. Patterns stored
+#: before the limit existed still load (:func:`load_path_pattern`).
+MAX_DOUBLE_STAR_SEGMENTS: Final = 4
+
+#: The work one lookup may do: states of the trie walk visited plus wildcard
+#: segment tests (weighted by the glob's parts and the segment's length). A
+#: realistic policy set needs a few per path segment; past this, the lookup fails
+#: closed (no policy covers the path). About 10 ms of CPU at worst.
+MAX_MATCH_STEPS: Final = 10_000
+
+#: How the step budget weighs a wildcard segment test: one step per glob, one more
+#: per this many ``*``-separated parts, times one more per this many characters of
+#: the path segment tested (each part is a ``str.find`` over the segment).
+_GLOB_PARTS_PER_STEP: Final = 8
+_SEGMENT_CHUNK: Final = 256
 
 #: Bound of the per-matcher memo of :meth:`PathMatcher.match` (attackers choose paths).
 MATCH_CACHE_SIZE: Final = 4096
@@ -64,6 +95,8 @@ _PERCENT_ENCODED_RE: Final = re.compile(r"%[0-9A-Fa-f]{2}")
 # occur in an accepted pattern.
 _PLACEHOLDER: Final = "\x00"
 _FORBIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs"})
+#: A decoded pattern longer than this is not repeated in an error message.
+_MAX_HINT_LENGTH: Final = 120
 
 
 class PathPatternError(ValueError):
@@ -101,13 +134,6 @@ def _glob_matches(parts: tuple[str, ...], text: str) -> bool:
     return True
 
 
-def _segment_matches(pattern_segment: str, text: str) -> bool:
-    """Whether one path segment matches one pattern segment other than ``**``."""
-    if "*" not in pattern_segment:
-        return pattern_segment == text
-    return _glob_matches(tuple(pattern_segment.split("*")), text)
-
-
 def _split_path(path: str) -> list[str] | None:
     """The segments of a request path, or None if it does not start with "/"."""
     if not path.startswith("/"):
@@ -132,21 +158,41 @@ class PathPattern:
     specificity: tuple[int, ...]
 
     def matches(self, path: str) -> bool:
-        """Whether this pattern matches ``path`` (the router's, already decoded, path)."""
+        """Whether this pattern matches ``path`` (the router's, already decoded, path).
+
+        Bounded like :meth:`PathMatcher.match`: past :data:`MAX_MATCH_STEPS` steps
+        the answer is False (fail closed).
+        """
         segs = _split_path(path)
         if segs is None:
             return False
         pattern = self.segments
+        globs = [tuple(seg.split("*")) if "*" in seg else None for seg in pattern]
         p = s = 0
         star_p = -1  # index of the last "**" seen in pattern
         star_s = 0  # path index that "**" is currently assumed to stop before
+        steps = 0
         # Two-pointer walk with backtracking to the last "**" only: exact when
         # every other pattern item matches exactly one path segment.
         while s < len(segs):
+            steps += 1
+            if steps > MAX_MATCH_STEPS:
+                return False
             if p < len(pattern) and pattern[p] == _DOUBLE_STAR:
                 star_p, star_s = p, s
                 p += 1
-            elif p < len(pattern) and _segment_matches(pattern[p], segs[s]):
+                continue
+            matched = False
+            if p < len(pattern):
+                parts = globs[p]
+                if parts is None:
+                    matched = pattern[p] == segs[s]
+                else:  # weighed as in PathMatcher
+                    steps += (len(parts) // _GLOB_PARTS_PER_STEP) * (
+                        1 + len(segs[s]) // _SEGMENT_CHUNK
+                    )
+                    matched = _glob_matches(parts, segs[s])
+            if matched:
                 p += 1
                 s += 1
             elif star_p >= 0:
@@ -171,10 +217,38 @@ def _segment_specificity(segment: str) -> int:
 
 
 def parse_path_pattern(text: str) -> PathPattern:
-    """Validate and normalize a route pattern.
+    """Validate and normalize a route pattern (one being written).
 
     Raises :class:`PathPatternError` whose message names the problem.
     """
+    return _parse(text, max_double_stars=MAX_DOUBLE_STAR_SEGMENTS)
+
+
+def load_path_pattern(text: str) -> PathPattern:
+    """A stored route pattern: validated as :func:`parse_path_pattern` does, except
+    for limits added after it may have been written (the number of ``**``
+    segments), so that rows written before still load. Their matching cost is
+    bounded by :data:`MAX_MATCH_STEPS` like any other's.
+    """
+    return _parse(text, max_double_stars=None)
+
+
+def _decoded_hint(text: str, max_double_stars: int | None) -> str:
+    """``(write "/service path")`` when decoding the pattern once gives a valid one
+    with the same segments (an encoded "/" would change them: no hint then)."""
+    decoded = urllib.parse.unquote(text, errors="strict")
+    if decoded.count("/") != text.count("/"):
+        return ""
+    try:
+        pattern = _parse(decoded, max_double_stars=max_double_stars, hint=False)
+    except (PathPatternError, UnicodeDecodeError):
+        return ""
+    if len(pattern.text) > _MAX_HINT_LENGTH:
+        return ""
+    return f' (write "{pattern.text}")'
+
+
+def _parse(text: str, *, max_double_stars: int | None, hint: bool = True) -> PathPattern:
     if not isinstance(text, str):
         raise PathPatternError("must be a string")
     if not text.startswith("/"):
@@ -190,8 +264,18 @@ def parse_path_pattern(text: str) -> PathPattern:
     # Whole variables become a placeholder; what remains is checked as written.
     rest = _VARIABLE_RE.sub(_PLACEHOLDER, text)
 
-    if any(char.isspace() for char in rest):
-        raise PathPatternError("must not contain whitespace")
+    # The router sees a space ("/service path", requested as "/service%20path"), so
+    # a pattern may hold one. Other whitespace (tabs and line breaks are control
+    # characters, refused above; no-break and other Unicode spaces look like a space
+    # and are not one) is refused, and so is a space at either end, which is
+    # invisible in a form and in a shell and is almost always a typing accident.
+    for char in rest:
+        if char.isspace() and char != " ":
+            raise PathPatternError(
+                f"must not contain whitespace other than the space (found U+{ord(char):04X})"
+            )
+    if text.endswith(" "):
+        raise PathPatternError("must not end with a space")
     if "?" in rest or "#" in rest:
         raise PathPatternError(
             'must not contain "?" or "#": a route pattern is matched against the path only'
@@ -201,6 +285,7 @@ def parse_path_pattern(text: str) -> PathPattern:
         raise PathPatternError(
             f'must not contain percent-encoded sequences such as "{encoded.group()}": '
             "paths are matched after decoding, so write the decoded character"
+            + (_decoded_hint(text, max_double_stars) if hint else "")
         )
     if "<" in rest or ">" in rest:
         if rest.count("<") != rest.count(">"):
@@ -228,6 +313,12 @@ def parse_path_pattern(text: str) -> PathPattern:
             raise PathPatternError('must use "**" only as a whole segment')
         segments.append(segment)
 
+    double_stars = segments.count(_DOUBLE_STAR)
+    if max_double_stars is not None and double_stars > max_double_stars:
+        raise PathPatternError(
+            f'must not hold more than {max_double_stars} "**" segments (it holds '
+            f'{double_stars}): each "**" already matches any number of segments'
+        )
     normalized = "/" + "/".join(segments)
     return PathPattern(
         text=normalized,
@@ -256,7 +347,15 @@ class PathCandidate(Generic[T]):
 class _Node:
     """A node of the segment trie."""
 
-    __slots__ = ("any_segments", "globs", "index", "is_double_star", "literals", "terminal")
+    __slots__ = (
+        "any_segments",
+        "glob_cost",
+        "globs",
+        "index",
+        "is_double_star",
+        "literals",
+        "terminal",
+    )
 
     def __init__(self, index: int, *, is_double_star: bool = False) -> None:
         self.index = index
@@ -264,6 +363,9 @@ class _Node:
         self.literals: dict[str, _Node] = {}
         # segment text -> (its parts split on "*", child); a short list in practice
         self.globs: dict[str, tuple[tuple[str, ...], _Node]] = {}
+        # Steps of testing every glob against one segment of up to _SEGMENT_CHUNK
+        # characters: one per glob, plus one per _GLOB_PARTS_PER_STEP of its parts.
+        self.glob_cost = 0
         self.any_segments: _Node | None = None  # the "**" edge
         self.terminal: list[int] = []  # ranks of the candidates whose pattern ends here
 
@@ -313,6 +415,7 @@ class PathMatcher(Generic[T]):
                 if entry is None:
                     entry = (tuple(segment.split("*")), self._new_node())
                     node.globs[segment] = entry
+                    node.glob_cost += 1 + len(entry[0]) // _GLOB_PARTS_PER_STEP
                 node = entry[1]
             else:
                 child = node.literals.get(segment)
@@ -322,14 +425,22 @@ class PathMatcher(Generic[T]):
                 node = child
         node.terminal.append(rank)
 
-    def _matching_ranks(self, path: str) -> list[int]:
-        """Ranks of every candidate matching ``path``, in no particular order."""
+    def _matching_ranks(self, path: str) -> set[int]:
+        """Ranks of every candidate matching ``path``.
+
+        Empty (no match: fail closed) when the walk would take more than
+        :data:`MAX_MATCH_STEPS` steps: an answer from a partial walk could pick a
+        broader policy than the one that should win, an empty one allows nothing.
+        The count depends only on the path and the patterns, so the same path
+        always gets the same answer (memoizing it is sound).
+        """
         segs = _split_path(path)
         if segs is None or not self._ranked:
-            return []
+            return set()
         n = len(segs)
-        ranks: list[int] = []
+        ranks: set[int] = set()
         seen: set[tuple[int, int]] = set()
+        steps = 0
         # State (node, i): the first i path segments lead to node.
         stack: list[tuple[_Node, int]] = [(self._root, 0)]
         while stack:
@@ -338,13 +449,22 @@ class PathMatcher(Generic[T]):
             if key in seen:
                 continue
             seen.add(key)
-            if i == n:
-                ranks.extend(node.terminal)
+            if i < n and node.glob_cost:
+                # Testing the globs costs more on a longer segment (str.find scans it).
+                steps += node.glob_cost * (1 + len(segs[i]) // _SEGMENT_CHUNK)
+            steps += 1
+            if steps > MAX_MATCH_STEPS:
+                return set()
+            if node.is_double_star:
+                # A pattern ending in "**" matches whatever remains: no need to walk it.
+                ranks.update(node.terminal)
+            elif i == n:
+                ranks.update(node.terminal)
             if node.any_segments is not None:
                 stack.append((node.any_segments, i))  # "**" matching zero segments
             if i < n:
                 segment = segs[i]
-                if node.is_double_star:
+                if node.is_double_star and (node.literals or node.globs):
                     stack.append((node, i + 1))  # "**" taking one more segment
                 child = node.literals.get(segment)
                 if child is not None:

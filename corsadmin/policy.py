@@ -11,10 +11,11 @@ Pure Python: no Flask, no database.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, Final
 
 from .errors import FieldError, ValidationError
 from .origins import OriginRule, OriginRuleError, parse_origin_rule
@@ -29,6 +30,23 @@ DEFAULT_REVIEW_EVERY_DAYS = 90
 MAX_NOTE_LENGTH = 500
 MAX_DESCRIPTION_LENGTH = 2000
 MAX_INT = 2**31 - 1
+
+#: The times an ``expires`` may hold: the calendar of Python's datetime less a day at
+#: each end, so the value still exists when converted to any time zone (PostgreSQL
+#: returns a ``timestamptz`` in the session's zone, and 9999-12-31T23:00Z is in year
+#: 10000 at +01:00, which no datetime can hold).
+EARLIEST_TIME: Final = datetime(1, 1, 2, tzinfo=UTC)
+LATEST_TIME: Final = datetime(9999, 12, 30, 23, 59, 59, tzinfo=UTC)
+
+#: How much of a refused value an error message quotes.
+MAX_QUOTED_LENGTH: Final = 80
+
+#: Control characters a multi-line text (a description typed in a text area) may hold.
+_LINE_BREAKS_AND_TABS: Final = frozenset("\t\n\r")
+
+#: A header name that reads as a regular expression (Flask-CORS would compile it):
+#: "*" other than the lone "*", an anchor, an alternation, or "." with "+" / "?".
+_REGEX_LOOKING_HEADER: Final = re.compile(r"\*|^\^|\$$|\||\.[+?]|[\\()\[\]{}?]")
 
 POLICY_FIELDS = (
     "name",
@@ -114,32 +132,62 @@ class PolicySpec:
 
 
 def format_time(value: datetime) -> str:
-    """ISO 8601 in UTC with a ``Z``, to the second: how times appear in documents."""
-    return value.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """ISO 8601 in UTC with a ``Z``, to the second: how times appear in documents.
+
+    Four-digit years always (``strftime("%Y")`` writes year 1 as ``1`` on glibc,
+    which no ISO 8601 parser reads back).
+    """
+    utc = value.astimezone(UTC).replace(microsecond=0, tzinfo=None)
+    return utc.isoformat(timespec="seconds") + "Z"
+
+
+def _quoted(value: str) -> str:
+    """``value`` as an error message quotes it: repr, cut to MAX_QUOTED_LENGTH."""
+    if len(value) > MAX_QUOTED_LENGTH:
+        return repr(value[:MAX_QUOTED_LENGTH]) + f" (cut: {len(value)} characters)"
+    return repr(value)
 
 
 def parse_time(value: object) -> datetime:
-    """An ISO 8601 time (with a zone) or a date (midnight UTC); raises ValueError."""
+    """An ISO 8601 time (with a zone) or a date (midnight UTC), between EARLIEST_TIME
+    and LATEST_TIME; raises ValueError with a message that follows a field name."""
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, date):
         parsed = datetime.combine(value, time(0), tzinfo=UTC)
     elif isinstance(value, str):
         text = value.strip()
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            parsed = datetime.combine(date.fromisoformat(text), time(0), tzinfo=UTC)
-        else:
-            try:
+        try:
+            if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+                parsed = datetime.combine(date.fromisoformat(text), time(0), tzinfo=UTC)
+            elif text.isascii() and text.isprintable():
+                # (fromisoformat also reads other digits, and any separator, even NUL)
                 parsed = datetime.fromisoformat(text)
-            except ValueError:
-                raise ValueError(
-                    f"{value!r} is not an ISO 8601 time such as 2027-03-01T00:00:00Z"
-                ) from None
+            else:
+                raise ValueError(text)
+        except ValueError:
+            raise ValueError(
+                f"{_quoted(value)} is not an ISO 8601 time such as 2027-03-01T00:00:00Z"
+            ) from None
     else:
         raise ValueError("must be an ISO 8601 time string")
-    if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} has no time zone; add one, such as Z for UTC")
-    return parsed.astimezone(UTC)
+    try:
+        offset = parsed.utcoffset()
+    except ValueError as exc:  # a tzinfo that answers nonsense (Python API only)
+        raise ValueError(f"has an invalid time zone: {exc}") from None
+    if offset is None:
+        shown = _quoted(value) if isinstance(value, str) else "the time"
+        raise ValueError(f"{shown} has no time zone; add one, such as Z for UTC")
+    try:
+        utc = parsed.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST_TIME <= utc <= LATEST_TIME:
+        raise ValueError(
+            f"is out of range: the time must be between {format_time(EARLIEST_TIME)} "
+            f"and {format_time(LATEST_TIME)}"
+        )
+    return utc
 
 
 class _Collector:
@@ -158,6 +206,34 @@ class _Collector:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _text_problem(value: str, *, multiline: bool) -> str | None:
+    """Why a free text cannot be stored by every backend, or None.
+
+    PostgreSQL cannot store NUL in text at all, and no database driver can encode
+    a lone surrogate (``"\\ud800"``, which JSON and Python allow); other control
+    characters are refused too (a line break and a tab only in a multi-line text).
+    """
+    for char in value:
+        category = unicodedata.category(char)
+        if category == "Cs":
+            return (
+                f"must not contain a lone surrogate ({char!r}): it is not text "
+                "(an undecodable byte?)"
+            )
+        if category == "Cc" and not (multiline and char in _LINE_BREAKS_AND_TABS):
+            if char == "\x00":
+                return "must not contain NUL (U+0000): PostgreSQL cannot store it"
+            return f"must not contain control characters (found U+{ord(char):04X})"
+    return None
+
+
+def field_name(key: object) -> str:
+    """A mapping key as a field name in an error (any key, any size)."""
+    if isinstance(key, str):
+        return key if len(key) <= MAX_QUOTED_LENGTH else key[:MAX_QUOTED_LENGTH] + "..."
+    return f"<a {type(key).__name__} key>"
 
 
 def _tokens(
@@ -179,9 +255,24 @@ def _tokens(
         if token == "*" and allow_star:  # noqa: S105 - the wildcard, not a password
             seen["*"] = "*"
             continue
+        if token == "*" and upper:  # noqa: S105 - the wildcard, not a password
+            # Fetch gives '*' in Access-Control-Allow-Methods a meaning only without
+            # credentials, and Flask-CORS compares the requested method with the list
+            # literally: stored, it made every preflight fail without a word.
+            errors.add(f"{name}[{i}]", "'*' is not a method here: list the methods, e.g. GET, POST")
+            ok = False
+            continue
+        if not upper and _REGEX_LOOKING_HEADER.search(token):
+            errors.add(
+                f"{name}[{i}]",
+                f"{_quoted(item)} looks like a regular expression: header names are matched "
+                "literally; list each header, or use '*'",
+            )
+            ok = False
+            continue
         if not TOKEN_RE.fullmatch(token):
             what = "an HTTP method" if upper else "an HTTP header name"
-            errors.add(f"{name}[{i}]", f"{item!r} is not {what}")
+            errors.add(f"{name}[{i}]", f"{_quoted(item)} is not {what}")
             ok = False
             continue
         token = token.upper() if upper else token
@@ -210,7 +301,8 @@ def _origin_entries(errors: _Collector, value: object) -> tuple[OriginEntry, ...
                 errors.add(f"{where}.origin", "is required")
                 continue
             text = item["origin"]
-            note = item.get("note") or ""
+            note = item.get("note")
+            note = "" if note is None else note
             expires_raw = item.get("expires")
         elif isinstance(item, OriginEntry):
             entries.setdefault(item.rule.text, item)
@@ -225,11 +317,18 @@ def _origin_entries(errors: _Collector, value: object) -> tuple[OriginEntry, ...
         except OriginRuleError as exc:
             errors.add(where, str(exc))
             continue
+        except (ValueError, OverflowError):  # e.g. an IDNA codec error it did not translate
+            errors.add(where, f"{_quoted(text)} is not a valid origin")
+            continue
         if not isinstance(note, str):
             errors.add(f"{where}.note", "must be a string")
             continue
         if len(note) > MAX_NOTE_LENGTH:
             errors.add(f"{where}.note", f"is longer than {MAX_NOTE_LENGTH} characters")
+            continue
+        problem = _text_problem(note, multiline=False)
+        if problem is not None:
+            errors.add(f"{where}.note", problem)
             continue
         expires: datetime | None = None
         if expires_raw is not None and expires_raw != "":
@@ -251,16 +350,18 @@ def validate_policy(data: Mapping[str, Any]) -> PolicySpec:
     errors = _Collector()
     if not isinstance(data, Mapping):
         raise ValidationError.single("", "a policy must be an object")
-    for key in sorted(set(data) - set(POLICY_FIELDS), key=str):
-        errors.add(str(key), "unknown field")
+    for key in sorted(field_name(k) for k in data if k not in POLICY_FIELDS):
+        errors.add(key, "unknown field")
 
     name = data.get("name")
     if name is None or name == "":
         errors.add("name", "is required")
-    elif not isinstance(name, str) or not NAME_RE.fullmatch(name):
+    elif not isinstance(name, str):
+        errors.add("name", "must be a string")
+    elif not NAME_RE.fullmatch(name):
         errors.add(
             "name",
-            f"{name!r} is not a valid name: lower-case letters, digits, '.', '_' and '-', "
+            f"{_quoted(name)} is not a valid name: lower-case letters, digits, '.', '_' and '-', "
             "starting with a letter or digit, at most 64 characters",
         )
 
@@ -302,23 +403,34 @@ def validate_policy(data: Mapping[str, Any]) -> PolicySpec:
         else:
             flags[key] = value
 
+    # A whole number outside its range "is out of range" (an integer of thousands of
+    # digits included), anything else "must be" one.
     max_age = data.get("max_age")
-    if max_age is not None and (not _is_int(max_age) or not 0 <= max_age <= MAX_INT):
+    if max_age is not None and not _is_int(max_age):
         errors.add("max_age", "must be a whole number of seconds, 0 or more, or null")
+    elif max_age is not None and not 0 <= max_age <= MAX_INT:
+        errors.add("max_age", f"is out of range: 0 or more seconds, at most {MAX_INT}, or null")
 
     priority = data.get("priority", 0)
-    if not _is_int(priority) or not -MAX_INT <= priority <= MAX_INT:
+    if not _is_int(priority):
         errors.add("priority", "must be a whole number")
+    elif not -MAX_INT <= priority <= MAX_INT:
+        errors.add("priority", f"is out of range: {-MAX_INT} to {MAX_INT}")
 
     review = data.get("review_every_days", DEFAULT_REVIEW_EVERY_DAYS)
-    if not _is_int(review) or not 1 <= review <= 3650:
+    if not _is_int(review):
         errors.add("review_every_days", "must be a whole number of days from 1 to 3650")
+    elif not 1 <= review <= 3650:
+        errors.add("review_every_days", "is out of range: a whole number of days from 1 to 3650")
 
-    description = data.get("description") or ""
+    description = data.get("description")
+    description = "" if description is None else description
     if not isinstance(description, str):
         errors.add("description", "must be a string")
     elif len(description) > MAX_DESCRIPTION_LENGTH:
         errors.add("description", f"is longer than {MAX_DESCRIPTION_LENGTH} characters")
+    elif (problem := _text_problem(description, multiline=True)) is not None:
+        errors.add("description", problem)
 
     credentials = flags.get("credentials", False)
     if credentials and origins:

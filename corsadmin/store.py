@@ -27,11 +27,12 @@ from .errors import (
 from .models import AuditEvent, OriginRuleRow, Policy, State, utcnow
 from .notify import notify
 from .origins import OriginRule, parse_origin_rule
-from .paths import PathPattern, parse_path_pattern
+from .paths import PathPattern, load_path_pattern
 from .policy import (
     OriginEntry,
     PolicySpec,
     apply_changes,
+    field_name,
     parse_origin_entry,
     validate_policy,
     with_origin,
@@ -82,7 +83,7 @@ class RuleCache:
     def path(self, text: str) -> PathPattern:
         pattern = self._paths.get(text)
         if pattern is None:
-            pattern = self._paths[text] = parse_path_pattern(text)
+            pattern = self._paths[text] = load_path_pattern(text)
         return pattern
 
     def keep_only(self, origins: set[str], paths: set[str]) -> None:
@@ -167,7 +168,7 @@ def spec_of(policy: Policy) -> PolicySpec:
         OriginEntry(parse_origin_rule(r.origin, stored=True), r.note or "", r.expires_at)
         for r in sorted(policy.origin_rules, key=lambda r: r.origin)
     )
-    return _spec(policy, parse_path_pattern(policy.path), origins)
+    return _spec(policy, load_path_pattern(policy.path), origins)
 
 
 def _spec(row: Any, path: PathPattern, origins: tuple[OriginEntry, ...]) -> PolicySpec:
@@ -585,9 +586,10 @@ def parse_document(document: Any) -> list[PolicySpec]:
     if not isinstance(document, Mapping):
         raise ValidationError.single("", "a policy document must be a JSON object")
     errors: list[FieldError] = []
-    for key in sorted(set(document) - {"corsadmin", "policies"}, key=str):
-        errors.append(FieldError(str(key), "unknown field"))
-    if document.get("corsadmin") != DOCUMENT_FORMAT:
+    for key in sorted(field_name(k) for k in document if k not in ("corsadmin", "policies")):
+        errors.append(FieldError(key, "unknown field"))
+    format_ = document.get("corsadmin")
+    if type(format_) is not int or format_ != DOCUMENT_FORMAT:  # not True, not 1.0
         errors.append(
             FieldError("corsadmin", f"must be {DOCUMENT_FORMAT} (the format of this document)")
         )

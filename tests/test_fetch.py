@@ -296,3 +296,161 @@ def test_max_age_is_sent_on_preflights(api: FlaskClient) -> None:
         "/api/account/x", headers={"Origin": APP, "Access-Control-Request-Method": "DELETE"}
     )
     assert response.headers["Access-Control-Max-Age"] == "600"
+
+
+# --------------------------------------------------------------------------- #
+# Issue 7: paths the router sees, patterns stored before the limits
+# --------------------------------------------------------------------------- #
+
+
+def test_a_route_with_a_space_is_covered_cve_2024_6844(app: Flask) -> None:
+    """Flask-CORS's CVE-2024-6844 case: the route '/service path', requested as
+    '/service%20path', gets the headers of the policy written for '/service path'."""
+
+    @app.get("/service path")
+    def service_path() -> Any:
+        return jsonify(ok=True)
+
+    with app.app_context():
+        cors.store("tester", app).create_policy(
+            {"name": "service", "path": "/service path", "origins": [APP], "methods": ["GET"]}
+        )
+    client = app.test_client()
+    response = client.get("/service%20path", headers={"Origin": APP})
+    assert response.status_code == 200
+    assert acao(response) == [APP]
+    assert "origin" in vary(response)
+    preflight = client.options(
+        "/service%20path", headers={"Origin": APP, "Access-Control-Request-Method": "GET"}
+    )
+    assert acao(preflight) == [APP]
+    assert acao(client.get("/service+path", headers={"Origin": APP})) == []  # '+' is a plus
+    assert acao(client.get("/service%20path", headers={"Origin": EVIL})) == []
+
+
+def test_the_encoded_form_of_a_space_is_refused_with_the_decoded_pattern(app: Flask) -> None:
+    from corsadmin import ValidationError
+
+    with app.app_context(), pytest.raises(ValidationError) as raised:
+        cors.store("tester", app).create_policy(
+            {"name": "service", "path": "/service%20path", "origins": [APP]}
+        )
+    assert [e.field for e in raised.value.errors] == ["path"]
+    assert 'write "/service path"' in str(raised.value)
+
+
+def test_a_pattern_stored_before_the_double_star_limit_still_loads(app: Flask) -> None:
+    """A row written when any number of '**' was accepted is still enforced, exported
+    and shown; a change to it asks for a pattern within the limit."""
+    import sqlalchemy as sa
+
+    from corsadmin import ValidationError
+    from corsadmin.models import Policy, State
+
+    legacy = "/legacy/" + "/".join(["**"] * 6)
+    with app.app_context():
+        store = cors.store("tester", app)
+        store.create_policy({"name": "legacy", "path": "/legacy/**", "origins": [APP]})
+        engine = cors.state(app).engine()
+        with engine.begin() as connection:  # as an old version wrote it
+            connection.execute(sa.update(Policy).values(path=legacy))
+            connection.execute(sa.update(State).values(revision=State.revision + 1))
+        cors.state(app).holder.reload()
+        assert cors.snapshot(app).policy_for("/legacy/a/b") is not None
+        assert store.export_document()["policies"][0]["path"] == legacy
+        with pytest.raises(ValidationError, match=r'path: must not hold more than 4 "\*\*"'):
+            store.update_policy("legacy", {"max_age": 5})
+    response = app.test_client().get("/legacy/a/b", headers={"Origin": APP})
+    assert acao(response) == [APP]
+
+
+def allow_headers(response: Any) -> list[str]:
+    return [h.strip() for h in response.headers.get("Access-Control-Allow-Headers", "").split(",")]
+
+
+@pytest.mark.parametrize(
+    "requested",
+    [
+        "x-a,,x-b",
+        ",x-a,x-b",
+        "x-a,x-b,",
+        " x-a , , x-b ",
+        "x-a,\t,x-b",
+        "X-A, x-a, x-b",
+        ",,x-a,,,x-b,,",
+    ],
+)
+def test_requested_headers_with_empty_items_are_read_as_fetch_does(
+    api: FlaskClient, requested: str
+) -> None:
+    """allow_headers '*' echoes the requested names: never an empty item among them."""
+    response = api.options(
+        "/elsewhere",  # the '/**' policy: allow_headers defaults to '*'
+        headers={
+            "Origin": APP,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": requested,
+        },
+    )
+    assert acao(response) == [APP]
+    assert allow_headers(response) == ["x-a", "x-b"]
+
+
+@pytest.mark.parametrize(
+    "requested", ["content-type,,x-request-id", ",content-type, x-request-id,", "x-other,,"]
+)
+def test_requested_headers_with_empty_items_against_a_named_list(
+    api: FlaskClient, requested: str
+) -> None:
+    response = api.options(
+        "/api/items/7",
+        headers={
+            "Origin": APP,
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": requested,
+        },
+    )
+    assert acao(response) == [APP]
+    listed = response.headers.get("Access-Control-Allow-Headers")
+    if "x-other" in requested:
+        assert listed is None  # nothing requested is allowed: no list at all
+    else:
+        assert allow_headers(response) == ["content-type", "x-request-id"]
+
+
+@pytest.mark.parametrize("requested", [",", " , ,", "\t", "x a, x(b)", "x-a, x(b)", 'x-a,"x-b"'])
+def test_requested_headers_with_no_names_get_no_allow_headers(
+    api: FlaskClient, requested: str
+) -> None:
+    response = api.options(
+        "/elsewhere",
+        headers={
+            "Origin": APP,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": requested,
+        },
+    )
+    assert acao(response) == [APP]
+    assert "Access-Control-Allow-Headers" not in response.headers
+
+
+def test_star_methods_and_regex_headers_are_refused_before_anything_is_written(
+    app: Flask,
+) -> None:
+    from corsadmin import ValidationError
+
+    document = {
+        "corsadmin": 1,
+        "policies": [
+            {"name": "stars", "path": "/stars/**", "origins": [APP], "methods": ["*"]},
+            {"name": "rx", "path": "/rx/**", "origins": [APP], "allow_headers": ["X-Company-.*"]},
+        ],
+    }
+    with app.app_context():
+        store = cors.store("tester", app)
+        with pytest.raises(ValidationError) as raised:
+            store.import_document(document)
+        assert store.export_document()["policies"] == []
+    messages = {e.field: e.message for e in raised.value.errors}
+    assert messages["policies[0].methods[0]"].startswith("'*' is not a method here")
+    assert "header names are matched literally" in messages["policies[1].allow_headers[0]"]

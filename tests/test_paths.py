@@ -11,11 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corsadmin.paths import (
+    MAX_DOUBLE_STAR_SEGMENTS,
+    MAX_MATCH_STEPS,
     MAX_PATTERN_LENGTH,
     PathCandidate,
     PathMatcher,
     PathPattern,
     PathPatternError,
+    load_path_pattern,
     parse_path_pattern,
 )
 
@@ -25,7 +28,8 @@ from corsadmin.paths import (
 
 
 def cand(path: str, name: str, priority: int = 0, value: str = "") -> PathCandidate[str]:
-    return PathCandidate(parse_path_pattern(path), priority, name, value or name)
+    """A candidate as the loader builds it from a stored row (no write-time limits)."""
+    return PathCandidate(load_path_pattern(path), priority, name, value or name)
 
 
 def _segment_regex(segment: str) -> re.Pattern[str]:
@@ -91,9 +95,11 @@ INVALID_PATTERNS = [
     pytest.param("", 'must start with "/"', id="empty"),
     pytest.param("*/x", 'must start with "/"', id="leading-star"),
     pytest.param("/" + "a" * MAX_PATTERN_LENGTH, "longer than 1024", id="too-long"),
-    pytest.param("/api/a b", "whitespace", id="space"),
-    pytest.param("/api/a\u00a0b", "whitespace", id="no-break-space"),
-    pytest.param("/api/a\u3000b", "whitespace", id="ideographic-space"),
+    pytest.param("/api/a ", "must not end with a space", id="trailing-space"),
+    pytest.param("/api/** ", "must not end with a space", id="trailing-space-after-star"),
+    pytest.param("/api/a\u00a0b", "whitespace other than the space (found U+00A0)", id="nbsp"),
+    pytest.param("/api/a\u3000b", "whitespace other than the space", id="ideographic-space"),
+    pytest.param("/api/a\u2028b", "whitespace other than the space", id="line-separator"),
     pytest.param("/api/a\tb", "control", id="tab"),
     pytest.param("/api/a\nb", "control", id="newline"),
     pytest.param("/api/\x00", "control", id="nul"),
@@ -105,6 +111,12 @@ INVALID_PATTERNS = [
     pytest.param("/api%2Fadmin", "write the decoded character", id="percent-2F"),
     pytest.param("/api/%2e%2e/admin", "percent-encoded", id="percent-2e"),
     pytest.param("/a%20b", "percent-encoded", id="percent-20"),
+    pytest.param(
+        "/service%20path",
+        'such as "%20": paths are matched after decoding, so write the decoded character '
+        '(write "/service path")',
+        id="percent-20-hint",
+    ),
     pytest.param("//", "empty segments", id="double-slash-root"),
     pytest.param("/api//users", "empty segments", id="double-slash-middle"),
     pytest.param("/api//", "empty segments", id="double-trailing-slash"),
@@ -131,6 +143,12 @@ INVALID_PATTERNS = [
 def test_invalid_pattern_is_rejected_with_named_problem(text: str, message: str) -> None:
     with pytest.raises(PathPatternError, match=re.escape(message)):
         parse_path_pattern(text)
+
+
+def test_an_encoded_slash_gets_no_decoded_hint() -> None:
+    """Decoding %2F would split the segment: the router would not see that pattern."""
+    with pytest.raises(PathPatternError, match=r"write the decoded character$"):
+        parse_path_pattern("/a%2Fb")
 
 
 def test_error_is_a_value_error_phrased_to_follow_a_field_name() -> None:
@@ -173,6 +191,10 @@ VALID_PATTERNS = [
     ),
     pytest.param("/ünï/路径", "/ünï/路径", ("ünï", "路径"), (2, 2), id="unicode"),
     pytest.param("/**", "/**", ("**",), (0,), id="everything"),
+    pytest.param(
+        "/service path", "/service path", ("service path",), (2,), id="CVE-2024-6844-space"
+    ),
+    pytest.param("/ a/b c /*", "/ a/b c /*", (" a", "b c ", "*"), (2, 2, 1), id="inner-spaces"),
     pytest.param("/a*b*c", "/a*b*c", ("a*b*c",), (1,), id="multi-star-segment"),
 ]
 
@@ -471,7 +493,10 @@ def test_cve_2024_6866_matching_is_case_sensitive(
         pytest.param("/api/a+b", "/api/a+b", True, id="CVE-2024-6844-plus-is-literal"),
         pytest.param("/api/a+b", "/api/a b", False, id="CVE-2024-6844-plus-is-not-space"),
         pytest.param("/api/a+b", "/api/a%2Bb", False, id="CVE-2024-6844-plus-not-re-encoded"),
-        pytest.param("/api/a b", "/api/a+b", None, id="CVE-2024-6844-space-pattern-invalid"),
+        pytest.param("/api/a b", "/api/a+b", False, id="CVE-2024-6844-space-is-not-plus"),
+        pytest.param("/service path", "/service path", True, id="CVE-2024-6844-space-route"),
+        pytest.param("/service path", "/service%20path", False, id="CVE-2024-6844-not-encoded"),
+        pytest.param("/service *", "/service path", True, id="CVE-2024-6844-space-then-star"),
         pytest.param("/admin", "/api/%2e%2e/admin", False, id="CVE-2024-6844-no-dot-dot-decode"),
         pytest.param("/admin/**", "/api/%2e%2e/admin", False, id="CVE-2024-6844-no-traversal"),
         pytest.param(
@@ -617,7 +642,7 @@ def entry_lists(draw: st.DrawFn) -> list[PathCandidate[str]]:
 @settings(max_examples=500)
 @given(pattern=pattern_texts(), path=paths())
 def test_property_pattern_matches_agrees_with_reference(pattern: str, path: str) -> None:
-    parsed = parse_path_pattern(pattern)
+    parsed = load_path_pattern(pattern)
     assert parsed.matches(path) == reference_matches(parsed, path)
 
 
@@ -652,9 +677,9 @@ def test_property_result_independent_of_entry_order(
 @settings(max_examples=300)
 @given(pattern=pattern_texts())
 def test_property_normalization_is_idempotent(pattern: str) -> None:
-    parsed = parse_path_pattern(pattern)
+    parsed = load_path_pattern(pattern)
     assert "<" not in parsed.text
-    assert parse_path_pattern(parsed.text) == parsed
+    assert load_path_pattern(parsed.text) == parsed
     assert parsed.text == "/" + "/".join(parsed.segments)
     assert len(parsed.specificity) == len(parsed.segments)
 
@@ -671,7 +696,8 @@ def test_property_arbitrary_text_is_accepted_or_rejected_cleanly(text: str) -> N
         assert message  # every rejection says what is wrong
         return
     assert parsed.text.startswith("/")
-    assert not any(ch.isspace() or ch in "?#" for ch in parsed.text)
+    assert not any((ch.isspace() and ch != " ") or ch in "?#" for ch in parsed.text)
+    assert not parsed.text.endswith(" ")
     assert parse_path_pattern(parsed.text) == parsed
 
 
@@ -769,3 +795,133 @@ def test_many_double_stars_and_many_segments_stay_correct() -> None:
     glob = "/" + "*a" * 20 + "*"
     assert parse_path_pattern(glob).matches("/" + "a" * 19 + "b" * 1000) is False
     assert parse_path_pattern(glob).matches("/" + "a" * 20) is True
+
+
+# --------------------------------------------------------------------------- #
+# Bounded work per lookup (issue 7)
+# --------------------------------------------------------------------------- #
+
+#: A request path as long as a server in front accepts: gunicorn's default request
+#: line is 4094 bytes, nginx's 8 KB; 4,000 segments of "a".
+LONG_PATH = "/" + "/".join(["a"] * 4000)
+#: Accepted today by load_path_pattern (stored rows), and most were accepted on write
+#: before the "**" limit: each one made a lookup on LONG_PATH take seconds.
+HOSTILE_PATTERNS = [
+    "/" + "/".join(["**", "a"] * 203) + "/b",  # 203 "**": 1,018 characters
+    "/**/" + "a/" * 509 + "b",  # one "**", then 510 literals
+    "/**/" + "*/" * 509 + "*",  # one "**", then 510 wildcards: matches LONG_PATH
+    "/**/" + "*a/" * 300 + "*",
+]
+#: Every hostile pattern matches it: before the bound, each lookup found that match
+#: after seconds; after it, each gives up after MAX_MATCH_STEPS steps.
+HOSTILE_PATH = LONG_PATH + "/b"
+
+
+def test_too_many_double_star_segments_are_refused_with_the_limit() -> None:
+    limit = MAX_DOUBLE_STAR_SEGMENTS
+    accepted = "/" + "/".join(["**", "x"] * limit)
+    assert parse_path_pattern(accepted).segments.count("**") == limit
+    with pytest.raises(PathPatternError, match=rf'more than {limit} "\*\*" segments'):
+        parse_path_pattern(accepted + "/**")
+    with pytest.raises(PathPatternError, match="holds 203"):
+        parse_path_pattern(HOSTILE_PATTERNS[0])
+
+
+def test_stored_patterns_over_the_limit_still_load_and_match() -> None:
+    stored = "/a/" + "/".join(["**"] * 8)
+    pattern = load_path_pattern(stored)
+    assert pattern.text == stored
+    assert pattern.matches("/a/x/y")
+    assert winner([cand(stored, "stored"), cand("/a/x", "short")], "/a/x") == "short"
+    assert winner([cand(stored, "stored"), cand("/a/x", "short")], "/a/y/z") == "stored"
+    for text, message in INVALID_PATTERNS_FOR_LOAD:
+        with pytest.raises(PathPatternError, match=re.escape(message)):
+            load_path_pattern(text)
+
+
+INVALID_PATTERNS_FOR_LOAD = [("api", 'must start with "/"'), ("/a//b", "empty segments")]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_PATTERNS)
+def test_one_lookup_is_bounded_and_fails_closed(hostile: str) -> None:
+    import time
+
+    matcher = PathMatcher([cand(hostile, "hostile"), cand("/api/**", "api")])
+    pattern = load_path_pattern(hostile)
+    started = time.perf_counter()
+    found = matcher.match(HOSTILE_PATH)
+    candidates = matcher.candidates(HOSTILE_PATH)
+    pattern.matches(HOSTILE_PATH)  # True or, past the budget, False: either way bounded
+    elapsed = time.perf_counter() - started
+    # Fail closed: past the budget no policy covers the path (no CORS headers at all,
+    # never more than any policy would allow), whatever the pattern.
+    assert found is None
+    assert candidates == []
+    # Seconds each before the bound; about 10 ms each after (generous: shared CI machines).
+    assert elapsed < 2, f"{elapsed:.3f}s"
+    # Ordinary paths still get their answer.
+    assert winner([cand(hostile, "hostile"), cand("/api/**", "api")], "/api/x") == "api"
+
+
+def test_many_hostile_policies_together_stay_bounded() -> None:
+    import time
+
+    # 300 different chains of 60 wildcards that all match "a", each after one "**".
+    globs = ["*", "a*", "*a", "*a*", "a"]
+    patterns = [
+        "/**/"
+        + "/".join(globs[(k * 7 + j * 3 + k // 7 + j // 5) % 5] for j in range(60))
+        + f"/z{k}"
+        for k in range(300)
+    ]
+    matcher = PathMatcher([cand(p, f"p{k:03}") for k, p in enumerate(patterns)])
+    for path in (LONG_PATH + "/z7", "/" + "/".join(["a"] * 1000) + "/z7"):
+        started = time.perf_counter()
+        assert matcher.match(path) is None  # a match before the bound, after seconds
+        assert time.perf_counter() - started < 2
+
+
+def test_long_paths_under_realistic_patterns_are_still_matched() -> None:
+    entries = [
+        cand("/**", "fallback", priority=-1),
+        cand("/api/**", "api"),
+        cand("/**/static/*.js", "static"),
+        cand("/files/*.json", "json"),
+    ]
+    matcher = PathMatcher(entries)
+    assert matcher.match("/api/" + "x/" * 2000 + "y") == entries[1]
+    assert matcher.match("/x/" + "y/" * 2000 + "static/app.js") == entries[2]
+    assert matcher.match("/x/" + "y/" * 2000 + "static/app.css") == entries[0]
+    for path in ("/api/" + "x/" * 2000 + "y", "/x/" + "y/" * 2000 + "static/app.js"):
+        assert matcher.match(path) == brute_force_match(entries, path)
+
+
+def test_the_step_budget_is_a_deterministic_cut_off() -> None:
+    """The same path always gets the same answer (so memoizing it is sound), and the
+    cut-off sits where the walk's state count crosses MAX_MATCH_STEPS."""
+    matcher = PathMatcher([cand("/**/" + "*/" * 9 + "end", "p")])
+    # Each path segment costs about 10 states of the "**" + 9 wildcards chain
+    # (plus their wildcard tests): well under the budget at 100 segments,
+    # well over it at MAX_MATCH_STEPS segments.
+    short = "/" + "a/" * 100 + "end"
+    long = "/" + "a/" * MAX_MATCH_STEPS + "end"
+    assert matcher.match(short) is not None
+    assert matcher.match(long) is None
+    assert matcher.match(long) is None
+    assert load_path_pattern("/**/" + "*/" * 9 + "end").matches(short)
+
+
+def test_wildcard_tests_on_long_segments_are_weighed_but_ordinary_ones_pass() -> None:
+    """A wildcard test scans the segment: the budget counts a long segment as more
+    work, so a crowd of wildcard siblings on an 8 KB segment fails closed at once,
+    while a few wildcards on the same segment are still matched."""
+    long_segment = "a" * 8000 + ".json"
+    few = PathMatcher([cand("/files/*.json", "json"), cand("/files/*.xml", "xml")])
+    found = few.match("/files/" + long_segment)
+    assert found is not None
+    assert found.name == "json"
+    crowd = PathMatcher(
+        [cand("/" + "*a" * k + "*b", f"g{k:03}") for k in range(1, 100)] + [cand("/*", "any")]
+    )
+    assert crowd.match("/x") is not None  # a short segment: within the budget
+    assert crowd.match("/" + long_segment) is None  # ~23,000 steps on 8 KB: fails closed

@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from corsadmin import ValidationError, parse_document, validate_policy
-from corsadmin.policy import DEFAULT_METHODS, apply_changes, parse_origin_entry, parse_time
+from corsadmin.policy import (
+    DEFAULT_METHODS,
+    EARLIEST_TIME,
+    LATEST_TIME,
+    apply_changes,
+    format_time,
+    parse_origin_entry,
+    parse_time,
+)
 
 BASE: dict[str, Any] = {"name": "api", "path": "/api/**", "origins": []}
 
@@ -69,11 +77,12 @@ def test_defaults_are_the_documents() -> None:
         ({"credentials": "yes"}, "credentials", "true or false"),
         ({"private_network": 1}, "private_network", "true or false"),
         ({"enabled": None}, "enabled", "true or false"),
-        ({"max_age": -1}, "max_age", "0 or more"),
+        ({"max_age": -1}, "max_age", "is out of range: 0 or more seconds, at most 2147483647"),
         ({"max_age": True}, "max_age", "whole number"),
         ({"max_age": 1.5}, "max_age", "whole number"),
         ({"priority": "high"}, "priority", "whole number"),
         ({"review_every_days": 0}, "review_every_days", "1 to 3650"),
+        ({"name": 5}, "name", "must be a string"),
         ({"description": ["x"]}, "description", "string"),
         ({"descripton": "typo"}, "descripton", "unknown field"),
         ({"credentials": True, "origins": ["*"]}, "origins[0]", "credentials"),
@@ -184,3 +193,245 @@ def test_document_errors_have_places(document: Any, expected: str) -> None:
         parse_document(document)
     messages = [str(e) for e in raised.value.errors]
     assert any(m.startswith(expected) for m in messages), messages
+
+
+# --------------------------------------------------------------------------- #
+# Issue 7: what the peers and the Fetch standard expect, and bad input
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize("methods", [["*"], ["GET", "*"], "*", " * "])
+def test_a_star_method_is_refused_with_a_hint(methods: Any) -> None:
+    errors = errors_of({**BASE, "methods": methods})
+    [(field, message)] = errors.items()
+    assert field.startswith("methods")
+    assert message == "'*' is not a method here: list the methods, e.g. GET, POST"
+
+
+REGEX_LOOKING_HEADERS = [
+    "X-Company-.*",
+    "X-.+",
+    "X-*",
+    "*-Token",
+    "X-Com*ny",
+    ".*",
+    "^X-Api$",
+    "^X-Api",
+    "X-Api$",
+    "X-(A|B)",
+    "X-A|X-B",
+    "X-Api-.?",
+    "X-[a-z]+",
+    "X-\\w+",
+    "X-Id{2}",
+    "X-Ids?",
+]
+
+
+@pytest.mark.parametrize("field", ["allow_headers", "expose_headers"])
+@pytest.mark.parametrize("header", REGEX_LOOKING_HEADERS)
+def test_a_header_name_that_looks_like_a_regex_is_refused_with_a_hint(
+    field: str, header: str
+) -> None:
+    errors = errors_of({**BASE, field: ["Content-Type", header]})
+    assert f"{field}[1]" in errors, errors
+    assert errors[f"{field}[1]"].endswith(
+        "looks like a regular expression: header names are matched literally; "
+        "list each header, or use '*'"
+    )
+
+
+#: Request and response header names in use on the web (registries, vendors' APIs,
+#: tracing, client hints): every one must still be accepted as it is written.
+REAL_HEADER_NAMES = [
+    "Accept",
+    "Authorization",
+    "Cache-Control",
+    "Content-Type",
+    "Content-Disposition",
+    "If-None-Match",
+    "If-Match",
+    "Range",
+    "X-Requested-With",
+    "X-CSRF-Token",
+    "X-CSRFToken",
+    "X-XSRF-TOKEN",
+    "X-Api-Key",
+    "X-Request-Id",
+    "X-Correlation-ID",
+    "X-Amz-Date",
+    "X-Amz-Security-Token",
+    "X-Amz-Content-Sha256",
+    "x-goog-api-client",
+    "X-Goog-Upload-Protocol",
+    "Ocp-Apim-Subscription-Key",
+    "X-B3-TraceId",
+    "X-B3-SpanId",
+    "traceparent",
+    "tracestate",
+    "baggage",
+    "sentry-trace",
+    "DPoP",
+    "Sec-CH-UA",
+    "Sec-CH-UA-Platform",
+    "Last-Event-ID",
+    "X-Total-Count",
+    "X-RateLimit-Remaining",
+    "Link",
+    "ETag",
+    "Location",
+    "Upload-Offset",
+    "Tus-Resumable",
+    "X-HTTP-Method-Override",
+    "X_Underscored",
+    "X-Custom.Header",
+    "X-A+B",
+    "X-Ver-1.2",
+    "apollographql-client-name",
+    "Idempotency-Key",
+]
+
+
+def test_header_names_used_on_the_web_still_pass() -> None:
+    spec = validate_policy(
+        {**BASE, "allow_headers": REAL_HEADER_NAMES, "expose_headers": REAL_HEADER_NAMES}
+    )
+    assert spec.allow_headers == tuple(REAL_HEADER_NAMES)
+    assert spec.expose_headers == tuple(REAL_HEADER_NAMES)
+    assert validate_policy({**BASE, "allow_headers": ["*"]}).allow_headers == ("*",)
+    assert validate_policy({**BASE, "expose_headers": "*"}).expose_headers == ("*",)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "9999-12-31T23:00:00-05:00",  # overflowed in astimezone
+        "0001-01-01T00:30:00+01:00",  # year 0 in UTC
+        "9999-12-31T23:59:59Z",  # in year 10000 for a PostgreSQL session east of UTC
+        "9999-12-31",
+        "0001-01-01",
+        "0001-01-01T00:00:00Z",
+    ],
+)
+def test_expires_at_the_edges_of_the_calendar_is_out_of_range(text: str) -> None:
+    with pytest.raises(ValueError, match="is out of range"):
+        parse_time(text)
+    errors = errors_of({**BASE, **one_origin(expires=text)})
+    assert errors["origins[0].expires"].startswith("is out of range: the time must be between")
+    with pytest.raises(ValidationError) as raised:
+        parse_origin_entry("https://a.example", expires=text)
+    assert [e.field for e in raised.value.errors] == ["expires"]
+
+
+def test_expires_inside_the_range_round_trips_with_four_digit_years() -> None:
+    for edge in (EARLIEST_TIME, LATEST_TIME):
+        text = format_time(edge)
+        assert parse_time(text) == edge
+    assert format_time(EARLIEST_TIME) == "0001-01-02T00:00:00Z"
+    assert parse_time("0999-05-06T07:08:09+02:00") == datetime(999, 5, 6, 5, 8, 9, tzinfo=UTC)
+    assert format_time(datetime(999, 5, 6, 5, 8, 9, tzinfo=UTC)) == "0999-05-06T05:08:09Z"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\u0662\u0660\u0662\u0667-\u0660\u0663-\u0660\u0661",  # Arabic-Indic digits
+        "\uff12\uff10\uff12\uff17-03-01T00:00:00Z",  # full-width digits
+        "2027-03-01T00:00:00\x00Z",
+        "2027-03-01\x0000:00:00Z",
+        "\ud800",
+    ],
+)
+def test_expires_with_odd_characters_is_not_a_time(text: str) -> None:
+    with pytest.raises(ValueError, match="is not an ISO 8601 time"):
+        parse_time(text)
+
+
+@pytest.mark.parametrize("field", ["max_age", "priority", "review_every_days"])
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        pytest.param(10**5000, "is out of range: ", id="5001-digits"),
+        pytest.param(-(10**5000), "is out of range: ", id="minus-5001-digits"),
+        (2**31, "is out of range: "),
+        (True, "must be a whole number"),
+        (False, "must be a whole number"),
+        (1.0, "must be a whole number"),
+        (float("inf"), "must be a whole number"),
+        (float("nan"), "must be a whole number"),
+        ("10", "must be a whole number"),
+    ],
+)
+def test_numbers_out_of_range_name_the_field_and_the_range(
+    field: str, value: Any, fragment: str
+) -> None:
+    errors = errors_of({**BASE, field: value})
+    assert list(errors) == [field]
+    assert errors[field].startswith(fragment)
+    if fragment.startswith("is out of range"):
+        assert "2147483647" in errors[field] or "3650" in errors[field]
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("a\x00b", "must not contain NUL (U+0000): PostgreSQL cannot store it"),
+        ("\ud800", "must not contain a lone surrogate ('\\ud800'): it is not text"),
+        ("ok \udfff", "lone surrogate ('\\udfff')"),
+        ("a\x1bb", "control characters (found U+001B)"),
+        ("a\x7fb", "control characters (found U+007F)"),
+        ("a\x85b", "control characters (found U+0085)"),
+    ],
+)
+def test_text_no_backend_can_store_is_refused(text: str, fragment: str) -> None:
+    errors = errors_of({**BASE, "description": text, **one_origin(note=text)})
+    assert fragment in errors["description"]
+    assert fragment in errors["origins[0].note"]
+    with pytest.raises(ValidationError) as raised:
+        parse_origin_entry("https://a.example", note=text)
+    assert [e.field for e in raised.value.errors] == ["note"]
+
+
+def test_line_breaks_are_text_in_a_description_but_not_in_a_note() -> None:
+    spec = validate_policy({**BASE, "description": "Partner API.\r\n\tTicket 7"})
+    assert spec.description == "Partner API.\r\n\tTicket 7"
+    assert (
+        "control characters (found U+000A)"
+        in errors_of({**BASE, **one_origin(note="a\nb")})["origins[0].note"]
+    )
+    assert validate_policy({**BASE, "description": "ünïcødé 路径 🙂"}).description
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"name": "\ud800"}, "name"),
+        pytest.param({"name": "a" * 100_000}, "name", id="long-name"),
+        ({"path": "/a\ud800"}, "path"),
+        ({"path": "/a\x00"}, "path"),
+        ({"origins": ["https://a.example\x00"]}, "origins[0]"),
+        ({"origins": ["https://\ud800.example"]}, "origins[0]"),
+        ({"methods": ["GET\x00"]}, "methods[0]"),
+        ({"allow_headers": ["X-\ud800"]}, "allow_headers[0]"),
+        pytest.param({10**5000: 1}, "<a int key>", id="huge-int-key"),
+        pytest.param({"x" * 10_000: 1}, "x" * 80 + "...", id="long-key"),
+    ],
+)
+def test_odd_characters_anywhere_are_a_field_error(change: dict[Any, Any], field: str) -> None:
+    errors = errors_of({**BASE, **change})
+    assert field in errors, errors
+    assert len(errors[field]) < 400  # a refused value is quoted, not repeated whole
+
+
+@pytest.mark.parametrize("version", [True, 1.0, "1", None, 2])
+def test_the_document_format_must_be_the_integer_1(version: Any) -> None:
+    with pytest.raises(ValidationError, match="corsadmin: must be 1"):
+        parse_document({"corsadmin": version, "policies": []})
+    assert parse_document({"corsadmin": 1, "policies": []}) == []
+
+
+def test_an_origin_rule_the_parser_cannot_handle_is_still_a_field_error() -> None:
+    """Whatever the origin parser raises on the way (here Python's re refusing a huge
+    repetition, before origin regexes moved to RE2), the policy gets a field error."""
+    errors = errors_of({**BASE, "origins": ["https://a.example", "re:a{99999999999}"]})
+    assert list(errors) == ["origins[1]"]
