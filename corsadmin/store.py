@@ -364,7 +364,7 @@ class PolicyStore:
         specs = parse_document(document)
         report = ImportReport()
         with self._change():
-            existing = {p.name: p for p in self.policies()}
+            existing = {p.name: p for p in self._fresh_policies()}
             incoming = {s.name for s in specs}
             if replace:
                 for name in sorted(set(existing) - incoming):
@@ -423,11 +423,19 @@ class PolicyStore:
         return _Transaction(self)
 
     def _locked(self, name: str, expected_version: int | None) -> Policy:
+        """The policy as committed, locked for this change (PostgreSQL: its row; SQLite:
+        the database, taken by the revision move before this read).
+
+        ``populate_existing`` makes the session overwrite the copy it may hold from an
+        earlier read (a view loads the policy before it saves), origin rules included, so
+        the version compared and the audit "before" are the locked row's.
+        """
         query = (
             sa.select(Policy)
             .options(selectinload(Policy.origin_rules))
             .where(Policy.name == name)
             .with_for_update()
+            .execution_options(populate_existing=True)
         )
         policy = self.session.scalar(query)
         if policy is None:
@@ -435,6 +443,18 @@ class PolicyStore:
         if expected_version is not None and policy.version != expected_version:
             raise StaleVersion(name, expected_version, policy.version)
         return policy
+
+    def _fresh_policies(self) -> list[Policy]:
+        """Every policy as committed (read after the revision moved, which serializes
+        writers), overwriting whatever copies the session held."""
+        return list(
+            self.session.scalars(
+                sa.select(Policy)
+                .options(selectinload(Policy.origin_rules))
+                .order_by(Policy.name)
+                .execution_options(populate_existing=True)
+            )
+        )
 
     def _check_unique(self, spec: PolicySpec, own_id: int | None) -> None:
         errors: list[FieldError] = []
