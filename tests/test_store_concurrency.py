@@ -200,7 +200,8 @@ def test_concurrent_saves_on_postgresql_wait_for_the_lock_then_see_the_new_versi
         release.set()
         first.join(WAIT)
         second.join(WAIT)
-        assert not first.is_alive() and not second.is_alive()
+        assert not first.is_alive()
+        assert not second.is_alive()
     finally:
         release.set()
         session_a.close()
