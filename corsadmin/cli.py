@@ -21,7 +21,7 @@ from .cli_errors import fail, user_errors
 from .errors import ValidationError
 from .explain import explain
 from .models import Policy
-from .store import PolicyStore, load_snapshot
+from .store import KEEP, PolicyStore, load_snapshot
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -274,17 +274,48 @@ def origin_group() -> None:
 @origin_group.command("add")
 @click.argument("policy")
 @click.argument("origin")
-@click.option("--note", default="", help="Why this origin is allowed (who asked, ticket).")
-@click.option("--expires", default=None, help="When the rule stops matching (ISO 8601 or a date).")
+@click.option(
+    "--note",
+    default=None,
+    help="Why this origin is allowed (who asked, ticket). A rule that exists keeps its "
+    "note unless this is given ('' removes it).",
+)
+@click.option(
+    "--expires",
+    default=None,
+    help="When the rule stops matching (ISO 8601 or a date). A rule that exists keeps "
+    "its expiry unless this or --no-expires is given.",
+)
+@click.option("--no-expires", is_flag=True, help="The rule never expires (removes an expiry).")
 @with_appcontext
 @user_errors
-def origin_add(policy: str, origin: str, note: str, expires: str | None) -> None:
-    """Allow ORIGIN on POLICY."""
-    entry = _store().add_origin(policy, origin, note=note, expires=expires)
-    interval = current_app.config["CORSADMIN_REFRESH_INTERVAL"]
-    click.echo(
-        f"allowed {entry.rule.text} on {policy}; every worker enforces it within {interval:g}s"
+def origin_add(
+    policy: str, origin: str, note: str | None, expires: str | None, no_expires: bool
+) -> None:
+    """Allow ORIGIN on POLICY (or change the note or expiry of a rule it has).
+
+    Says whether the rule was allowed, changed, or left as it was.
+    """
+    if no_expires and expires is not None:
+        raise ValidationError.single("expires", "give --expires or --no-expires, not both")
+    change = _store().allow_origin(
+        policy,
+        origin,
+        note=KEEP if note is None else note,
+        expires=None if no_expires else KEEP if expires is None else expires,
     )
+    text = change.entry.rule.text
+    interval = current_app.config["CORSADMIN_REFRESH_INTERVAL"]
+    enforced = f"every worker enforces it within {interval:g}s"
+    if change.outcome == "allowed":
+        click.echo(f"allowed {text} on {policy}; {enforced}")
+    elif change.outcome == "changed":
+        click.echo(f"changed {text} on {policy}: {change.details()}; {enforced}")
+    else:
+        click.echo(
+            f"{text} is allowed on {policy} already; left as it was ({change.state()}); "
+            "--note, --expires or --no-expires change it"
+        )
 
 
 @origin_group.command("remove")
