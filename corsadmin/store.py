@@ -114,6 +114,33 @@ def _when(value: datetime | None) -> str:
     return "never" if value is None else format_time(value)
 
 
+#: What an operator is told when a change waited too long for another one's lock.
+BUSY_MESSAGE: Final = (
+    "the database is busy (another change is being written); nothing was changed, try again"
+)
+#: SQLite result codes (low byte) of a lock held by another connection: BUSY, LOCKED.
+_SQLITE_BUSY_CODES: Final = frozenset({5, 6})
+#: PostgreSQL SQLSTATEs of a lock not obtained in time: lock_not_available (lock_timeout,
+#: NOWAIT), deadlock_detected, serialization_failure. Retrying is the cure for each.
+_POSTGRES_BUSY_STATES: Final = frozenset({"55P03", "40P01", "40001"})
+
+
+def database_busy(error: BaseException) -> bool:
+    """Whether a database error means "another change holds the lock; try again"
+    (not a missing table, not a connection failure)."""
+    orig = getattr(error, "orig", None) or error
+    code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in _SQLITE_BUSY_CODES
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if isinstance(state, str):
+        return state in _POSTGRES_BUSY_STATES
+    text = str(orig).lower()
+    return any(
+        words in text for words in ("database is locked", "could not obtain lock", "lock timeout")
+    )
+
+
 def check_actor(actor: object) -> str:
     """The actor of a change, refused unless every backend can store it."""
     if not isinstance(actor, str) or not actor.strip():
