@@ -101,12 +101,13 @@ def test_an_integer_python_can_read_is_left_to_the_validation(
         encoding="utf-8",
     )
     lines = user_error(runner, "import", str(path))
-    assert [line.split(":")[1].strip() for line in lines] == [
-        "policies[0].max_age",
-        "policies[0].priority",
-        "policies[0].review_every_days",
+    assert lines == [
+        "error: policies[0].max_age: is out of range: "
+        "0 or more seconds, at most 2147483647, or null",
+        "error: policies[0].priority: is out of range: -2147483647 to 2147483647",
+        "error: policies[0].review_every_days: is out of range: "
+        "a whole number of days from 1 to 3650",
     ]
-    assert all(len(line) < 200 for line in lines), lines
     assert view(app) == before
 
 
