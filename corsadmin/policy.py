@@ -302,17 +302,25 @@ def validate_policy(data: Mapping[str, Any]) -> PolicySpec:
         else:
             flags[key] = value
 
+    # A whole number outside its range "is out of range" (an integer of thousands of
+    # digits included), anything else "must be" one.
     max_age = data.get("max_age")
-    if max_age is not None and (not _is_int(max_age) or not 0 <= max_age <= MAX_INT):
+    if max_age is not None and not _is_int(max_age):
         errors.add("max_age", "must be a whole number of seconds, 0 or more, or null")
+    elif max_age is not None and not 0 <= max_age <= MAX_INT:
+        errors.add("max_age", f"is out of range: 0 or more seconds, at most {MAX_INT}, or null")
 
     priority = data.get("priority", 0)
-    if not _is_int(priority) or not -MAX_INT <= priority <= MAX_INT:
+    if not _is_int(priority):
         errors.add("priority", "must be a whole number")
+    elif not -MAX_INT <= priority <= MAX_INT:
+        errors.add("priority", f"is out of range: {-MAX_INT} to {MAX_INT}")
 
     review = data.get("review_every_days", DEFAULT_REVIEW_EVERY_DAYS)
-    if not _is_int(review) or not 1 <= review <= 3650:
+    if not _is_int(review):
         errors.add("review_every_days", "must be a whole number of days from 1 to 3650")
+    elif not 1 <= review <= 3650:
+        errors.add("review_every_days", "is out of range: a whole number of days from 1 to 3650")
 
     description = data.get("description") or ""
     if not isinstance(description, str):
