@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import click
 from flask import current_app
@@ -21,7 +21,7 @@ from .cli_errors import fail, user_errors
 from .errors import ValidationError
 from .explain import explain
 from .models import Policy
-from .store import PolicyStore, load_snapshot
+from .store import KEEP, PolicyStore, load_snapshot
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,6 +66,80 @@ def corsadmin_cli(ctx: click.Context, actor: str | None) -> None:
 
 # Documents --------------------------------------------------------------------------
 
+#: How deep ``[`` and ``{`` may nest in a document read from a file (a policy document
+#: needs 4: the document, its policies, a policy, an origin object).
+MAX_DOCUMENT_DEPTH: Final = 32
+
+
+def read_document(file: str) -> Any:
+    """The JSON document in ``file`` ('-': standard input), or a one-line
+    ValidationError naming the file: unreadable, not UTF-8, not JSON, nested too
+    deeply, a number too long to read, a lone surrogate escape."""
+    name = "<stdin>" if file == "-" else file
+
+    def refuse(message: str) -> ValidationError:
+        return ValidationError.single(name, message)
+
+    try:
+        with click.open_file(file, "rb") as stream:
+            raw = stream.read()
+    except OSError as exc:
+        raise refuse(f"cannot read it: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise refuse(f"is not UTF-8 text (byte {exc.start}); save it as UTF-8 JSON") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise refuse(
+            f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise refuse(_too_deep()) from None
+    except ValueError:  # Python refuses to read an integer of more than 4,300 digits
+        raise refuse(
+            f"has a whole number of more than {sys.get_int_max_str_digits()} digits"
+        ) from None
+    _check_document_text(document, refuse)
+    return document
+
+
+def _too_deep() -> str:
+    return f"is nested too deeply (more than {MAX_DOCUMENT_DEPTH} levels of [ and {{)"
+
+
+def _check_document_text(document: Any, refuse: Callable[[str], ValidationError]) -> None:
+    """Refuse a document nested deeper than MAX_DOCUMENT_DEPTH, or holding a string that
+    is not text (a lone surrogate escape such as \\ud800): no database stores it."""
+    stack: list[tuple[Any, str, int]] = [(document, "", 1)]
+    while stack:
+        value, where, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DOCUMENT_DEPTH:
+                raise refuse(_too_deep())
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str):
+                    _check_text(key, f"{where}.{key}" if where else key, refuse)
+                    place = f"{where}.{key}" if where else key
+                else:
+                    place = f"{where}[{key}]"
+                stack.append((item, place, depth + 1))
+        elif isinstance(value, str):
+            _check_text(value, where, refuse)
+
+
+def _check_text(text: str, where: str, refuse: Callable[[str], ValidationError]) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(text[exc.start])
+        raise refuse(
+            f"{where or 'the document'} holds a lone surrogate escape (\\u{code:04x}), "
+            "which is not text"
+        ) from None
+
 
 @corsadmin_cli.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
@@ -79,19 +153,7 @@ def import_command(file: str, replace: bool) -> None:
     are removed. The whole document is checked first: one error and nothing is
     written.
     """
-    try:
-        with click.open_file(file, "r", encoding="utf-8") as stream:
-            document = json.load(stream)
-    except OSError as exc:
-        raise ValidationError.single("", f"cannot read {file}: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise ValidationError.single(
-            "", f"{file} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise ValidationError.single(
-            "", f"{file} is not UTF-8 text (byte {exc.start}); save it as UTF-8 JSON"
-        ) from None
+    document = read_document(file)
     report = _store().import_document(document, replace=replace)
     name = "<stdin>" if file == "-" else file
     click.echo(f"imported {name}: {report}")
@@ -274,17 +336,48 @@ def origin_group() -> None:
 @origin_group.command("add")
 @click.argument("policy")
 @click.argument("origin")
-@click.option("--note", default="", help="Why this origin is allowed (who asked, ticket).")
-@click.option("--expires", default=None, help="When the rule stops matching (ISO 8601 or a date).")
+@click.option(
+    "--note",
+    default=None,
+    help="Why this origin is allowed (who asked, ticket). A rule that exists keeps its "
+    "note unless this is given ('' removes it).",
+)
+@click.option(
+    "--expires",
+    default=None,
+    help="When the rule stops matching (ISO 8601 or a date). A rule that exists keeps "
+    "its expiry unless this or --no-expires is given.",
+)
+@click.option("--no-expires", is_flag=True, help="The rule never expires (removes an expiry).")
 @with_appcontext
 @user_errors
-def origin_add(policy: str, origin: str, note: str, expires: str | None) -> None:
-    """Allow ORIGIN on POLICY."""
-    entry = _store().add_origin(policy, origin, note=note, expires=expires)
-    interval = current_app.config["CORSADMIN_REFRESH_INTERVAL"]
-    click.echo(
-        f"allowed {entry.rule.text} on {policy}; every worker enforces it within {interval:g}s"
+def origin_add(
+    policy: str, origin: str, note: str | None, expires: str | None, no_expires: bool
+) -> None:
+    """Allow ORIGIN on POLICY (or change the note or expiry of a rule it has).
+
+    Says whether the rule was allowed, changed, or left as it was.
+    """
+    if no_expires and expires is not None:
+        raise ValidationError.single("expires", "give --expires or --no-expires, not both")
+    change = _store().allow_origin(
+        policy,
+        origin,
+        note=KEEP if note is None else note,
+        expires=None if no_expires else KEEP if expires is None else expires,
     )
+    text = change.entry.rule.text
+    interval = current_app.config["CORSADMIN_REFRESH_INTERVAL"]
+    enforced = f"every worker enforces it within {interval:g}s"
+    if change.outcome == "allowed":
+        click.echo(f"allowed {text} on {policy}; {enforced}")
+    elif change.outcome == "changed":
+        click.echo(f"changed {text} on {policy}: {change.details()}; {enforced}")
+    else:
+        click.echo(
+            f"{text} is allowed on {policy} already; left as it was ({change.state()}); "
+            "--note, --expires or --no-expires change it"
+        )
 
 
 @origin_group.command("remove")

@@ -15,12 +15,15 @@ import click
 import sqlalchemy as sa
 
 from .errors import CorsAdminError, ValidationError
+from .store import BUSY_MESSAGE, database_busy
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str) -> NoReturn:
     """Print each line as ``error: ...`` on standard error and exit with status 1."""
+    # A lone surrogate (an undecodable byte typed in an argument) cannot be printed as is.
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
     for line in message.splitlines() or [""]:
         click.echo(f"error: {line}", err=True)
     sys.exit(1)
@@ -38,6 +41,8 @@ def user_errors(func: F) -> F:
         except CorsAdminError as exc:
             fail(str(exc))
         except sa.exc.OperationalError as exc:
+            if database_busy(exc):
+                fail(BUSY_MESSAGE)
             first = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
             fail(
                 f"the database is not ready ({first}); run `db upgrade` "
@@ -46,5 +51,10 @@ def user_errors(func: F) -> F:
         except sa.exc.ProgrammingError as exc:
             first = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
             fail(f"the database is not ready ({first}); run `db upgrade` first")
+        except UnicodeEncodeError as exc:  # a lone surrogate (an undecodable argument byte)
+            fail(
+                f"{exc.object[exc.start : exc.end]!r} is not UTF-8 text "
+                "(an invalid byte in an argument?); nothing was changed"
+            )
 
     return wrapper  # type: ignore[return-value]

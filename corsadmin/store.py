@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from enum import Enum
+from typing import Any, Final, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, scoped_session, selectinload
@@ -33,6 +35,7 @@ from .policy import (
     PolicySpec,
     apply_changes,
     field_name,
+    format_time,
     parse_origin_entry,
     validate_policy,
     with_origin,
@@ -61,6 +64,99 @@ class ImportReport:
             f"{len(self.created)} created, {len(self.updated)} updated, "
             f"{len(self.deleted)} deleted, {len(self.unchanged)} unchanged"
         )
+
+
+class Keep(Enum):
+    """The type of :data:`KEEP`."""
+
+    KEEP = "keep"
+
+
+#: "Leave this as it is": what ``note`` and ``expires`` of :meth:`PolicyStore.add_origin`
+#: mean when they are not given, so adding a rule that exists never erases its note or
+#: expiry (``expires=None`` or ``""`` is "never expires"; ``note=""`` is "no note").
+KEEP: Final = Keep.KEEP
+
+#: The longest actor name: the audit and policy columns hold 200 characters.
+MAX_ACTOR_LENGTH: Final = 200
+
+OriginOutcome = Literal["allowed", "changed", "unchanged"]
+
+
+@dataclass(frozen=True)
+class OriginChange:
+    """What :meth:`PolicyStore.allow_origin` or :meth:`PolicyStore.change_origin` did."""
+
+    policy: str
+    #: ``allowed`` (a new rule), ``changed`` (its note or expiry), ``unchanged``.
+    outcome: OriginOutcome
+    #: The rule as stored now.
+    entry: OriginEntry
+    #: The rule before the call (None when it was not there).
+    before: OriginEntry | None = None
+
+    def details(self) -> str:
+        """What changed: ``note 'a' -> 'b'; expires never -> 2031-01-01T00:00:00Z``."""
+        old = self.before or OriginEntry(self.entry.rule)
+        parts = []
+        if old.note != self.entry.note:
+            parts.append(f"note {old.note!r} -> {self.entry.note!r}")
+        if old.expires != self.entry.expires:
+            parts.append(f"expires {_when(old.expires)} -> {_when(self.entry.expires)}")
+        return "; ".join(parts)
+
+    def state(self) -> str:
+        """The rule's note and expiry as they are now: ``note 'a', expires ...``."""
+        note = f"note {self.entry.note!r}" if self.entry.note else "no note"
+        return f"{note}, expires {_when(self.entry.expires)}"
+
+
+def _when(value: datetime | None) -> str:
+    return "never" if value is None else format_time(value)
+
+
+#: What an operator is told when a change waited too long for another one's lock.
+BUSY_MESSAGE: Final = (
+    "the database is busy (another change is being written); nothing was changed, try again"
+)
+#: SQLite result codes (low byte) of a lock held by another connection: BUSY, LOCKED.
+_SQLITE_BUSY_CODES: Final = frozenset({5, 6})
+#: PostgreSQL SQLSTATEs of a lock not obtained in time: lock_not_available (lock_timeout,
+#: NOWAIT), deadlock_detected, serialization_failure. Retrying is the cure for each.
+_POSTGRES_BUSY_STATES: Final = frozenset({"55P03", "40P01", "40001"})
+
+
+def database_busy(error: BaseException) -> bool:
+    """Whether a database error means "another change holds the lock; try again"
+    (not a missing table, not a connection failure)."""
+    orig = getattr(error, "orig", None) or error
+    code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in _SQLITE_BUSY_CODES
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if isinstance(state, str):
+        return state in _POSTGRES_BUSY_STATES
+    text = str(orig).lower()
+    return any(
+        words in text for words in ("database is locked", "could not obtain lock", "lock timeout")
+    )
+
+
+def check_actor(actor: object) -> str:
+    """The actor of a change, refused unless every backend can store it."""
+    if not isinstance(actor, str) or not actor.strip():
+        raise ValidationError.single("actor", "is required (who makes the change)")
+    if len(actor) > MAX_ACTOR_LENGTH:
+        raise ValidationError.single(
+            "actor", f"is longer than {MAX_ACTOR_LENGTH} characters ({len(actor)})"
+        )
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in actor):
+        raise ValidationError.single(
+            "actor", "must not contain control characters (NUL, tab, newline)"
+        )
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in actor):
+        raise ValidationError.single("actor", "is not valid text (a lone surrogate)")
+    return actor
 
 
 class RuleCache:
@@ -210,10 +306,8 @@ class PolicyStore:
         actor: str,
         on_commit: Callable[[], object] | None = None,
     ) -> None:
-        if not actor:
-            raise ValueError("a change needs an actor (who makes it)")
+        self.actor = check_actor(actor)
         self.session = session
-        self.actor = actor
         self.on_commit = on_commit
         self._events: list[str] = []
         self._revision = 0
@@ -303,17 +397,97 @@ class PolicyStore:
         policy_name: str,
         origin: str,
         *,
-        note: str = "",
-        expires: object = None,
+        note: str | Keep = KEEP,
+        expires: object = KEEP,
         expected_version: int | None = None,
     ) -> OriginEntry:
-        """Allow one more origin on a policy (or change an existing rule's note or expiry)."""
+        """Allow one more origin on a policy; the rule as stored is returned.
+
+        If the policy has the rule already, what is not given is kept: its note and
+        expiry change only when ``note`` or ``expires`` are given (``expires=None``
+        makes it permanent). :meth:`allow_origin` says which of these happened.
+        """
+        return self.allow_origin(
+            policy_name, origin, note=note, expires=expires, expected_version=expected_version
+        ).entry
+
+    def allow_origin(
+        self,
+        policy_name: str,
+        origin: str,
+        *,
+        note: str | Keep = KEEP,
+        expires: object = KEEP,
+        expected_version: int | None = None,
+        new_only: bool = False,
+    ) -> OriginChange:
+        """:meth:`add_origin`, saying whether the rule was allowed, changed or left as it
+        was. With ``new_only``, a rule the policy has already is refused instead."""
+        return self._put_origin(
+            policy_name,
+            origin,
+            note,
+            expires,
+            expected_version,
+            must_exist=False,
+            new_only=new_only,
+        )
+
+    def change_origin(
+        self,
+        policy_name: str,
+        origin: str,
+        *,
+        note: str | Keep = KEEP,
+        expires: object = KEEP,
+        expected_version: int | None = None,
+    ) -> OriginChange:
+        """Change the note or expiry of a rule the policy has (given as stored or as
+        typed); a rule it does not have is refused (:class:`OriginRuleNotFound`)."""
+        return self._put_origin(
+            policy_name, origin, note, expires, expected_version, must_exist=True
+        )
+
+    def _put_origin(
+        self,
+        policy_name: str,
+        origin: str,
+        note: str | Keep,
+        expires: object,
+        expected_version: int | None,
+        *,
+        must_exist: bool,
+        new_only: bool = False,
+    ) -> OriginChange:
         with self._change():
-            entry = parse_origin_entry(origin, note=note, expires=expires)
-            if entry.expires is not None and entry.expires <= utcnow():
+            entry = parse_origin_entry(
+                origin,
+                note="" if isinstance(note, Keep) else note,
+                expires=None if isinstance(expires, Keep) else expires,
+            )
+            if (
+                not isinstance(expires, Keep)
+                and entry.expires is not None
+                and entry.expires <= utcnow()
+            ):
                 raise ValidationError.single("expires", "is in the past")
             policy = self._locked(policy_name, expected_version)
             before = spec_of(policy)
+            existing = before.origin(entry.rule.text)
+            if existing is None and must_exist:
+                raise OriginRuleNotFound(policy_name, origin)
+            if existing is not None and new_only:
+                raise ValidationError.single(
+                    "origin",
+                    f"{entry.rule.text} is allowed on {policy_name} already; "
+                    "change its note or expiry instead of adding it again",
+                )
+            if existing is not None:
+                entry = OriginEntry(
+                    existing.rule,
+                    existing.note if isinstance(note, Keep) else entry.note,
+                    existing.expires if isinstance(expires, Keep) else entry.expires,
+                )
             try:
                 after = with_origin(before, entry)
             except ValidationError as exc:
@@ -321,18 +495,17 @@ class PolicyStore:
                     FieldError("origin", e.message) if e.field.startswith("origins[") else e
                     for e in exc.errors
                 ) from None
-            if _canonical(after) == _canonical(before):
-                return entry
-            self._write(policy, after)
-            verb = "changed" if before.origin(entry.rule.text) else "allowed"
-            self._audit(
-                "origin.add",
-                policy_name,
-                before,
-                after,
-                f"{verb} origin {entry.rule.text} on {policy_name}",
+            if existing is not None and existing == entry:
+                return OriginChange(policy_name, "unchanged", existing, existing)
+            change = OriginChange(
+                policy_name, "allowed" if existing is None else "changed", entry, existing
             )
-        return entry
+            self._write(policy, after)
+            summary = f"allowed origin {entry.rule.text} on {policy_name}"
+            if existing is not None:
+                summary = f"changed origin {entry.rule.text} on {policy_name}: {change.details()}"
+            self._audit("origin.add", policy_name, before, after, summary)
+        return change
 
     def remove_origin(
         self, policy_name: str, origin: str, *, expected_version: int | None = None
@@ -365,7 +538,7 @@ class PolicyStore:
         specs = parse_document(document)
         report = ImportReport()
         with self._change():
-            existing = {p.name: p for p in self.policies()}
+            existing = {p.name: p for p in self._fresh_policies()}
             incoming = {s.name for s in specs}
             if replace:
                 for name in sorted(set(existing) - incoming):
@@ -424,11 +597,19 @@ class PolicyStore:
         return _Transaction(self)
 
     def _locked(self, name: str, expected_version: int | None) -> Policy:
+        """The policy as committed, locked for this change (PostgreSQL: its row; SQLite:
+        the database, taken by the revision move before this read).
+
+        ``populate_existing`` makes the session overwrite the copy it may hold from an
+        earlier read (a view loads the policy before it saves), origin rules included, so
+        the version compared and the audit "before" are the locked row's.
+        """
         query = (
             sa.select(Policy)
             .options(selectinload(Policy.origin_rules))
             .where(Policy.name == name)
             .with_for_update()
+            .execution_options(populate_existing=True)
         )
         policy = self.session.scalar(query)
         if policy is None:
@@ -436,6 +617,18 @@ class PolicyStore:
         if expected_version is not None and policy.version != expected_version:
             raise StaleVersion(name, expected_version, policy.version)
         return policy
+
+    def _fresh_policies(self) -> list[Policy]:
+        """Every policy as committed (read after the revision moved, which serializes
+        writers), overwriting whatever copies the session held."""
+        return list(
+            self.session.scalars(
+                sa.select(Policy)
+                .options(selectinload(Policy.origin_rules))
+                .order_by(Policy.name)
+                .execution_options(populate_existing=True)
+            )
+        )
 
     def _check_unique(self, spec: PolicySpec, own_id: int | None) -> None:
         errors: list[FieldError] = []

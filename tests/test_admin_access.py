@@ -35,6 +35,7 @@ GET_ROUTES = [
     "/policies/partner/disable",
     "/policies/partner/delete",
     "/policies/partner/origins/remove?origin=https://a.example",
+    "/policies/partner/origins/edit?origin=https://a.example",
     "/review",
     "/refused",
     "/refused/allow?policy=partner&origin=https://x.example",
@@ -49,6 +50,7 @@ POST_ROUTES = [
     "/policies/partner/disable",
     "/policies/partner/delete",
     "/policies/partner/origins/remove",
+    "/policies/partner/origins/edit",
     "/policies/partner/review",
     "/refused/allow",
 ]

@@ -297,24 +297,27 @@ def test_add_origin_without_a_version_is_refused(app: Flask, client: FlaskClient
     assert "https://c.example" not in origins_of(app)
 
 
-def test_edit_link_prefills_the_origin_form(client: FlaskClient) -> None:
-    page = client.get(
-        f"{PREFIX}/policies/partner", query_string={"origin": "https://b.example"}
+def test_edit_link_opens_the_rule_s_own_form(client: FlaskClient) -> None:
+    page = client.get(f"{PREFIX}/policies/partner").text
+    assert f'href="{PREFIX}/policies/partner/origins/edit?origin=https://b.example"' in page
+    edit = client.get(
+        f"{PREFIX}/policies/partner/origins/edit", query_string={"origin": "https://b.example"}
     ).text
-    assert input_value(page, "origin") == "https://b.example"
-    assert input_value(page, "note") == "ticket 7"
+    assert input_value(edit, "note") == "ticket 7"
+    assert input_value(edit, "expires") == ""
+    # The add form is for adding only: it is never filled with a stored rule.
+    add = client.get(f"{PREFIX}/policies/partner", query_string={"origin": "https://b.example"})
+    assert input_value(add.text, "origin") == ""
 
 
-def test_changing_a_note_through_the_form(app: Flask, client: FlaskClient) -> None:
-    response = submit(
-        client,
-        f"{PREFIX}/policies/partner?origin=https://b.example",
-        f"{PREFIX}/policies/partner/origins",
-        note="ticket 8",
-    )
+def test_changing_a_note_through_the_edit_form(app: Flask, client: FlaskClient) -> None:
+    url = f"{PREFIX}/policies/partner/origins/edit?origin=https://b.example"
+    response = submit(client, url, f"{PREFIX}/policies/partner/origins/edit", note="ticket 8")
     assert response.status_code == 302
     assert {"origin": "https://b.example", "note": "ticket 8"} in stored(app)["origins"]
-    assert last_event(app)[2] == "changed origin https://b.example on partner"
+    assert last_event(app)[2] == (
+        "changed origin https://b.example on partner: note 'ticket 7' -> 'ticket 8'"
+    )
 
 
 # --- new policy and settings -------------------------------------------------------------------
@@ -842,3 +845,148 @@ def test_everything_an_operator_typed_is_escaped(app: Flask, client: FlaskClient
         assert "<img src=x" not in page
     for page in pages[:5]:
         assert str(escape(XSS)) in page
+
+
+# --- issue 7: "Add" never edits; "Edit" has its own form ------------------------------------
+
+EDIT = f"{PREFIX}/policies/partner/origins/edit"
+
+
+def _temporary_b(app: Flask) -> None:
+    in_app(
+        app,
+        lambda s: s.add_origin(
+            "partner", "https://b.example", note="ticket 7", expires="2099-01-01"
+        ),
+    )
+
+
+def test_adding_an_origin_the_policy_has_is_refused_and_changes_nothing(
+    app: Flask, client: FlaskClient
+) -> None:
+    _temporary_b(app)
+    before = revision(app)
+    response = submit(
+        client,
+        f"{PREFIX}/policies/partner",
+        f"{PREFIX}/policies/partner/origins",
+        origin="HTTPS://B.example:443",
+        note="",
+        expires="",
+    )
+    assert response.status_code == 400
+    errors = field_errors(response.text, "origin")
+    assert errors == [
+        "https://b.example is allowed on partner already; "
+        "change its note or expiry instead of adding it again"
+    ]
+    assert f'href="{EDIT}?origin=https://b.example"' in response.text
+    assert input_value(response.text, "origin") == "HTTPS://B.example:443"
+    assert revision(app) == before
+    assert {
+        "origin": "https://b.example",
+        "note": "ticket 7",
+        "expires": "2099-01-01T00:00:00Z",
+    } in stored(app)["origins"]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected", "said"),
+    [
+        (
+            {"expires": "2100-02-01"},
+            {"origin": "https://b.example", "note": "ticket 7", "expires": "2100-02-01T00:00:00Z"},
+            "expires 2099-01-01T00:00:00Z -> 2100-02-01T00:00:00Z",
+        ),
+        (
+            {"expires": ""},
+            {"origin": "https://b.example", "note": "ticket 7"},
+            "expires 2099-01-01T00:00:00Z -> never",
+        ),
+        (
+            {"note": ""},
+            {"origin": "https://b.example", "expires": "2099-01-01T00:00:00Z"},
+            "note 'ticket 7' -> ''",
+        ),
+    ],
+    ids=["new-expiry", "never-expires", "no-note"],
+)
+def test_the_edit_form_shows_and_changes_note_and_expiry(
+    app: Flask, client: FlaskClient, values: dict[str, str], expected: dict[str, str], said: str
+) -> None:
+    _temporary_b(app)
+    url = f"{EDIT}?origin=https://b.example"
+    page = client.get(url).text
+    assert input_value(page, "note") == "ticket 7"
+    assert input_value(page, "expires") == "2099-01-01T00:00:00Z"
+    response = submit(client, url, EDIT, **values)
+    assert response.status_code == 302
+    assert flashes(client.get(response.headers["Location"]).text) == [
+        f"Saved: https://b.example on partner: {said}. {SAVED}"
+    ]
+    assert expected in stored(app)["origins"]
+    assert last_event(app) == (
+        "alice",
+        "origin.add",
+        f"changed origin https://b.example on partner: {said}",
+    )
+
+
+def test_the_edit_form_without_changes_saves_nothing(app: Flask, client: FlaskClient) -> None:
+    _temporary_b(app)
+    before = revision(app)
+    response = submit(client, f"{EDIT}?origin=https://b.example", EDIT)
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).text
+    assert flashes(page) == ["Nothing to save: https://b.example on partner is as it was."]
+    assert revision(app) == before
+
+
+def test_the_edit_form_refuses_bad_input_keeping_it(app: Flask, client: FlaskClient) -> None:
+    _temporary_b(app)
+    before = revision(app)
+    response = submit(
+        client, f"{EDIT}?origin=https://b.example", EDIT, note="kept", expires="2001-01-01"
+    )
+    assert response.status_code == 400
+    assert field_errors(response.text, "expires") == ["is in the past"]
+    assert input_value(response.text, "note") == "kept"
+    assert input_value(response.text, "expires") == "2001-01-01"
+    assert revision(app) == before
+
+
+def test_the_edit_form_needs_csrf_and_a_current_version(app: Flask, client: FlaskClient) -> None:
+    _temporary_b(app)
+    url = f"{EDIT}?origin=https://b.example"
+    before = revision(app)
+    no_token = submit(client, url, EDIT, drop=("csrf_token",), note="x")
+    assert no_token.status_code == 400
+    assert "security token" in form_level_errors(no_token.text)[0]
+    no_version = submit(client, url, EDIT, drop=("version",), note="x")
+    assert no_version.status_code == 400
+    assert "reload the page" in form_level_errors(no_version.text)[0]
+    assert revision(app) == before
+    page = client.get(url).text
+    data = form_for(page, EDIT).fields
+    in_app(app, lambda s: s.add_origin("partner", "https://b.example", note="bob's"), actor="bob")
+    data.update(note="alice's")
+    stale = client.post(url, data=data)
+    assert stale.status_code == 409
+    assert "someone changed policy 'partner'" in form_level_errors(stale.text)[0]
+    assert input_value(stale.text, "note") == "alice's"
+    assert {
+        "origin": "https://b.example",
+        "note": "bob's",
+        "expires": "2099-01-01T00:00:00Z",
+    } in stored(app)["origins"]
+
+
+def test_the_edit_form_never_adds_a_rule(app: Flask, client: FlaskClient) -> None:
+    assert client.get(EDIT, query_string={"origin": "https://z.example"}).status_code == 404
+    page = client.get(f"{EDIT}?origin=https://b.example").text
+    data = form_for(page, EDIT).fields
+    in_app(app, lambda s: s.remove_origin("partner", "https://b.example"))
+    data.update(version=str(in_app(app, lambda s: s.policy("partner").version)), note="back?")
+    response = client.post(f"{EDIT}?origin=https://b.example", data=data)
+    assert response.status_code == 404
+    assert origins_of(app) == ["https://a.example"]

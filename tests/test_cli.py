@@ -1264,3 +1264,88 @@ def test_usage_mistakes_are_one_line_errors_too(
     lines = user_error(runner, *args)
     assert len(lines) == 1, lines
     assert fragment in lines[0]
+
+
+# --- origin add of a rule that exists ----------------------------------------------------
+
+TEMPORARY = policy_doc(
+    "api",
+    "/api/**",
+    origins=[{"origin": "https://x.example", "note": "ACME", "expires": "2099-06-01T00:00:00Z"}],
+)
+
+
+def test_origin_add_of_an_existing_rule_keeps_its_note_and_expiry(
+    runner: FlaskCliRunner, app: Flask
+) -> None:
+    before = seed(app, TEMPORARY)
+    result = ok(runner, "origin", "add", "api", "HTTPS://X.example:443")
+    assert result.stdout == (
+        "https://x.example is allowed on api already; left as it was "
+        "(note 'ACME', expires 2099-06-01T00:00:00Z); "
+        "--note, --expires or --no-expires change it\n"
+    )
+    assert view(app) == before  # a temporary grant stays temporary, nothing recorded
+
+
+@pytest.mark.parametrize(
+    ("args", "note", "expires", "said"),
+    [
+        (
+            ["--note", "renewed"],
+            "renewed",
+            datetime(2099, 6, 1, tzinfo=UTC),
+            "note 'ACME' -> 'renewed'",
+        ),
+        (
+            ["--expires", "2100-01-01"],
+            "ACME",
+            datetime(2100, 1, 1, tzinfo=UTC),
+            "expires 2099-06-01T00:00:00Z -> 2100-01-01T00:00:00Z",
+        ),
+        (["--no-expires"], "ACME", None, "expires 2099-06-01T00:00:00Z -> never"),
+        (["--note", ""], "", datetime(2099, 6, 1, tzinfo=UTC), "note 'ACME' -> ''"),
+    ],
+    ids=["note", "expires", "no-expires", "empty-note"],
+)
+def test_origin_add_of_an_existing_rule_changes_only_what_is_given(
+    runner: FlaskCliRunner,
+    app: Flask,
+    args: list[str],
+    note: str,
+    expires: datetime | None,
+    said: str,
+) -> None:
+    before = seed(app, TEMPORARY)
+    result = ok(runner, "--actor", "dave", "origin", "add", "api", "https://x.example", *args)
+    assert result.stdout == (
+        f"changed https://x.example on api: {said}; every worker enforces it within 0.2s\n"
+    )
+    after = view(app)
+    assert after.origins["api"] == {"https://x.example": (note, expires, "seed")}
+    assert after.revision == before.revision + 1
+    assert after.events == [*before.events, ("dave", "origin.add", "api")]
+    with app.app_context():
+        try:
+            event = cors.store("x", app).audit_events(policy="api")[0]
+            assert event.summary == f"changed origin https://x.example on api: {said}"
+        finally:
+            db.session.remove()
+
+
+def test_origin_add_with_expires_and_no_expires_is_refused(
+    runner: FlaskCliRunner, app: Flask
+) -> None:
+    before = seed(app, TEMPORARY)
+    lines = user_error(
+        runner,
+        "origin",
+        "add",
+        "api",
+        "https://x.example",
+        "--expires",
+        "2100-01-01",
+        "--no-expires",
+    )
+    assert lines == ["error: expires: give --expires or --no-expires, not both"]
+    assert view(app) == before

@@ -324,7 +324,7 @@ def test_audit_filters_by_policy_and_actor(store: PolicyStore) -> None:
 
 
 def test_store_requires_an_actor(store: PolicyStore) -> None:
-    with pytest.raises(ValueError, match="actor"):
+    with pytest.raises(ValidationError, match="actor"):
         PolicyStore(store.session, actor="")
 
 
@@ -355,3 +355,93 @@ def test_a_snapshot_never_mixes_two_revisions(
     has_new_origin = spec.origin("https://mid.example") is not None
     assert has_new_origin is (snapshot.revision == old_revision + 1)
     assert snapshot.revision in (old_revision, old_revision + 1)
+
+
+TEMPORARY = {"origin": "https://x.example", "note": "ACME", "expires": "2099-06-01T00:00:00Z"}
+
+
+def test_adding_an_existing_origin_keeps_what_is_not_given(store: PolicyStore) -> None:
+    store.create_policy({"name": "p", "path": "/p", "origins": [TEMPORARY]})
+    before = counts(store)
+    change = store.allow_origin("p", "HTTPS://x.example:443/")
+    assert change.outcome == "unchanged"
+    assert (change.entry.note, change.entry.expires) == ("ACME", datetime(2099, 6, 1, tzinfo=UTC))
+    assert store.add_origin("p", "https://x.example") == change.entry
+    assert counts(store) == before
+    assert store.spec("p").to_document()["origins"] == [TEMPORARY]
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({"note": "renewed"}, {**TEMPORARY, "note": "renewed"}),
+        ({"note": ""}, {"origin": "https://x.example", "expires": "2099-06-01T00:00:00Z"}),
+        ({"expires": None}, {"origin": "https://x.example", "note": "ACME"}),
+        ({"expires": ""}, {"origin": "https://x.example", "note": "ACME"}),
+        ({"expires": "2100-01-01"}, {**TEMPORARY, "expires": "2100-01-01T00:00:00Z"}),
+    ],
+)
+def test_adding_an_existing_origin_changes_what_is_given(
+    store: PolicyStore, given: dict[str, Any], expected: dict[str, str]
+) -> None:
+    store.create_policy({"name": "p", "path": "/p", "origins": [TEMPORARY]})
+    change = store.allow_origin("p", "https://x.example", **given)
+    assert change.outcome == "changed"
+    assert change.before is not None
+    assert change.before.note == "ACME"
+    assert store.spec("p").to_document()["origins"] == [expected]
+    event = store.audit_events()[0]
+    assert event.summary == f"changed origin https://x.example on p: {change.details()}"
+    assert event.before is not None
+    assert event.before["origins"] == [TEMPORARY]
+
+
+def test_change_origin_refuses_a_rule_the_policy_does_not_have(store: PolicyStore) -> None:
+    store.create_policy({"name": "p", "path": "/p", "origins": [TEMPORARY]})
+    before = counts(store)
+    with pytest.raises(OriginRuleNotFound):
+        store.change_origin("p", "https://y.example", note="x")
+    change = store.change_origin("p", "https://X.example", expires=None)
+    assert (change.outcome, change.entry.note, change.entry.expires) == ("changed", "ACME", None)
+    assert counts(store)[0] == before[0] + 1
+
+
+def test_allow_origin_new_only_refuses_a_rule_that_exists(store: PolicyStore) -> None:
+    store.create_policy({"name": "p", "path": "/p", "origins": [TEMPORARY]})
+    before = counts(store)
+    with pytest.raises(ValidationError) as refused:
+        store.allow_origin("p", "https://x.example", note="other", new_only=True)
+    assert refused.value.errors[0].field == "origin"
+    assert "allowed on p already" in refused.value.errors[0].message
+    assert counts(store) == before
+    assert store.allow_origin("p", "https://y.example", new_only=True).outcome == "allowed"
+
+
+@pytest.mark.parametrize(
+    ("actor", "message"),
+    [
+        ("", "is required"),
+        ("   ", "is required"),
+        ("a" * 201, "longer than 200 characters"),
+        ("robot\x00", "control characters"),
+        ("line\nbreak", "control characters"),
+        ("bad\udcff", "lone surrogate"),
+    ],
+    ids=["empty", "blank", "too-long", "nul", "newline", "surrogate"],
+)
+def test_an_actor_every_backend_cannot_store_is_refused(
+    store: PolicyStore, actor: str, message: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        PolicyStore(store.session, actor=actor)
+    assert refused.value.errors[0].field == "actor"
+    assert message in refused.value.errors[0].message
+
+
+def test_an_actor_of_200_characters_is_stored_on_every_backend(store: PolicyStore) -> None:
+    actor = "é" * 200
+    PolicyStore(store.session, actor=actor).create_policy(
+        {"name": "p", "path": "/p", "origins": []}
+    )
+    assert store.audit_events()[0].actor == actor
+    assert store.policy("p").created_by == actor

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+import sqlalchemy as sa
 from flask import Blueprint, current_app, redirect, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.wrappers import Response
 
 from ..extension import CorsAdmin
 from ..models import utcnow
 from ..schema import templates_directory
-from ..store import PolicyStore
+from ..store import BUSY_MESSAGE, PolicyStore, database_busy
 from . import access
 from .forms import LogoutForm
 
@@ -58,6 +59,33 @@ def http_error(error: HTTPException) -> tuple[str, int]:
         login = access.login_url(request.full_path.rstrip("?"))
     code = error.code or 500
     return render_template("corsadmin/error.html", error=error, login=login), code
+
+
+#: Seconds a client is told to wait before sending a refused change again.
+BUSY_RETRY_AFTER: Final = 1
+#: Fields of the admin forms the operator did not type (not shown back, only re-sent).
+_HIDDEN_FIELDS: Final = frozenset({"csrf_token", "version", "back", "next"})
+
+
+@bp.errorhandler(sa.exc.OperationalError)
+def database_error(error: sa.exc.OperationalError) -> tuple[str, int, dict[str, str]]:
+    """A busy database (another change holds the write lock past the busy timeout, or
+    PostgreSQL's lock_timeout) is a 503 saying so, with what the operator sent ready to
+    send again; any other database error stays a 500."""
+    db_session().rollback()
+    if not database_busy(error):
+        raise error
+    unavailable = ServiceUnavailable(description=BUSY_MESSAGE[0].upper() + BUSY_MESSAGE[1:] + ".")
+    fields = list(request.form.items(multi=True)) if request.method == "POST" else []
+    secret = any("password" in key.lower() for key, _ in fields)
+    page = render_template(
+        "corsadmin/busy.html",
+        error=unavailable,
+        retry_url=request.full_path.rstrip("?"),
+        fields=[] if secret else fields,
+        typed=[] if secret else [(k, v) for k, v in fields if k not in _HIDDEN_FIELDS and v],
+    )
+    return page, 503, {"Retry-After": str(BUSY_RETRY_AFTER)}
 
 
 # --- what the views share ---------------------------------------------------------------

@@ -39,7 +39,10 @@ class VersionedForm(FlaskForm):  # type: ignore[misc]
 
 
 class OriginForm(VersionedForm):
-    """Allow one origin (or change an allowed one's note or expiry)."""
+    """Allow one more origin (a rule the policy has is changed with :class:`EditOriginForm`)."""
+
+    #: Set when the typed origin is allowed already: the page links to its edit form.
+    existing: str | None = None
 
     origin = StringField(
         "Origin",
@@ -48,6 +51,17 @@ class OriginForm(VersionedForm):
     )
     note = StringField("Note", description="Who asked, which ticket.")
     expires = StringField("Expires", description="Optional. A date (UTC) or an ISO 8601 time.")
+
+
+class EditOriginForm(VersionedForm):
+    """Change an allowed origin rule's note or expiry (the rule itself stays)."""
+
+    origin = HiddenField()
+    note = StringField("Note", description="Who asked, which ticket. Empty: no note.")
+    expires = StringField(
+        "Expires",
+        description="A date (UTC) or an ISO 8601 time. Empty: the rule never expires.",
+    )
 
 
 class SettingsForm(VersionedForm):

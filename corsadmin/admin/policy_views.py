@@ -13,12 +13,14 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from ..errors import OriginRuleNotFound, PolicyNotFound, StaleVersion, ValidationError
-from ..models import Policy, utcnow
+from ..models import OriginRuleRow, Policy, utcnow
+from ..policy import format_time, parse_origin_entry
 from ..store import spec_of
 from . import queries
 from .blueprint import bp, db_session, saved_message, store
 from .forms import (
     ConfirmForm,
+    EditOriginForm,
     NewPolicyForm,
     OriginForm,
     ReviewForm,
@@ -132,15 +134,6 @@ def render_policy(
     facts = queries.facts_of(policy)
     if origin_form is None:
         origin_form = OriginForm(formdata=None, version=str(policy.version))
-        editing = request.args.get("origin")
-        if editing:
-            rule = next((r for r in policy.origin_rules if r.origin == editing), None)
-            if rule is not None:
-                origin_form.origin.data = rule.origin
-                origin_form.note.data = rule.note
-                origin_form.expires.data = (
-                    rule.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ") if rule.expires_at else ""
-                )
     rules = [
         {
             "row": row,
@@ -172,27 +165,98 @@ def policy(name: str) -> Page:
 
 @bp.post("/policies/<name>/origins")
 def add_origin(name: str) -> Page:
-    """Allow one origin on the policy (or change an allowed one's note or expiry)."""
+    """Allow one more origin on the policy. A rule it has already is not touched: the
+    form says so and links to that rule's edit form."""
     policy = load_policy(name)
     form = OriginForm()
     form.validate_on_submit()
     if refused_post(form):
         return render_policy(policy, origin_form=form, status=400)
     try:
-        entry = store().add_origin(
+        change = store().allow_origin(
             name,
             (form.origin.data or "").strip(),
             note=form.note.data or "",
             expires=(form.expires.data or "").strip() or None,
             expected_version=form.expected_version(),
+            new_only=True,
         )
     except ValidationError as error:
         show_errors(form, error)
-        return render_policy(load_policy(name), origin_form=form, status=400)
+        policy = load_policy(name)
+        form.existing = _existing_rule(policy, form.origin.data or "")
+        return render_policy(policy, origin_form=form, status=400)
     except StaleVersion as error:
         form.form_errors.append(conflict_message(error))
         return render_policy(load_policy(name), origin_form=form, status=409)
-    flash(saved_message(f"Saved: {entry.rule.text} is allowed on {name}."), "success")
+    flash(saved_message(f"Saved: {change.entry.rule.text} is allowed on {name}."), "success")
+    return redirect(url_for(".policy", name=name))
+
+
+def _existing_rule(policy: Policy, typed: str) -> str | None:
+    """The stored rule the typed origin is (as stored or normalized), if the policy has it."""
+    stored = {r.origin for r in policy.origin_rules}
+    if typed.strip() in stored:
+        return typed.strip()
+    try:
+        text = parse_origin_entry(typed.strip()).rule.text
+    except ValidationError:
+        return None
+    return text if text in stored else None
+
+
+def _edit_origin_page(
+    policy: Policy, rule: OriginRuleRow | None, form: EditOriginForm, status: int = 200
+) -> Page:
+    return (
+        render_template("corsadmin/edit_origin.html", policy=policy, rule=rule, form=form),
+        status,
+    )
+
+
+@bp.route("/policies/<name>/origins/edit", methods=["GET", "POST"])
+def edit_origin(name: str) -> Page:
+    """Change an allowed origin rule's note or expiry (never adds a rule)."""
+    policy = load_policy(name)
+    form = EditOriginForm() if request.method == "POST" else EditOriginForm(formdata=None)
+    origin = (form.origin.data if request.method == "POST" else None) or request.args.get(
+        "origin", ""
+    )
+    rule = next((r for r in policy.origin_rules if r.origin == origin), None)
+    missing = f"Policy {name!r} has no origin rule {origin!r}."
+    if request.method == "GET":
+        if rule is None:
+            abort(404, description=missing)
+        form.origin.data = rule.origin
+        form.note.data = rule.note or ""
+        form.expires.data = format_time(rule.expires_at) if rule.expires_at else ""
+        form.version.data = str(policy.version)
+        return _edit_origin_page(policy, rule, form)
+    form.validate_on_submit()
+    if refused_post(form):
+        return _edit_origin_page(policy, rule, form, 400)
+    try:
+        change = store().change_origin(
+            name,
+            origin,
+            note=form.note.data or "",
+            expires=(form.expires.data or "").strip(),  # empty: never expires
+            expected_version=form.expected_version(),
+        )
+    except ValidationError as error:
+        show_errors(form, error)
+        return _edit_origin_page(policy, rule, form, 400)
+    except StaleVersion as error:
+        form.form_errors.append(conflict_message(error))
+        policy = load_policy(name)
+        rule = next((r for r in policy.origin_rules if r.origin == origin), None)
+        return _edit_origin_page(policy, rule, form, 409)
+    except OriginRuleNotFound:
+        abort(404, description=missing)
+    if change.outcome == "unchanged":
+        flash(f"Nothing to save: {origin} on {name} is as it was.", "info")
+    else:
+        flash(saved_message(f"Saved: {origin} on {name}: {change.details()}."), "success")
     return redirect(url_for(".policy", name=name))
 
 
