@@ -156,6 +156,14 @@ def test_stale_after_days_is_a_setting() -> None:
         ("http://*.partner.example", True, ["wildcard-credentials", "plain-http"]),
         ("http://partner.example:*", True, ["wildcard-credentials", "plain-http"]),
         ("not an origin", False, ["invalid"]),
+        # Stored by an earlier version, refused if written today: still read as the
+        # snapshot reads it (a regex), and the reviewer is told why it would be refused.
+        ("re:https://.*example\\.com", False, ["refused-today", "regex"]),
+        (
+            "re:https://(www.)?example\\.com",
+            True,
+            ["refused-today", "regex", "wildcard-credentials"],
+        ),
     ],
 )
 def test_rule_risks(origin: str, credentials: bool, codes: list[str]) -> None:
@@ -354,3 +362,10 @@ def test_display(value: object, text: str) -> None:
 def test_pretty() -> None:
     assert pretty(None) == "(none)"
     assert '"name": "p"' in pretty(BEFORE)
+
+
+def test_allowing_rule_reads_a_stored_rule_as_the_snapshot_does() -> None:
+    """A rule stored before a write-time check was added still allows what the live
+    snapshot lets in, so the refused-origins report does not call it refused."""
+    stored = (rule("re:https://.*example\\.com"),)
+    assert allowing_rule(stored, "https://api.example.com", NOW) == "re:https://.*example\\.com"

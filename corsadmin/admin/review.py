@@ -207,11 +207,23 @@ def is_loopback_host(host: str) -> bool:
 
 
 def parsed_rule(text: str) -> OriginRule | None:
-    """The stored rule parsed again (None if it no longer parses)."""
+    """The stored rule parsed again as the snapshot reads it (None if it no longer
+    parses at all)."""
     try:
-        return parse_origin_rule(text)
+        return parse_origin_rule(text, stored=True)
     except OriginRuleError:
         return None
+
+
+def refused_today(text: str) -> str | None:
+    """Why a stored rule would be refused if it were written now (a check added
+    since it was stored, e.g. a ``re:`` rule that lets in sites it does not name),
+    or None."""
+    try:
+        parse_origin_rule(text)
+    except OriginRuleError as exc:
+        return str(exc)
+    return None
 
 
 def rule_risks(text: str, *, credentials: bool) -> tuple[Risk, ...]:
@@ -220,6 +232,14 @@ def rule_risks(text: str, *, credentials: bool) -> tuple[Risk, ...]:
     if rule is None:
         return (Risk("invalid", "no longer a valid origin rule"),)
     risks: list[Risk] = []
+    why = refused_today(text)
+    if why is not None:
+        risks.append(
+            Risk(
+                "refused-today",
+                f"stored by an earlier version; it would be refused if written today: {why}",
+            )
+        )
     if rule.kind == "any":
         risks.append(Risk("any", "'*' lets every site on the web read these responses"))
     elif rule.kind == "null":
