@@ -388,6 +388,7 @@ ADMIN_PATHS = [
     "/review",
     "/refused",
     "/refused/allow?policy=status&origin=https://x.example",
+    "/policies/status/origins/edit?origin=https://x.example",
     "/audit",
     "/check?origin=https://x.example&path=/api/status",
 ]
