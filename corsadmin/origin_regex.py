@@ -637,50 +637,72 @@ class _Search:
         parents: dict[tuple[frozenset[int], int, str | None], tuple[object, str]] = {}
         seen = {start}
         queue: deque[tuple[frozenset[int], int, str | None]] = deque([start])
-        in_sites = sites.chars
-        classes = self._class
         while queue:
             node = queue.popleft()
-            states, c_state, tracker = node
             self.spend(1)
-            if 0 in states and (
-                c_state == _C_PORT
-                or (c_state in _C_HOST_END and tracker is not None and not sites.covers(tracker))
-            ):
-                chars: list[str] = []
-                current: object = node
-                while current in parents:
-                    current, ch = parents[current]
-                    chars.append(ch)
-                return "".join(reversed(chars))
-            in_host = c_state in _C_IN_HOST
-            # Characters that step the automaton alike and that no named site holds lead
-            # to the same node: the first of them (alphabet order) stands for all.
-            tried: set[tuple[int, int, str]] = set()
-            for index, ch, c_next in _C_MOVES[c_state]:
-                group = (classes[index], c_next, ch if in_host and ch in in_sites else "")
-                if group in tried:
-                    continue
-                tried.add(group)
-                following = self.step(states, index)
-                if not following:
-                    continue
-                next_tracker: str | None = tracker
-                if c_state in _C_HOST_END and c_next == _C_PORT_START:
-                    assert tracker is not None
-                    if sites.covers(tracker):
-                        continue  # the host is under a site already named
-                    next_tracker = None
-                elif in_host:
-                    assert tracker is not None
-                    next_tracker = sites.step(tracker, ch)
-                child = (following, c_next, next_tracker)
+            if _outside_sites(node, sites):
+                return _spelled(node, parents)
+            for child, ch in self._children(node, sites):
                 self.spend(1)
                 if child not in seen:
                     seen.add(child)
                     parents[child] = (node, ch)
                     queue.append(child)
         return None
+
+    def _children(
+        self, node: tuple[frozenset[int], int, str | None], sites: _Sites
+    ) -> list[tuple[tuple[frozenset[int], int, str | None], str]]:
+        """The nodes one character after ``node``, each with that character, in search order."""
+        states, c_state, tracker = node
+        in_host = c_state in _C_IN_HOST
+        in_sites = sites.chars
+        classes = self._class
+        children: list[tuple[tuple[frozenset[int], int, str | None], str]] = []
+        # Characters that step the automaton alike and that no named site holds lead
+        # to the same node: the first of them (alphabet order) stands for all.
+        tried: set[tuple[int, int, str]] = set()
+        for index, ch, c_next in _C_MOVES[c_state]:
+            group = (classes[index], c_next, ch if in_host and ch in in_sites else "")
+            if group in tried:
+                continue
+            tried.add(group)
+            following = self.step(states, index)
+            if not following:
+                continue
+            next_tracker: str | None = tracker
+            if c_state in _C_HOST_END and c_next == _C_PORT_START:
+                assert tracker is not None
+                if sites.covers(tracker):
+                    continue  # the host is under a site already named
+                next_tracker = None
+            elif in_host:
+                assert tracker is not None
+                next_tracker = sites.step(tracker, ch)
+            children.append(((following, c_next, next_tracker), ch))
+        return children
+
+
+def _outside_sites(node: tuple[frozenset[int], int, str | None], sites: _Sites) -> bool:
+    """Whether the search node ends a matched canonical origin whose host is outside ``sites``."""
+    states, c_state, tracker = node
+    return 0 in states and (
+        c_state == _C_PORT
+        or (c_state in _C_HOST_END and tracker is not None and not sites.covers(tracker))
+    )
+
+
+def _spelled(
+    node: tuple[frozenset[int], int, str | None],
+    parents: dict[tuple[frozenset[int], int, str | None], tuple[object, str]],
+) -> str:
+    """The characters on the search's way from its start to ``node``."""
+    chars: list[str] = []
+    current: object = node
+    while current in parents:
+        current, ch = parents[current]
+        chars.append(ch)
+    return "".join(reversed(chars))
 
 
 # --------------------------------------------------------------------------- the check
