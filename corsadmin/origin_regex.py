@@ -237,29 +237,18 @@ class _Parser:
         elif ch == "?":
             low, high, width = 0, 1, 1
         elif ch == "{" and (found := _REPEAT_RE.match(self.text, self.pos)) is not None:
-            low = int(found.group(1)) if len(found.group(1)) < 6 else MAX_REGEX_REPEAT + 1
-            upper = found.group(3)
-            if found.group(2) is None:
-                high = low
-            elif not upper:
-                high = None
-            else:
-                high = int(upper) if len(upper) < 6 else MAX_REGEX_REPEAT + 1
-            if max(low, high or 0) > MAX_REGEX_REPEAT:
-                raise RegexConstructRefused(
-                    f"a repeat count above {MAX_REGEX_REPEAT} is not supported "
-                    f"(RE2 refuses repeats over {MAX_REGEX_REPEAT})"
-                )
-            if high is not None and high < low:
-                raise RegexCheckError(
-                    f"the repeat {found.group(0)} has its maximum below its minimum"
-                )
+            low, high = _repeat_bounds(found)
             width = found.end() - self.pos
         else:
             return node
         if node is _EMPTY:
             raise RegexCheckError("a repetition operator has nothing to repeat")
         self.pos += width
+        self._after_quantifier()
+        return _Repeat(node, low, high)
+
+    def _after_quantifier(self) -> None:
+        """Read a lazy '?'; refuse a possessive '+' and a repeat of a repeat."""
         if self._peek() == "?":  # lazy: the same language
             self.pos += 1
         elif self._peek() == "+":
@@ -271,7 +260,6 @@ class _Parser:
             self._peek() == "{" and _REPEAT_RE.match(self.text, self.pos)
         ):
             raise RegexCheckError("a repetition operator follows another one; use a group")
-        return _Repeat(node, low, high)
 
     def _atom(self) -> _Node:
         ch = self._peek()
@@ -433,6 +421,27 @@ class _Parser:
         if len(escaped.chars) == 1:
             return next(iter(escaped.chars))
         return _CharSet(escaped.chars)
+
+
+def _repeat_bounds(found: re.Match[str]) -> tuple[int, int | None]:
+    """The (minimum, maximum or None) of a ``{m}``, ``{m,}`` or ``{m,n}`` repeat."""
+    low = int(found.group(1)) if len(found.group(1)) < 6 else MAX_REGEX_REPEAT + 1
+    upper = found.group(3)
+    high: int | None
+    if found.group(2) is None:
+        high = low
+    elif not upper:
+        high = None
+    else:
+        high = int(upper) if len(upper) < 6 else MAX_REGEX_REPEAT + 1
+    if max(low, high or 0) > MAX_REGEX_REPEAT:
+        raise RegexConstructRefused(
+            f"a repeat count above {MAX_REGEX_REPEAT} is not supported "
+            f"(RE2 refuses repeats over {MAX_REGEX_REPEAT})"
+        )
+    if high is not None and high < low:
+        raise RegexCheckError(f"the repeat {found.group(0)} has its maximum below its minimum")
+    return low, high
 
 
 def _lone_dot(node: _Node, repeated: bool = False) -> bool:
