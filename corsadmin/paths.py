@@ -264,7 +264,7 @@ def _parse(text: str, *, max_double_stars: int | None, hint: bool = True) -> Pat
 
 
 def _check_characters(text: str) -> None:
-    """Refuse a non-string, a missing leading "/", excess length, control characters."""
+    """Refuse a non-string, a missing leading "/", excess length, control or invisible chars."""
     if not isinstance(text, str):
         raise PathPatternError("must be a string")
     if not text.startswith("/"):
