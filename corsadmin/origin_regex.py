@@ -237,29 +237,18 @@ class _Parser:
         elif ch == "?":
             low, high, width = 0, 1, 1
         elif ch == "{" and (found := _REPEAT_RE.match(self.text, self.pos)) is not None:
-            low = int(found.group(1)) if len(found.group(1)) < 6 else MAX_REGEX_REPEAT + 1
-            upper = found.group(3)
-            if found.group(2) is None:
-                high = low
-            elif not upper:
-                high = None
-            else:
-                high = int(upper) if len(upper) < 6 else MAX_REGEX_REPEAT + 1
-            if max(low, high or 0) > MAX_REGEX_REPEAT:
-                raise RegexConstructRefused(
-                    f"a repeat count above {MAX_REGEX_REPEAT} is not supported "
-                    f"(RE2 refuses repeats over {MAX_REGEX_REPEAT})"
-                )
-            if high is not None and high < low:
-                raise RegexCheckError(
-                    f"the repeat {found.group(0)} has its maximum below its minimum"
-                )
+            low, high = _repeat_bounds(found)
             width = found.end() - self.pos
         else:
             return node
         if node is _EMPTY:
             raise RegexCheckError("a repetition operator has nothing to repeat")
         self.pos += width
+        self._after_quantifier()
+        return _Repeat(node, low, high)
+
+    def _after_quantifier(self) -> None:
+        """Read a lazy '?'; refuse a possessive '+' and a repeat of a repeat."""
         if self._peek() == "?":  # lazy: the same language
             self.pos += 1
         elif self._peek() == "+":
@@ -271,7 +260,6 @@ class _Parser:
             self._peek() == "{" and _REPEAT_RE.match(self.text, self.pos)
         ):
             raise RegexCheckError("a repetition operator follows another one; use a group")
-        return _Repeat(node, low, high)
 
     def _atom(self) -> _Node:
         ch = self._peek()
@@ -433,6 +421,27 @@ class _Parser:
         if len(escaped.chars) == 1:
             return next(iter(escaped.chars))
         return _CharSet(escaped.chars)
+
+
+def _repeat_bounds(found: re.Match[str]) -> tuple[int, int | None]:
+    """The (minimum, maximum or None) of a ``{m}``, ``{m,}`` or ``{m,n}`` repeat."""
+    low = int(found.group(1)) if len(found.group(1)) < 6 else MAX_REGEX_REPEAT + 1
+    upper = found.group(3)
+    high: int | None
+    if found.group(2) is None:
+        high = low
+    elif not upper:
+        high = None
+    else:
+        high = int(upper) if len(upper) < 6 else MAX_REGEX_REPEAT + 1
+    if max(low, high or 0) > MAX_REGEX_REPEAT:
+        raise RegexConstructRefused(
+            f"a repeat count above {MAX_REGEX_REPEAT} is not supported "
+            f"(RE2 refuses repeats over {MAX_REGEX_REPEAT})"
+        )
+    if high is not None and high < low:
+        raise RegexCheckError(f"the repeat {found.group(0)} has its maximum below its minimum")
+    return low, high
 
 
 def _lone_dot(node: _Node, repeated: bool = False) -> bool:
@@ -637,50 +646,72 @@ class _Search:
         parents: dict[tuple[frozenset[int], int, str | None], tuple[object, str]] = {}
         seen = {start}
         queue: deque[tuple[frozenset[int], int, str | None]] = deque([start])
-        in_sites = sites.chars
-        classes = self._class
         while queue:
             node = queue.popleft()
-            states, c_state, tracker = node
             self.spend(1)
-            if 0 in states and (
-                c_state == _C_PORT
-                or (c_state in _C_HOST_END and tracker is not None and not sites.covers(tracker))
-            ):
-                chars: list[str] = []
-                current: object = node
-                while current in parents:
-                    current, ch = parents[current]
-                    chars.append(ch)
-                return "".join(reversed(chars))
-            in_host = c_state in _C_IN_HOST
-            # Characters that step the automaton alike and that no named site holds lead
-            # to the same node: the first of them (alphabet order) stands for all.
-            tried: set[tuple[int, int, str]] = set()
-            for index, ch, c_next in _C_MOVES[c_state]:
-                group = (classes[index], c_next, ch if in_host and ch in in_sites else "")
-                if group in tried:
-                    continue
-                tried.add(group)
-                following = self.step(states, index)
-                if not following:
-                    continue
-                next_tracker: str | None = tracker
-                if c_state in _C_HOST_END and c_next == _C_PORT_START:
-                    assert tracker is not None
-                    if sites.covers(tracker):
-                        continue  # the host is under a site already named
-                    next_tracker = None
-                elif in_host:
-                    assert tracker is not None
-                    next_tracker = sites.step(tracker, ch)
-                child = (following, c_next, next_tracker)
+            if _outside_sites(node, sites):
+                return _spelled(node, parents)
+            for child, ch in self._children(node, sites):
                 self.spend(1)
                 if child not in seen:
                     seen.add(child)
                     parents[child] = (node, ch)
                     queue.append(child)
         return None
+
+    def _children(
+        self, node: tuple[frozenset[int], int, str | None], sites: _Sites
+    ) -> list[tuple[tuple[frozenset[int], int, str | None], str]]:
+        """The nodes one character after ``node``, each with that character, in search order."""
+        states, c_state, tracker = node
+        in_host = c_state in _C_IN_HOST
+        in_sites = sites.chars
+        classes = self._class
+        children: list[tuple[tuple[frozenset[int], int, str | None], str]] = []
+        # Characters that step the automaton alike and that no named site holds lead
+        # to the same node: the first of them (alphabet order) stands for all.
+        tried: set[tuple[int, int, str]] = set()
+        for index, ch, c_next in _C_MOVES[c_state]:
+            group = (classes[index], c_next, ch if in_host and ch in in_sites else "")
+            if group in tried:
+                continue
+            tried.add(group)
+            following = self.step(states, index)
+            if not following:
+                continue
+            next_tracker: str | None = tracker
+            if c_state in _C_HOST_END and c_next == _C_PORT_START:
+                assert tracker is not None
+                if sites.covers(tracker):
+                    continue  # the host is under a site already named
+                next_tracker = None
+            elif in_host:
+                assert tracker is not None
+                next_tracker = sites.step(tracker, ch)
+            children.append(((following, c_next, next_tracker), ch))
+        return children
+
+
+def _outside_sites(node: tuple[frozenset[int], int, str | None], sites: _Sites) -> bool:
+    """Whether the search node ends a matched canonical origin whose host is outside ``sites``."""
+    states, c_state, tracker = node
+    return 0 in states and (
+        c_state == _C_PORT
+        or (c_state in _C_HOST_END and tracker is not None and not sites.covers(tracker))
+    )
+
+
+def _spelled(
+    node: tuple[frozenset[int], int, str | None],
+    parents: dict[tuple[frozenset[int], int, str | None], tuple[object, str]],
+) -> str:
+    """The characters on the search's way from its start to ``node``."""
+    chars: list[str] = []
+    current: object = node
+    while current in parents:
+        current, ch = parents[current]
+        chars.append(ch)
+    return "".join(reversed(chars))
 
 
 # --------------------------------------------------------------------------- the check

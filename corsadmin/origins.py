@@ -247,6 +247,39 @@ def _compile_checked(expr: str) -> None:
 
 
 def _parse_url_rule(text: str, *, stored: bool = False) -> OriginRule:
+    scheme, rest = _url_scheme(text, stored=stored)
+    host_text, port_text = _split_host_port(_url_authority(rest))
+    if not host_text:
+        raise OriginRuleError("the host is empty")
+    any_port = port_text == "*"
+    port = None if port_text is None or any_port else _rule_port(port_text, scheme)
+
+    wildcard = host_text.startswith("*.")
+    if wildcard:
+        host_text = host_text[2:]
+    if "*" in host_text:
+        raise OriginRuleError(_STAR_MESSAGE)
+    if wildcard and any_port:
+        raise OriginRuleError("a '*.' host wildcard cannot be combined with a ':*' port wildcard")
+    if not host_text:
+        raise OriginRuleError("the host is empty")
+
+    host, is_ip = _normalize_host(host_text, wildcard=wildcard)
+    if wildcard:
+        return _subdomain_rule(scheme, host, port, is_ip=is_ip)
+    if any_port:
+        return OriginRule(text=f"{scheme}://{host}:*", kind="any_port", scheme=scheme, host=host)
+    return OriginRule(
+        text=f"{scheme}://{host}{_port_suffix(port)}",
+        kind="exact",
+        scheme=scheme,
+        host=host,
+        port=port,
+    )
+
+
+def _url_scheme(text: str, *, stored: bool) -> tuple[str, str]:
+    """The lower-case scheme of a URL-like rule and what follows its ``://``."""
     scheme_text, sep, rest = text.partition("://")
     if not sep or not scheme_text:
         raise OriginRuleError("must start with a scheme, like https://")
@@ -261,7 +294,11 @@ def _parse_url_rule(text: str, *, stored: bool = False) -> OriginRule:
         raise OriginRuleError(
             "a file: page sends the origin 'file://' (no host, no path): write 'file://'"
         )
+    return scheme, rest
 
+
+def _url_authority(rest: str) -> str:
+    """The authority after the scheme; refuses user info, a path, a query, a fragment."""
     end = len(rest)
     for delimiter in "/?#":
         position = rest.find(delimiter)
@@ -279,51 +316,27 @@ def _parse_url_rule(text: str, *, stored: bool = False) -> OriginRule:
         raise OriginRuleError("a path is not allowed in an origin")
     if not authority:
         raise OriginRuleError("the host is empty")
+    return authority
 
-    host_text, port_text = _split_host_port(authority)
-    if not host_text:
-        raise OriginRuleError("the host is empty")
 
-    any_port = port_text == "*"
-    port: int | None = None
-    if port_text is not None and not any_port:
-        port = _parse_port(port_text)
-        if port == _DEFAULT_PORTS.get(scheme):
-            port = None
+def _rule_port(port_text: str, scheme: str) -> int | None:
+    """An explicit port, or None when it is the scheme's default."""
+    port = _parse_port(port_text)
+    return None if port == _DEFAULT_PORTS.get(scheme) else port
 
-    wildcard = host_text.startswith("*.")
-    if wildcard:
-        host_text = host_text[2:]
-    if "*" in host_text:
-        raise OriginRuleError(_STAR_MESSAGE)
-    if wildcard and any_port:
-        raise OriginRuleError("a '*.' host wildcard cannot be combined with a ':*' port wildcard")
-    if not host_text:
-        raise OriginRuleError("the host is empty")
 
-    host, is_ip = _normalize_host(host_text, wildcard=wildcard)
-    if wildcard:
-        if is_ip:
-            raise OriginRuleError(_IP_WILDCARD_MESSAGE)
-        # 'localhost' is not on the list, so the list's default rule calls it a public
-        # suffix; but every name under it is this machine (RFC 6761), as tenant
-        # subdomains in development often are: '*.localhost' is allowed.
-        if host != "localhost" and _public_suffix_list().is_public(host):
-            raise OriginRuleError(
-                f"'*.{host}' would allow every site under a public suffix ('{host}')"
-            )
-        return OriginRule(
-            text=f"{scheme}://*.{host}{_port_suffix(port)}",
-            kind="subdomain",
-            scheme=scheme,
-            host=host,
-            port=port,
-        )
-    if any_port:
-        return OriginRule(text=f"{scheme}://{host}:*", kind="any_port", scheme=scheme, host=host)
+def _subdomain_rule(scheme: str, host: str, port: int | None, *, is_ip: bool) -> OriginRule:
+    """The ``*.host`` rule; refuses an IP address and a public suffix."""
+    if is_ip:
+        raise OriginRuleError(_IP_WILDCARD_MESSAGE)
+    # 'localhost' is not on the list, so the list's default rule calls it a public
+    # suffix; but every name under it is this machine (RFC 6761), as tenant
+    # subdomains in development often are: '*.localhost' is allowed.
+    if host != "localhost" and _public_suffix_list().is_public(host):
+        raise OriginRuleError(f"'*.{host}' would allow every site under a public suffix ('{host}')")
     return OriginRule(
-        text=f"{scheme}://{host}{_port_suffix(port)}",
-        kind="exact",
+        text=f"{scheme}://*.{host}{_port_suffix(port)}",
+        kind="subdomain",
         scheme=scheme,
         host=host,
         port=port,

@@ -249,6 +249,22 @@ def _decoded_hint(text: str, max_double_stars: int | None) -> str:
 
 
 def _parse(text: str, *, max_double_stars: int | None, hint: bool = True) -> PathPattern:
+    _check_characters(text)
+    # Whole variables become a placeholder; what remains is checked as written.
+    rest = _VARIABLE_RE.sub(_PLACEHOLDER, text)
+    _check_syntax(text, rest, max_double_stars=max_double_stars, hint=hint)
+    segments = _segments(rest)
+    _check_double_stars(segments, max_double_stars)
+    normalized = "/" + "/".join(segments)
+    return PathPattern(
+        text=normalized,
+        segments=tuple(segments),
+        specificity=tuple(_segment_specificity(s) for s in segments),
+    )
+
+
+def _check_characters(text: str) -> None:
+    """Refuse a non-string, a missing leading "/", excess length, control or invisible chars."""
     if not isinstance(text, str):
         raise PathPatternError("must be a string")
     if not text.startswith("/"):
@@ -261,9 +277,9 @@ def _parse(text: str, *, max_double_stars: int | None, hint: bool = True) -> Pat
                 f"must not contain control or invisible characters (found U+{ord(char):04X})"
             )
 
-    # Whole variables become a placeholder; what remains is checked as written.
-    rest = _VARIABLE_RE.sub(_PLACEHOLDER, text)
 
+def _check_syntax(text: str, rest: str, *, max_double_stars: int | None, hint: bool) -> None:
+    """Refuse odd whitespace, "?"/"#", percent-encoding, malformed variables in ``rest``."""
     # The router sees a space ("/service path", requested as "/service%20path"), so
     # a pattern may hold one. Other whitespace (tabs and line breaks are control
     # characters, refused above; no-break and other Unicode spaces look like a space
@@ -295,6 +311,9 @@ def _parse(text: str, *, max_double_stars: int | None, hint: bool = True) -> Pat
             'or "<converter(args):name>"'
         )
 
+
+def _segments(rest: str) -> list[str]:
+    """The normalized segments of a checked pattern: each variable becomes ``*``."""
     raw_segments = rest[1:].split("/")
     last = len(raw_segments) - 1
     segments: list[str] = []
@@ -312,19 +331,17 @@ def _parse(text: str, *, max_double_stars: int | None, hint: bool = True) -> Pat
         elif _DOUBLE_STAR in segment and segment != _DOUBLE_STAR:
             raise PathPatternError('must use "**" only as a whole segment')
         segments.append(segment)
+    return segments
 
+
+def _check_double_stars(segments: list[str], max_double_stars: int | None) -> None:
+    """Refuse more ``**`` segments than ``max_double_stars`` (None: no limit)."""
     double_stars = segments.count(_DOUBLE_STAR)
     if max_double_stars is not None and double_stars > max_double_stars:
         raise PathPatternError(
             f'must not hold more than {max_double_stars} "**" segments (it holds '
             f'{double_stars}): each "**" already matches any number of segments'
         )
-    normalized = "/" + "/".join(segments)
-    return PathPattern(
-        text=normalized,
-        segments=tuple(segments),
-        specificity=tuple(_segment_specificity(s) for s in segments),
-    )
 
 
 # --------------------------------------------------------------------------- #

@@ -247,35 +247,10 @@ def _tokens(
     seen: dict[str, str] = {}
     ok = True
     for i, item in enumerate(value):
-        if not isinstance(item, str):
-            errors.add(f"{name}[{i}]", "must be a string")
+        token = _token(errors, f"{name}[{i}]", item, upper=upper, allow_star=allow_star)
+        if token is None:
             ok = False
             continue
-        token = item.strip()
-        if token == "*" and allow_star:  # noqa: S105 - the wildcard, not a password
-            seen["*"] = "*"
-            continue
-        if token == "*" and upper:  # noqa: S105 - the wildcard, not a password
-            # Fetch gives '*' in Access-Control-Allow-Methods a meaning only without
-            # credentials, and Flask-CORS compares the requested method with the list
-            # literally: stored, it made every preflight fail without a word.
-            errors.add(f"{name}[{i}]", "'*' is not a method here: list the methods, e.g. GET, POST")
-            ok = False
-            continue
-        if not upper and _REGEX_LOOKING_HEADER.search(token):
-            errors.add(
-                f"{name}[{i}]",
-                f"{_quoted(item)} looks like a regular expression: header names are matched "
-                "literally; list each header, or use '*'",
-            )
-            ok = False
-            continue
-        if not TOKEN_RE.fullmatch(token):
-            what = "an HTTP method" if upper else "an HTTP header name"
-            errors.add(f"{name}[{i}]", f"{_quoted(item)} is not {what}")
-            ok = False
-            continue
-        token = token.upper() if upper else token
         seen.setdefault(token.lower(), token)
     if not ok:
         return None
@@ -284,62 +259,116 @@ def _tokens(
     return tuple(seen.values())
 
 
+def _token(
+    errors: _Collector, where: str, item: object, *, upper: bool, allow_star: bool
+) -> str | None:
+    """One method or header name, normalized, or None after reporting its problem."""
+    if not isinstance(item, str):
+        errors.add(where, "must be a string")
+        return None
+    token = item.strip()
+    if token == "*" and allow_star:  # noqa: S105 - the wildcard, not a password
+        return "*"
+    if token == "*" and upper:  # noqa: S105 - the wildcard, not a password
+        # Fetch gives '*' in Access-Control-Allow-Methods a meaning only without
+        # credentials, and Flask-CORS compares the requested method with the list
+        # literally: stored, it made every preflight fail without a word.
+        errors.add(where, "'*' is not a method here: list the methods, e.g. GET, POST")
+        return None
+    if not upper and _REGEX_LOOKING_HEADER.search(token):
+        errors.add(
+            where,
+            f"{_quoted(item)} looks like a regular expression: header names are matched "
+            "literally; list each header, or use '*'",
+        )
+        return None
+    if not TOKEN_RE.fullmatch(token):
+        what = "an HTTP method" if upper else "an HTTP header name"
+        errors.add(where, f"{_quoted(item)} is not {what}")
+        return None
+    return token.upper() if upper else token
+
+
 def _origin_entries(errors: _Collector, value: object) -> tuple[OriginEntry, ...] | None:
     if not isinstance(value, list | tuple):
         errors.add("origins", "must be a list of origin rules")
         return None
     entries: dict[str, OriginEntry] = {}
     for i, item in enumerate(value):
-        where = f"origins[{i}]"
-        note: object = ""
-        expires_raw: object = None
-        if isinstance(item, Mapping):
-            unknown = sorted(set(item) - set(ORIGIN_FIELDS))
-            for key in unknown:
-                errors.add(f"{where}.{key}", "unknown field")
-            if "origin" not in item:
-                errors.add(f"{where}.origin", "is required")
-                continue
-            text = item["origin"]
-            note = item.get("note")
-            note = "" if note is None else note
-            expires_raw = item.get("expires")
-        elif isinstance(item, OriginEntry):
-            entries.setdefault(item.rule.text, item)
-            continue
-        else:
-            text = item
-        if not isinstance(text, str):
-            errors.add(where, "must be an origin string")
-            continue
-        try:
-            rule = parse_origin_rule(text)
-        except OriginRuleError as exc:
-            errors.add(where, str(exc))
-            continue
-        except (ValueError, OverflowError):  # e.g. an IDNA codec error it did not translate
-            errors.add(where, f"{_quoted(text)} is not a valid origin")
-            continue
-        if not isinstance(note, str):
-            errors.add(f"{where}.note", "must be a string")
-            continue
-        if len(note) > MAX_NOTE_LENGTH:
-            errors.add(f"{where}.note", f"is longer than {MAX_NOTE_LENGTH} characters")
-            continue
-        problem = _text_problem(note, multiline=False)
-        if problem is not None:
-            errors.add(f"{where}.note", problem)
-            continue
-        expires: datetime | None = None
-        if expires_raw is not None and expires_raw != "":
-            try:
-                expires = parse_time(expires_raw)
-            except ValueError as exc:
-                errors.add(f"{where}.expires", str(exc))
-                continue
-        # Two rules that normalize to the same value are one rule: the first wins.
-        entries.setdefault(rule.text, OriginEntry(rule, note.strip(), expires))
+        entry = _origin_entry(errors, f"origins[{i}]", item)
+        if entry is not None:
+            # Two rules that normalize to the same value are one rule: the first wins.
+            entries.setdefault(entry.rule.text, entry)
     return tuple(entries.values())
+
+
+def _origin_entry(errors: _Collector, where: str, item: object) -> OriginEntry | None:
+    """One item of ``origins`` as an entry, or None after reporting its problems."""
+    if isinstance(item, OriginEntry):
+        return item
+    fields = _origin_item_fields(errors, where, item)
+    if fields is None:
+        return None
+    text, note, expires_raw = fields
+    rule = _origin_item_rule(errors, where, text)
+    if rule is None:
+        return None
+    checked_note = _origin_item_note(errors, where, note)
+    if checked_note is None:
+        return None
+    expires: datetime | None = None
+    if expires_raw is not None and expires_raw != "":
+        try:
+            expires = parse_time(expires_raw)
+        except ValueError as exc:
+            errors.add(f"{where}.expires", str(exc))
+            return None
+    return OriginEntry(rule, checked_note, expires)
+
+
+def _origin_item_fields(
+    errors: _Collector, where: str, item: object
+) -> tuple[object, object, object] | None:
+    """An item's (origin, note, expires); None when an object has no origin."""
+    if not isinstance(item, Mapping):
+        return item, "", None
+    unknown = sorted(set(item) - set(ORIGIN_FIELDS))
+    for key in unknown:
+        errors.add(f"{where}.{key}", "unknown field")
+    if "origin" not in item:
+        errors.add(f"{where}.origin", "is required")
+        return None
+    note = item.get("note")
+    return item["origin"], "" if note is None else note, item.get("expires")
+
+
+def _origin_item_rule(errors: _Collector, where: str, text: object) -> OriginRule | None:
+    """An item's origin as a parsed rule, or None after reporting why it is not one."""
+    if not isinstance(text, str):
+        errors.add(where, "must be an origin string")
+        return None
+    try:
+        return parse_origin_rule(text)
+    except OriginRuleError as exc:
+        errors.add(where, str(exc))
+    except (ValueError, OverflowError):  # e.g. an IDNA codec error it did not translate
+        errors.add(where, f"{_quoted(text)} is not a valid origin")
+    return None
+
+
+def _origin_item_note(errors: _Collector, where: str, note: object) -> str | None:
+    """An item's note, stripped, or None after reporting why it cannot be stored."""
+    if not isinstance(note, str):
+        errors.add(f"{where}.note", "must be a string")
+        return None
+    if len(note) > MAX_NOTE_LENGTH:
+        errors.add(f"{where}.note", f"is longer than {MAX_NOTE_LENGTH} characters")
+        return None
+    problem = _text_problem(note, multiline=False)
+    if problem is not None:
+        errors.add(f"{where}.note", problem)
+        return None
+    return note.strip()
 
 
 def validate_policy(data: Mapping[str, Any]) -> PolicySpec:
@@ -350,10 +379,53 @@ def validate_policy(data: Mapping[str, Any]) -> PolicySpec:
     errors = _Collector()
     if not isinstance(data, Mapping):
         raise ValidationError.single("", "a policy must be an object")
+    # Each helper reports its fields' problems and goes on: every problem, in field order.
+    _check_unknown_fields(errors, data)
+    name = _validated_name(errors, data)
+    path = _validated_path(errors, data)
+    origins = _validated_origins(errors, data)
+    methods = _validated_methods(errors, data)
+    allow_headers, expose_headers = _validated_headers(errors, data)
+    flags = _validated_flags(errors, data)
+    max_age = _validated_max_age(errors, data)
+    priority = _validated_priority(errors, data)
+    review = _validated_review_every_days(errors, data)
+    description = _validated_description(errors, data)
+    credentials = flags.get("credentials", False)
+    _check_credentials(errors, credentials, origins, expose_headers)
+
+    errors.raise_if_any()
+    assert path is not None
+    assert origins is not None
+    assert methods is not None
+    assert allow_headers is not None
+    assert expose_headers is not None
+    return PolicySpec(
+        name=name,
+        path=path,
+        origins=origins,
+        methods=methods,
+        allow_headers=allow_headers,
+        expose_headers=expose_headers,
+        credentials=credentials,
+        max_age=max_age,
+        private_network=flags["private_network"],
+        enabled=flags["enabled"],
+        priority=priority,
+        description=description,
+        review_every_days=review,
+    )
+
+
+def _check_unknown_fields(errors: _Collector, data: Mapping[str, Any]) -> None:
+    """Report each key that is not a policy field, in sorted order."""
     for key in sorted(field_name(k) for k in data if k not in POLICY_FIELDS):
         errors.add(key, "unknown field")
 
-    name = data.get("name")
+
+def _validated_name(errors: _Collector, data: Mapping[str, Any]) -> str:
+    """The policy's name ("" when it has a problem, which is reported)."""
+    name: object = data.get("name")
     if name is None or name == "":
         errors.add("name", "is required")
     elif not isinstance(name, str):
@@ -364,8 +436,13 @@ def validate_policy(data: Mapping[str, Any]) -> PolicySpec:
             f"{_quoted(name)} is not a valid name: lower-case letters, digits, '.', '_' and '-', "
             "starting with a letter or digit, at most 64 characters",
         )
+    else:
+        return str(name)
+    return ""
 
-    path: PathPattern | None = None
+
+def _validated_path(errors: _Collector, data: Mapping[str, Any]) -> PathPattern | None:
+    """The policy's route pattern, or None after reporting its problem."""
     raw_path = data.get("path")
     if raw_path is None or raw_path == "":
         errors.add("path", "is required")
@@ -373,28 +450,47 @@ def validate_policy(data: Mapping[str, Any]) -> PolicySpec:
         errors.add("path", "must be a string")
     else:
         try:
-            path = parse_path_pattern(raw_path)
+            return parse_path_pattern(raw_path)
         except PathPatternError as exc:
             errors.add("path", str(exc))
+    return None
 
+
+def _validated_origins(
+    errors: _Collector, data: Mapping[str, Any]
+) -> tuple[OriginEntry, ...] | None:
+    """The policy's origin entries (none when the field is missing, which is reported)."""
     if "origins" not in data:
         errors.add("origins", "is required (an empty list allows nothing)")
-        origins: tuple[OriginEntry, ...] | None = ()
-    else:
-        origins = _origin_entries(errors, data["origins"])
+        return ()
+    return _origin_entries(errors, data["origins"])
 
+
+def _validated_methods(errors: _Collector, data: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The policy's methods: at least one, none a wildcard."""
     methods = _tokens(
         errors, "methods", data.get("methods", DEFAULT_METHODS), upper=True, allow_star=False
     )
     if methods is not None and not methods:
         errors.add("methods", "must name at least one method")
+    return methods
+
+
+def _validated_headers(
+    errors: _Collector, data: Mapping[str, Any]
+) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
+    """The policy's allow_headers and expose_headers."""
     allow_headers = _tokens(
         errors, "allow_headers", data.get("allow_headers", ["*"]), upper=False, allow_star=True
     )
     expose_headers = _tokens(
         errors, "expose_headers", data.get("expose_headers") or [], upper=False, allow_star=True
     )
+    return allow_headers, expose_headers
 
+
+def _validated_flags(errors: _Collector, data: Mapping[str, Any]) -> dict[str, bool]:
+    """The policy's true/false fields that are booleans (the others are reported)."""
     flags: dict[str, bool] = {}
     for key, default in (("credentials", False), ("private_network", False), ("enabled", True)):
         value = data.get(key, default)
@@ -402,27 +498,49 @@ def validate_policy(data: Mapping[str, Any]) -> PolicySpec:
             errors.add(key, "must be true or false")
         else:
             flags[key] = value
+    return flags
 
+
+def _validated_max_age(errors: _Collector, data: Mapping[str, Any]) -> int | None:
+    """The policy's max_age in seconds, or None (also when it has a reported problem)."""
     # A whole number outside its range "is out of range" (an integer of thousands of
-    # digits included), anything else "must be" one.
-    max_age = data.get("max_age")
+    # digits included), anything else "must be" one (so too for priority and review).
+    max_age: int | None = data.get("max_age")
     if max_age is not None and not _is_int(max_age):
         errors.add("max_age", "must be a whole number of seconds, 0 or more, or null")
     elif max_age is not None and not 0 <= max_age <= MAX_INT:
         errors.add("max_age", f"is out of range: 0 or more seconds, at most {MAX_INT}, or null")
+    else:
+        return max_age
+    return None
 
+
+def _validated_priority(errors: _Collector, data: Mapping[str, Any]) -> int:
+    """The policy's priority (0 when it has a problem, which is reported)."""
     priority = data.get("priority", 0)
     if not _is_int(priority):
         errors.add("priority", "must be a whole number")
     elif not -MAX_INT <= priority <= MAX_INT:
         errors.add("priority", f"is out of range: {-MAX_INT} to {MAX_INT}")
+    else:
+        return int(priority)
+    return 0
 
+
+def _validated_review_every_days(errors: _Collector, data: Mapping[str, Any]) -> int:
+    """The policy's review interval in days (the default when it has a reported problem)."""
     review = data.get("review_every_days", DEFAULT_REVIEW_EVERY_DAYS)
     if not _is_int(review):
         errors.add("review_every_days", "must be a whole number of days from 1 to 3650")
     elif not 1 <= review <= 3650:
         errors.add("review_every_days", "is out of range: a whole number of days from 1 to 3650")
+    else:
+        return int(review)
+    return DEFAULT_REVIEW_EVERY_DAYS
 
+
+def _validated_description(errors: _Collector, data: Mapping[str, Any]) -> str:
+    """The policy's description, stripped ("" when it has a problem, which is reported)."""
     description = data.get("description")
     description = "" if description is None else description
     if not isinstance(description, str):
@@ -431,8 +549,18 @@ def validate_policy(data: Mapping[str, Any]) -> PolicySpec:
         errors.add("description", f"is longer than {MAX_DESCRIPTION_LENGTH} characters")
     elif (problem := _text_problem(description, multiline=True)) is not None:
         errors.add("description", problem)
+    else:
+        return description.strip()
+    return ""
 
-    credentials = flags.get("credentials", False)
+
+def _check_credentials(
+    errors: _Collector,
+    credentials: bool,
+    origins: tuple[OriginEntry, ...] | None,
+    expose_headers: tuple[str, ...] | None,
+) -> None:
+    """Report the wildcards the Fetch standard forbids with credentials: true."""
     if credentials and origins:
         for i, entry in enumerate(origins):
             if entry.rule.kind == "any":
@@ -446,28 +574,6 @@ def validate_policy(data: Mapping[str, Any]) -> PolicySpec:
             "expose_headers",
             "'*' is not a wildcard when credentials is true; name the headers to expose",
         )
-
-    errors.raise_if_any()
-    assert path is not None
-    assert origins is not None
-    assert methods is not None
-    assert allow_headers is not None
-    assert expose_headers is not None
-    return PolicySpec(
-        name=str(name),
-        path=path,
-        origins=origins,
-        methods=methods,
-        allow_headers=allow_headers,
-        expose_headers=expose_headers,
-        credentials=credentials,
-        max_age=max_age,
-        private_network=flags["private_network"],
-        enabled=flags["enabled"],
-        priority=int(priority),
-        description=description.strip() if isinstance(description, str) else "",
-        review_every_days=int(review),
-    )
 
 
 def apply_changes(spec: PolicySpec, changes: Mapping[str, Any]) -> PolicySpec:
