@@ -1,15 +1,13 @@
 """Policies: the list, one policy, its origin rules and settings, and the changes.
 
-Every change is a POST carrying its CSRF token and the version of the policy
-the operator saw; the store refuses a change based on an older version
-(:class:`~corsadmin.errors.StaleVersion`) and nothing is overwritten. After a
-change the view redirects (a reload never repeats it) and says when every
-worker enforces it.
+Every change goes through :func:`.saving.save`: a POST with its CSRF token and the
+version of the policy the operator saw, refused if the policy moved on since
+(nothing is overwritten), then a redirect that says when every worker enforces it.
 """
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from ..errors import OriginRuleNotFound, PolicyNotFound, StaleVersion, ValidationError
@@ -25,11 +23,8 @@ from .forms import (
     OriginForm,
     ReviewForm,
     SettingsForm,
-    VersionedForm,
-    csrf_failed,
     fill_settings,
     policy_data,
-    show_errors,
 )
 from .review import (
     expiry_state,
@@ -38,15 +33,10 @@ from .review import (
     review_status,
     rule_risks,
 )
+from .saving import Flash, nothing_changed, refusal, save
 from .settings import review_settings
 
 Page = str | tuple[str, int] | Response
-
-CSRF_MESSAGE = (
-    "This form was not accepted: its security token is missing or expired "
-    "(or it was not sent from this page). Nothing was changed; submit it again."
-)
-VERSION_MESSAGE = "This form does not say which version of the policy it changes; reload the page."
 
 
 def load_policy(name: str) -> Policy:
@@ -54,35 +44,6 @@ def load_policy(name: str) -> Policy:
         return store().policy(name)
     except PolicyNotFound:
         abort(404, description=f"There is no policy named {name!r}.")
-
-
-def conflict_message(error: StaleVersion) -> str:
-    """The stale-version refusal, with who changed the policy last."""
-    last = queries.last_change(db_session(), error.policy)
-    message = (
-        f"Not saved: someone changed policy {error.policy!r} after you opened this page "
-        f"(you saw version {error.expected}, it is now at version {error.actual}). "
-        "Nothing was overwritten. What you typed is kept below; open the policy again "
-        "to see the current version, then apply your change to it."
-    )
-    if last is not None:
-        message += f" Last change: {last.summary} (by {last.actor}, {last.at:%Y-%m-%d %H:%M} UTC)."
-    return message
-
-
-def version_missing(form: VersionedForm) -> bool:
-    if form.expected_version() is None:
-        form.form_errors.append(VERSION_MESSAGE)
-        return True
-    return False
-
-
-def refused_post(form: VersionedForm) -> bool:
-    """True when the POST must not go on: no CSRF token, or no version."""
-    if csrf_failed(form):
-        form.form_errors.append(CSRF_MESSAGE)
-        return True
-    return version_missing(form)
 
 
 # --- the list ---------------------------------------------------------------------------------
@@ -165,32 +126,33 @@ def policy(name: str) -> Page:
 
 @bp.post("/policies/<name>/origins")
 def add_origin(name: str) -> Page:
-    """Allow one more origin on the policy. A rule it has already is not touched: the
-    form says so and links to that rule's edit form."""
-    policy = load_policy(name)
+    """Allow one more origin on the policy (a rule it has already is left as it is)."""
+    load_policy(name)
     form = OriginForm()
-    form.validate_on_submit()
-    if refused_post(form):
-        return render_policy(policy, origin_form=form, status=400)
-    try:
-        change = store().allow_origin(
+    return save(
+        form,
+        lambda: store().allow_origin(
             name,
             (form.origin.data or "").strip(),
             note=form.note.data or "",
             expires=(form.expires.data or "").strip() or None,
             expected_version=form.expected_version(),
             new_only=True,
-        )
-    except ValidationError as error:
-        show_errors(form, error)
-        policy = load_policy(name)
+        ),
+        page=lambda status: _add_origin_page(name, form, status),
+        saved=lambda done: Flash(
+            saved_message(f"Saved: {done.entry.rule.text} is allowed on {name}.")
+        ),
+        redirect_to=lambda _: url_for(".policy", name=name),
+    )
+
+
+def _add_origin_page(name: str, form: OriginForm, status: int) -> Page:
+    policy = load_policy(name)
+    if status == 400 and refusal(form) is None:  # the store refused what was typed
+        # A rule the policy has already: the form links to that rule's edit form.
         form.existing = _existing_rule(policy, form.origin.data or "")
-        return render_policy(policy, origin_form=form, status=400)
-    except StaleVersion as error:
-        form.form_errors.append(conflict_message(error))
-        return render_policy(load_policy(name), origin_form=form, status=409)
-    flash(saved_message(f"Saved: {change.entry.rule.text} is allowed on {name}."), "success")
-    return redirect(url_for(".policy", name=name))
+    return render_policy(policy, origin_form=form, status=status)
 
 
 def _existing_rule(policy: Policy, typed: str) -> str | None:
@@ -205,11 +167,19 @@ def _existing_rule(policy: Policy, typed: str) -> str | None:
     return text if text in stored else None
 
 
-def _edit_origin_page(
-    policy: Policy, rule: OriginRuleRow | None, form: EditOriginForm, status: int = 200
-) -> Page:
+def _rule(policy: Policy, origin: str | None) -> OriginRuleRow | None:
+    return next((r for r in policy.origin_rules if r.origin == origin), None)
+
+
+def _no_rule(name: str, origin: str | None) -> str:
+    return f"Policy {name!r} has no origin rule {origin!r}."
+
+
+def _edit_origin_page(policy: Policy, origin: str, form: EditOriginForm, status: int = 200) -> Page:
     return (
-        render_template("corsadmin/edit_origin.html", policy=policy, rule=rule, form=form),
+        render_template(
+            "corsadmin/edit_origin.html", policy=policy, rule=_rule(policy, origin), form=form
+        ),
         status,
     )
 
@@ -218,49 +188,46 @@ def _edit_origin_page(
 def edit_origin(name: str) -> Page:
     """Change an allowed origin rule's note or expiry (never adds a rule)."""
     policy = load_policy(name)
-    form = EditOriginForm() if request.method == "POST" else EditOriginForm(formdata=None)
-    origin = (form.origin.data if request.method == "POST" else None) or request.args.get(
-        "origin", ""
-    )
-    rule = next((r for r in policy.origin_rules if r.origin == origin), None)
-    missing = f"Policy {name!r} has no origin rule {origin!r}."
     if request.method == "GET":
+        origin = request.args.get("origin", "")
+        rule = _rule(policy, origin)
         if rule is None:
-            abort(404, description=missing)
+            abort(404, description=_no_rule(name, origin))
+        form = EditOriginForm(formdata=None)
         form.origin.data = rule.origin
         form.note.data = rule.note or ""
         form.expires.data = format_time(rule.expires_at) if rule.expires_at else ""
         form.version.data = str(policy.version)
-        return _edit_origin_page(policy, rule, form)
-    form.validate_on_submit()
-    if refused_post(form):
-        return _edit_origin_page(policy, rule, form, 400)
+        return _edit_origin_page(policy, origin, form)
+    form = EditOriginForm()
+    origin = form.origin.data or request.args.get("origin", "")
     try:
-        change = store().change_origin(
-            name,
-            origin,
-            note=form.note.data or "",
-            expires=(form.expires.data or "").strip(),  # empty: never expires
-            expected_version=form.expected_version(),
+        return save(
+            form,
+            lambda: store().change_origin(
+                name,
+                origin,
+                note=form.note.data or "",
+                expires=(form.expires.data or "").strip(),  # empty: never expires
+                expected_version=form.expected_version(),
+            ),
+            page=lambda status: _edit_origin_page(load_policy(name), origin, form, status),
+            saved=lambda done: (
+                Flash(saved_message(f"Saved: {origin} on {name}: {done.details()}."))
+                if done.outcome != "unchanged"
+                else nothing_changed(f"Nothing to save: {origin} on {name} is as it was.")
+            ),
+            redirect_to=lambda _: url_for(".policy", name=name),
         )
-    except ValidationError as error:
-        show_errors(form, error)
-        return _edit_origin_page(policy, rule, form, 400)
-    except StaleVersion as error:
-        form.form_errors.append(conflict_message(error))
-        policy = load_policy(name)
-        rule = next((r for r in policy.origin_rules if r.origin == origin), None)
-        return _edit_origin_page(policy, rule, form, 409)
     except OriginRuleNotFound:
-        abort(404, description=missing)
-    if change.outcome == "unchanged":
-        flash(f"Nothing to save: {origin} on {name} is as it was.", "info")
-    else:
-        flash(saved_message(f"Saved: {origin} on {name}: {change.details()}."), "success")
-    return redirect(url_for(".policy", name=name))
+        abort(404, description=_no_rule(name, origin))
 
 
 # --- settings ------------------------------------------------------------------------------------
+
+
+def _policy_form_page(form: SettingsForm, policy: Policy | None, status: int = 200) -> Page:
+    return render_template("corsadmin/policy_form.html", form=form, policy=policy), status
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -273,18 +240,17 @@ def new_policy() -> Page:
         form.enabled.data = True
         form.priority.data = "0"
         form.review_every_days.data = "90"
-        return render_template("corsadmin/policy_form.html", form=form, policy=None)
-    form.validate_on_submit()
-    if csrf_failed(form):
-        form.form_errors.append(CSRF_MESSAGE)
-        return render_template("corsadmin/policy_form.html", form=form, policy=None), 400
-    try:
-        spec = store().create_policy(policy_data(form))
-    except ValidationError as error:
-        show_errors(form, error)
-        return render_template("corsadmin/policy_form.html", form=form, policy=None), 400
-    flash(saved_message(f"Saved: policy {spec.name} covers {spec.path.text}."), "success")
-    return redirect(url_for(".policy", name=spec.name))
+        return _policy_form_page(form, None)
+    return save(
+        form,
+        lambda: store().create_policy(policy_data(form)),
+        page=lambda status: _policy_form_page(form, None, status),
+        saved=lambda spec: Flash(
+            saved_message(f"Saved: policy {spec.name} covers {spec.path.text}.")
+        ),
+        redirect_to=lambda spec: url_for(".policy", name=spec.name),
+        versioned=False,
+    )
 
 
 @bp.route("/policies/<name>/edit", methods=["GET", "POST"])
@@ -294,26 +260,21 @@ def edit_policy(name: str) -> Page:
     form = SettingsForm()
     if request.method == "GET":
         fill_settings(form, spec_of(policy).to_document(), policy.version)
-        return render_template("corsadmin/policy_form.html", form=form, policy=policy)
-    form.validate_on_submit()
-    if refused_post(form):
-        return render_template("corsadmin/policy_form.html", form=form, policy=policy), 400
+        return _policy_form_page(form, policy)
     before = spec_of(policy)
-    try:
-        after = store().update_policy(
+    return save(
+        form,
+        lambda: store().update_policy(
             name, policy_data(form), expected_version=form.expected_version()
-        )
-    except ValidationError as error:
-        show_errors(form, error)
-        return render_template("corsadmin/policy_form.html", form=form, policy=policy), 400
-    except StaleVersion as error:
-        form.form_errors.append(conflict_message(error))
-        return render_template("corsadmin/policy_form.html", form=form, policy=policy), 409
-    if after == before:
-        flash("Nothing to save: the settings are as they were.", "info")
-    else:
-        flash(saved_message(), "success")
-    return redirect(url_for(".policy", name=after.name))
+        ),
+        page=lambda status: _policy_form_page(form, load_policy(name), status),
+        saved=lambda after: (
+            Flash(saved_message())
+            if after != before
+            else nothing_changed("Nothing to save: the settings are as they were.")
+        ),
+        redirect_to=lambda after: url_for(".policy", name=after.name),
+    )
 
 
 # --- confirmed changes: enable, disable, delete, remove an origin ---------------------------------
@@ -345,22 +306,24 @@ def _confirmed_change(name: str, action: str) -> Page:
             policy, action, ConfirmForm(formdata=None, version=str(policy.version))
         )
     form = ConfirmForm()
-    form.validate_on_submit()
-    if refused_post(form):
-        return _confirm_page(policy, action, form, 400)
-    try:
+
+    def change() -> None:
         if action == "delete":
             store().delete_policy(name, expected_version=form.expected_version())
         else:
             store().set_enabled(name, action == "enable", expected_version=form.expected_version())
-    except StaleVersion as error:
-        form.form_errors.append(conflict_message(error))
-        return _confirm_page(load_policy(name), action, form, 409)
+
     if action == "delete":
-        flash(saved_message(f"Deleted policy {name}."), "success")
-        return redirect(url_for(".policies"))
-    flash(saved_message(f"Saved: policy {name} is {action}d."), "success")
-    return redirect(url_for(".policy", name=name))
+        done, target = f"Deleted policy {name}.", url_for(".policies")
+    else:
+        done, target = f"Saved: policy {name} is {action}d.", url_for(".policy", name=name)
+    return save(
+        form,
+        change,
+        page=lambda status: _confirm_page(load_policy(name), action, form, status),
+        saved=lambda _: Flash(saved_message(done)),
+        redirect_to=lambda _: target,
+    )
 
 
 @bp.route("/policies/<name>/enable", methods=["GET", "POST"])
@@ -381,39 +344,46 @@ def delete_policy(name: str) -> Page:
     return _confirmed_change(name, "delete")
 
 
+def _remove_origin_page(
+    policy: Policy, origin: str | None, form: ConfirmForm, status: int = 200
+) -> Page:
+    return (
+        render_template(
+            "corsadmin/remove_origin.html",
+            policy=policy,
+            rule=_rule(policy, origin),
+            origin=origin,
+            form=form,
+        ),
+        status,
+    )
+
+
 @bp.route("/policies/<name>/origins/remove", methods=["GET", "POST"])
 def remove_origin(name: str) -> Page:
     """Stop allowing one origin rule, after a confirmation."""
     policy = load_policy(name)
-    form = ConfirmForm() if request.method == "POST" else ConfirmForm(formdata=None)
-    origin = form.origin.data if request.method == "POST" else request.args.get("origin", "")
-    rule = next((r for r in policy.origin_rules if r.origin == origin), None)
-    status = 200
     if request.method == "GET":
-        if rule is None:
-            abort(404, description=f"Policy {name!r} has no origin rule {origin!r}.")
-        form.origin.data = origin
-        form.version.data = str(policy.version)
-    else:
-        form.validate_on_submit()
-        if refused_post(form):
-            status = 400
-        else:
-            try:
-                store().remove_origin(name, origin or "", expected_version=form.expected_version())
-            except StaleVersion as error:
-                form.form_errors.append(conflict_message(error))
-                policy, status = load_policy(name), 409
-            except (OriginRuleNotFound, ValidationError):
-                abort(404, description=f"Policy {name!r} has no origin rule {origin!r}.")
-            else:
-                flash(saved_message(f"Saved: {origin} is no longer allowed on {name}."), "success")
-                return redirect(url_for(".policy", name=name))
-    return (
-        render_template(
-            "corsadmin/remove_origin.html", policy=policy, rule=rule, origin=origin, form=form
-        ),
-        status,
+        origin = request.args.get("origin", "")
+        if _rule(policy, origin) is None:
+            abort(404, description=_no_rule(name, origin))
+        form = ConfirmForm(formdata=None, origin=origin, version=str(policy.version))
+        return _remove_origin_page(policy, origin, form)
+    form = ConfirmForm()
+    origin = form.origin.data
+
+    def change() -> None:
+        try:
+            store().remove_origin(name, origin or "", expected_version=form.expected_version())
+        except (OriginRuleNotFound, ValidationError):
+            abort(404, description=_no_rule(name, origin))
+
+    return save(
+        form,
+        change,
+        page=lambda status: _remove_origin_page(load_policy(name), origin, form, status),
+        saved=lambda _: Flash(saved_message(f"Saved: {origin} is no longer allowed on {name}.")),
+        redirect_to=lambda _: url_for(".policy", name=name),
     )
 
 
@@ -425,23 +395,20 @@ def mark_reviewed(name: str) -> Page:
     """Record that the operator reviewed the policy, with a comment (an audit event)."""
     policy = load_policy(name)
     form = ReviewForm()
-    form.validate_on_submit()
     back = request.form.get("back")
-    if not refused_post(form) and form.expected_version() != policy.version:
-        form.form_errors.append(
-            conflict_message(StaleVersion(name, form.expected_version() or 0, policy.version))
-        )
-        return render_policy(policy, review_form=form, status=409)
-    if form.form_errors:
-        return render_policy(policy, review_form=form, status=400)
-    try:
-        store().mark_reviewed(
-            name, (form.comment.data or "").strip(), expected_version=form.expected_version()
-        )
-    except StaleVersion as exc:  # changed between the check above and the write
-        form.form_errors.append(conflict_message(exc))
-        return render_policy(load_policy(name), review_form=form, status=409)
-    flash(f"Marked {name} as reviewed.", "success")
-    if back == "review":
-        return redirect(url_for(".review"))
-    return redirect(url_for(".policy", name=name))
+
+    def change() -> None:
+        expected = form.expected_version()
+        if expected != policy.version:  # stale: refused before taking the write lock
+            raise StaleVersion(name, expected or 0, policy.version)
+        store().mark_reviewed(name, (form.comment.data or "").strip(), expected_version=expected)
+
+    return save(
+        form,
+        change,
+        page=lambda status: render_policy(load_policy(name), review_form=form, status=status),
+        saved=lambda _: Flash(f"Marked {name} as reviewed."),
+        redirect_to=lambda _: (
+            url_for(".review") if back == "review" else url_for(".policy", name=name)
+        ),
+    )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import shlex
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from ..errors import StaleVersion, ValidationError
+from ..errors import ValidationError
 from ..explain import explain
 from ..extension import CorsAdmin
 from ..models import utcnow
@@ -22,9 +22,10 @@ from ..usage import (
 )
 from . import audit, queries
 from .blueprint import bp, db_session, saved_message, store
-from .forms import AllowRefusedForm, CheckForm, ReviewForm, show_errors
-from .policy_views import CSRF_MESSAGE, conflict_message, load_policy, version_missing
+from .forms import AllowRefusedForm, CheckForm, ReviewForm
+from .policy_views import load_policy
 from .review import allowing_rule, build_review
+from .saving import Flash, save
 from .settings import review_settings
 
 Page = str | tuple[str, int] | Response
@@ -57,11 +58,7 @@ def review() -> Page:
 
 @bp.get("/refused")
 def refused() -> Page:
-    """Which origins were refused on which policy, how often, first and last seen.
-
-    Only a serialized origin (as a browser sends it) gets an "Allow…" link; the
-    buckets and any other value are shown as what they are, never as a rule.
-    """
+    """Which origins were refused on which policy, how often, first and last seen."""
     session = db_session()
     chosen = request.args.get("policy", "").strip() or None
     rows = queries.refused_origins(session, policy=chosen)
@@ -92,7 +89,11 @@ def refused() -> Page:
 
 
 def _refused_kind(origin: str, allowable: bool) -> str:
-    """How the report shows a row: an origin, one of the buckets, or junk."""
+    """How the report shows a row: an origin, one of the buckets, or junk.
+
+    Only a serialized origin (as a browser sends it) gets an "Allow…" link; the
+    buckets and any other value are shown as what they are, never as a rule.
+    """
     if allowable:
         return "origin"
     if origin in (OTHER_REFUSED, OTHER_ALLOWED):
@@ -113,15 +114,12 @@ NOT_ALLOWABLE_MESSAGE = (
 
 @bp.route("/refused/allow", methods=["GET", "POST"])
 def allow_refused() -> Page:
-    """Allow a refused origin into its policy, after a confirmation of exactly what changes.
-
-    Only a serialized origin, stored as the exact rule for that one origin: a forged
-    request naming a pattern or a bucket is refused (400) and writes nothing.
-    """
+    """Allow a refused origin into its policy, after a confirmation of exactly what changes."""
     name = request.values.get("policy", "")
     origin = request.values.get("origin", "")
     policy = load_policy(name)
     if rule_for_refused_origin(origin) is None:
+        # A forged request naming a pattern or a bucket: refused, nothing written.
         return (
             render_template(
                 "corsadmin/allow.html",
@@ -136,31 +134,32 @@ def allow_refused() -> Page:
         form = AllowRefusedForm(formdata=None, version=str(policy.version))
         if usage is not None:
             form.note.data = f"refused {usage.count} times until {usage.last_seen:%Y-%m-%d}"
-        status = 200
-    else:
-        form = AllowRefusedForm()
-        form.validate_on_submit()
-        status = 400
-        if "csrf_token" in form.errors:
-            form.form_errors.append(CSRF_MESSAGE)
-        elif not version_missing(form):
-            try:
-                entry = store().add_origin(
-                    name,
-                    origin,
-                    note=form.note.data or "",
-                    expires=(form.expires.data or "").strip() or None,
-                    expected_version=form.expected_version(),
-                )
-            except ValidationError as error:
-                show_errors(form, error)
-            except StaleVersion as error:
-                form.form_errors.append(conflict_message(error))
-                policy, status = load_policy(name), 409
-            else:
-                flash(saved_message(f"Saved: {entry.rule.text} is allowed on {name}."), "success")
-                return redirect(url_for(".refused"))
-    # What will change, computed with the same validation the save uses.
+        return _allow_page(name, origin, usage, form)
+    form = AllowRefusedForm()
+    return save(
+        form,
+        lambda: store().add_origin(
+            name,
+            origin,
+            note=form.note.data or "",
+            expires=(form.expires.data or "").strip() or None,
+            expected_version=form.expected_version(),
+        ),
+        page=lambda status: _allow_page(name, origin, usage, form, status),
+        saved=lambda entry: Flash(saved_message(f"Saved: {entry.rule.text} is allowed on {name}.")),
+        redirect_to=lambda _: url_for(".refused"),
+    )
+
+
+def _allow_page(
+    name: str,
+    origin: str,
+    usage: queries.RefusedOrigin | None,
+    form: AllowRefusedForm,
+    status: int = 200,
+) -> Page:
+    """The confirmation: what will change, computed with the same validation the save uses."""
+    policy = load_policy(name)
     spec = spec_of(policy)
     entry_error = None
     new_rule = None
