@@ -16,11 +16,11 @@ from .errors import (
     StaleVersion,
     ValidationError,
 )
-from .explain import Evaluation, Explanation, evaluate, explain
+from .engine.explain import Evaluation, Explanation, evaluate, explain
 from .extension import CorsAdmin, CorsAdminNotInitialized
-from .policy import OriginEntry, PolicySpec, validate_policy
-from .snapshot import CorsRequest, Decision, Snapshot
-from .store import ImportReport, PolicyStore, parse_document
+from .policy.spec import OriginEntry, PolicySpec, validate_policy
+from .engine.snapshot import CorsRequest, Decision, Snapshot
+from .db.store import ImportReport, PolicyStore, parse_document
 
 __version__ = "0.1.0"
 

@@ -14,15 +14,15 @@ from flask import Flask, current_app, request
 from flask_sqlalchemy import SQLAlchemy
 
 from .admin.settings import ADMIN_DEFAULTS
-from .explain import Evaluation, evaluate_policy, memo_key
-from .headers import CORS_RESPONSE_HEADERS, HeaderPairs
-from .models import Base, State
-from .notify import RevisionListener
-from .notify import supported as notify_supported
-from .refresh import SnapshotHolder
-from .snapshot import CorsRequest, Snapshot
-from .store import PolicyStore, RuleCache, load_snapshot, read_revision
-from .usage import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS, UsageRecorder
+from .engine.explain import Evaluation, evaluate_policy, memo_key
+from .engine.headers import CORS_RESPONSE_HEADERS, HeaderPairs
+from .db.models import Base, State
+from .runtime.notify import RevisionListener
+from .runtime.notify import supported as notify_supported
+from .runtime.refresh import SnapshotHolder
+from .engine.snapshot import CorsRequest, Snapshot
+from .db.store import PolicyStore, RuleCache, load_snapshot, read_revision
+from .runtime.usage import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS, UsageRecorder
 
 if TYPE_CHECKING:
     from werkzeug.wrappers import Response as BaseResponse
@@ -277,7 +277,7 @@ class CorsAdmin:
 
     def upgrade_schema(self, app: Flask | None = None, revision: str = "head") -> None:
         """Apply corsadmin's migrations (its own Alembic version table)."""
-        from .schema import upgrade
+        from .db.schema import upgrade
 
         upgrade(self.state(app).db.engine, revision)
 

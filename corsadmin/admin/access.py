@@ -36,8 +36,8 @@ from flask import current_app, flash, g, request, session, url_for
 from werkzeug.exceptions import Forbidden, Unauthorized
 from werkzeug.utils import import_string
 
-from ..models import Operator
-from . import operators
+from ..db.models import Operator
+from ..db import operators
 from .settings import session_idle, session_idle_minutes
 
 OperatorLoader = Callable[[], str | None]

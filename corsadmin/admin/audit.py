@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..policy import POLICY_FIELDS
+from ..policy.spec import POLICY_FIELDS
 
 
 @dataclass(frozen=True, slots=True)

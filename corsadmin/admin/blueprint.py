@@ -16,9 +16,9 @@ from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.wrappers import Response
 
 from ..extension import CorsAdmin
-from ..models import utcnow
-from ..schema import templates_directory
-from ..store import BUSY_MESSAGE, PolicyStore, database_busy
+from ..db.models import utcnow
+from ..db.schema import templates_directory
+from ..db.store import BUSY_MESSAGE, PolicyStore, database_busy
 from . import access
 from .forms import LogoutForm
 

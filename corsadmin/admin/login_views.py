@@ -26,7 +26,8 @@ from flask import (
 from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
-from . import access, operators
+from . import access
+from ..db import operators
 from .blueprint import bp, db_session
 from .forms import LoginForm, LogoutForm
 from .settings import ADMIN_DEFAULTS, SESSION_IDLE_KEY, check_session_idle_minutes, setting

@@ -13,9 +13,9 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from ..errors import OriginRuleNotFound, PolicyNotFound, StaleVersion, ValidationError
-from ..models import OriginRuleRow, Policy, utcnow
-from ..policy import format_time, parse_origin_entry
-from ..store import spec_of
+from ..db.models import OriginRuleRow, Policy, utcnow
+from ..policy.spec import format_time, parse_origin_entry
+from ..db.store import spec_of
 from . import queries
 from .blueprint import bp, db_session, saved_message, store
 from .forms import (

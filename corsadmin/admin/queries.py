@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, scoped_session
 
-from ..models import AuditEvent, OriginUsage, Policy
+from ..db.models import AuditEvent, OriginUsage, Policy
 from .review import PolicyFacts, RuleFacts
 
 AnySession = Session | scoped_session[Any]

@@ -8,12 +8,12 @@ from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from ..errors import StaleVersion, ValidationError
-from ..explain import explain
+from ..engine.explain import explain
 from ..extension import CorsAdmin
-from ..models import utcnow
-from ..policy import parse_origin_entry, with_origin
-from ..store import load_snapshot, spec_of
-from ..usage import (
+from ..db.models import utcnow
+from ..policy.spec import parse_origin_entry, with_origin
+from ..db.store import load_snapshot, spec_of
+from ..runtime.usage import (
     MAX_USAGE_ORIGINS_PER_POLICY,
     NOT_AN_ORIGIN,
     OTHER_ALLOWED,

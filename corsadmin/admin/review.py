@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from ..origins import OriginMatcher, OriginRule, OriginRuleError, parse_origin_rule
+from ..policy.origins import OriginMatcher, OriginRule, OriginRuleError, parse_origin_rule
 
 DEFAULT_STALE_AFTER_DAYS = 30
 DEFAULT_EXPIRING_WITHIN_DAYS = 14

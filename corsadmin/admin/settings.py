@@ -45,7 +45,7 @@ def setting(key: str) -> Any:
 
 def check_session_idle_minutes(value: Any) -> int:
     """``CORSADMIN_SESSION_IDLE_MINUTES`` if it is a whole number of minutes in bounds."""
-    from .operators import MAX_SESSION_IDLE_MINUTES  # not at import: it hashes a password
+    from ..db.operators import MAX_SESSION_IDLE_MINUTES  # not at import: it hashes a password
 
     if (
         isinstance(value, bool)

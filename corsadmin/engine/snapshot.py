@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from .origins import OriginMatcher, OriginRule, is_canonical_request_origin
-from .paths import PathCandidate, PathMatcher
-from .policy import PolicySpec
+from ..policy.origins import OriginMatcher, OriginRule, is_canonical_request_origin
+from ..policy.paths import PathCandidate, PathMatcher
+from ..policy.spec import PolicySpec
 
 
 class CorsRequest(NamedTuple):

@@ -16,18 +16,18 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from .admin.cli import operator_group
-from .cli_errors import fail, user_errors
-from .errors import ValidationError
-from .explain import explain
-from .models import Policy
-from .store import KEEP, PolicyStore, load_snapshot
+from .operators import operator_group
+from .errors import fail, user_errors
+from ..errors import ValidationError
+from ..engine.explain import explain
+from ..db.models import Policy
+from ..db.store import KEEP, PolicyStore, load_snapshot
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _state() -> Any:
-    from .extension import CorsAdmin
+    from ..extension import CorsAdmin
 
     return CorsAdmin.state(current_app)
 
@@ -433,7 +433,7 @@ def check_command(
 @user_errors
 def db_upgrade_command(revision: str) -> None:
     """Create or upgrade corsadmin's tables (its own Alembic version table)."""
-    from .schema import upgrade
+    from ..db.schema import upgrade
 
     upgrade(_state().db.engine, revision)
     click.echo(f"corsadmin schema is at {revision}")

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .headers import HeaderPairs, cors_headers
-from .paths import PathCandidate
+from ..policy.paths import PathCandidate
 from .snapshot import NOT_COVERED, CompiledPolicy, CorsRequest, Decision, Snapshot, decide_origin
-from .usage import usage_origin
+from .counting import usage_origin
 
 SIMPLE_METHODS = frozenset({"GET", "HEAD", "POST"})
 SAFELISTED_HEADERS = frozenset({"accept", "accept-language", "content-language"})

@@ -31,7 +31,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import CorsAdminError, ValidationError
-from ..models import AuditEvent, Operator, OperatorSession, State, utcnow
+from .models import AuditEvent, Operator, OperatorSession, State, utcnow
 
 AnySession = Session | scoped_session[Any]
 

@@ -41,8 +41,14 @@ from typing import Final
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .models import OriginRuleRow, OriginUsage, Policy
-from .origins import OriginRule, OriginRuleError, is_canonical_request_origin, parse_origin_rule
+from ..db.models import OriginRuleRow, OriginUsage, Policy
+from ..engine.counting import MAX_USAGE_ORIGIN_LENGTH, NOT_AN_ORIGIN, usage_origin  # noqa: F401
+from ..policy.origins import (
+    OriginRule,
+    OriginRuleError,
+    is_canonical_request_origin,
+    parse_origin_rule,
+)
 
 log = logging.getLogger("corsadmin")
 
@@ -53,9 +59,6 @@ MAX_KEYS: Final = 10_000
 #: Origins (allowed by a broad rule or refused) kept per policy in the table, the
 #: most frequent; the rest are counted in the policy's "other" buckets.
 MAX_USAGE_ORIGINS_PER_POLICY: Final = 1_000
-#: Longest origin stored (outside exact rules): "https://" + a 253-character host +
-#: ":65535" is 267; a longer value is no origin a browser sends.
-MAX_USAGE_ORIGIN_LENGTH: Final = 300
 #: Days a row is kept after it was last seen (CORSADMIN_USAGE_RETENTION_DAYS).
 DEFAULT_RETENTION_DAYS: Final = 90
 #: The longest retention accepted (a hundred years).
@@ -67,8 +70,6 @@ MAX_MAINTENANCE_ROWS: Final = 10_000
 #: Rows per INSERT statement.
 WRITE_CHUNK: Final = 500
 
-#: The bucket of Origin values that are not serialized origins (never stored verbatim).
-NOT_AN_ORIGIN: Final = "(not a serialized origin)"
 #: Allowed origins beyond the policy's MAX_USAGE_ORIGINS_PER_POLICY, counted together.
 OTHER_ALLOWED: Final = "(other allowed origins)"
 #: Refused origins beyond the policy's MAX_USAGE_ORIGINS_PER_POLICY, counted together.
@@ -78,19 +79,6 @@ BUCKETS: Final = frozenset({NOT_AN_ORIGIN, OTHER_ALLOWED, OTHER_REFUSED})
 #: SQLSTATE classes of errors caused by one row's values, not by the database:
 #: data exception, integrity violation, program limit exceeded (index row size).
 _ROW_ERROR_SQLSTATE_CLASSES: Final = frozenset({"22", "23", "54"})
-
-
-def usage_origin(origin: str, rule: OriginRule | None) -> str:
-    """What usage counting records for a request ``Origin``: the origin itself, or
-    :data:`NOT_AN_ORIGIN`. ``rule`` is the rule that allowed it (None if refused).
-
-    Called once per memoized evaluation, not per request.
-    """
-    if rule is not None and rule.text == origin:
-        return origin  # an exact or null rule: written by an operator
-    if len(origin) > MAX_USAGE_ORIGIN_LENGTH or not is_canonical_request_origin(origin):
-        return NOT_AN_ORIGIN
-    return origin
 
 
 @dataclass(slots=True)

@@ -19,31 +19,27 @@ from typing import Any, Final, Literal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, scoped_session, selectinload
 
-from .errors import (
+from ..errors import (
     FieldError,
     OriginRuleNotFound,
     PolicyNotFound,
     StaleVersion,
     ValidationError,
 )
-from .models import AuditEvent, OriginRuleRow, Policy, State, utcnow
-from .notify import notify
-from .origins import OriginRule, parse_origin_rule
-from .paths import PathPattern, load_path_pattern
-from .policy import (
+from ..policy.document import DOCUMENT_FORMAT, canonical, describe_change, parse_document
+from ..policy.spec import (
     OriginEntry,
     PolicySpec,
     apply_changes,
-    field_name,
     format_time,
     parse_origin_entry,
     validate_policy,
     with_origin,
     without_origin,
 )
-from .snapshot import Snapshot
-
-DOCUMENT_FORMAT = 1
+from ..runtime.notify import notify
+from .loader import spec_of
+from .models import AuditEvent, OriginRuleRow, Policy, State, utcnow
 
 
 @dataclass
@@ -159,143 +155,6 @@ def check_actor(actor: object) -> str:
     return actor
 
 
-class RuleCache:
-    """Parsed origin rules and path patterns by their stored text.
-
-    Stored values were validated when written; loading a snapshot only needs to
-    rebuild the objects, and most of them did not change since the last load.
-    """
-
-    def __init__(self) -> None:
-        self._origins: dict[str, OriginRule] = {}
-        self._paths: dict[str, PathPattern] = {}
-
-    def origin(self, text: str) -> OriginRule:
-        rule = self._origins.get(text)
-        if rule is None:
-            rule = self._origins[text] = parse_origin_rule(text, stored=True)
-        return rule
-
-    def path(self, text: str) -> PathPattern:
-        pattern = self._paths.get(text)
-        if pattern is None:
-            pattern = self._paths[text] = load_path_pattern(text)
-        return pattern
-
-    def keep_only(self, origins: set[str], paths: set[str]) -> None:
-        self._origins = {k: v for k, v in self._origins.items() if k in origins}
-        self._paths = {k: v for k, v in self._paths.items() if k in paths}
-
-
-def read_revision(connection: sa.Connection) -> int:
-    """The current revision (0 on a database where nothing was ever written)."""
-    value = connection.execute(sa.select(State.revision).where(State.id == 1)).scalar()
-    return int(value or 0)
-
-
-class InconsistentRead(RuntimeError):
-    """Policies kept changing while a snapshot was being read."""
-
-
-LOAD_ATTEMPTS = 10
-
-
-def load_specs(
-    connection: sa.Connection, cache: RuleCache | None = None
-) -> tuple[int, list[PolicySpec]]:
-    """The revision and every policy at that revision, never a mixture of two.
-
-    The rows are read in several statements, and a change may commit between
-    them. Every change moves the revision in its own transaction, so if the
-    revision is the same after the rows were read as before, no change
-    committed in between and the rows are exactly that revision's; otherwise
-    read again. (On PostgreSQL the read also runs in one REPEATABLE READ
-    transaction, where it succeeds the first time.)
-    """
-    cache = cache or RuleCache()
-    for _attempt in range(LOAD_ATTEMPTS):
-        revision = read_revision(connection)
-        specs = _read_specs(connection, cache)
-        if read_revision(connection) == revision:
-            return revision, specs
-        if connection.in_transaction():
-            connection.rollback()
-    raise InconsistentRead(f"policies changed during {LOAD_ATTEMPTS} reads in a row")
-
-
-def _read_specs(connection: sa.Connection, cache: RuleCache) -> list[PolicySpec]:
-    p = Policy.__table__
-    r = OriginRuleRow.__table__
-    origin_rows: dict[int, list[OriginEntry]] = {}
-    seen_origins: set[str] = set()
-    for row in connection.execute(
-        sa.select(r.c.policy_id, r.c.origin, r.c.note, r.c.expires_at).order_by(
-            r.c.policy_id, r.c.origin
-        )
-    ):
-        origin_rows.setdefault(row.policy_id, []).append(
-            OriginEntry(cache.origin(row.origin), row.note or "", row.expires_at)
-        )
-        seen_origins.add(row.origin)
-    specs: list[PolicySpec] = []
-    seen_paths: set[str] = set()
-    for row in connection.execute(sa.select(p).order_by(p.c.name)):
-        specs.append(_spec(row, cache.path(row.path), tuple(origin_rows.get(row.id, ()))))
-        seen_paths.add(row.path)
-    cache.keep_only(seen_origins, seen_paths)
-    return specs
-
-
-def load_snapshot(
-    engine: sa.Engine, cache: RuleCache | None = None, previous: Snapshot | None = None
-) -> Snapshot:
-    """Compile a snapshot from the database (one consistent revision), taking over
-    the unchanged policies of ``previous``."""
-    with engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            connection = connection.execution_options(isolation_level="REPEATABLE READ")
-        revision, specs = load_specs(connection, cache)
-    return Snapshot(revision, specs, previous=previous)
-
-
-def spec_of(policy: Policy) -> PolicySpec:
-    """A stored policy as a spec (stored values were validated on the way in)."""
-    origins = tuple(
-        OriginEntry(parse_origin_rule(r.origin, stored=True), r.note or "", r.expires_at)
-        for r in sorted(policy.origin_rules, key=lambda r: r.origin)
-    )
-    return _spec(policy, load_path_pattern(policy.path), origins)
-
-
-def _spec(row: Any, path: PathPattern, origins: tuple[OriginEntry, ...]) -> PolicySpec:
-    """A policy's settings, from an ORM object or a plain row (same attribute names)."""
-    return PolicySpec(
-        name=row.name,
-        path=path,
-        origins=origins,
-        methods=tuple(row.methods),
-        allow_headers=tuple(row.allow_headers),
-        expose_headers=tuple(row.expose_headers),
-        credentials=bool(row.credentials),
-        max_age=row.max_age,
-        private_network=bool(row.private_network),
-        enabled=bool(row.enabled),
-        priority=int(row.priority),
-        description=row.description or "",
-        review_every_days=int(row.review_every_days),
-    )
-
-
-def _canonical(spec: PolicySpec) -> dict[str, Any]:
-    """A spec as a document, origins sorted: equal for policies that enforce the same."""
-    document = spec.to_document()
-    document["origins"] = sorted(
-        (e.to_document() for e in spec.origins),
-        key=lambda e: e if isinstance(e, str) else e["origin"],
-    )
-    return document
-
-
 class PolicyStore:
     """Every read and write of policies, for one session and one actor."""
 
@@ -339,7 +198,7 @@ class PolicyStore:
         """The whole policy as a document: every policy, every field, sorted by name."""
         return {
             "corsadmin": DOCUMENT_FORMAT,
-            "policies": [_canonical(spec_of(p)) for p in self.policies()],
+            "policies": [canonical(spec_of(p)) for p in self.policies()],
         }
 
     def audit_events(
@@ -373,11 +232,11 @@ class PolicyStore:
             policy = self._locked(name, expected_version)
             before = spec_of(policy)
             after = apply_changes(before, changes)
-            if _canonical(after) == _canonical(before):
+            if canonical(after) == canonical(before):
                 return before
             self._check_unique(after, policy.id)
             self._write(policy, after)
-            self._audit("policy.update", after.name, before, after, _describe(before, after))
+            self._audit("policy.update", after.name, before, after, describe_change(before, after))
         return after
 
     def set_enabled(
@@ -555,7 +414,7 @@ class PolicyStore:
                 if stored is None:
                     continue
                 before = spec_of(stored)
-                if _canonical(before) == _canonical(spec):
+                if canonical(before) == canonical(spec):
                     report.unchanged.append(spec.name)
                     continue
                 updates.append((stored, before, spec))
@@ -565,9 +424,8 @@ class PolicyStore:
             self.session.flush()
             for policy, before, spec in updates:
                 self._write(policy, spec)
-                self._audit(
-                    "policy.update", spec.name, before, spec, "import: " + _describe(before, spec)
-                )
+                summary = "import: " + describe_change(before, spec)
+                self._audit("policy.update", spec.name, before, spec, summary)
                 report.updated.append(spec.name)
             for spec in specs:
                 if spec.name in existing:
@@ -720,8 +578,8 @@ class PolicyStore:
                 action=action,
                 policy_name=policy_name,
                 summary=summary,
-                before=_canonical(before) if before else None,
-                after=_canonical(after) if after else None,
+                before=canonical(before) if before else None,
+                after=canonical(after) if after else None,
                 revision=self._revision,
             )
         )
@@ -772,70 +630,3 @@ class _Transaction:
             raise
         if events and self.store.on_commit is not None:
             self.store.on_commit()
-
-
-def parse_document(document: Any) -> list[PolicySpec]:
-    """Validate a whole policy document; every problem reported with its place."""
-    if not isinstance(document, Mapping):
-        raise ValidationError.single("", "a policy document must be a JSON object")
-    errors: list[FieldError] = []
-    for key in sorted(field_name(k) for k in document if k not in ("corsadmin", "policies")):
-        errors.append(FieldError(key, "unknown field"))
-    format_ = document.get("corsadmin")
-    if type(format_) is not int or format_ != DOCUMENT_FORMAT:  # not True, not 1.0
-        errors.append(
-            FieldError("corsadmin", f"must be {DOCUMENT_FORMAT} (the format of this document)")
-        )
-    policies = document.get("policies")
-    specs: list[PolicySpec] = []
-    if not isinstance(policies, list):
-        errors.append(FieldError("policies", "must be a list of policies"))
-        policies = []
-    names: dict[str, int] = {}
-    paths: dict[str, int] = {}
-    for i, data in enumerate(policies):
-        try:
-            spec = validate_policy(data)
-        except ValidationError as exc:
-            errors.extend(exc.prefixed(f"policies[{i}]").errors)
-            continue
-        if spec.name in names:
-            errors.append(
-                FieldError(
-                    f"policies[{i}].name",
-                    f"{spec.name!r} is used by policies[{names[spec.name]}] too",
-                )
-            )
-        if spec.path.text in paths:
-            errors.append(
-                FieldError(
-                    f"policies[{i}].path",
-                    f"{spec.path.text!r} is used by policies[{paths[spec.path.text]}] too",
-                )
-            )
-        names.setdefault(spec.name, i)
-        paths.setdefault(spec.path.text, i)
-        specs.append(spec)
-    if errors:
-        raise ValidationError(errors)
-    return specs
-
-
-def _describe(before: PolicySpec, after: PolicySpec) -> str:
-    """A short human summary of what changed between two versions of a policy."""
-    old, new = _canonical(before), _canonical(after)
-    parts: list[str] = []
-    for key in new:
-        if key == "origins":
-            old_o = {o if isinstance(o, str) else o["origin"] for o in old["origins"]}
-            new_o = {o if isinstance(o, str) else o["origin"] for o in new["origins"]}
-            added, removed = sorted(new_o - old_o), sorted(old_o - new_o)
-            if added:
-                parts.append("allowed " + ", ".join(added))
-            if removed:
-                parts.append("removed " + ", ".join(removed))
-            if not added and not removed and old["origins"] != new["origins"]:
-                parts.append("changed origin notes or expiry")
-        elif old.get(key) != new[key]:
-            parts.append(f"{key}: {old.get(key)!r} -> {new[key]!r}")
-    return f"updated {after.name}: " + ("; ".join(parts) if parts else "no change")

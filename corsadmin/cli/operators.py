@@ -17,9 +17,9 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from ..cli_errors import user_errors
+from .errors import user_errors
 from ..errors import ValidationError
-from . import operators
+from ..db import operators
 
 F = TypeVar("F", bound=Callable[..., Any])
 
