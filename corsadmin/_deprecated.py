@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import sys
 import warnings
+from types import FrameType
 
 #: Deprecated since 0.2.0, removed in the release after it.
 REMOVED_IN = "0.3.0"
@@ -18,9 +19,8 @@ REMOVED_IN = "0.3.0"
 
 def _importer_stacklevel() -> int:
     """The stacklevel of the first frame outside importlib and the alias module itself."""
-    frame = sys._getframe(2)  # the alias module's body
+    frame: FrameType | None = sys._getframe(3)  # what imported the alias module
     level = 3
-    frame = frame.f_back
     while frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
         frame = frame.f_back
         level += 1

@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from corsadmin.admin import operators
 from corsadmin.admin.access import SESSION_TOKEN
-from corsadmin.admin.operators import MAX_SESSIONS_PER_OPERATOR, SESSION_MAX_LIFETIME
-from corsadmin.models import OperatorSession, utcnow
+from corsadmin.db import operators
+from corsadmin.db.models import OperatorSession, utcnow
+from corsadmin.db.operators import MAX_SESSIONS_PER_OPERATOR, SESSION_MAX_LIFETIME
 from manage import cors
 from tests.conftest import close_app, make_app
 from tests.test_admin_support import (

@@ -16,9 +16,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from markupsafe import escape
 
-from corsadmin.explain import explain
-from corsadmin.models import OriginRuleRow, OriginUsage, Policy, utcnow
-from corsadmin.store import PolicyStore, load_snapshot
+from corsadmin.db.loader import load_snapshot
+from corsadmin.db.models import OriginRuleRow, OriginUsage, Policy, utcnow
+from corsadmin.db.store import PolicyStore
+from corsadmin.engine.explain import explain
 from manage import cors
 from tests.test_admin_support import (
     PREFIX,

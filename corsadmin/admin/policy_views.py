@@ -12,10 +12,10 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from ..errors import OriginRuleNotFound, PolicyNotFound, StaleVersion, ValidationError
+from ..db.loader import spec_of
 from ..db.models import OriginRuleRow, Policy, utcnow
+from ..errors import OriginRuleNotFound, PolicyNotFound, StaleVersion, ValidationError
 from ..policy.spec import format_time, parse_origin_entry
-from ..db.store import spec_of
 from . import queries
 from .blueprint import bp, db_session, saved_message, store
 from .forms import (

@@ -184,3 +184,10 @@ class OperatorSession(Base):
     password_key: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def ensure_state_row(engine: sa.Engine) -> None:
+    """Insert the revision row (revision 0) if the tables were created without it."""
+    with engine.begin() as connection:
+        if connection.execute(sa.select(State.id).where(State.id == 1)).first() is None:
+            connection.execute(sa.insert(State).values(id=1, revision=0))

@@ -9,32 +9,23 @@ Flask-Migrate at the same scripts, so ``python manage.py db upgrade`` works too.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from ..resources import migrations_directory
+
 VERSION_TABLE = "corsadmin_alembic_version"
-_PACKAGE = Path(__file__).resolve().parent
 
-
-def _data_dir(name: str) -> Path:
-    """A folder shipped in the wheel as ``corsadmin/<name>``, or at the top of a checkout."""
-    for candidate in (_PACKAGE / name, _PACKAGE.parent / name):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"corsadmin's {name} folder is missing from the installation")
-
-
-def migrations_directory() -> Path:
-    return _data_dir("migrations")
-
-
-def templates_directory() -> Path:
-    return _data_dir("templates")
+__all__ = [
+    "VERSION_TABLE",
+    "alembic_config",
+    "current_revision",
+    "head_revision",
+    "upgrade",
+]
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .headers import HeaderPairs, cors_headers
 from ..policy.paths import PathCandidate
-from .snapshot import NOT_COVERED, CompiledPolicy, CorsRequest, Decision, Snapshot, decide_origin
 from .counting import usage_origin
+from .headers import HeaderPairs, cors_headers
+from .snapshot import NOT_COVERED, CompiledPolicy, CorsRequest, Decision, Snapshot, decide_origin
 
 SIMPLE_METHODS = frozenset({"GET", "HEAD", "POST"})
 SAFELISTED_HEADERS = frozenset({"accept", "accept-language", "content-language"})

@@ -41,8 +41,12 @@ from typing import Final
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ..config import DEFAULT_RETENTION_DAYS as DEFAULT_RETENTION_DAYS
+from ..config import MAX_RETENTION_DAYS as MAX_RETENTION_DAYS
 from ..db.models import OriginRuleRow, OriginUsage, Policy
-from ..engine.counting import MAX_USAGE_ORIGIN_LENGTH, NOT_AN_ORIGIN, usage_origin  # noqa: F401
+from ..engine.counting import MAX_USAGE_ORIGIN_LENGTH as MAX_USAGE_ORIGIN_LENGTH
+from ..engine.counting import NOT_AN_ORIGIN as NOT_AN_ORIGIN
+from ..engine.counting import usage_origin as usage_origin
 from ..policy.origins import (
     OriginRule,
     OriginRuleError,
@@ -59,10 +63,6 @@ MAX_KEYS: Final = 10_000
 #: Origins (allowed by a broad rule or refused) kept per policy in the table, the
 #: most frequent; the rest are counted in the policy's "other" buckets.
 MAX_USAGE_ORIGINS_PER_POLICY: Final = 1_000
-#: Days a row is kept after it was last seen (CORSADMIN_USAGE_RETENTION_DAYS).
-DEFAULT_RETENTION_DAYS: Final = 90
-#: The longest retention accepted (a hundred years).
-MAX_RETENTION_DAYS: Final = 36_500
 #: Seconds between two deletions of expired rows by one process.
 RETENTION_CHECK_INTERVAL: Final = 3600.0
 #: Rows folded or deleted per flush at most (the rest at the next flush).
