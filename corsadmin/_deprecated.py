@@ -18,12 +18,20 @@ REMOVED_IN = "0.3.0"
 
 
 def _importer_stacklevel() -> int:
-    """The stacklevel of the first frame outside importlib and the alias module itself."""
-    frame: FrameType | None = sys._getframe(3)  # what imported the alias module
+    """The ``stacklevel`` that makes the warning name the module importing the alias.
+
+    Above the alias module's body are importlib's frames: ``warnings.warn`` skips
+    its ``_bootstrap`` frames by itself, but counts others (``import_module``).
+    """
+    frame: FrameType | None = sys._getframe(3)  # above _importer_stacklevel, alias, the body
     level = 3
-    while frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not str(frame.f_globals.get("__name__", "")).startswith("importlib"):
+            break
+        if not ("importlib" in filename and "_bootstrap" in filename):
+            level += 1  # a frame warnings.warn counts
         frame = frame.f_back
-        level += 1
     return level
 
 

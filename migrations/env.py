@@ -13,6 +13,7 @@ import logging
 from logging.config import fileConfig
 
 from alembic import context
+
 from corsadmin.db.models import Base
 from corsadmin.db.schema import VERSION_TABLE
 from corsadmin.state import state

@@ -170,8 +170,8 @@ def test_an_idle_session_ends_with_a_message(app: Flask) -> None:
     assert not refused(client)
 
 
+@pytest.mark.parametrize("app_config", [{"CORSADMIN_SESSION_IDLE_MINUTES": 5}])
 def test_an_idle_script_gets_401_saying_why(app: Flask) -> None:
-    app.config["CORSADMIN_SESSION_IDLE_MINUTES"] = 5
     client = logged_in_client(app)
     age_sessions(app, idle=timedelta(minutes=5, seconds=30))
     response = client.get(f"{PREFIX}/review", headers=JSON)

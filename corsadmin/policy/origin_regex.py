@@ -48,10 +48,9 @@ import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-if TYPE_CHECKING:
-    from publicsuffixlist import PublicSuffixList
+from publicsuffixlist import PublicSuffixList
 
 __all__ = [
     "MAX_REGEX_CHECK_WORK",
@@ -689,8 +688,6 @@ class _Search:
 @functools.cache
 def public_suffix_list() -> PublicSuffixList:
     """The public suffix list (ICANN and private sections), loaded once on first use."""
-    from publicsuffixlist import PublicSuffixList
-
     return PublicSuffixList(only_icann=False)
 
 

@@ -27,10 +27,11 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Literal
+from typing import Final, Literal
 
 import idna
 import re2
+from publicsuffixlist import PublicSuffixList
 
 from .origin_regex import (
     MAX_REGEX_REPEAT,
@@ -41,9 +42,6 @@ from .origin_regex import (
     parse_origin_regex,
     public_suffix_list,
 )
-
-if TYPE_CHECKING:
-    from publicsuffixlist import PublicSuffixList
 
 __all__ = [
     "MAX_ORIGIN_LENGTH",
