@@ -42,7 +42,7 @@ def test_an_old_module_path_imports_warns_and_exposes_the_same_objects(old: str)
 
 def test_the_old_store_names_are_all_there() -> None:
     sys.modules.pop("corsadmin.store", None)
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(DeprecationWarning, match="corsadmin.store is deprecated"):
         store = importlib.import_module("corsadmin.store")
     for name in (
         "PolicyStore",
