@@ -10,6 +10,7 @@ import pytest
 
 import corsadmin.db.loader
 import corsadmin.db.models
+import corsadmin.db.schema
 import corsadmin.db.store
 import corsadmin.engine.explain
 import corsadmin.engine.snapshot
@@ -17,6 +18,7 @@ import corsadmin.policy.document
 import corsadmin.policy.origins
 import corsadmin.policy.paths
 import corsadmin.policy.spec
+import corsadmin.resources
 
 ALIASES = {
     "corsadmin.store": [corsadmin.db.store, corsadmin.db.loader, corsadmin.policy.document],
@@ -25,6 +27,7 @@ ALIASES = {
     "corsadmin.snapshot": [corsadmin.engine.snapshot],
     "corsadmin.explain": [corsadmin.engine.explain],
     "corsadmin.models": [corsadmin.db.models],
+    "corsadmin.schema": [corsadmin.db.schema, corsadmin.resources],
 }
 
 

@@ -1,7 +1,7 @@
 """Reading and writing policies: one transaction per change, its audit event inside it.
 
 Every change goes through :class:`PolicyStore`: it validates through
-:mod:`corsadmin.policy`, writes the rows, records an :class:`AuditEvent` with
+:mod:`corsadmin.policy.spec`, writes the rows, records an :class:`AuditEvent` with
 the policy before and after, moves the revision, and commits, all in one
 transaction; on any error it rolls back, so nothing is half-written. After the
 commit it calls ``on_commit`` (the extension uses it to make the change

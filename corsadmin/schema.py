@@ -1,0 +1,5 @@
+"""Deprecated alias, kept for one release: see docs/architecture.md for the new home."""
+
+from corsadmin._deprecated import alias
+
+alias(__name__, "corsadmin.db.schema", "corsadmin.resources")
