@@ -461,7 +461,7 @@ def test_policy_remove_deletes_the_policy_and_its_origins(
         ("https://*.Partner.example", "https://*.partner.example"),
         ("http://localhost:*", "http://localhost:*"),
         ("null", "null"),
-        (r"re:^https://[a-z]{2}\.example$", r"re:^https://[a-z]{2}\.example$"),
+        (r"re:^https://[a-z]{2}\.partner\.example$", r"re:^https://[a-z]{2}\.partner\.example$"),
     ],
 )
 def test_origin_add_stores_the_normalized_rule(

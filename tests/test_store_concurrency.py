@@ -159,11 +159,12 @@ def _backend_waiting_on_a_lock(engine: sa.Engine) -> bool:
     return bool(waiting)
 
 
+# PostgreSQL only (SQLite has one writer at a time: the deterministic tests cover it).
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_concurrent_saves_on_postgresql_wait_for_the_lock_then_see_the_new_version(
     engine: sa.Engine,
 ) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has one writer at a time: the deterministic tests cover it")
+    assert engine.dialect.name == "postgresql"
     seen = document(engine)
     holding, release = threading.Event(), threading.Event()
     outcome: dict[str, object] = {}
