@@ -2,8 +2,9 @@
 #
 #   make run    create .venv if needed, install the app, serve it (HOST, PORT)
 #   make test   install everything the tests need (venv + Debian chromium and
-#               postgresql when missing), then ruff, mypy and pytest (PYTEST_ARGS)
-#   make lint   ruff + mypy only
+#               postgresql when missing), then ruff, mypy, import-linter and pytest
+#               (PYTEST_ARGS)
+#   make lint   ruff + mypy + import-linter (the layers contract) only
 #   make clean  remove caches and build outputs (make distclean also drops .venv)
 #
 # Every step fails loudly: no recipe line ignores an error, so a pytest exit
@@ -87,6 +88,7 @@ run: $(APP_STAMP)
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 pytest: $(DEV_STAMP) system-deps
 	$(VENV_PY) -m pytest $(PYTEST_ARGS)
@@ -94,6 +96,7 @@ pytest: $(DEV_STAMP) system-deps
 test: $(DEV_STAMP) system-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	$(VENV_PY) -m pytest $(PYTEST_ARGS)
 
 clean:

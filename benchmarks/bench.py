@@ -49,9 +49,10 @@ from sqlalchemy.orm import Session  # noqa: E402
 from werkzeug.test import EnvironBuilder  # noqa: E402
 
 from corsadmin import CorsAdmin  # noqa: E402
-from corsadmin.models import AuditEvent  # noqa: E402
-from corsadmin.origins import MAX_ORIGIN_LENGTH, OriginMatcher, parse_origin_rule  # noqa: E402
-from corsadmin.store import PolicyStore, RuleCache, load_snapshot  # noqa: E402
+from corsadmin.db.loader import RuleCache, load_snapshot  # noqa: E402
+from corsadmin.db.models import AuditEvent  # noqa: E402
+from corsadmin.db.store import PolicyStore  # noqa: E402
+from corsadmin.policy.origins import MAX_ORIGIN_LENGTH, OriginMatcher, parse_origin_rule  # noqa: E402
 
 SMALL_ORIGINS = ["https://app.example", "https://admin.example", "http://localhost:3000"]
 METHODS = ["GET", "POST", "PUT", "DELETE"]
@@ -390,7 +391,7 @@ def postgres_database(url: str | None, directory: Path) -> Iterator[tuple[str, A
 
 def prepare_database(url: str, policies: list[dict[str, Any]]) -> sa.Engine:
     engine = sa.create_engine(url)
-    from corsadmin.schema import upgrade
+    from corsadmin.db.schema import upgrade
 
     upgrade(engine)
     with Session(engine) as session:

@@ -8,6 +8,9 @@ redeploy.
 
 from __future__ import annotations
 
+from .db.store import ImportReport, PolicyStore
+from .engine.explain import Evaluation, Explanation, evaluate, explain
+from .engine.snapshot import CorsRequest, Decision, Snapshot
 from .errors import (
     CorsAdminError,
     FieldError,
@@ -16,11 +19,10 @@ from .errors import (
     StaleVersion,
     ValidationError,
 )
-from .explain import Evaluation, Explanation, evaluate, explain
-from .extension import CorsAdmin, CorsAdminNotInitialized
-from .policy import OriginEntry, PolicySpec, validate_policy
-from .snapshot import CorsRequest, Decision, Snapshot
-from .store import ImportReport, PolicyStore, parse_document
+from .extension import CorsAdmin
+from .policy.document import parse_document
+from .policy.spec import OriginEntry, PolicySpec, validate_policy
+from .state import CorsAdminNotInitialized
 
 __version__ = "0.1.0"
 

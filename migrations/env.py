@@ -1,7 +1,7 @@
 """Alembic environment for corsadmin's tables.
 
 Works in two ways: from Flask-Migrate (``python manage.py db upgrade``), inside
-an application context, and from ``corsadmin.schema.upgrade``, which hands a
+an application context, and from ``corsadmin.db.schema.upgrade``, which hands a
 connection over in ``config.attributes``. Either way the version table is
 ``corsadmin_alembic_version``, so a host application's own migrations are
 never disturbed.
@@ -14,8 +14,9 @@ from logging.config import fileConfig
 
 from alembic import context
 
-from corsadmin.models import Base
-from corsadmin.schema import VERSION_TABLE
+from corsadmin.db.models import Base
+from corsadmin.db.schema import VERSION_TABLE
+from corsadmin.state import state
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("connection"):
@@ -24,11 +25,7 @@ log = logging.getLogger("alembic.env")
 
 
 def _engine():
-    from flask import current_app
-
-    from corsadmin.extension import CorsAdmin
-
-    return CorsAdmin.state(current_app).db.engine
+    return state().db.engine  # a Flask-Migrate run: in an application context
 
 
 def _configure(**kwargs):

@@ -91,8 +91,15 @@ def close_app(app: Flask) -> None:
 
 
 @pytest.fixture
-def app(database_url: str) -> Iterator[Flask]:
-    app = make_app(database_url)
+def app_config() -> dict[str, Any]:
+    """Configuration for the ``app`` fixture; a test overrides it with
+    ``@pytest.mark.parametrize("app_config", [{...}])`` (init_app reads it once)."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url: str, app_config: dict[str, Any]) -> Iterator[Flask]:
+    app = make_app(database_url, **app_config)
     yield app
     close_app(app)
 

@@ -10,9 +10,9 @@ import pytest
 from flask import Flask, request
 from werkzeug.http import parse_set_header
 
-from corsadmin.admin import operators
 from corsadmin.admin.security import CONTENT_SECURITY_POLICY
-from corsadmin.models import Operator
+from corsadmin.db import operators
+from corsadmin.db.models import Operator
 from manage import cors
 from tests.conftest import close_app, make_app
 from tests.test_admin_support import (

@@ -29,8 +29,8 @@ def test_memory_stays_bounded() -> None:
     assert throttle.retry_after(["k999"], 10.0) > 0  # the newest are kept
 
 
+@pytest.mark.parametrize("app_config", [{"CORSADMIN_LOGIN_ATTEMPTS": 3}])
 def test_the_login_page_refuses_after_too_many_failures(app: Flask) -> None:
-    app.config["CORSADMIN_LOGIN_ATTEMPTS"] = 3
     add_operator(app)
     client = app.test_client()
     for _ in range(3):
@@ -45,8 +45,8 @@ def test_the_login_page_refuses_after_too_many_failures(app: Flask) -> None:
     assert log_in(other).status_code == 302  # another client is not locked out
 
 
+@pytest.mark.parametrize("app_config", [{"CORSADMIN_LOGIN_ATTEMPTS": 2}])
 def test_guessing_across_names_is_throttled_too(app: Flask) -> None:
-    app.config["CORSADMIN_LOGIN_ATTEMPTS"] = 2
     add_operator(app)
     client = app.test_client()
     for i in range(8):  # four times the per-name allowance, spread over names

@@ -6,7 +6,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from corsadmin.admin import operators
+from corsadmin.db import operators
 from manage import cors
 from tests.test_admin_support import PASSWORD, log_in
 

@@ -11,8 +11,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from corsadmin.models import OriginUsage, utcnow
-from corsadmin.usage import NOT_AN_ORIGIN, OTHER_REFUSED
+from corsadmin.db.models import OriginUsage, utcnow
+from corsadmin.runtime.usage import NOT_AN_ORIGIN, OTHER_REFUSED
 from manage import cors
 from tests.test_admin_support import PREFIX, form_for, logged_in_client
 

@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from corsadmin.admin import operators
 from corsadmin.admin.access import SESSION_TOKEN
-from corsadmin.admin.operators import MAX_SESSIONS_PER_OPERATOR, SESSION_MAX_LIFETIME
-from corsadmin.models import OperatorSession, utcnow
+from corsadmin.db import operators
+from corsadmin.db.models import OperatorSession, utcnow
+from corsadmin.db.operators import MAX_SESSIONS_PER_OPERATOR, SESSION_MAX_LIFETIME
 from manage import cors
 from tests.conftest import close_app, make_app
 from tests.test_admin_support import (
@@ -170,8 +170,8 @@ def test_an_idle_session_ends_with_a_message(app: Flask) -> None:
     assert not refused(client)
 
 
+@pytest.mark.parametrize("app_config", [{"CORSADMIN_SESSION_IDLE_MINUTES": 5}])
 def test_an_idle_script_gets_401_saying_why(app: Flask) -> None:
-    app.config["CORSADMIN_SESSION_IDLE_MINUTES"] = 5
     client = logged_in_client(app)
     age_sessions(app, idle=timedelta(minutes=5, seconds=30))
     response = client.get(f"{PREFIX}/review", headers=JSON)

@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from corsadmin.admin import operators
+from corsadmin.db import operators
 from manage import cors
 
 PASSWORD = "correct horse battery"

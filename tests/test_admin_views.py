@@ -16,16 +16,19 @@ from flask import Flask
 from flask.testing import FlaskClient
 from markupsafe import escape
 
-from corsadmin.explain import explain
-from corsadmin.models import OriginRuleRow, OriginUsage, Policy, utcnow
-from corsadmin.store import PolicyStore, load_snapshot
+from corsadmin.db.loader import load_snapshot
+from corsadmin.db.models import OriginRuleRow, OriginUsage, Policy, utcnow
+from corsadmin.db.store import PolicyStore
+from corsadmin.engine.explain import explain
 from manage import cors
+from tests.conftest import close_app, make_app
 from tests.test_admin_support import (
     PREFIX,
     field_errors,
     flashes,
     form_for,
     form_level_errors,
+    log_in,
     logged_in_client,
     submit,
 )
@@ -586,11 +589,19 @@ def test_review_page_all_clear(app: Flask) -> None:
     assert "All clear" in client.get(f"{PREFIX}/review").text
 
 
-def test_stale_after_days_is_configurable(app: Flask, client: FlaskClient) -> None:
+def test_stale_after_days_is_configurable(
+    app: Flask, client: FlaskClient, database_url: str
+) -> None:
     _age(app, 10)
     assert "https://a.example" not in client.get(f"{PREFIX}/review").text.split('id="stale"')[1]
-    app.config["CORSADMIN_STALE_AFTER_DAYS"] = 7
-    page = client.get(f"{PREFIX}/review").text
+    # The same database, served by an app configured with a shorter threshold.
+    seven = make_app(database_url, CORSADMIN_STALE_AFTER_DAYS=7)
+    try:
+        seven_client = seven.test_client()
+        assert log_in(seven_client).status_code == 302
+        page = seven_client.get(f"{PREFIX}/review").text
+    finally:
+        close_app(seven)
     assert "Not seen for 7 days" in page
     assert "https://a.example" in page.split('id="stale"')[1]
 

@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from corsadmin.store import BUSY_MESSAGE, database_busy
+from corsadmin.db.store import BUSY_MESSAGE, database_busy
 from tests.conftest import close_app, make_app
 from tests.test_admin_support import (
     PASSWORD,

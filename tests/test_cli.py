@@ -1179,7 +1179,7 @@ def test_db_upgrade_creates_the_schema_and_is_idempotent(bare_app: Flask) -> Non
     after = view(bare_app)
     assert after.revision == 1
     assert list(by_name(after)) == ["api"]
-    from corsadmin.schema import current_revision, head_revision
+    from corsadmin.db.schema import current_revision, head_revision
 
     with bare_app.app_context():
         assert current_revision(db.engine) == head_revision() == "0002_operator_sessions"

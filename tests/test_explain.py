@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 
 from corsadmin import CorsRequest, Snapshot, evaluate, explain, validate_policy
-from corsadmin.explain import MEMO_LIMIT
+from corsadmin.engine.explain import MEMO_LIMIT
 from manage import cors
 
 SPECS = [

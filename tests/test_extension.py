@@ -11,7 +11,7 @@ from flask import Flask, jsonify
 from flask_sqlalchemy import SQLAlchemy
 
 from corsadmin import CorsAdmin, CorsAdminNotInitialized
-from corsadmin.extension import DEFAULT_CONFIG
+from corsadmin.config import DEFAULT_CONFIG
 
 
 def host_app(tmp_path: Path, **config: Any) -> Flask:
@@ -189,7 +189,7 @@ def test_header_writing_is_the_same_on_both_paths(
     from werkzeug.datastructures import Headers
     from werkzeug.wrappers import Response
 
-    from corsadmin.extension import _write_headers
+    from corsadmin.runtime.hook import write_headers as _write_headers
 
     class TupleHeaders(Headers):
         """A Headers whose storage is not a list: corsadmin must use the public API."""

@@ -345,7 +345,7 @@ def test_a_pattern_stored_before_the_double_star_limit_still_loads(app: Flask) -
     import sqlalchemy as sa
 
     from corsadmin import ValidationError
-    from corsadmin.models import Policy, State
+    from corsadmin.db.models import Policy, State
 
     legacy = "/legacy/" + "/".join(["**"] * 6)
     with app.app_context():

@@ -24,9 +24,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corsadmin import ValidationError, parse_document, validate_policy
-from corsadmin.origins import OriginRule, OriginRuleError, parse_origin_rule
-from corsadmin.paths import MAX_PATTERN_LENGTH, PathPattern, PathPatternError, parse_path_pattern
-from corsadmin.policy import (
+from corsadmin.policy.origins import OriginRule, OriginRuleError, parse_origin_rule
+from corsadmin.policy.paths import (
+    MAX_PATTERN_LENGTH,
+    PathPattern,
+    PathPatternError,
+    parse_path_pattern,
+)
+from corsadmin.policy.spec import (
     EARLIEST_TIME,
     LATEST_TIME,
     POLICY_FIELDS,

@@ -40,7 +40,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from corsadmin.store import PolicyStore
+from corsadmin.db.store import PolicyStore
 from tests.support.cli import run_cli
 from tests.support.postgres import PostgresServer, create_database, drop_database
 from tests.support.servers import LOOPBACK, free_port, log_tail, serve_process

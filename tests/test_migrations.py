@@ -29,8 +29,8 @@ from flask_sqlalchemy import SQLAlchemy
 from werkzeug.security import generate_password_hash
 
 from corsadmin import CorsAdmin
-from corsadmin.models import Base
-from corsadmin.schema import VERSION_TABLE, alembic_config, head_revision
+from corsadmin.db.models import Base
+from corsadmin.db.schema import VERSION_TABLE, alembic_config, head_revision
 
 REPO = Path(__file__).resolve().parent.parent
 HEAD = "0002_operator_sessions"
@@ -304,7 +304,7 @@ def test_host_application_keeps_its_version_table_and_tables(
 def test_0002_adds_login_sessions_to_a_database_made_by_0001(
     database_url: str, engine: sa.Engine
 ) -> None:
-    from corsadmin.schema import upgrade
+    from corsadmin.db.schema import upgrade
     from tests.conftest import close_app, make_app
     from tests.test_admin_support import PASSWORD, log_in
 

@@ -19,9 +19,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corsadmin.admin.review import rule_risks
+from corsadmin.db.loader import load_snapshot
 from corsadmin.errors import ValidationError
-from corsadmin.origin_regex import MAX_REGEX_SITES, TOO_COMPLEX, site_of
-from corsadmin.origins import (
+from corsadmin.policy.origin_regex import MAX_REGEX_SITES, TOO_COMPLEX, site_of
+from corsadmin.policy.origins import (
     MAX_ORIGIN_LENGTH,
     MAX_REGEX_LENGTH,
     OriginMatcher,
@@ -30,8 +31,7 @@ from corsadmin.origins import (
     is_canonical_request_origin,
     parse_origin_rule,
 )
-from corsadmin.policy import validate_policy
-from corsadmin.store import load_snapshot
+from corsadmin.policy.spec import validate_policy
 from manage import cors
 
 # Generous: a safety net against a hang, not a benchmark (benchmarks/bench.py is).

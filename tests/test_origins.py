@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from corsadmin.origins import (
+from corsadmin.policy.origins import (
     MAX_ORIGIN_LENGTH,
     MAX_REGEX_LENGTH,
     OriginMatcher,

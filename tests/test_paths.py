@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from corsadmin.paths import (
+from corsadmin.policy.paths import (
     MAX_DOUBLE_STAR_SEGMENTS,
     MAX_MATCH_STEPS,
     MAX_PATTERN_LENGTH,

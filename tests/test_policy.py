@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from corsadmin import ValidationError, parse_document, validate_policy
-from corsadmin.policy import (
+from corsadmin.policy.spec import (
     DEFAULT_METHODS,
     EARLIEST_TIME,
     LATEST_TIME,

@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from flask import Flask, jsonify
 from flask.testing import FlaskClient
 
-from corsadmin.refresh import SnapshotHolder
-from corsadmin.snapshot import Snapshot
+from corsadmin.engine.snapshot import Snapshot
+from corsadmin.runtime.refresh import SnapshotHolder
 from manage import cors, db
 from tests.conftest import close_app, make_app
 

@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from corsadmin import PolicyStore, StaleVersion, ValidationError
+from corsadmin.db.models import AuditEvent, OriginRuleRow, Policy
 from corsadmin.errors import OriginRuleNotFound, PolicyNotFound
-from corsadmin.models import AuditEvent, OriginRuleRow, Policy
 
 PARTNER: dict[str, Any] = {
     "name": "partner-api",
@@ -333,7 +333,7 @@ def test_a_snapshot_never_mixes_two_revisions(
 ) -> None:
     """A change that commits while a snapshot is being read must not leave the snapshot
     with one revision's label and another revision's rows."""
-    import corsadmin.store as store_module
+    import corsadmin.db.loader as store_module
 
     store.create_policy(PARTNER)
     old_revision = store.revision()

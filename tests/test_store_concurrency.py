@@ -21,7 +21,7 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from corsadmin import PolicyStore, StaleVersion
-from corsadmin.models import AuditEvent
+from corsadmin.db.models import AuditEvent
 from manage import cors, db
 
 WAIT = 10.0  # seconds: the bound on every wait in these tests

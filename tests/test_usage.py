@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from flask import Flask
 
 from corsadmin import CorsAdmin
-from corsadmin.models import OriginRuleRow, OriginUsage
-from corsadmin.usage import OTHER_REFUSED, UsageRecorder
+from corsadmin.db.models import OriginRuleRow, OriginUsage
+from corsadmin.runtime.usage import OTHER_REFUSED, UsageRecorder
 from manage import cors, db
 
 POLICY = {"name": "api", "path": "/api/**", "origins": ["https://app.example"]}

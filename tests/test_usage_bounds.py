@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from flask import Flask
 
 from corsadmin import CorsAdmin
-from corsadmin.models import OriginRuleRow, OriginUsage, utcnow
-from corsadmin.origins import OriginRule, parse_origin_rule
-from corsadmin.usage import (
+from corsadmin.db.models import OriginRuleRow, OriginUsage, utcnow
+from corsadmin.policy.origins import OriginRule, parse_origin_rule
+from corsadmin.runtime.usage import (
     BUCKETS,
     MAX_KEYS,
     MAX_USAGE_ORIGIN_LENGTH,

@@ -53,8 +53,9 @@ import sys
 import sqlalchemy as sa
 
 import corsadmin
-from corsadmin.models import Base
-from corsadmin.schema import current_revision, migrations_directory, templates_directory
+from corsadmin.db.models import Base
+from corsadmin.db.schema import current_revision
+from corsadmin.resources import migrations_directory, templates_directory
 from hostapp import app, db
 
 client = app.test_client()
@@ -144,7 +145,7 @@ def test_wheel_ships_migrations_templates_and_py_typed(installed: Installed) -> 
         "corsadmin/templates/corsadmin/base.html",
         "corsadmin/py.typed",
         "corsadmin/__init__.py",
-        "corsadmin/cli.py",
+        "corsadmin/cli/__init__.py",
     ):
         assert required in names, sorted(names)
     # Only the package: no top-level migrations/templates, tests or the standalone app.

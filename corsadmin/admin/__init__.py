@@ -6,36 +6,33 @@ operators), every admin route answers 403. See :mod:`corsadmin.admin.access`.
 
 Modules: ``access`` (who may enter), ``security`` (response headers), ``forms``,
 ``policy_views``, ``report_views``, ``login_views``, ``review`` and ``audit``
-(pure decision logic), ``queries`` (read-only SQL), ``operators`` (built-in
-operators), ``cli`` (``corsadmin operator ...``), ``settings`` (config keys).
+(pure decision logic), ``queries`` (read-only SQL), ``settings`` (the admin
+settings, from the config object). The built-in operators' data live in
+``corsadmin.db.operators``, their commands in ``corsadmin.cli.operators``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from flask import Flask
 from werkzeug.wrappers import Response
 
+from ..state import CorsAdminState
+from . import login_views, policy_views, report_views  # noqa: F401 - they add the routes
+from .blueprint import bp
+from .security import add_security_headers
 from .settings import ADMIN_DEFAULTS
-
-if TYPE_CHECKING:
-    from ..extension import CorsAdmin
 
 __all__ = ["ADMIN_DEFAULTS", "register_admin"]
 
 
-def register_admin(app: Flask, extension: CorsAdmin) -> Callable[[Response], object]:
+def register_admin(app: Flask, state: CorsAdminState) -> Callable[[Response], object]:
     """Register the admin blueprint on ``app`` (called by ``CorsAdmin.init_app``).
 
     Returns what every response under the admin prefix must go through (404s and
     static files too): the extension's one ``after_request`` hook calls it, so
     other requests pay nothing for the admin UI.
     """
-    from . import login_views, policy_views, report_views  # noqa: F401 - they add the routes
-    from .blueprint import bp
-    from .security import add_security_headers
-
-    app.register_blueprint(bp, url_prefix=extension.state(app).admin_prefix)
+    app.register_blueprint(bp, url_prefix=state.admin_prefix)
     return add_security_headers

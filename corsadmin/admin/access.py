@@ -36,8 +36,9 @@ from flask import current_app, flash, g, request, session, url_for
 from werkzeug.exceptions import Forbidden, Unauthorized
 from werkzeug.utils import import_string
 
-from ..models import Operator
-from . import operators
+from ..db import operators
+from ..db.models import Operator
+from ..state import state
 from .settings import session_idle, session_idle_minutes
 
 OperatorLoader = Callable[[], str | None]
@@ -88,9 +89,8 @@ def builtin_operator() -> str | None:
     token = session.get(SESSION_TOKEN)
     if not isinstance(token, str):
         return None
-    from ..extension import CorsAdmin
 
-    found = operators.check_session(CorsAdmin.state().db.session, token, idle=session_idle())
+    found = operators.check_session(state().db.session, token, idle=session_idle())
     if found.operator is None:
         session.pop(SESSION_TOKEN, None)
         if found.ended is not None:
@@ -158,11 +158,10 @@ def wants_html() -> bool:
 
 def safe_next(target: str | None) -> str | None:
     """``target`` if it is a path under the admin prefix, else None (no open redirect)."""
-    from ..extension import CorsAdmin
 
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return None
-    prefix = CorsAdmin.state().admin_prefix
+    prefix = state().admin_prefix
     path = target.split("?", 1)[0]
     if path != prefix and not path.startswith(prefix + "/"):
         return None
@@ -172,12 +171,11 @@ def safe_next(target: str | None) -> str | None:
 def log_in(operator: Operator) -> None:
     """Start a login session for a built-in operator (a new token: no session fixation;
     the browser's previous session, if any, ends)."""
-    from ..extension import CorsAdmin
 
     previous = session.get(SESSION_TOKEN)
     session.clear()
     token = operators.start_session(
-        CorsAdmin.state().db.session,
+        state().db.session,
         operator,
         idle=session_idle(),
         replacing=previous if isinstance(previous, str) else None,
@@ -189,9 +187,8 @@ def log_in(operator: Operator) -> None:
 
 def log_out() -> None:
     """End this browser's session on the server: a copy of the cookie is dead too."""
-    from ..extension import CorsAdmin
 
     token = session.pop(SESSION_TOKEN, None)
     if isinstance(token, str):
-        operators.end_session(CorsAdmin.state().db.session, token)
+        operators.end_session(state().db.session, token)
     g.pop("corsadmin_operator", None)

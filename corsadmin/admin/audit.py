@@ -1,7 +1,7 @@
 """Reading an audit event: what changed between the policy before and after.
 
 Pure Python: no Flask, no database. Audit events keep whole policy documents
-(:meth:`corsadmin.policy.PolicySpec.to_document`, origins sorted); this turns a
+(:meth:`corsadmin.policy.spec.PolicySpec.to_document`, origins sorted); this turns a
 pair of them into the few lines an operator reads.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..policy import POLICY_FIELDS
+from ..policy.spec import POLICY_FIELDS
 
 
 @dataclass(frozen=True, slots=True)

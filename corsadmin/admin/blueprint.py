@@ -7,28 +7,25 @@ The views live in :mod:`.policy_views`, :mod:`.report_views` and
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Final
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, redirect, render_template, request
+from flask import Blueprint, redirect, render_template, request
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.wrappers import Response
 
-from ..extension import CorsAdmin
-from ..models import utcnow
-from ..schema import templates_directory
-from ..store import BUSY_MESSAGE, PolicyStore, database_busy
+from ..db.models import utcnow
+from ..db.store import BUSY_MESSAGE, PolicyStore, database_busy
+from ..resources import static_directory, templates_directory
+from ..state import state
 from . import access
 from .forms import LogoutForm
-
-STATIC_FOLDER = Path(__file__).resolve().parent.parent / "static"
 
 bp = Blueprint(
     "corsadmin",
     __name__,
     template_folder=str(templates_directory()),
-    static_folder=str(STATIC_FOLDER),
+    static_folder=str(static_directory()),
     static_url_path="/static",
 )
 
@@ -92,7 +89,7 @@ def database_error(error: sa.exc.OperationalError) -> tuple[str, int, dict[str, 
 
 
 def db_session() -> Any:
-    return CorsAdmin.state().db.session
+    return state().db.session
 
 
 def operator() -> str:
@@ -104,11 +101,11 @@ def operator() -> str:
 
 def store() -> PolicyStore:
     """The policy store, acting as the operator (one transaction and audit event a change)."""
-    return CorsAdmin.state().extension.store(actor=operator())
+    return state().store(actor=operator())
 
 
 def refresh_interval() -> float:
-    return float(current_app.config.get("CORSADMIN_REFRESH_INTERVAL", 1.0))
+    return state().config.refresh_interval
 
 
 def saved_message(what: str = "Saved.") -> str:

@@ -1,7 +1,7 @@
 """The admin UI's forms (Flask-WTF: every POST carries its CSRF token).
 
 The forms only carry text: every rule about what a policy may hold lives in
-:mod:`corsadmin.policy`, which the CLI and the import use too. A form turns its
+:mod:`corsadmin.policy.spec`, which the CLI and the import use too. A form turns its
 fields into document fields (:func:`policy_data`); the store validates them;
 :func:`show_errors` puts each :class:`~corsadmin.errors.FieldError` beside the
 field it is about, and the form keeps what the operator typed.

@@ -23,13 +23,13 @@ from flask import (
     request,
     url_for,
 )
-from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
-from . import access, operators
+from ..db import operators
+from ..state import state
+from . import access
 from .blueprint import bp, db_session
 from .forms import LoginForm, LogoutForm
-from .settings import ADMIN_DEFAULTS, SESSION_IDLE_KEY, check_session_idle_minutes, setting
 from .throttle import LoginThrottle
 
 Page = str | tuple[str, int] | Response
@@ -37,20 +37,13 @@ Page = str | tuple[str, int] | Response
 LOGIN_FAILED = "Unknown operator name or wrong password."
 
 
-@bp.record_once
-def check_session_settings(state: BlueprintSetupState) -> None:
-    """A bad ``CORSADMIN_SESSION_IDLE_MINUTES`` stops the application at startup."""
-    config = state.app.config
-    check_session_idle_minutes(config.get(SESSION_IDLE_KEY, ADMIN_DEFAULTS[SESSION_IDLE_KEY]))
-
-
 def login_throttles() -> tuple[LoginThrottle, LoginThrottle]:
     """This application's login throttles (per process): per address and name, and per
     address alone with four times the allowance (guessing across names)."""
     throttles = current_app.extensions.get("corsadmin_login_throttles")
     if not isinstance(throttles, tuple):
-        limit = int(setting("CORSADMIN_LOGIN_ATTEMPTS"))
-        window = float(setting("CORSADMIN_LOGIN_WINDOW"))
+        config = state().config
+        limit, window = config.login_attempts, config.login_window
         throttles = (LoginThrottle(limit, window), LoginThrottle(4 * limit, window))
         current_app.extensions["corsadmin_login_throttles"] = throttles
     return throttles

@@ -10,10 +10,10 @@ from __future__ import annotations
 from flask import abort, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from ..db.loader import spec_of
+from ..db.models import OriginRuleRow, Policy, utcnow
 from ..errors import OriginRuleNotFound, PolicyNotFound, StaleVersion, ValidationError
-from ..models import OriginRuleRow, Policy, utcnow
-from ..policy import format_time, parse_origin_entry
-from ..store import spec_of
+from ..policy.spec import format_time, parse_origin_entry
 from . import queries
 from .blueprint import bp, db_session, saved_message, store
 from .forms import (

@@ -1,7 +1,7 @@
 """The admin UI's read-only queries over corsadmin's tables.
 
 No Flask here either: each function takes a SQLAlchemy session. Writes never
-happen here; every change goes through :class:`corsadmin.store.PolicyStore`.
+happen here; every change goes through :class:`corsadmin.db.store.PolicyStore`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, scoped_session
 
-from ..models import AuditEvent, OriginUsage, Policy
+from ..db.models import AuditEvent, OriginUsage, Policy
 from .review import PolicyFacts, RuleFacts
 
 AnySession = Session | scoped_session[Any]

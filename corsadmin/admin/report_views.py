@@ -7,19 +7,19 @@ import shlex
 from flask import render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from ..db.loader import load_snapshot, spec_of
+from ..db.models import utcnow
+from ..engine.explain import explain
 from ..errors import ValidationError
-from ..explain import explain
-from ..extension import CorsAdmin
-from ..models import utcnow
-from ..policy import parse_origin_entry, with_origin
-from ..store import load_snapshot, spec_of
-from ..usage import (
+from ..policy.spec import parse_origin_entry, with_origin
+from ..runtime.usage import (
     MAX_USAGE_ORIGINS_PER_POLICY,
     NOT_AN_ORIGIN,
     OTHER_ALLOWED,
     OTHER_REFUSED,
     rule_for_refused_origin,
 )
+from ..state import state
 from . import audit, queries
 from .blueprint import bp, db_session, saved_message, store
 from .forms import AllowRefusedForm, CheckForm, ReviewForm
@@ -233,7 +233,7 @@ def check() -> Page:
         elif not path.startswith("/"):
             form.path.errors = ["must start with '/' (the request path)"]
         else:
-            snapshot = load_snapshot(CorsAdmin.state().db.engine)
+            snapshot = load_snapshot(state().db.engine)
             explanation = explain(
                 snapshot,
                 origin,

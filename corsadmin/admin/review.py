@@ -28,10 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from ..origins import OriginMatcher, OriginRule, OriginRuleError, parse_origin_rule
-
-DEFAULT_STALE_AFTER_DAYS = 30
-DEFAULT_EXPIRING_WITHIN_DAYS = 14
+from ..config import DEFAULT_EXPIRING_WITHIN_DAYS, DEFAULT_STALE_AFTER_DAYS
+from ..policy.origins import OriginMatcher, OriginRule, OriginRuleError, parse_origin_rule
 
 ExpiryState = Literal["expired", "expiring"]
 

@@ -27,8 +27,8 @@ def seed(database_url: str) -> None:
     os.environ["DATABASE_URL"] = database_url
     import sqlalchemy as sa
 
-    from corsadmin.admin import operators
-    from corsadmin.models import AuditEvent, OriginRuleRow, OriginUsage, Policy, utcnow
+    from corsadmin.db import operators
+    from corsadmin.db.models import AuditEvent, OriginRuleRow, OriginUsage, Policy, utcnow
     from manage import cors, create_app
 
     app = create_app({"CORSADMIN_REFRESH_IN_BACKGROUND": False})

@@ -8,7 +8,7 @@ Create Date: 2026-11-21
 from alembic import op
 import sqlalchemy as sa
 
-from corsadmin.models import UTCDateTime
+from corsadmin.db.models import UTCDateTime
 
 revision = "0001_initial"
 down_revision = None

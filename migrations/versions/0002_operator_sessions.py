@@ -8,7 +8,7 @@ Create Date: 2026-11-22
 from alembic import op
 import sqlalchemy as sa
 
-from corsadmin.models import UTCDateTime
+from corsadmin.db.models import UTCDateTime
 
 revision = "0002_operator_sessions"
 down_revision = "0001_initial"

@@ -30,8 +30,9 @@ from sqlalchemy.orm import Session, scoped_session
 from werkzeug.exceptions import NotFound
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..config import MAX_SESSION_IDLE_MINUTES  # the whole lifetime, configurable idle
 from ..errors import CorsAdminError, ValidationError
-from ..models import AuditEvent, Operator, OperatorSession, State, utcnow
+from .models import AuditEvent, Operator, OperatorSession, State, utcnow
 
 AnySession = Session | scoped_session[Any]
 
@@ -46,9 +47,7 @@ SESSION_TOKEN_BYTES: Final = 32
 #: A session token longer than this is not one of ours (refused before hashing).
 MAX_SESSION_TOKEN_LENGTH: Final = 128
 #: A session ends this long after login, however busy (NIST SP 800-63B, AAL2: 12 hours).
-SESSION_MAX_LIFETIME: Final = timedelta(hours=12)
-#: The longest idle time that can be configured: the whole lifetime.
-MAX_SESSION_IDLE_MINUTES: Final = int(SESSION_MAX_LIFETIME.total_seconds() // 60)
+SESSION_MAX_LIFETIME: Final = timedelta(minutes=MAX_SESSION_IDLE_MINUTES)
 #: A session's ``last_seen_at`` is written at most this often (not on every request), so
 #: a session may end up to this much before its idle time is fully over.
 SESSION_TOUCH_INTERVAL: Final = timedelta(minutes=1)

@@ -14,8 +14,8 @@ from typing import Any, NoReturn, TypeVar
 import click
 import sqlalchemy as sa
 
-from .errors import CorsAdminError, ValidationError
-from .store import BUSY_MESSAGE, database_busy
+from ..db.store import BUSY_MESSAGE, database_busy
+from ..errors import CorsAdminError, ValidationError
 
 F = TypeVar("F", bound=Callable[..., Any])
 

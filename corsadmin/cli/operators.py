@@ -14,28 +14,14 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
-from ..cli_errors import user_errors
+from ..db import operators
 from ..errors import ValidationError
-from . import operators
+from .context import current_actor, session
+from .errors import user_errors
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _session() -> Any:
-    from ..extension import CorsAdmin
-
-    return CorsAdmin.state(current_app).db.session
-
-
-def _actor() -> str:
-    from ..extension import CorsAdmin
-
-    ctx = click.get_current_context()
-    given = ctx.find_root().meta.get("corsadmin.actor")
-    return str(given or CorsAdmin.state(current_app).extension.default_actor())
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -75,7 +61,7 @@ def operator_add(name: str, password_stdin: bool) -> None:
     """Add operator NAME (asks for the password, or reads it with --password-stdin)."""
     operators.check_name(name)
     password = _read_password(password_stdin)
-    operators.add_operator(_session(), name, password, actor=_actor())
+    operators.add_operator(session(), name, password, actor=current_actor())
     click.echo(f"added operator {name}")
 
 
@@ -84,7 +70,7 @@ def operator_add(name: str, password_stdin: bool) -> None:
 @user_errors
 def operator_list() -> None:
     """List the operators: name, created, last login, disabled."""
-    found = operators.list_operators(_session())
+    found = operators.list_operators(session())
     if not found:
         click.echo("no operators yet: add one with `corsadmin operator add NAME`")
         return
@@ -110,9 +96,9 @@ def operator_list() -> None:
 @user_errors
 def operator_passwd(name: str, password_stdin: bool) -> None:
     """Give operator NAME a new password (ends the operator's open sessions)."""
-    operators.get_operator(_session(), name)
+    operators.get_operator(session(), name)
     password = _read_password(password_stdin)
-    operators.set_password(_session(), name, password, actor=_actor())
+    operators.set_password(session(), name, password, actor=current_actor())
     click.echo(f"changed the password of {name}")
 
 
@@ -122,7 +108,7 @@ def operator_passwd(name: str, password_stdin: bool) -> None:
 @user_errors
 def operator_disable(name: str) -> None:
     """Stop operator NAME from logging in (open sessions end at once)."""
-    operators.set_disabled(_session(), name, True, actor=_actor())
+    operators.set_disabled(session(), name, True, actor=current_actor())
     click.echo(f"disabled operator {name}")
 
 
@@ -132,7 +118,7 @@ def operator_disable(name: str) -> None:
 @user_errors
 def operator_enable(name: str) -> None:
     """Let a disabled operator NAME log in again."""
-    operators.set_disabled(_session(), name, False, actor=_actor())
+    operators.set_disabled(session(), name, False, actor=current_actor())
     click.echo(f"enabled operator {name}")
 
 
@@ -142,5 +128,5 @@ def operator_enable(name: str) -> None:
 @user_errors
 def operator_remove(name: str) -> None:
     """Remove operator NAME (open sessions end at once)."""
-    operators.remove_operator(_session(), name, actor=_actor())
+    operators.remove_operator(session(), name, actor=current_actor())
     click.echo(f"removed operator {name}")

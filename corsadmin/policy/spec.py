@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from typing import Any, Final
 
-from .errors import FieldError, ValidationError
+from ..errors import FieldError, ValidationError
 from .origins import OriginRule, OriginRuleError, parse_origin_rule
 from .paths import PathPattern, PathPatternError, parse_path_pattern
 

@@ -41,8 +41,18 @@ from typing import Final
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .models import OriginRuleRow, OriginUsage, Policy
-from .origins import OriginRule, OriginRuleError, is_canonical_request_origin, parse_origin_rule
+from ..config import DEFAULT_RETENTION_DAYS as DEFAULT_RETENTION_DAYS
+from ..config import MAX_RETENTION_DAYS as MAX_RETENTION_DAYS
+from ..db.models import OriginRuleRow, OriginUsage, Policy
+from ..engine.counting import MAX_USAGE_ORIGIN_LENGTH as MAX_USAGE_ORIGIN_LENGTH
+from ..engine.counting import NOT_AN_ORIGIN as NOT_AN_ORIGIN
+from ..engine.counting import usage_origin as usage_origin
+from ..policy.origins import (
+    OriginRule,
+    OriginRuleError,
+    is_canonical_request_origin,
+    parse_origin_rule,
+)
 
 log = logging.getLogger("corsadmin")
 
@@ -53,13 +63,6 @@ MAX_KEYS: Final = 10_000
 #: Origins (allowed by a broad rule or refused) kept per policy in the table, the
 #: most frequent; the rest are counted in the policy's "other" buckets.
 MAX_USAGE_ORIGINS_PER_POLICY: Final = 1_000
-#: Longest origin stored (outside exact rules): "https://" + a 253-character host +
-#: ":65535" is 267; a longer value is no origin a browser sends.
-MAX_USAGE_ORIGIN_LENGTH: Final = 300
-#: Days a row is kept after it was last seen (CORSADMIN_USAGE_RETENTION_DAYS).
-DEFAULT_RETENTION_DAYS: Final = 90
-#: The longest retention accepted (a hundred years).
-MAX_RETENTION_DAYS: Final = 36_500
 #: Seconds between two deletions of expired rows by one process.
 RETENTION_CHECK_INTERVAL: Final = 3600.0
 #: Rows folded or deleted per flush at most (the rest at the next flush).
@@ -67,8 +70,6 @@ MAX_MAINTENANCE_ROWS: Final = 10_000
 #: Rows per INSERT statement.
 WRITE_CHUNK: Final = 500
 
-#: The bucket of Origin values that are not serialized origins (never stored verbatim).
-NOT_AN_ORIGIN: Final = "(not a serialized origin)"
 #: Allowed origins beyond the policy's MAX_USAGE_ORIGINS_PER_POLICY, counted together.
 OTHER_ALLOWED: Final = "(other allowed origins)"
 #: Refused origins beyond the policy's MAX_USAGE_ORIGINS_PER_POLICY, counted together.
@@ -78,19 +79,6 @@ BUCKETS: Final = frozenset({NOT_AN_ORIGIN, OTHER_ALLOWED, OTHER_REFUSED})
 #: SQLSTATE classes of errors caused by one row's values, not by the database:
 #: data exception, integrity violation, program limit exceeded (index row size).
 _ROW_ERROR_SQLSTATE_CLASSES: Final = frozenset({"22", "23", "54"})
-
-
-def usage_origin(origin: str, rule: OriginRule | None) -> str:
-    """What usage counting records for a request ``Origin``: the origin itself, or
-    :data:`NOT_AN_ORIGIN`. ``rule`` is the rule that allowed it (None if refused).
-
-    Called once per memoized evaluation, not per request.
-    """
-    if rule is not None and rule.text == origin:
-        return origin  # an exact or null rule: written by an operator
-    if len(origin) > MAX_USAGE_ORIGIN_LENGTH or not is_canonical_request_origin(origin):
-        return NOT_AN_ORIGIN
-    return origin
 
 
 @dataclass(slots=True)

@@ -7,7 +7,7 @@ request against that fixed list one pattern at a time
 ``flask_cors.core.get_cors_origins``). Rebuilding a ``CORS`` object per change
 would mean registering a new ``after_request`` hook each time.
 
-So corsadmin decides the origin itself (in :mod:`corsadmin.snapshot`, in time
+So corsadmin decides the origin itself (in :mod:`corsadmin.engine.snapshot`, in time
 that does not grow with the number of origins) and then calls Flask-CORS's
 header writer, ``flask_cors.core.get_cors_headers``, with options made for
 that one decision: ``origins`` holding exactly the allowed origin (as an
@@ -24,7 +24,7 @@ otherwise list every allowed origin on a request without ``Origin``), and
 refused responses too, where Flask-CORS adds none.
 
 The headers Flask-CORS computed are memoized per policy and request shape (in
-:func:`corsadmin.explain.evaluate`), so a repeated decision costs a dictionary
+:func:`corsadmin.engine.explain.evaluate`), so a repeated decision costs a dictionary
 lookup.
 """
 
@@ -125,7 +125,7 @@ def flask_cors_options(policy: CompiledPolicy) -> dict[str, Any]:
 def cors_headers(decision: Decision, request: CorsRequest) -> HeaderPairs:
     """The Access-Control-* headers Flask-CORS writes for this decision.
 
-    Not memoized here: :func:`corsadmin.explain.evaluate` memoizes whole
+    Not memoized here: :func:`corsadmin.engine.explain.evaluate` memoizes whole
     evaluations per policy.
     """
     policy = decision.policy

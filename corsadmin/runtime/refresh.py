@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Callable
 from typing import Protocol
 
-from .snapshot import Snapshot
+from ..engine.snapshot import Snapshot
 
 log = logging.getLogger("corsadmin")
 

@@ -1,12 +1,12 @@
 """Write-time checks of ``re:`` origin rules: what an expression can let in.
 
 Pure Python: no Flask and no database. :func:`check_origin_regex` is called by
-:func:`corsadmin.origins.parse_origin_rule` for every new ``re:`` rule; it raises
+:func:`corsadmin.policy.origins.parse_origin_rule` for every new ``re:`` rule; it raises
 :class:`RegexCheckError` with a one-line message, or returns.
 
 How it decides. A ``re:`` rule is only ever run (with RE2, case-insensitive, full
 match) on *canonical* request origins: ``scheme://host[:port]`` serialized as a
-browser sends it, every letter lower-case (:meth:`corsadmin.origins.OriginMatcher.match`
+browser sends it, every letter lower-case (:meth:`corsadmin.policy.origins.OriginMatcher.match`
 refuses anything else before a regex sees it). So:
 
 1. The expression is parsed here, by a small parser of the RE2 syntax origin
@@ -48,10 +48,9 @@ import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-if TYPE_CHECKING:
-    from publicsuffixlist import PublicSuffixList
+from publicsuffixlist import PublicSuffixList
 
 __all__ = [
     "MAX_REGEX_CHECK_WORK",
@@ -720,8 +719,6 @@ def _spelled(
 @functools.cache
 def public_suffix_list() -> PublicSuffixList:
     """The public suffix list (ICANN and private sections), loaded once on first use."""
-    from publicsuffixlist import PublicSuffixList
-
     return PublicSuffixList(only_icann=False)
 
 

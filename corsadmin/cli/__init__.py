@@ -1,0 +1,71 @@
+"""The ``corsadmin`` command group: a thin layer over the same store the admin UI uses.
+
+Mounted on the application's CLI, so ``flask corsadmin ...`` and, in the
+standalone app, ``python manage.py corsadmin ...``. A user's mistake prints a
+one-line ``error:`` (one line per problem) and exits with status 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .check import check_command
+from .context import ACTOR_KEY
+from .documents import MAX_DOCUMENT_DEPTH, export_command, import_command, read_document
+from .errors import fail
+from .operators import operator_group
+from .origins import origin_group
+from .policies import policy_group
+from .schema import db_upgrade_command
+
+__all__ = [
+    "MAX_DOCUMENT_DEPTH",
+    "check_command",
+    "corsadmin_cli",
+    "db_upgrade_command",
+    "export_command",
+    "import_command",
+    "operator_group",
+    "origin_group",
+    "policy_group",
+    "read_document",
+]
+
+
+class _Group(click.Group):
+    """Usage mistakes (a missing file, a bad option value) are one-line errors, exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.exceptions.Exit:
+            raise
+        except click.UsageError as exc:
+            command = ctx.invoked_subcommand or ctx.info_name
+            fail(f"{exc.format_message()} (see `corsadmin {command} --help`)")
+
+
+@click.group("corsadmin", cls=_Group)
+@click.option(
+    "--actor",
+    envvar="CORSADMIN_ACTOR",
+    help="Who the audit log names for these changes (default: cli:<login name>).",
+)
+@click.pass_context
+def corsadmin_cli(ctx: click.Context, actor: str | None) -> None:
+    """Manage the CORS policy kept in the database."""
+    ctx.find_root().meta[ACTOR_KEY] = actor
+
+
+for _command in (
+    import_command,
+    export_command,
+    policy_group,
+    origin_group,
+    check_command,
+    db_upgrade_command,
+    operator_group,
+):
+    corsadmin_cli.add_command(_command)

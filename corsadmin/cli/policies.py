@@ -1,0 +1,170 @@
+"""``corsadmin policy ...``: list, show, add, update and remove policies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from flask.cli import with_appcontext
+
+from ..db.models import Policy
+from ..errors import ValidationError
+from .context import store
+from .errors import user_errors
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@click.group("policy")
+def policy_group() -> None:
+    """List, show, add, update and remove policies."""
+
+
+def _policy_options(func: F) -> F:
+    options = [
+        click.option("--origin", "origins", multiple=True, help="An origin rule (repeatable)."),
+        click.option("--method", "methods", multiple=True, help="An HTTP method (repeatable)."),
+        click.option(
+            "--allow-header",
+            "allow_headers",
+            multiple=True,
+            help="A request header a page may send, or '*' (repeatable).",
+        ),
+        click.option(
+            "--expose-header",
+            "expose_headers",
+            multiple=True,
+            help="A response header a page may read (repeatable).",
+        ),
+        click.option("--credentials/--no-credentials", default=None, help="Allow credentials."),
+        click.option("--max-age", type=int, default=None, help="Preflight cache seconds."),
+        click.option(
+            "--private-network/--no-private-network",
+            default=None,
+            help="Answer private network access preflights.",
+        ),
+        click.option("--enable/--disable", "enabled", default=None, help="Enable the policy."),
+        click.option("--priority", type=int, default=None, help="Higher wins before specificity."),
+        click.option("--description", default=None, help="Free text for operators."),
+        click.option("--review-every-days", type=int, default=None, help="Review interval."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _changes(**given: Any) -> dict[str, Any]:
+    """Only the options the operator gave."""
+    changes: dict[str, Any] = {}
+    for key, value in given.items():
+        if value is None or (isinstance(value, tuple) and not value):
+            continue
+        changes[key] = list(value) if isinstance(value, tuple) else value
+    return changes
+
+
+@policy_group.command("list")
+@with_appcontext
+@user_errors
+def policy_list() -> None:
+    """List every policy: name, path, origins, flags."""
+    policies = store().policies()
+    if not policies:
+        click.echo("no policies yet: add one with `corsadmin policy add NAME PATH --origin ...`")
+        return
+    rows = [("NAME", "PATH", "ORIGINS", "FLAGS")]
+    for p in policies:
+        rows.append((p.name, p.path, str(len(p.origin_rules)), _flags(p)))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for row in rows:
+        click.echo(
+            "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3]
+        )
+
+
+def _flags(p: Policy) -> str:
+    flags = []
+    if not p.enabled:
+        flags.append("disabled")
+    if p.credentials:
+        flags.append("credentials")
+    if p.private_network:
+        flags.append("private-network")
+    if p.priority:
+        flags.append(f"priority={p.priority}")
+    return ",".join(flags) or "-"
+
+
+@policy_group.command("show")
+@click.argument("name")
+@with_appcontext
+@user_errors
+def policy_show(name: str) -> None:
+    """Show one policy with its origin rules and who changed it."""
+    policy_store = store()
+    p = policy_store.policy(name)
+    spec = policy_store.spec(name)
+    click.echo(f"policy {p.name} (version {p.version})")
+    click.echo(f"  path:              {p.path}")
+    if p.description:
+        click.echo(f"  description:       {p.description}")
+    click.echo(f"  enabled:           {str(p.enabled).lower()}")
+    click.echo(f"  priority:          {p.priority}")
+    click.echo(f"  methods:           {', '.join(spec.methods)}")
+    click.echo(f"  allow headers:     {', '.join(spec.allow_headers)}")
+    click.echo(f"  expose headers:    {', '.join(spec.expose_headers) or '-'}")
+    click.echo(f"  credentials:       {str(p.credentials).lower()}")
+    click.echo(f"  max age:           {'-' if p.max_age is None else p.max_age}")
+    click.echo(f"  private network:   {str(p.private_network).lower()}")
+    click.echo(f"  review every:      {p.review_every_days} days")
+    click.echo(f"  created:           {p.created_at:%Y-%m-%d %H:%M} UTC by {p.created_by}")
+    click.echo(f"  updated:           {p.updated_at:%Y-%m-%d %H:%M} UTC by {p.updated_by}")
+    click.echo(f"  origins ({len(p.origin_rules)}):")
+    for r in p.origin_rules:
+        extra = []
+        if r.note:
+            extra.append(f"note: {r.note}")
+        if r.expires_at:
+            extra.append(f"expires {r.expires_at:%Y-%m-%d %H:%M} UTC")
+        extra.append(f"added {r.created_at:%Y-%m-%d} by {r.created_by}")
+        click.echo(f"    {r.origin}  ({'; '.join(extra)})")
+
+
+@policy_group.command("add")
+@click.argument("name")
+@click.argument("path")
+@_policy_options
+@with_appcontext
+@user_errors
+def policy_add(name: str, path: str, **options: Any) -> None:
+    """Add a policy NAME covering the route pattern PATH."""
+    data = {"name": name, "path": path, "origins": list(options.pop("origins"))}
+    data.update(_changes(**options))
+    spec = store().create_policy(data)
+    click.echo(f"added policy {spec.name} for {spec.path.text} with {len(spec.origins)} origin(s)")
+
+
+@policy_group.command("update")
+@click.argument("name")
+@click.option("--path", default=None, help="A new route pattern.")
+@_policy_options
+@with_appcontext
+@user_errors
+def policy_update(name: str, **options: Any) -> None:
+    """Change the given settings of policy NAME (--origin replaces the whole list)."""
+    changes = _changes(**options)
+    if not changes:
+        raise ValidationError.single("", "nothing to change: give at least one option")
+    spec = store().update_policy(name, changes)
+    click.echo(f"updated policy {spec.name}")
+
+
+@policy_group.command("remove")
+@click.argument("name")
+@with_appcontext
+@user_errors
+def policy_remove(name: str) -> None:
+    """Remove policy NAME and its origin rules."""
+    store().delete_policy(name)
+    click.echo(f"removed policy {name}")

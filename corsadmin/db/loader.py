@@ -1,0 +1,144 @@
+"""Reading the policy tables: a consistent revision's policies, compiled into a snapshot.
+
+Stored values were validated on the way in (:mod:`corsadmin.db.store`); loading
+only rebuilds the objects, through a :class:`RuleCache` of what did not change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..engine.snapshot import Snapshot
+from ..policy.origins import OriginRule, parse_origin_rule
+from ..policy.paths import PathPattern, load_path_pattern
+from ..policy.spec import OriginEntry, PolicySpec
+from .models import OriginRuleRow, Policy, State
+
+
+class RuleCache:
+    """Parsed origin rules and path patterns by their stored text.
+
+    Stored values were validated when written; loading a snapshot only needs to
+    rebuild the objects, and most of them did not change since the last load.
+    """
+
+    def __init__(self) -> None:
+        self._origins: dict[str, OriginRule] = {}
+        self._paths: dict[str, PathPattern] = {}
+
+    def origin(self, text: str) -> OriginRule:
+        rule = self._origins.get(text)
+        if rule is None:
+            rule = self._origins[text] = parse_origin_rule(text, stored=True)
+        return rule
+
+    def path(self, text: str) -> PathPattern:
+        pattern = self._paths.get(text)
+        if pattern is None:
+            pattern = self._paths[text] = load_path_pattern(text)
+        return pattern
+
+    def keep_only(self, origins: set[str], paths: set[str]) -> None:
+        self._origins = {k: v for k, v in self._origins.items() if k in origins}
+        self._paths = {k: v for k, v in self._paths.items() if k in paths}
+
+
+def read_revision(connection: sa.Connection) -> int:
+    """The current revision (0 on a database where nothing was ever written)."""
+    value = connection.execute(sa.select(State.revision).where(State.id == 1)).scalar()
+    return int(value or 0)
+
+
+class InconsistentRead(RuntimeError):
+    """Policies kept changing while a snapshot was being read."""
+
+
+LOAD_ATTEMPTS = 10
+
+
+def load_specs(
+    connection: sa.Connection, cache: RuleCache | None = None
+) -> tuple[int, list[PolicySpec]]:
+    """The revision and every policy at that revision, never a mixture of two.
+
+    The rows are read in several statements, and a change may commit between
+    them. Every change moves the revision in its own transaction, so if the
+    revision is the same after the rows were read as before, no change
+    committed in between and the rows are exactly that revision's; otherwise
+    read again. (On PostgreSQL the read also runs in one REPEATABLE READ
+    transaction, where it succeeds the first time.)
+    """
+    cache = cache or RuleCache()
+    for _attempt in range(LOAD_ATTEMPTS):
+        revision = read_revision(connection)
+        specs = _read_specs(connection, cache)
+        if read_revision(connection) == revision:
+            return revision, specs
+        if connection.in_transaction():
+            connection.rollback()
+    raise InconsistentRead(f"policies changed during {LOAD_ATTEMPTS} reads in a row")
+
+
+def _read_specs(connection: sa.Connection, cache: RuleCache) -> list[PolicySpec]:
+    p = Policy.__table__
+    r = OriginRuleRow.__table__
+    origin_rows: dict[int, list[OriginEntry]] = {}
+    seen_origins: set[str] = set()
+    for row in connection.execute(
+        sa.select(r.c.policy_id, r.c.origin, r.c.note, r.c.expires_at).order_by(
+            r.c.policy_id, r.c.origin
+        )
+    ):
+        origin_rows.setdefault(row.policy_id, []).append(
+            OriginEntry(cache.origin(row.origin), row.note or "", row.expires_at)
+        )
+        seen_origins.add(row.origin)
+    specs: list[PolicySpec] = []
+    seen_paths: set[str] = set()
+    for row in connection.execute(sa.select(p).order_by(p.c.name)):
+        specs.append(_spec(row, cache.path(row.path), tuple(origin_rows.get(row.id, ()))))
+        seen_paths.add(row.path)
+    cache.keep_only(seen_origins, seen_paths)
+    return specs
+
+
+def load_snapshot(
+    engine: sa.Engine, cache: RuleCache | None = None, previous: Snapshot | None = None
+) -> Snapshot:
+    """Compile a snapshot from the database (one consistent revision), taking over
+    the unchanged policies of ``previous``."""
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        revision, specs = load_specs(connection, cache)
+    return Snapshot(revision, specs, previous=previous)
+
+
+def spec_of(policy: Policy) -> PolicySpec:
+    """A stored policy as a spec (stored values were validated on the way in)."""
+    origins = tuple(
+        OriginEntry(parse_origin_rule(r.origin, stored=True), r.note or "", r.expires_at)
+        for r in sorted(policy.origin_rules, key=lambda r: r.origin)
+    )
+    return _spec(policy, load_path_pattern(policy.path), origins)
+
+
+def _spec(row: Any, path: PathPattern, origins: tuple[OriginEntry, ...]) -> PolicySpec:
+    """A policy's settings, from an ORM object or a plain row (same attribute names)."""
+    return PolicySpec(
+        name=row.name,
+        path=path,
+        origins=origins,
+        methods=tuple(row.methods),
+        allow_headers=tuple(row.allow_headers),
+        expose_headers=tuple(row.expose_headers),
+        credentials=bool(row.credentials),
+        max_age=row.max_age,
+        private_network=bool(row.private_network),
+        enabled=bool(row.enabled),
+        priority=int(row.priority),
+        description=row.description or "",
+        review_every_days=int(row.review_every_days),
+    )

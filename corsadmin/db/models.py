@@ -1,0 +1,193 @@
+"""The SQL tables corsadmin keeps its policy in.
+
+They live on a declarative base of their own (not the host application's
+``db.Model``), so a host application's Alembic autogenerate does not see them
+and corsadmin's migrations, with their own version table, own them alone.
+Sessions from the host's Flask-SQLAlchemy ``db`` work with them as usual.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite as on PostgreSQL."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Policy(Base):
+    """One route pattern's CORS policy."""
+
+    __tablename__ = "corsadmin_policy"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    path: Mapped[str] = mapped_column(sa.String(1024), unique=True)
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    methods: Mapped[list[str]] = mapped_column(sa.JSON)
+    allow_headers: Mapped[list[str]] = mapped_column(sa.JSON)
+    expose_headers: Mapped[list[str]] = mapped_column(sa.JSON)
+    credentials: Mapped[bool] = mapped_column(default=False)
+    max_age: Mapped[int | None] = mapped_column(nullable=True)
+    private_network: Mapped[bool] = mapped_column(default=False)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    priority: Mapped[int] = mapped_column(default=0)
+    review_every_days: Mapped[int] = mapped_column(default=90)
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(sa.String(200), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(sa.String(200), default="")
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reviewed_by: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+
+    origin_rules: Mapped[list[OriginRuleRow]] = relationship(
+        back_populates="policy",
+        cascade="all, delete-orphan",
+        order_by="OriginRuleRow.origin",
+        passive_deletes=True,
+    )
+
+
+class OriginRuleRow(Base):
+    """One origin rule of a policy, with who added it and when."""
+
+    __tablename__ = "corsadmin_origin_rule"
+    __table_args__ = (sa.UniqueConstraint("policy_id", "origin", name="uq_corsadmin_origin_rule"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    policy_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("corsadmin_policy.id", ondelete="CASCADE"), index=True
+    )
+    origin: Mapped[str] = mapped_column(sa.String(2100))
+    note: Mapped[str] = mapped_column(sa.String(500), default="")
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(sa.String(200), default="")
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    policy: Mapped[Policy] = relationship(back_populates="origin_rules")
+
+
+class AuditEvent(Base):
+    """One change: who, when, what, with the policy before and after."""
+
+    __tablename__ = "corsadmin_audit_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(sa.String(200))
+    action: Mapped[str] = mapped_column(sa.String(40))
+    policy_name: Mapped[str | None] = mapped_column(sa.String(64), nullable=True, index=True)
+    summary: Mapped[str] = mapped_column(sa.Text, default="")
+    before: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
+    after: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
+    revision: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class State(Base):
+    """One row: the revision, which moves on every change. Workers poll it."""
+
+    __tablename__ = "corsadmin_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    revision: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OriginUsage(Base):
+    """How often an origin called a policy's paths, allowed or refused.
+
+    Counted in memory per process and added up here in batches (one write per
+    process per ``CORSADMIN_USAGE_FLUSH_INTERVAL``), never per request.
+    """
+
+    __tablename__ = "corsadmin_origin_usage"
+    __table_args__ = (
+        sa.UniqueConstraint("policy_name", "origin", name="uq_corsadmin_origin_usage"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    policy_name: Mapped[str] = mapped_column(sa.String(64), index=True)
+    origin: Mapped[str] = mapped_column(sa.String(2100))
+    rule: Mapped[str | None] = mapped_column(sa.String(2100), nullable=True)
+    allowed: Mapped[bool] = mapped_column(default=False)
+    count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Operator(Base):
+    """Someone who may use the admin UI of the standalone app (built-in login)."""
+
+    __tablename__ = "corsadmin_operator"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(sa.String(200), default="")
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    disabled: Mapped[bool] = mapped_column(default=False)
+
+
+class OperatorSession(Base):
+    """One login session of the built-in login: the browser's cookie carries a random
+    token, this row only its SHA-256. Logout deletes the row, so a copied cookie is dead."""
+
+    __tablename__ = "corsadmin_operator_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    operator_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("corsadmin_operator.id", ondelete="CASCADE"), index=True
+    )
+    #: A fingerprint of the password hash at login: a new password ends the session.
+    password_key: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def ensure_state_row(engine: sa.Engine) -> None:
+    """Insert the revision row (revision 0) if the tables were created without it."""
+    with engine.begin() as connection:
+        if connection.execute(sa.select(State.id).where(State.id == 1)).first() is None:
+            connection.execute(sa.insert(State).values(id=1, revision=0))

@@ -1,0 +1,200 @@
+"""The compiled policy set, and the one function that decides.
+
+A :class:`Snapshot` is an immutable, compiled view of every enabled policy at
+one revision. It answers "which policy covers this path" through a segment trie
+and "is this origin allowed, and by which rule" through hash lookups, so the
+cost of a decision does not grow with the number of origin rules.
+
+Pure Python: no Flask, no database. The request hook, ``corsadmin check`` and
+the admin "check a request" page all call :meth:`Snapshot.decide`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from ..policy.origins import OriginMatcher, OriginRule, is_canonical_request_origin
+from ..policy.paths import PathCandidate, PathMatcher
+from ..policy.spec import PolicySpec
+
+
+class CorsRequest(NamedTuple):
+    """What of a request matters to CORS (a tuple: cheap to build per request)."""
+
+    path: str
+    method: str = "GET"
+    origin: str | None = None
+    request_method: str | None = None  # Access-Control-Request-Method
+    request_headers: str | None = None  # Access-Control-Request-Headers
+    private_network: bool = False  # Access-Control-Request-Private-Network: true
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledPolicy:
+    """One enabled policy, ready to answer. Hashes by identity (cheap memo keys)."""
+
+    spec: PolicySpec
+    origins: OriginMatcher
+    any_origin: bool  # a '*' rule without credentials: answer '*' to everyone
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False)  # derived values
+    evaluations: dict[Any, Any] = field(default_factory=dict, repr=False)  # see evaluate()
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer for one request: the policy, the origin verdict and why."""
+
+    policy: CompiledPolicy | None
+    allowed: bool
+    reason: str
+    rule: OriginRule | None = None
+    allow_origin: str | None = None  # the Access-Control-Allow-Origin value: '*' or the origin
+    vary_origin: bool = False  # the response depends on the Origin header
+
+    @property
+    def covered(self) -> bool:
+        return self.policy is not None
+
+
+NOT_COVERED = Decision(None, False, "no enabled policy covers this path")
+PATH_MEMO_LIMIT = 4096
+MAX_MEMO_PATH = 2048
+
+
+def _compile_policy(spec: PolicySpec, now: datetime) -> CompiledPolicy:
+    rules = [e.rule for e in spec.origins if not e.is_expired(now)]
+    matcher = OriginMatcher(rules)
+    return CompiledPolicy(spec, matcher, matcher.allows_any and not spec.credentials)
+
+
+class Snapshot:
+    """Every enabled policy at one revision, compiled."""
+
+    __slots__ = (
+        "_by_path",
+        "_compiled",
+        "_paths",
+        "compiled_at",
+        "loaded",
+        "revision",
+        "specs",
+        "valid_until",
+    )
+
+    def __init__(
+        self,
+        revision: int,
+        specs: Iterable[PolicySpec],
+        *,
+        now: datetime | None = None,
+        loaded: bool = True,
+        previous: Snapshot | None = None,
+    ) -> None:
+        """Compile ``specs``. With ``previous`` (the snapshot in force), every policy
+        that did not change is taken over as it was, memoized answers included: a
+        change to one policy recompiles one policy, not ten thousand rules."""
+        now = now or datetime.now(UTC)
+        self.revision = revision
+        self.loaded = loaded
+        self.specs: tuple[PolicySpec, ...] = tuple(sorted(specs, key=lambda s: s.name))
+        self.compiled_at = now
+        reusable: dict[PolicySpec, CompiledPolicy] = {}
+        if previous is not None and now.timestamp() < previous.valid_until:
+            reusable = previous._compiled  # no rule of it has expired since
+        self._compiled: dict[PolicySpec, CompiledPolicy] = {}
+        entries: list[PathCandidate[CompiledPolicy]] = []
+        next_expiry = math.inf
+        for spec in self.specs:
+            if not spec.enabled:
+                continue
+            for entry in spec.origins:
+                if entry.expires is not None and entry.expires > now:
+                    next_expiry = min(next_expiry, entry.expires.timestamp())
+            compiled = reusable.get(spec) or _compile_policy(spec, now)
+            self._compiled[spec] = compiled
+            entries.append(PathCandidate(spec.path, spec.priority, spec.name, compiled))
+        self._paths: PathMatcher[CompiledPolicy] = PathMatcher(entries)
+        self._by_path: dict[str, CompiledPolicy | None] = {}  # the hot path's memo
+        #: When an origin rule expires, the snapshot must be compiled again (epoch seconds).
+        self.valid_until: float = next_expiry
+
+    @classmethod
+    def empty(cls) -> Snapshot:
+        """Allows nothing: what a process enforces before any snapshot could load."""
+        return cls(-1, (), loaded=False)
+
+    def recompiled(self, now: datetime | None = None) -> Snapshot:
+        """The same policies compiled again (after an origin rule expired)."""
+        return Snapshot(self.revision, self.specs, now=now, loaded=self.loaded)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def policy_for(self, path: str) -> CompiledPolicy | None:
+        """The policy covering ``path`` (memoized: a dictionary look-up when seen before)."""
+        by_path = self._by_path
+        if path in by_path:
+            return by_path[path]
+        candidate = self._paths.match(path)
+        policy = candidate.value if candidate is not None else None
+        if len(by_path) >= PATH_MEMO_LIMIT:  # bounded: clients choose paths
+            by_path.clear()
+        if len(path) <= MAX_MEMO_PATH:
+            by_path[path] = policy
+        return policy
+
+    def candidates(self, path: str) -> list[PathCandidate[CompiledPolicy]]:
+        """Every enabled policy whose pattern matches ``path``, the winner first."""
+        return self._paths.candidates(path)
+
+    def decide(self, request: CorsRequest) -> Decision:
+        """Which policy covers the request, and whether its origin is allowed."""
+        candidate = self._paths.match(request.path)
+        if candidate is None:
+            return NOT_COVERED
+        return decide_origin(candidate.value, request.origin)
+
+
+def decide_origin(policy: CompiledPolicy, origin: str | None) -> Decision:
+    """The origin verdict of one policy."""
+    if policy.any_origin:
+        return Decision(
+            policy,
+            True,
+            f"policy {policy.name!r} allows any origin ('*'), so the answer is '*'",
+            rule=policy.origins.match(origin) if origin else None,
+            allow_origin="*",
+        )
+    if origin is None:
+        return Decision(
+            policy,
+            False,
+            "the request has no Origin header: it is not a CORS request",
+            vary_origin=True,
+        )
+    rule = policy.origins.match(origin)
+    if rule is not None:
+        return Decision(
+            policy,
+            True,
+            f"origin allowed by rule {rule.text!r} ({rule.kind}) of policy {policy.name!r}",
+            rule=rule,
+            allow_origin=origin,
+            vary_origin=True,
+        )
+    if not is_canonical_request_origin(origin):
+        reason = (
+            "refused: the Origin header is not a serialized origin as a browser sends it "
+            "(lower-case scheme and host, no default port, no path or trailing slash)"
+        )
+    else:
+        reason = f"refused: no origin rule of policy {policy.name!r} matches {origin!r}"
+    return Decision(policy, False, reason, vary_origin=True)

@@ -1,0 +1,122 @@
+"""What corsadmin keeps per application, and the one way to reach it: :func:`state`.
+
+``CorsAdmin.init_app`` builds a :class:`CorsAdminState` and keeps it in
+``app.extensions["corsadmin"]``. The admin UI, the CLI and the request hook
+reach it through :func:`state`, never through :mod:`corsadmin.extension`, so
+the layers below the extension never import it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+from flask_sqlalchemy import SQLAlchemy
+from werkzeug.wrappers import Response as BaseResponse
+
+from .config import CorsAdminConfig
+from .db.loader import RuleCache, load_snapshot, read_revision
+from .db.store import PolicyStore
+from .engine.snapshot import Snapshot
+from .runtime.notify import RevisionListener
+from .runtime.notify import supported as notify_supported
+from .runtime.refresh import SnapshotHolder
+from .runtime.usage import UsageRecorder
+
+log = logging.getLogger("corsadmin")
+
+#: The ``app.extensions`` key of corsadmin's per-app state.
+EXTENSION_KEY = "corsadmin"
+
+
+class CorsAdminNotInitialized(RuntimeError):
+    """``CorsAdmin.init_app`` was never called for the current application."""
+
+
+@dataclass
+class CorsAdminState:
+    """What corsadmin keeps per application: ``app.extensions["corsadmin"]``."""
+
+    #: The ``CorsAdmin`` that registered the app (typed ``object``: this layer sits below it).
+    extension: object
+    app: Flask
+    db: SQLAlchemy
+    config: CorsAdminConfig
+    holder: SnapshotHolder
+    admin_prefix: str
+    answer_preflights: bool
+    rule_cache: RuleCache
+    usage: UsageRecorder | None
+    usage_flush_interval: float
+    last_usage_flush: float = field(default_factory=time.monotonic)  # first write: an interval on
+    hook_failed: bool = False
+    #: Applied to every response under the admin prefix (the admin UI's security headers).
+    secure_admin_response: Callable[[BaseResponse], object] | None = None
+
+    def flush_usage(self, force: bool = False) -> int:
+        """Write the usage counts if the flush interval passed (or ``force``)."""
+        if self.usage is None or not len(self.usage):
+            return 0
+        now = time.monotonic()
+        if not force and now - self.last_usage_flush < self.usage_flush_interval:
+            return 0
+        self.last_usage_flush = now
+        return self.usage.flush(self.engine())
+
+    def change_waiter(self) -> RevisionListener | None:
+        """A PostgreSQL LISTEN connection for this process's refresh thread, if possible."""
+        if not self.config.listen:
+            return None
+        engine = self.engine()
+        return RevisionListener(engine) if notify_supported(engine) else None
+
+    def engine(self) -> sa.Engine:
+        with self.app.app_context():
+            return self.db.engine
+
+    def load(self) -> Snapshot:
+        """A snapshot from the database, taking over the current one's unchanged policies."""
+        return load_snapshot(self.engine(), self.rule_cache, previous=self.holder.snapshot)
+
+    def read_revision(self) -> int:
+        with self.engine().connect() as connection:
+            return read_revision(connection)
+
+    def store(self, actor: str) -> PolicyStore:
+        """The policy store for changes by ``actor``, in the app's session; each change
+        commits on its own and is enforced by this process at once."""
+        return PolicyStore(self.db.session, actor=actor, on_commit=self.holder.reload)
+
+    def default_actor(self) -> str:
+        """Who the audit log names for CLI changes without ``--actor``."""
+        try:
+            user = getpass.getuser()
+        except Exception:
+            user = "unknown"
+        return self.config.cli_actor.format(user=user)
+
+    def report_hook_failure(self, what: str) -> None:
+        """Log a failure inside the hooks once per application, not per request."""
+        if not self.hook_failed:
+            self.hook_failed = True
+            log.exception("corsadmin failed while %s; sending no CORS headers (logged once)", what)
+
+
+def state(app: Flask | None = None) -> CorsAdminState:
+    """corsadmin's state for ``app`` (default: the current app); raises
+    :class:`CorsAdminNotInitialized` when ``init_app`` was never called for it."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        found = app.extensions[EXTENSION_KEY]
+    except KeyError:
+        raise CorsAdminNotInitialized(
+            "corsadmin is not registered on this application: call CorsAdmin(app) "
+            "or CorsAdmin().init_app(app) first"
+        ) from None
+    assert isinstance(found, CorsAdminState)
+    return found
