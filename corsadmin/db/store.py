@@ -319,17 +319,7 @@ class PolicyStore:
         new_only: bool = False,
     ) -> OriginChange:
         with self._change():
-            entry = parse_origin_entry(
-                origin,
-                note="" if isinstance(note, Keep) else note,
-                expires=None if isinstance(expires, Keep) else expires,
-            )
-            if (
-                not isinstance(expires, Keep)
-                and entry.expires is not None
-                and entry.expires <= utcnow()
-            ):
-                raise ValidationError.single("expires", "is in the past")
+            entry = _typed_origin_entry(origin, note, expires)
             policy = self._locked(policy_name, expected_version)
             before = spec_of(policy)
             existing = before.origin(entry.rule.text)
@@ -347,13 +337,7 @@ class PolicyStore:
                     existing.note if isinstance(note, Keep) else entry.note,
                     existing.expires if isinstance(expires, Keep) else entry.expires,
                 )
-            try:
-                after = with_origin(before, entry)
-            except ValidationError as exc:
-                raise ValidationError(
-                    FieldError("origin", e.message) if e.field.startswith("origins[") else e
-                    for e in exc.errors
-                ) from None
+            after = _with_origin_field_errors(before, entry)
             if existing is not None and existing == entry:
                 return OriginChange(policy_name, "unchanged", existing, existing)
             change = OriginChange(
@@ -600,6 +584,29 @@ class PolicyStore:
         revision = int(self.session.scalar(sa.select(State.revision).where(State.id == 1)) or 0)
         notify(self.session.connection(), revision)  # wakes the other workers at commit
         return revision
+
+
+def _typed_origin_entry(origin: str, note: str | Keep, expires: object) -> OriginEntry:
+    """An origin rule as typed by an operator, validated; an expiry given must lie ahead."""
+    entry = parse_origin_entry(
+        origin,
+        note="" if isinstance(note, Keep) else note,
+        expires=None if isinstance(expires, Keep) else expires,
+    )
+    if not isinstance(expires, Keep) and entry.expires is not None and entry.expires <= utcnow():
+        raise ValidationError.single("expires", "is in the past")
+    return entry
+
+
+def _with_origin_field_errors(before: PolicySpec, entry: OriginEntry) -> PolicySpec:
+    """The policy with ``entry``; a problem with the rule is reported on field ``origin``."""
+    try:
+        return with_origin(before, entry)
+    except ValidationError as exc:
+        raise ValidationError(
+            FieldError("origin", e.message) if e.field.startswith("origins[") else e
+            for e in exc.errors
+        ) from None
 
 
 class _Transaction:

@@ -36,7 +36,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -435,6 +435,14 @@ def fold_usage(connection: sa.Connection, policies: Sequence[str], keep: int) ->
             table.c.last_seen,
         )
     ).all()
+    _upsert(connection, _other_bucket_rows(deleted))
+    return len(deleted)
+
+
+def _other_bucket_rows(
+    deleted: Sequence[Sequence[Any]],
+) -> list[dict[str, object]]:
+    """The folded rows' counts summed into one "other" bucket row per policy and verdict."""
     buckets: dict[tuple[str, bool], tuple[int, datetime, datetime]] = {}
     for policy, allowed, count, first_seen, last_seen in deleted:
         key = (policy, bool(allowed))
@@ -443,22 +451,18 @@ def fold_usage(connection: sa.Connection, policies: Sequence[str], keep: int) ->
             buckets[key] = (total + int(count), min(first, first_seen), max(last, last_seen))
         else:
             buckets[key] = (int(count), first_seen, last_seen)
-    _upsert(
-        connection,
-        [
-            {
-                "policy_name": policy,
-                "origin": OTHER_ALLOWED if allowed else OTHER_REFUSED,
-                "rule": None,
-                "allowed": allowed,
-                "count": total,
-                "first_seen": first,
-                "last_seen": last,
-            }
-            for (policy, allowed), (total, first, last) in sorted(buckets.items())
-        ],
-    )
-    return len(deleted)
+    return [
+        {
+            "policy_name": policy,
+            "origin": OTHER_ALLOWED if allowed else OTHER_REFUSED,
+            "rule": None,
+            "allowed": allowed,
+            "count": total,
+            "first_seen": first,
+            "last_seen": last,
+        }
+        for (policy, allowed), (total, first, last) in sorted(buckets.items())
+    ]
 
 
 def delete_expired_usage(connection: sa.Connection, cutoff: datetime) -> int:
