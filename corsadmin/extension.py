@@ -22,6 +22,7 @@ from .engine.snapshot import Snapshot
 from .runtime import hook
 from .runtime.refresh import SnapshotHolder
 from .runtime.usage import UsageRecorder
+from .signals import Receivers, decision_made
 from .state import EXTENSION_KEY, CorsAdminNotInitialized, CorsAdminState, state
 
 __all__ = [
@@ -85,14 +86,14 @@ class CorsAdmin:
             interval=config.refresh_interval,
             background=config.refresh_in_background,
             name=f"corsadmin-{app.name}",
+            sender=app,
             on_tick=lambda: state(app).flush_usage(),
             change_waiter=lambda: state(app).change_waiter(),
         )
-        usage = (
-            UsageRecorder(retention_days=config.usage_retention_days)
-            if config.track_usage
-            else None
-        )
+        usage = None
+        if config.track_usage:  # usage counting is a subscriber of this app's decisions
+            usage = UsageRecorder(retention_days=config.usage_retention_days)
+            decision_made.connect(usage.on_decision, app, weak=False)
         return CorsAdminState(
             extension=self,
             app=app,
@@ -104,6 +105,7 @@ class CorsAdmin:
             rule_cache=RuleCache(),
             usage=usage,
             usage_flush_interval=config.usage_flush_interval,
+            decisions=Receivers(decision_made, app),
         )
 
     # Reaching the per-app state ----------------------------------------------------

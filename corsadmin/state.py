@@ -27,6 +27,7 @@ from .runtime.notify import RevisionListener
 from .runtime.notify import supported as notify_supported
 from .runtime.refresh import SnapshotHolder
 from .runtime.usage import UsageRecorder
+from .signals import Receivers
 
 log = logging.getLogger("corsadmin")
 
@@ -53,6 +54,8 @@ class CorsAdminState:
     rule_cache: RuleCache
     usage: UsageRecorder | None
     usage_flush_interval: float
+    #: The receivers of ``decision_made`` for this app (the hook sends through it).
+    decisions: Receivers
     last_usage_flush: float = field(default_factory=time.monotonic)  # first write: an interval on
     hook_failed: bool = False
     #: Applied to every response under the admin prefix (the admin UI's security headers).
@@ -90,7 +93,9 @@ class CorsAdminState:
     def store(self, actor: str) -> PolicyStore:
         """The policy store for changes by ``actor``, in the app's session; each change
         commits on its own and is enforced by this process at once."""
-        return PolicyStore(self.db.session, actor=actor, on_commit=self.holder.reload)
+        return PolicyStore(
+            self.db.session, actor=actor, on_commit=self.holder.reload, sender=self.app
+        )
 
     def default_actor(self) -> str:
         """Who the audit log names for CLI changes without ``--actor``."""

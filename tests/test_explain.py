@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 
 from corsadmin import CorsRequest, Snapshot, evaluate, explain, validate_policy
-from corsadmin.engine.explain import MEMO_LIMIT
+from corsadmin.limits import EVALUATION_MEMO_LIMIT as MEMO_LIMIT
 from manage import cors
 
 SPECS = [

@@ -38,6 +38,7 @@ from ..policy.spec import (
     without_origin,
 )
 from ..runtime.notify import notify
+from ..signals import policy_changed, send_safely
 from .loader import spec_of
 from .models import AuditEvent, OriginRuleRow, Policy, State, utcnow
 
@@ -164,11 +165,13 @@ class PolicyStore:
         *,
         actor: str,
         on_commit: Callable[[], object] | None = None,
+        sender: object = None,
     ) -> None:
         self.actor = check_actor(actor)
         self.session = session
         self.on_commit = on_commit
-        self._events: list[str] = []
+        self.sender = sender  # of corsadmin.signals.policy_changed (the Flask app)
+        self._events: list[tuple[str, str | None]] = []  # (action, policy) of this change
         self._revision = 0
 
     # Reading -----------------------------------------------------------------
@@ -567,7 +570,7 @@ class PolicyStore:
                 revision=self._revision,
             )
         )
-        self._events.append(action)
+        self._events.append((action, policy_name))
 
     def _bump_revision(self) -> int:
         """Move the revision. Done first in every change: on PostgreSQL the row lock
@@ -635,5 +638,14 @@ class _Transaction:
         except BaseException:
             session.rollback()
             raise
-        if events and self.store.on_commit is not None:
+        if not events:
+            return
+        if self.store.on_commit is not None:
             self.store.on_commit()
+        send_safely(
+            policy_changed,
+            self.store.sender,
+            actor=self.store.actor,
+            revision=self.store._revision,
+            changes=tuple(events),
+        )

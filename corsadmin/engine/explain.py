@@ -1,8 +1,10 @@
 """Explaining a decision: which policy, which rule, which headers, and why.
 
-:func:`evaluate` is what the request hook calls for every response, and what
-:func:`explain` calls for ``corsadmin check`` and the admin "check a request"
-page, so they cannot disagree.
+:func:`explain` answers "what happens when a page on this origin calls this
+path" for ``corsadmin check`` and the admin "check a request" page: the
+preflight a browser would send first, then the request itself, each decided by
+:func:`corsadmin.engine.decide.decide` (the function the request hook calls),
+so the explanation and the enforcement cannot disagree.
 """
 
 from __future__ import annotations
@@ -11,93 +13,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..policy.paths import PathCandidate
-from .counting import usage_origin
-from .headers import HeaderPairs, cors_headers
-from .snapshot import NOT_COVERED, CompiledPolicy, CorsRequest, Decision, Snapshot, decide_origin
+from .decide import NOT_COVERED_EVALUATION, Evaluation, MemoKey, decide, evaluate, memo_key
+from .headers import HeaderPairs
+from .snapshot import CompiledPolicy, Snapshot
+
+__all__ = [  # Evaluation, evaluate, memo_key...: moved to engine/decide.py, kept importable here
+    "NOT_COVERED_EVALUATION",
+    "SAFELISTED_HEADERS",
+    "SIMPLE_CONTENT_TYPES",
+    "SIMPLE_METHODS",
+    "Evaluation",
+    "Explanation",
+    "MemoKey",
+    "evaluate",
+    "explain",
+    "memo_key",
+]
 
 SIMPLE_METHODS = frozenset({"GET", "HEAD", "POST"})
 SAFELISTED_HEADERS = frozenset({"accept", "accept-language", "content-language"})
 SIMPLE_CONTENT_TYPES = frozenset(
     {"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Evaluation:
-    """A decision and the exact CORS headers the response gets."""
-
-    decision: Decision
-    headers: HeaderPairs
-    #: What usage counting records: the request's origin, or a bucket for a value that
-    #: is no serialized origin (computed once here, not per request).
-    usage_origin: str | None = None
-
-    @property
-    def vary(self) -> bool:
-        return self.decision.vary_origin
-
-    @property
-    def usage_rule(self) -> str | None:
-        rule = self.decision.rule
-        return rule.text if rule is not None else None
-
-
-NOT_COVERED_EVALUATION = Evaluation(NOT_COVERED, ())
-#: Evaluations kept per policy; clients choose Origin and request headers, so bounded.
-MEMO_LIMIT = 4096
-
-MemoKey = tuple[str | None, bool, str | None, str | None, bool]
-
-
-def memo_key(
-    origin: str | None,
-    method: str,
-    request_method: str | None,
-    request_headers: str | None,
-    private_network: bool,
-) -> MemoKey:
-    """What a policy's answer depends on (the preflight fields only for OPTIONS)."""
-    if method == "OPTIONS":
-        return (origin, True, request_method, request_headers, private_network)
-    return (origin, False, None, None, private_network)
-
-
-def evaluate(snapshot: Snapshot, request: CorsRequest) -> Evaluation:
-    """Decide and compute the headers: the one path every answer takes.
-
-    Memoized per policy by :func:`memo_key`, so a repeated request costs a path
-    look-up (itself memoized) and a dictionary look-up.
-    """
-    policy = snapshot.policy_for(request.path)
-    if policy is None:
-        return NOT_COVERED_EVALUATION
-    key = memo_key(
-        request.origin,
-        request.method,
-        request.request_method,
-        request.request_headers,
-        request.private_network,
-    )
-    found: Evaluation | None = policy.evaluations.get(key)
-    if found is None:
-        found = evaluate_policy(policy, request, key)
-    return found
-
-
-def evaluate_policy(policy: CompiledPolicy, request: CorsRequest, key: MemoKey) -> Evaluation:
-    """Evaluate (memo miss): decide the origin, let Flask-CORS write the headers, keep it."""
-    origin = request.origin
-    decision = decide_origin(policy, origin)
-    evaluation = Evaluation(
-        decision,
-        cors_headers(decision, request),
-        None if origin is None else usage_origin(origin, decision.rule),
-    )
-    memo = policy.evaluations
-    if len(memo) >= MEMO_LIMIT:
-        memo.clear()
-    memo[key] = evaluation
-    return evaluation
 
 
 @dataclass(frozen=True)
@@ -238,18 +175,16 @@ def explain(
         reasons.append("it reaches a private network")
     preflight = None
     if reasons:
-        preflight = evaluate(
+        preflight = decide(
             snapshot,
-            CorsRequest(
-                path=path,
-                method="OPTIONS",
-                origin=origin,
-                request_method=method,
-                request_headers=", ".join(h.lower() for h in non_safelisted) or None,
-                private_network=private_network,
-            ),
+            path,
+            "OPTIONS",
+            origin,
+            request_method=method,
+            request_headers=", ".join(h.lower() for h in non_safelisted) or None,
+            private_network=private_network,
         )
-    actual = evaluate(snapshot, CorsRequest(path=path, method=method, origin=origin))
+    actual = decide(snapshot, path, method, origin)
     return Explanation(
         origin=origin,
         path=path,

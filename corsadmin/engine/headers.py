@@ -51,7 +51,7 @@ CORS_RESPONSE_HEADERS = (
     "Access-Control-Allow-Private-Network",
 )
 
-_OPTIONS_KEY = object()
+_OPTIONS_KEY = "flask_cors_options"  # in CompiledPolicy.memo
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
 # RFC 9110 token: what a header name is made of.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -71,7 +71,7 @@ def requested_header_names(value: str) -> str | None:
     one) is malformed as a whole: None, so nothing of it is echoed back.
 
     Only called when an answer is computed (the answers are memoized per policy,
-    at most ``MEMO_LIMIT`` of them), so nothing here needs a cache of its own.
+    at most ``EVALUATION_MEMO_LIMIT`` of them), so nothing here needs a cache of its own.
     """
     names: dict[str, None] = {}
     for part in value.split(","):
@@ -125,7 +125,7 @@ def flask_cors_options(policy: CompiledPolicy) -> dict[str, Any]:
 def cors_headers(decision: Decision, request: CorsRequest) -> HeaderPairs:
     """The Access-Control-* headers Flask-CORS writes for this decision.
 
-    Not memoized here: :func:`corsadmin.engine.explain.evaluate` memoizes whole
+    Not memoized here: :func:`corsadmin.engine.decide.decide` memoizes whole
     evaluations per policy.
     """
     policy = decision.policy

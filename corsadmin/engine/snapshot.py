@@ -6,20 +6,40 @@ and "is this origin allowed, and by which rule" through hash lookups, so the
 cost of a decision does not grow with the number of origin rules.
 
 Pure Python: no Flask, no database. The request hook, ``corsadmin check`` and
-the admin "check a request" page all call :meth:`Snapshot.decide`.
+the admin "check a request" page all decide through
+:func:`corsadmin.engine.decide.decide`, which looks the policy up here and
+memoizes its answers in the policy's :attr:`CompiledPolicy.evaluations`.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+from ..limits import EVALUATION_MEMO_LIMIT, MAX_MEMO_PATH, PATH_MEMO_LIMIT
 from ..policy.origins import OriginMatcher, OriginRule, is_canonical_request_origin
 from ..policy.paths import PathCandidate, PathMatcher
 from ..policy.spec import PolicySpec
+from .memo import BoundedMemo
+
+if TYPE_CHECKING:
+    from .decide import Evaluation, MemoKey
+
+__all__ = [
+    "MAX_MEMO_PATH",
+    "NOT_COVERED",
+    "PATH_MEMO_LIMIT",
+    "CompiledPolicy",
+    "CorsRequest",
+    "Decision",
+    "ReasonCode",
+    "Snapshot",
+    "decide_origin",
+]
 
 
 class CorsRequest(NamedTuple):
@@ -40,12 +60,25 @@ class CompiledPolicy:
     spec: PolicySpec
     origins: OriginMatcher
     any_origin: bool  # a '*' rule without credentials: answer '*' to everyone
-    memo: dict[Any, Any] = field(default_factory=dict, repr=False)  # derived values
-    evaluations: dict[Any, Any] = field(default_factory=dict, repr=False)  # see evaluate()
+    #: Values derived from the spec once (the Flask-CORS options: engine/headers.py).
+    memo: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: The policy's answers, by what they depend on (engine/decide.py), bounded.
+    evaluations: BoundedMemo[MemoKey, Evaluation] = field(
+        default_factory=lambda: BoundedMemo(EVALUATION_MEMO_LIMIT), repr=False
+    )
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+
+#: Why a decision came out as it did, for machines (signals, metrics, logs):
+#: ``rule`` and ``any-origin`` allow; ``no-origin`` (not a CORS request),
+#: ``malformed-origin`` (no serialized origin) and ``no-rule`` refuse;
+#: ``not-covered``: no policy covers the path, corsadmin leaves the response alone.
+ReasonCode = Literal[
+    "rule", "any-origin", "no-origin", "malformed-origin", "no-rule", "not-covered"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +91,7 @@ class Decision:
     rule: OriginRule | None = None
     allow_origin: str | None = None  # the Access-Control-Allow-Origin value: '*' or the origin
     vary_origin: bool = False  # the response depends on the Origin header
+    code: ReasonCode = "not-covered"  # the reason, for machines
 
     @property
     def covered(self) -> bool:
@@ -65,8 +99,6 @@ class Decision:
 
 
 NOT_COVERED = Decision(None, False, "no enabled policy covers this path")
-PATH_MEMO_LIMIT = 4096
-MAX_MEMO_PATH = 2048
 
 
 def _compile_policy(spec: PolicySpec, now: datetime) -> CompiledPolicy:
@@ -122,7 +154,7 @@ class Snapshot:
             self._compiled[spec] = compiled
             entries.append(PathCandidate(spec.path, spec.priority, spec.name, compiled))
         self._paths: PathMatcher[CompiledPolicy] = PathMatcher(entries)
-        self._by_path: dict[str, CompiledPolicy | None] = {}  # the hot path's memo
+        self._by_path: BoundedMemo[str, CompiledPolicy | None] = BoundedMemo(PATH_MEMO_LIMIT)
         #: When an origin rule expires, the snapshot must be compiled again (epoch seconds).
         self.valid_until: float = next_expiry
 
@@ -145,10 +177,8 @@ class Snapshot:
             return by_path[path]
         candidate = self._paths.match(path)
         policy = candidate.value if candidate is not None else None
-        if len(by_path) >= PATH_MEMO_LIMIT:  # bounded: clients choose paths
-            by_path.clear()
-        if len(path) <= MAX_MEMO_PATH:
-            by_path[path] = policy
+        if len(path) <= MAX_MEMO_PATH:  # bounded in count and size: clients choose paths
+            by_path.remember(path, policy)
         return policy
 
     def candidates(self, path: str) -> list[PathCandidate[CompiledPolicy]]:
@@ -156,11 +186,16 @@ class Snapshot:
         return self._paths.candidates(path)
 
     def decide(self, request: CorsRequest) -> Decision:
-        """Which policy covers the request, and whether its origin is allowed."""
-        candidate = self._paths.match(request.path)
-        if candidate is None:
-            return NOT_COVERED
-        return decide_origin(candidate.value, request.origin)
+        """Deprecated: the origin verdict only. Use :func:`corsadmin.evaluate` (the
+        decision and the headers, memoized), which the request hook uses."""
+        warnings.warn(
+            "Snapshot.decide is deprecated and will be removed in the next release: use "
+            "corsadmin.evaluate(snapshot, request).decision",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        policy = self.policy_for(request.path)
+        return NOT_COVERED if policy is None else decide_origin(policy, request.origin)
 
 
 def decide_origin(policy: CompiledPolicy, origin: str | None) -> Decision:
@@ -172,6 +207,7 @@ def decide_origin(policy: CompiledPolicy, origin: str | None) -> Decision:
             f"policy {policy.name!r} allows any origin ('*'), so the answer is '*'",
             rule=policy.origins.match(origin) if origin else None,
             allow_origin="*",
+            code="any-origin",
         )
     if origin is None:
         return Decision(
@@ -179,6 +215,7 @@ def decide_origin(policy: CompiledPolicy, origin: str | None) -> Decision:
             False,
             "the request has no Origin header: it is not a CORS request",
             vary_origin=True,
+            code="no-origin",
         )
     rule = policy.origins.match(origin)
     if rule is not None:
@@ -189,12 +226,15 @@ def decide_origin(policy: CompiledPolicy, origin: str | None) -> Decision:
             rule=rule,
             allow_origin=origin,
             vary_origin=True,
+            code="rule",
         )
+    code: ReasonCode = "no-rule"
     if not is_canonical_request_origin(origin):
+        code = "malformed-origin"
         reason = (
             "refused: the Origin header is not a serialized origin as a browser sends it "
             "(lower-case scheme and host, no default port, no path or trailing slash)"
         )
     else:
         reason = f"refused: no origin rule of policy {policy.name!r} matches {origin!r}"
-    return Decision(policy, False, reason, vary_origin=True)
+    return Decision(policy, False, reason, vary_origin=True, code=code)

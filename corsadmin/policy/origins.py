@@ -33,6 +33,7 @@ import idna
 import re2
 from publicsuffixlist import PublicSuffixList
 
+from ..limits import ORIGIN_MATCH_CACHE_SIZE, REGEX_CHECK_CACHE_SIZE
 from .origin_regex import (
     MAX_REGEX_REPEAT,
     RegexCheckError,
@@ -61,8 +62,6 @@ MAX_ORIGIN_LENGTH: Final = 2048
 
 _MAX_HOST_LENGTH: Final = 253
 _MAX_LABEL_LENGTH: Final = 63
-_MATCH_CACHE_SIZE: Final = 4096
-_REGEX_CHECK_CACHE_SIZE: Final = 1024
 
 _BROAD_KINDS: Final[frozenset[OriginKind]] = frozenset(
     {"any", "null", "file", "regex", "subdomain", "any_port"}
@@ -190,7 +189,7 @@ def _parse_regex_rule(expr: str) -> OriginRule:
     return verdict
 
 
-@functools.lru_cache(maxsize=_REGEX_CHECK_CACHE_SIZE)
+@functools.lru_cache(maxsize=REGEX_CHECK_CACHE_SIZE)
 def _regex_verdict(expr: str) -> OriginRule | str:
     """The rule, or the error message: the check costs up to a fraction of a second,
     and the same stored texts are parsed again (review pages, validation)."""
@@ -596,7 +595,7 @@ class OriginMatcher:
         self._regex: re2._Regexp | None = _combined(regex_rules)
         # Bounded: attackers choose Origin values.
         self._match_cached: Callable[[str], OriginRule | None] = functools.lru_cache(
-            maxsize=_MATCH_CACHE_SIZE
+            maxsize=ORIGIN_MATCH_CACHE_SIZE
         )(self._match_uncached)
 
     @property

@@ -38,6 +38,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
+from ..limits import MAX_CACHED_PATH_LENGTH, PATH_MATCH_CACHE_SIZE
+
 __all__ = [
     "MAX_DOUBLE_STAR_SEGMENTS",
     "MAX_MATCH_STEPS",
@@ -71,12 +73,9 @@ MAX_MATCH_STEPS: Final = 10_000
 _GLOB_PARTS_PER_STEP: Final = 8
 _SEGMENT_CHUNK: Final = 256
 
-#: Bound of the per-matcher memo of :meth:`PathMatcher.match` (attackers choose paths).
-MATCH_CACHE_SIZE: Final = 4096
-
-#: Paths longer than this are matched without being memoized, so that the memo's
-#: memory stays bounded even if the server in front accepts very long URLs.
-_MAX_CACHED_PATH_LENGTH: Final = 2048
+#: Bound of the per-matcher memo of :meth:`PathMatcher.match` (attackers choose paths),
+#: and the longest path it memoizes: :mod:`corsadmin.limits`.
+MATCH_CACHE_SIZE: Final = PATH_MATCH_CACHE_SIZE
 
 _DOUBLE_STAR: Final = "**"
 
@@ -497,7 +496,7 @@ class PathMatcher(Generic[T]):
 
     def match(self, path: str) -> PathCandidate[T] | None:
         """The winning candidate for ``path``, or None if no pattern matches."""
-        if len(path) > _MAX_CACHED_PATH_LENGTH:
+        if len(path) > MAX_CACHED_PATH_LENGTH:
             return self._match_uncached(path)
         return self._cached_match(path)
 

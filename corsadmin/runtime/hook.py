@@ -1,11 +1,11 @@
 """The request hook: every response of a covered path gets its CORS headers here.
 
-The request's walk (docs/architecture.md): :func:`add_cors_headers` finds the
-policy for the path in the current snapshot, takes the memoized evaluation
-(:mod:`corsadmin.engine.explain`) or computes it once, counts usage, and writes
-the headers Flask-CORS computed. :func:`install` registers it on an app with
-the preflight override. Kept short and allocation-free on a memo hit: this is
-the hot path (``benchmarks/bench.py``).
+The request's walk (docs/architecture.md): :func:`add_cors_headers` asks
+:func:`corsadmin.engine.decide.decide` for the answer (memoized: the one
+evaluator), writes the headers Flask-CORS computed, and tells the
+:data:`corsadmin.signals.decision_made` subscribers (usage counting is one).
+:func:`install` registers it on an app with the preflight override. Kept short
+and allocation-free on a memo hit: this is the hot path (``benchmarks/bench.py``).
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from typing import Protocol
 from flask import Flask, request
 from werkzeug.wrappers import Response as BaseResponse
 
-from ..engine.explain import Evaluation, evaluate_policy, memo_key
+from ..engine.decide import Evaluation, decide
 from ..engine.headers import CORS_RESPONSE_HEADERS, HeaderPairs
-from ..engine.snapshot import CorsRequest
+from ..signals import Receivers, decision_made, report_receiver_failure
 from .refresh import SnapshotHolder
-from .usage import UsageRecorder
 
 
 class HookState(Protocol):
@@ -30,7 +29,7 @@ class HookState(Protocol):
     holder: SnapshotHolder
     admin_prefix: str
     answer_preflights: bool
-    usage: UsageRecorder | None
+    decisions: Receivers  # of decision_made, for this app
     secure_admin_response: Callable[[BaseResponse], object] | None
 
     def report_hook_failure(self, what: str) -> None: ...
@@ -94,9 +93,6 @@ def add_cors_headers(state: HookState, response: BaseResponse) -> BaseResponse:
             if state.secure_admin_response is not None:
                 state.secure_admin_response(response)
             return response
-        policy = state.holder.current().policy_for(path)
-        if policy is None:
-            return response
         environ = req.environ
         method = req.method
         origin = environ.get("HTTP_ORIGIN")
@@ -105,31 +101,42 @@ def add_cors_headers(state: HookState, response: BaseResponse) -> BaseResponse:
             requested_method = environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")
             requested_headers = environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS")
         private_network = environ.get("HTTP_ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK") == "true"
-        key = memo_key(origin, method, requested_method, requested_headers, private_network)
-        evaluation: Evaluation | None = policy.evaluations.get(key)
-        if evaluation is None:
-            cors_request = CorsRequest(
-                path, method, origin, requested_method, requested_headers, private_network
-            )
-            evaluation = evaluate_policy(policy, cors_request, key)
+        evaluation = decide(
+            state.holder.current(),
+            path,
+            method,
+            origin,
+            requested_method,
+            requested_headers,
+            private_network,
+        )
         decision = evaluation.decision
+        if decision.policy is None:
+            return response  # no policy covers the path: not corsadmin's response
         if (
-            method == "OPTIONS"
-            and requested_method is not None
+            requested_method is not None
             and origin is not None
             and state.answer_preflights
             and not 200 <= response.status_code < 300
         ):
             response = state.app.response_class(status=204)  # see install
-        usage_origin = evaluation.usage_origin  # the origin, or a bucket for junk
-        if usage_origin is not None and state.usage is not None:
-            rule = evaluation.usage_rule
-            state.usage.record(policy.spec.name, usage_origin, rule, decision.allowed)
         write_headers(response, evaluation.headers, decision.vary_origin)
     except Exception:
         # Never a 500 because of CORS: the response goes out without CORS headers.
         state.report_hook_failure("computing CORS headers")
+        return response
+    if origin is not None and decision_made.receivers:
+        tell_subscribers(state, evaluation, path, method)
     return response
+
+
+def tell_subscribers(state: HookState, evaluation: Evaluation, path: str, method: str) -> None:
+    """Send :data:`decision_made` (usage counting listens); a failing subscriber is
+    logged once and never changes the response."""
+    try:
+        state.decisions.send(evaluation=evaluation, path=path, method=method)
+    except Exception:
+        report_receiver_failure(decision_made)
 
 
 def write_headers(response: BaseResponse, pairs: HeaderPairs, vary_origin: bool) -> None:

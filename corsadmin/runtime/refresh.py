@@ -10,6 +10,9 @@ is loaded at once (:meth:`SnapshotHolder.reload`).
 If the database cannot be reached, the last snapshot that loaded stays in
 force, the failure is logged once (and the recovery once), and the thread
 keeps retrying. Until a snapshot has loaded, the empty snapshot allows nothing.
+
+Every snapshot installed is announced with :data:`corsadmin.signals.snapshot_loaded`
+and every failed attempt with :data:`corsadmin.signals.snapshot_load_failed`.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ..engine.snapshot import Snapshot
+from ..signals import send_safely, snapshot_load_failed, snapshot_loaded
 
 log = logging.getLogger("corsadmin")
 
@@ -71,8 +75,10 @@ class SnapshotHolder:
         name: str = "corsadmin",
         on_tick: Callable[[], object] | None = None,
         change_waiter: Callable[[], ChangeWaiter | None] | None = None,
+        sender: object = None,
     ) -> None:
         self._change_waiter = change_waiter
+        self.sender = sender  # of the signals (the Flask app)
         self._load = load
         self._on_tick = on_tick
         self._read_revision = read_revision
@@ -90,6 +96,7 @@ class SnapshotHolder:
         self._tick_failing = False
         self._listen_failing = False
         self._last_check = 0.0
+        self._load_started = 0.0  # time.perf_counter() when the last load began
         self.loads = 0  # how many snapshots were loaded (for tests and the admin UI)
 
     # What requests call -------------------------------------------------------
@@ -120,7 +127,7 @@ class SnapshotHolder:
     def reload(self) -> Snapshot:
         """Load now (after a change made in this process). Keeps the old one on failure."""
         try:
-            snapshot = self._load()
+            snapshot = self._timed_load()
         except Exception as exc:  # a database problem must never break a request
             self._report_failure(exc)
             return self._snapshot
@@ -135,12 +142,16 @@ class SnapshotHolder:
             if revision == self._snapshot.revision and self._snapshot.loaded:
                 self._report_success()
                 return False
-            snapshot = self._load()
+            snapshot = self._timed_load()
         except Exception as exc:
             self._report_failure(exc)
             return False
         self._install(snapshot)
         return True
+
+    def _timed_load(self) -> Snapshot:
+        self._load_started = time.perf_counter()
+        return self._load()
 
     def _first_load(self) -> Snapshot:
         with self._load_lock:
@@ -161,6 +172,14 @@ class SnapshotHolder:
             self._snapshot = snapshot
             self.loads += 1
         self._report_success()
+        send_safely(
+            snapshot_loaded,
+            self.sender,
+            revision=snapshot.revision,
+            previous_revision=current.revision if current.loaded else -1,
+            duration=time.perf_counter() - self._load_started,
+            policies=len(snapshot),
+        )
 
     def _recompile(self, snapshot: Snapshot) -> Snapshot:
         with self._lock:
@@ -256,6 +275,9 @@ class SnapshotHolder:
     # Logging once ---------------------------------------------------------------
 
     def _report_failure(self, exc: Exception) -> None:
+        enforced = self._snapshot
+        revision = enforced.revision if enforced.loaded else -1
+        send_safely(snapshot_load_failed, self.sender, error=exc, revision=revision)
         if not self._failing:
             self._failing = True
             kept = (

@@ -47,6 +47,7 @@ from ..db.models import OriginRuleRow, OriginUsage, Policy
 from ..engine.counting import MAX_USAGE_ORIGIN_LENGTH as MAX_USAGE_ORIGIN_LENGTH
 from ..engine.counting import NOT_AN_ORIGIN as NOT_AN_ORIGIN
 from ..engine.counting import usage_origin as usage_origin
+from ..engine.decide import Evaluation
 from ..policy.origins import (
     OriginRule,
     OriginRuleError,
@@ -123,6 +124,15 @@ class UsageRecorder:
         self._failure_logged = False
         self._maintenance_failing = False
         self._next_retention = 0.0  # time.monotonic() of the next expired-row deletion
+
+    def on_decision(self, sender: object, /, *, evaluation: Evaluation, **_: object) -> None:
+        """Count a request: the receiver of :data:`corsadmin.signals.decision_made`."""
+        origin = evaluation.usage_origin
+        policy = evaluation.decision.policy
+        if origin is not None and policy is not None:
+            self.record(
+                policy.spec.name, origin, evaluation.usage_rule, evaluation.decision.allowed
+            )
 
     def record(self, policy: str, origin: str, rule: str | None, allowed: bool) -> None:
         """Count one request (O(1); called from the request hook).

@@ -1,0 +1,116 @@
+"""The one evaluator: what corsadmin answers to a request, memoized.
+
+:func:`decide` finds the policy that covers the path, decides the origin
+(:func:`corsadmin.engine.snapshot.decide_origin`), lets Flask-CORS compute the
+exact headers (:mod:`corsadmin.engine.headers`), and keeps the result in the
+policy's bounded memo (:mod:`corsadmin.engine.memo`). The request hook,
+``corsadmin check`` and the admin "check a request" page all call it (the last
+two through :func:`corsadmin.engine.explain.explain`), so they cannot disagree.
+
+Pure Python: no Flask app or request object, no database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .counting import usage_origin
+from .headers import HeaderPairs, cors_headers
+from .snapshot import NOT_COVERED, CompiledPolicy, CorsRequest, Decision, Snapshot, decide_origin
+
+__all__ = [
+    "NOT_COVERED_EVALUATION",
+    "Evaluation",
+    "MemoKey",
+    "decide",
+    "evaluate",
+    "memo_key",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """A decision and the exact CORS headers the response gets."""
+
+    decision: Decision
+    headers: HeaderPairs
+    #: What usage counting records: the request's origin, or a bucket for a value that
+    #: is no serialized origin (computed once here, not per request).
+    usage_origin: str | None = None
+
+    @property
+    def vary(self) -> bool:
+        return self.decision.vary_origin
+
+    @property
+    def usage_rule(self) -> str | None:
+        rule = self.decision.rule
+        return rule.text if rule is not None else None
+
+
+NOT_COVERED_EVALUATION = Evaluation(NOT_COVERED, ())
+
+#: What a policy's answer depends on: (origin, preflight?, requested method,
+#: requested headers, private network).
+MemoKey = tuple[str | None, bool, str | None, str | None, bool]
+
+
+def memo_key(
+    origin: str | None,
+    method: str,
+    request_method: str | None,
+    request_headers: str | None,
+    private_network: bool,
+) -> MemoKey:
+    """What a policy's answer depends on (the preflight fields only for OPTIONS)."""
+    if method == "OPTIONS":
+        return (origin, True, request_method, request_headers, private_network)
+    return (origin, False, None, None, private_network)
+
+
+def decide(
+    snapshot: Snapshot,
+    path: str,
+    method: str,
+    origin: str | None,
+    request_method: str | None = None,
+    request_headers: str | None = None,
+    private_network: bool = False,
+) -> Evaluation:
+    """The answer to a request: its policy, origin verdict and headers.
+
+    The request's parts are separate arguments, so the request hook builds
+    nothing on a memo hit: a path look-up (memoized), a key tuple and a
+    dictionary look-up. ``request_method`` and ``request_headers`` are the
+    ``Access-Control-Request-*`` headers (they count only for ``OPTIONS``).
+    """
+    policy = snapshot.policy_for(path)
+    if policy is None:
+        return NOT_COVERED_EVALUATION
+    if method == "OPTIONS":
+        key: MemoKey = (origin, True, request_method, request_headers, private_network)
+    else:
+        key = (origin, False, None, None, private_network)
+    found = policy.evaluations.get(key)
+    if found is None:
+        request = CorsRequest(
+            path, method, origin, request_method, request_headers, private_network
+        )
+        found = policy.evaluations.remember(key, _evaluate(policy, request))
+    return found
+
+
+def evaluate(snapshot: Snapshot, request: CorsRequest) -> Evaluation:
+    """:func:`decide` for a :class:`CorsRequest` (the public API's spelling)."""
+    return decide(snapshot, *request)
+
+
+def _evaluate(policy: CompiledPolicy, request: CorsRequest) -> Evaluation:
+    """A memo miss: decide the origin, let Flask-CORS write the headers."""
+    origin = request.origin
+    decision = decide_origin(policy, origin)
+    return Evaluation(
+        decision,
+        cors_headers(decision, request),
+        None if origin is None else usage_origin(origin, decision.rule),
+    )
