@@ -23,6 +23,7 @@ from .forms import (
     OriginForm,
     ReviewForm,
     SettingsForm,
+    fill_defaults,
     fill_settings,
     policy_data,
 )
@@ -235,11 +236,7 @@ def new_policy() -> Page:
     """Add a policy: settings and its first origins."""
     form = NewPolicyForm()
     if request.method == "GET":
-        form.methods.data = "GET, HEAD, POST, OPTIONS, PUT, PATCH, DELETE"
-        form.allow_headers.data = "*"
-        form.enabled.data = True
-        form.priority.data = "0"
-        form.review_every_days.data = "90"
+        fill_defaults(form)
         return _policy_form_page(form, None)
     return save(
         form,

@@ -6,11 +6,12 @@ only rebuilds the objects, through a :class:`RuleCache` of what did not change.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, assert_never
 
 import sqlalchemy as sa
 
 from ..engine.snapshot import Snapshot
+from ..policy.fields import PLAIN_FIELDS, Kind
 from ..policy.origins import OriginRule, parse_origin_rule
 from ..policy.paths import PathPattern, load_path_pattern
 from ..policy.spec import OriginEntry, PolicySpec
@@ -127,18 +128,24 @@ def spec_of(policy: Policy) -> PolicySpec:
 
 def _spec(row: Any, path: PathPattern, origins: tuple[OriginEntry, ...]) -> PolicySpec:
     """A policy's settings, from an ORM object or a plain row (same attribute names)."""
-    return PolicySpec(
-        name=row.name,
-        path=path,
-        origins=origins,
-        methods=tuple(row.methods),
-        allow_headers=tuple(row.allow_headers),
-        expose_headers=tuple(row.expose_headers),
-        credentials=bool(row.credentials),
-        max_age=row.max_age,
-        private_network=bool(row.private_network),
-        enabled=bool(row.enabled),
-        priority=int(row.priority),
-        description=row.description or "",
-        review_every_days=int(row.review_every_days),
-    )
+    plain = {f.name: spec_value(f.kind, getattr(row, f.name)) for f in PLAIN_FIELDS}
+    return PolicySpec(path=path, origins=origins, **plain)
+
+
+def spec_value(kind: Kind, value: Any) -> Any:
+    """A plain field's column value, of this kind, as the spec holds it."""
+    match kind:
+        case Kind.TEXT | Kind.MULTILINE:
+            return value or ""
+        case Kind.TOKENS:
+            return tuple(value)
+        case Kind.BOOL:
+            return bool(value)
+        case Kind.INT:
+            return int(value)
+        case Kind.OPTIONAL_INT:
+            return None if value is None else int(value)
+        case Kind.PATH | Kind.ORIGINS:
+            raise ValueError(f"a {kind.value} is not stored as one column")
+        case _:
+            assert_never(kind)
