@@ -82,6 +82,8 @@ def other_value(field: PolicyField) -> Any:
 
 #: A policy with a value other than the default in every field of the table.
 EVERY_FIELD: dict[str, Any] = {f.name: other_value(f) for f in FIELDS}
+#: The same policy with every field that has a default left out (so it takes it).
+DEFAULTS_ONLY: dict[str, Any] = {f.name: EVERY_FIELD[f.name] for f in FIELDS if f.required}
 
 
 def test_the_document_order_is_the_tables() -> None:
@@ -109,7 +111,7 @@ def test_every_field_has_a_validator_that_names_it() -> None:
 
 
 def test_a_left_out_field_takes_the_tables_default() -> None:
-    spec = validate_policy({f.name: EVERY_FIELD[f.name] for f in FIELDS if f.required})
+    spec = validate_policy(DEFAULTS_ONLY)
     for field in FIELDS:
         if not field.required:
             assert getattr(spec, field.name) == field.default, field.name
@@ -170,12 +172,11 @@ def test_a_policy_with_every_field_set_goes_through_the_store_and_both_loaders(
 
 
 def test_an_update_of_every_plain_field_is_stored(store: PolicyStore) -> None:
-    required = {f.name: EVERY_FIELD[f.name] for f in FIELDS if f.required}
-    store.create_policy(required)
+    store.create_policy(DEFAULTS_ONLY)
     changes = {f.name: EVERY_FIELD[f.name] for f in FIELDS if not f.required}
-    store.update_policy(required["name"], changes)
+    store.update_policy(DEFAULTS_ONLY["name"], changes)
     store.session.expire_all()
-    assert store.spec(required["name"]) == validate_policy(EVERY_FIELD)
+    assert store.spec(DEFAULTS_ONLY["name"]) == validate_policy(EVERY_FIELD)
 
 
 # --- the admin settings form -------------------------------------------------------------------
@@ -216,8 +217,9 @@ def test_the_settings_form_has_each_field_with_its_label_and_hint() -> None:
 
 
 @pytest.mark.usefixtures("form_context")
-def test_the_settings_form_shows_and_reads_back_every_field() -> None:
-    spec = validate_policy(EVERY_FIELD)
+@pytest.mark.parametrize("document", [EVERY_FIELD, DEFAULTS_ONLY], ids=["set", "defaults"])
+def test_the_settings_form_shows_and_reads_back_every_field(document: dict[str, Any]) -> None:
+    spec = validate_policy(document)
     form = SettingsForm()
     fill_settings(form, spec.to_document(), 3)
     assert form.version.data == "3"
