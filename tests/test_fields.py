@@ -45,6 +45,7 @@ from corsadmin.policy.fields import (
     FIELD,
     FIELD_NAMES,
     FIELDS,
+    PAGE_FIELDS,
     PLAIN_FIELDS,
     SHOW_FIELDS,
     Kind,
@@ -244,6 +245,7 @@ class _Inputs(HTMLParser):
     def __init__(self, action: str) -> None:
         super().__init__()
         self.action, self.inside, self.values = action, False, dict[str, str]()
+        self.names: set[str] = set()  # every field's name, an unchecked checkbox's too
         self._textarea: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -251,10 +253,12 @@ class _Inputs(HTMLParser):
         if tag == "form":
             self.inside = a.get("action") == self.action
         elif self.inside and tag == "input" and a.get("name"):
+            self.names.add(a["name"])
             if a.get("type") != "checkbox" or "checked" in a:
                 self.values[a["name"]] = a.get("value", "")
         elif self.inside and tag == "textarea":
             self._textarea = a["name"]
+            self.names.add(a["name"])
             self.values[self._textarea] = ""
 
     def handle_data(self, data: str) -> None:
@@ -274,6 +278,12 @@ def _form_values(page: str, action: str) -> dict[str, str]:
     return parser.values
 
 
+def _form_names(page: str, action: str) -> set[str]:
+    parser = _Inputs(action)
+    parser.feed(page)
+    return parser.names
+
+
 def _logged_in(app: Flask) -> Any:
     with app.app_context():
         operators.add_operator(cors.state(app).db.session, "alice", PASSWORD, actor="tests")
@@ -284,13 +294,21 @@ def _logged_in(app: Flask) -> Any:
     return client
 
 
+def test_the_new_policy_page_has_an_input_for_every_field(app: Flask) -> None:
+    client = _logged_in(app)
+    page = client.get(f"{PREFIX}/new").text
+    assert _form_names(page, f"{PREFIX}/new") >= set(FIELD_NAMES)
+
+
 def test_the_edit_page_shows_every_field_and_saving_it_as_is_changes_nothing(app: Flask) -> None:
     with app.app_context():
         cors.store("seed", app).create_policy(EVERY_FIELD)
         db.session.remove()
     client = _logged_in(app)
     action = f"{PREFIX}/policies/{EVERY_FIELD['name']}/edit"
-    values = _form_values(client.get(action).text, action)
+    page = client.get(action).text
+    values = _form_values(page, action)
+    assert _form_names(page, action) >= {f.name for f in SETTINGS_FIELDS}
     spec = validate_policy(EVERY_FIELD)
     for field in SETTINGS_FIELDS:
         if field.kind is Kind.BOOL:
@@ -303,6 +321,52 @@ def test_the_edit_page_shows_every_field_and_saving_it_as_is_changes_nothing(app
     with app.app_context():
         assert cors.store("check", app).spec(spec.name) == spec
         db.session.remove()
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        (
+            EVERY_FIELD,
+            [
+                ("Methods", "X-EVERY, X-FIELD"),
+                ("Allowed request headers", "X-Every, X-Field"),
+                ("Exposed response headers", "X-Every, X-Field"),
+                ("Credentials", "allowed"),
+                ("Private network", "answered"),
+                ("Preflight cache", "86400 s"),
+                ("Priority", "7"),
+            ],
+        ),
+        (
+            {**DEFAULTS_ONLY, "allow_headers": []},
+            [
+                ("Methods", "GET, HEAD, POST, OPTIONS, PUT, PATCH, DELETE"),
+                ("Allowed request headers", "none"),
+                ("Exposed response headers", "none"),
+                ("Credentials", "not allowed"),
+                ("Private network", "not answered"),
+                ("Preflight cache", "browser default"),
+                ("Priority", "0"),
+            ],
+        ),
+    ],
+    ids=["set", "defaults"],
+)
+def test_the_policy_page_lists_the_settings_from_the_table(
+    app: Flask, document: dict[str, Any], expected: list[tuple[str, str]]
+) -> None:
+    with app.app_context():
+        cors.store("seed", app).create_policy(document)
+        db.session.remove()
+    page = _logged_in(app).get(f"{PREFIX}/policies/{document['name']}").text
+    settings = page.split('<dl class="settings">', 1)[1].split("</dl>", 1)[0]
+    pairs = re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", settings)
+    path = validate_policy(document).path.text
+    assert pairs[0] == ("Path pattern", f"<code>{html.escape(path)}</code>")
+    assert [(label, html.unescape(text)) for label, text in pairs[1:-2]] == expected
+    assert [label for label, _ in pairs[-2:]] == ["Version", "Created"]
+    assert [label for label, _ in expected] == [f.page.label for f in PAGE_FIELDS if f.page]
 
 
 # --- the CLI -----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from flask.cli import with_appcontext
 
 from ..db.models import Policy
 from ..errors import ValidationError
-from ..policy.fields import CLI_FIELDS, SHOW_FIELDS, Kind, PolicyField
+from ..policy.fields import CLI_FIELDS, SHOW_FIELDS, Kind, PolicyField, value_text
 from ..policy.spec import PolicySpec
 from .context import store
 from .errors import user_errors
@@ -118,31 +118,12 @@ def _settings_lines(spec: PolicySpec) -> list[str]:
     for field in SHOW_FIELDS:
         assert field.show is not None
         label = f"  {field.show.label + ':':<19}"
-        text = _shown(field.kind, getattr(spec, field.name))
+        text = value_text(field.kind, getattr(spec, field.name))
         if text:
             lines.append(label + text + field.show.unit)
         elif field.show.empty is not None:
             lines.append(label + field.show.empty)
     return lines
-
-
-def _shown(kind: Kind, value: Any) -> str:
-    """A spec's value of a field of this kind as ``policy show`` prints it ("": empty)."""
-    match kind:
-        case Kind.PATH:
-            return str(value.text)
-        case Kind.TOKENS:
-            return ", ".join(value)
-        case Kind.BOOL:
-            return "true" if value else "false"
-        case Kind.OPTIONAL_INT:
-            return "" if value is None else str(value)
-        case Kind.TEXT | Kind.MULTILINE | Kind.INT:
-            return str(value)
-        case Kind.ORIGINS:
-            return str(len(value))
-        case _:
-            assert_never(kind)
 
 
 @policy_group.command("add")

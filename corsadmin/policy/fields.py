@@ -10,7 +10,8 @@ in the admin form, its ``policy add``/``policy update`` option, its line in
   validator is in its ``VALIDATORS``, keyed by the field's name);
 - the store's spec -> row and the loader's row -> spec (:mod:`corsadmin.db`);
 - the admin settings form's fields, fill and read (:mod:`corsadmin.admin.forms`);
-- the CLI's policy options and ``policy show`` (:mod:`corsadmin.cli.policies`).
+- the CLI's policy options and ``policy show`` (:mod:`corsadmin.cli.policies`);
+- the Settings list of the admin UI's policy page (``templates/corsadmin/policy.html``).
 
 A field's ``name`` is its key in the document, its attribute of ``PolicySpec``,
 its column of the ``Policy`` model and its field of the admin form alike.
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final, assert_never
 
 
 class Kind(enum.Enum):
@@ -60,6 +61,20 @@ class ShowLine:
 
 
 @dataclass(frozen=True, slots=True)
+class PageLine:
+    """How the admin UI's policy page shows a field in its Settings list."""
+
+    label: str
+    #: Shown for an empty value (an empty list, null).
+    empty: str = "none"
+    #: A true/false field's value in words.
+    true: str = "true"
+    false: str = "false"
+    #: After the value: `` s``.
+    unit: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyField:
     """One field of a policy (see the module's docstring)."""
 
@@ -74,6 +89,7 @@ class PolicyField:
     default: object = None
     cli: CliOption | None = None
     show: ShowLine | None = None
+    page: PageLine | None = None
 
     @property
     def plain(self) -> bool:
@@ -135,6 +151,7 @@ FIELDS: Final[tuple[PolicyField, ...]] = (
         default=DEFAULT_METHODS,
         cli=CliOption("--method", "An HTTP method (repeatable)."),
         show=ShowLine("methods"),
+        page=PageLine("Methods"),
     ),
     PolicyField(
         "allow_headers",
@@ -144,6 +161,7 @@ FIELDS: Final[tuple[PolicyField, ...]] = (
         default=("*",),
         cli=CliOption("--allow-header", "A request header a page may send, or '*' (repeatable)."),
         show=ShowLine("allow headers", empty=""),
+        page=PageLine("Allowed request headers"),
     ),
     PolicyField(
         "expose_headers",
@@ -153,6 +171,7 @@ FIELDS: Final[tuple[PolicyField, ...]] = (
         default=(),
         cli=CliOption("--expose-header", "A response header a page may read (repeatable)."),
         show=ShowLine("expose headers"),
+        page=PageLine("Exposed response headers"),
     ),
     PolicyField(
         "credentials",
@@ -161,6 +180,7 @@ FIELDS: Final[tuple[PolicyField, ...]] = (
         default=False,
         cli=CliOption("--credentials/--no-credentials", "Allow credentials."),
         show=ShowLine("credentials"),
+        page=PageLine("Credentials", true="allowed", false="not allowed"),
     ),
     PolicyField(
         "max_age",
@@ -170,6 +190,7 @@ FIELDS: Final[tuple[PolicyField, ...]] = (
         default=None,
         cli=CliOption("--max-age", "Preflight cache seconds."),
         show=ShowLine("max age"),
+        page=PageLine("Preflight cache", empty="browser default", unit=" s"),
     ),
     PolicyField(
         "private_network",
@@ -180,6 +201,7 @@ FIELDS: Final[tuple[PolicyField, ...]] = (
             "--private-network/--no-private-network", "Answer private network access preflights."
         ),
         show=ShowLine("private network"),
+        page=PageLine("Private network", true="answered", false="not answered"),
     ),
     PolicyField(
         "enabled",
@@ -197,6 +219,7 @@ FIELDS: Final[tuple[PolicyField, ...]] = (
         default=0,
         cli=CliOption("--priority", "Higher wins before specificity."),
         show=ShowLine("priority"),
+        page=PageLine("Priority"),
     ),
     PolicyField(
         "review_every_days",
@@ -258,3 +281,30 @@ SHOW_FIELDS: Final[tuple[PolicyField, ...]] = in_order(
         "private_network",
     ),
 )
+
+#: The Settings list of the admin UI's policy page, in the order it has always shown
+#: them (older than this table); a new field's line comes after them.
+PAGE_FIELDS: Final[tuple[PolicyField, ...]] = in_order(
+    tuple(f for f in FIELDS if f.page is not None),
+    first=("methods", "allow_headers", "expose_headers", "credentials", "private_network"),
+)
+
+
+def value_text(kind: Kind, value: Any) -> str:
+    """A spec's value of a field of this kind as text for people ("" when empty;
+    a bool as ``true`` or ``false``)."""
+    match kind:
+        case Kind.PATH:
+            return str(value.text)
+        case Kind.TOKENS:
+            return ", ".join(value)
+        case Kind.BOOL:
+            return "true" if value else "false"
+        case Kind.OPTIONAL_INT:
+            return "" if value is None else str(value)
+        case Kind.TEXT | Kind.MULTILINE | Kind.INT:
+            return str(value)
+        case Kind.ORIGINS:
+            return ", ".join(e.rule.text for e in value)
+        case _:
+            assert_never(kind)
