@@ -6,7 +6,8 @@ only rebuilds the objects, through a :class:`RuleCache` of what did not change.
 
 from __future__ import annotations
 
-from typing import Any, assert_never
+from collections.abc import Callable
+from typing import Any, Final, assert_never
 
 import sqlalchemy as sa
 
@@ -128,24 +129,37 @@ def spec_of(policy: Policy) -> PolicySpec:
 
 def _spec(row: Any, path: PathPattern, origins: tuple[OriginEntry, ...]) -> PolicySpec:
     """A policy's settings, from an ORM object or a plain row (same attribute names)."""
-    plain = {f.name: spec_value(f.kind, getattr(row, f.name)) for f in PLAIN_FIELDS}
+    plain = {name: read(getattr(row, name)) for name, read in _COLUMN_READERS}
     return PolicySpec(path=path, origins=origins, **plain)
 
 
-def spec_value(kind: Kind, value: Any) -> Any:
-    """A plain field's column value, of this kind, as the spec holds it."""
+def _text(value: str | None) -> str:
+    return value or ""
+
+
+def _optional_int(value: int | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def column_reader(kind: Kind) -> Callable[[Any], Any]:
+    """How a plain field's column value, of this kind, becomes the spec's value."""
     match kind:
         case Kind.TEXT | Kind.MULTILINE:
-            return value or ""
+            return _text
         case Kind.TOKENS:
-            return tuple(value)
+            return tuple
         case Kind.BOOL:
-            return bool(value)
+            return bool
         case Kind.INT:
-            return int(value)
+            return int
         case Kind.OPTIONAL_INT:
-            return None if value is None else int(value)
+            return _optional_int
         case Kind.PATH | Kind.ORIGINS:
             raise ValueError(f"a {kind.value} is not stored as one column")
         case _:
             assert_never(kind)
+
+
+#: Each plain field's column, and how its value becomes the spec's (chosen once: a
+#: snapshot load reads every policy).
+_COLUMN_READERS: Final = tuple((f.name, column_reader(f.kind)) for f in PLAIN_FIELDS)
