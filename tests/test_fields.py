@@ -129,9 +129,9 @@ def test_every_field_is_documented_in_the_policy_document_page() -> None:
     text = (REPO / "docs" / "policy-document.md").read_text(encoding="utf-8")
     section = text.split("## Fields of a policy", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `([a-z_]+)` \| (yes|no) \|", section, re.M)
-    assert {name: required == "yes" for name, required in rows} == {
-        f.name: f.required for f in FIELDS
-    }
+    documented = {name: required == "yes" for name, required in rows}
+    declared = {f.name: f.required for f in FIELDS}
+    assert documented == declared, "docs/policy-document.md's table of fields is not the table's"
 
 
 def test_every_plain_field_is_a_column_of_the_model_nullable_only_when_optional() -> None:
@@ -297,7 +297,8 @@ def _logged_in(app: Flask) -> Any:
 def test_the_new_policy_page_has_an_input_for_every_field(app: Flask) -> None:
     client = _logged_in(app)
     page = client.get(f"{PREFIX}/new").text
-    assert _form_names(page, f"{PREFIX}/new") >= set(FIELD_NAMES)
+    missing = set(FIELD_NAMES) - _form_names(page, f"{PREFIX}/new")
+    assert not missing, f"place {missing} in templates/corsadmin/policy_form.html"
 
 
 def test_the_edit_page_shows_every_field_and_saving_it_as_is_changes_nothing(app: Flask) -> None:
@@ -308,7 +309,8 @@ def test_the_edit_page_shows_every_field_and_saving_it_as_is_changes_nothing(app
     action = f"{PREFIX}/policies/{EVERY_FIELD['name']}/edit"
     page = client.get(action).text
     values = _form_values(page, action)
-    assert _form_names(page, action) >= {f.name for f in SETTINGS_FIELDS}
+    missing = {f.name for f in SETTINGS_FIELDS} - _form_names(page, action)
+    assert not missing, f"place {missing} in templates/corsadmin/policy_form.html"
     spec = validate_policy(EVERY_FIELD)
     for field in SETTINGS_FIELDS:
         if field.kind is Kind.BOOL:
@@ -364,9 +366,10 @@ def test_the_policy_page_lists_the_settings_from_the_table(
     pairs = re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", settings)
     path = validate_policy(document).path.text
     assert pairs[0] == ("Path pattern", f"<code>{html.escape(path)}</code>")
-    assert [(label, html.unescape(text)) for label, text in pairs[1:-2]] == expected
+    lines = [(label, html.unescape(text)) for label, text in pairs[1:-2]]
+    assert lines[: len(expected)] == expected  # then a newer field's line, if any
+    assert [label for label, _ in lines] == [f.page.label for f in PAGE_FIELDS if f.page]
     assert [label for label, _ in pairs[-2:]] == ["Version", "Created"]
-    assert [label for label, _ in expected] == [f.page.label for f in PAGE_FIELDS if f.page]
 
 
 # --- the CLI -----------------------------------------------------------------------------------
