@@ -50,6 +50,7 @@ from corsadmin.policy.fields import (
     SHOW_FIELDS,
     Kind,
     PolicyField,
+    in_order,
 )
 from corsadmin.policy.spec import POLICY_FIELDS, VALIDATORS, PolicySpec, validate_policy
 from manage import cors, db
@@ -91,6 +92,15 @@ def test_the_document_order_is_the_tables() -> None:
     assert POLICY_FIELDS == FIELD_NAMES
     assert list(validate_policy(EVERY_FIELD).to_document()) == list(FIELD_NAMES)
     assert len(set(FIELD_NAMES)) == len(FIELDS)
+
+
+def test_an_older_order_puts_the_fields_it_does_not_name_last_and_refuses_a_stranger() -> None:
+    newer = PolicyField("zz_newer", Kind.INT, "Newer", default=1)
+    ordered = in_order((newer, *FIELDS), first=("enabled", "name"))
+    assert [f.name for f in ordered[:3]] == ["enabled", "name", "zz_newer"]
+    assert [f.name for f in ordered[3:]] == [n for n in FIELD_NAMES if n not in ("enabled", "name")]
+    with pytest.raises(ValueError, match="not among the fields ordered: nmae"):
+        in_order(FIELDS, first=("nmae",))
 
 
 def test_every_field_is_an_attribute_of_the_spec_with_the_tables_default() -> None:

@@ -16,6 +16,15 @@ in the admin form, its ``policy add``/``policy update`` option, its line in
 A field's ``name`` is its key in the document, its attribute of ``PolicySpec``,
 its column of the ``Policy`` model and its field of the admin form alike.
 
+Adding a field (``tests/test_fields.py`` fails, saying where, until each is done):
+
+1. its :class:`PolicyField` in :data:`FIELDS`, at its place in the document;
+2. its ``PolicySpec`` attribute (same default) and its validator in
+   ``spec.VALIDATORS``;
+3. its column of the ``Policy`` model (``db/models.py``) and a migration adding it;
+4. its place in ``templates/corsadmin/policy_form.html``;
+5. its row in ``docs/policy-document.md``'s table of fields.
+
 Pure Python: no Flask, no database.
 """
 
@@ -241,7 +250,10 @@ PLAIN_FIELDS: Final[tuple[PolicyField, ...]] = tuple(f for f in FIELDS if f.plai
 
 def in_order(fields: tuple[PolicyField, ...], first: tuple[str, ...]) -> tuple[PolicyField, ...]:
     """``fields`` with those named in ``first`` first, in that order, then the others
-    in the table's order."""
+    in the table's order (a name in ``first`` that is none of them is an error)."""
+    unknown = sorted(set(first) - {f.name for f in fields})
+    if unknown:
+        raise ValueError(f"not among the fields ordered: {', '.join(unknown)}")
     named = [f for name in first for f in fields if f.name == name]
     return (*named, *(f for f in fields if f.name not in first))
 
@@ -261,6 +273,7 @@ CLI_FIELDS: Final[tuple[PolicyField, ...]] = in_order(
         "enabled",
         "priority",
         "description",
+        "review_every_days",
     ),
 )
 
@@ -279,6 +292,7 @@ SHOW_FIELDS: Final[tuple[PolicyField, ...]] = in_order(
         "credentials",
         "max_age",
         "private_network",
+        "review_every_days",
     ),
 )
 
@@ -286,7 +300,15 @@ SHOW_FIELDS: Final[tuple[PolicyField, ...]] = in_order(
 #: them (older than this table); a new field's line comes after them.
 PAGE_FIELDS: Final[tuple[PolicyField, ...]] = in_order(
     tuple(f for f in FIELDS if f.page is not None),
-    first=("methods", "allow_headers", "expose_headers", "credentials", "private_network"),
+    first=(
+        "methods",
+        "allow_headers",
+        "expose_headers",
+        "credentials",
+        "private_network",
+        "max_age",
+        "priority",
+    ),
 )
 
 
