@@ -53,7 +53,7 @@ from corsadmin.policy.fields import (
     in_order,
 )
 from corsadmin.policy.spec import POLICY_FIELDS, VALIDATORS, PolicySpec, validate_policy
-from manage import cors, db
+from corsadmin.state import state
 
 REPO = Path(__file__).resolve().parent.parent
 PREFIX = "/corsadmin"
@@ -296,7 +296,7 @@ def _form_names(page: str, action: str) -> set[str]:
 
 def _logged_in(app: Flask) -> Any:
     with app.app_context():
-        operators.add_operator(cors.state(app).db.session, "alice", PASSWORD, actor="tests")
+        operators.add_operator(state(app).db.session, "alice", PASSWORD, actor="tests")
     client = app.test_client()
     login = _form_values(client.get(f"{PREFIX}/login").text, f"{PREFIX}/login")
     response = client.post(f"{PREFIX}/login", data={**login, "name": "alice", "password": PASSWORD})
@@ -313,8 +313,8 @@ def test_the_new_policy_page_has_an_input_for_every_field(app: Flask) -> None:
 
 def test_the_edit_page_shows_every_field_and_saving_it_as_is_changes_nothing(app: Flask) -> None:
     with app.app_context():
-        cors.store("seed", app).create_policy(EVERY_FIELD)
-        db.session.remove()
+        state(app).store("seed").create_policy(EVERY_FIELD)
+        state(app).db.session.remove()
     client = _logged_in(app)
     action = f"{PREFIX}/policies/{EVERY_FIELD['name']}/edit"
     page = client.get(action).text
@@ -331,8 +331,8 @@ def test_the_edit_page_shows_every_field_and_saving_it_as_is_changes_nothing(app
     assert response.status_code == 200
     assert "Nothing to save: the settings are as they were." in html.unescape(response.text)
     with app.app_context():
-        assert cors.store("check", app).spec(spec.name) == spec
-        db.session.remove()
+        assert state(app).store("check").spec(spec.name) == spec
+        state(app).db.session.remove()
 
 
 @pytest.mark.parametrize(
@@ -369,8 +369,8 @@ def test_the_policy_page_lists_the_settings_from_the_table(
     app: Flask, document: dict[str, Any], expected: list[tuple[str, str]]
 ) -> None:
     with app.app_context():
-        cors.store("seed", app).create_policy(document)
-        db.session.remove()
+        state(app).store("seed").create_policy(document)
+        state(app).db.session.remove()
     page = _logged_in(app).get(f"{PREFIX}/policies/{document['name']}").text
     settings = page.split('<dl class="settings">', 1)[1].split("</dl>", 1)[0]
     pairs = re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", settings)
@@ -420,8 +420,8 @@ def test_policy_add_sets_every_field_and_show_prints_each(
     added = runner.invoke(args=["corsadmin", "policy", "add", *arguments])
     assert added.exit_code == 0, added.output
     with app.app_context():
-        stored = cors.store("check", app).spec(EVERY_FIELD["name"])
-        db.session.remove()
+        stored = state(app).store("check").spec(EVERY_FIELD["name"])
+        state(app).db.session.remove()
     assert stored == validate_policy(
         {**EVERY_FIELD, "origins": ["https://app.example", "https://b.example"]}
     )
