@@ -10,7 +10,7 @@ field it is about, and the form keeps what the operator typed.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, assert_never
 
 from flask_wtf import FlaskForm  # type: ignore[import-untyped]
 from wtforms import (  # type: ignore[import-untyped]
@@ -23,6 +23,7 @@ from wtforms import (  # type: ignore[import-untyped]
 )
 
 from ..errors import ValidationError
+from ..policy.fields import FIELD, FIELDS, Kind, PolicyField
 
 _LIST_SPLIT = re.compile(r"[,\s]+")
 _INT = re.compile(r"[+-]?[0-9]{1,12}")
@@ -64,31 +65,32 @@ class EditOriginForm(VersionedForm):
     )
 
 
-class SettingsForm(VersionedForm):
-    """A policy's settings (everything but its origin rules)."""
+def policy_form_field(field: PolicyField) -> Field:
+    """The form field of a policy field: its label and hint from the table of fields."""
+    match field.kind:
+        case Kind.BOOL:
+            return BooleanField(field.label, description=field.hint)
+        case Kind.MULTILINE | Kind.ORIGINS:
+            return TextAreaField(field.label, description=field.hint)
+        case Kind.TEXT | Kind.PATH | Kind.TOKENS | Kind.INT | Kind.OPTIONAL_INT:
+            return StringField(field.label, description=field.hint)
+        case _:
+            assert_never(field.kind)
 
-    name = StringField("Name", description="Lower-case letters, digits, '.', '_' and '-'.")
-    path = StringField("Path pattern", description="/api/**, /files/*.json, /items/<int:id>")
-    description = TextAreaField("Description")
-    methods = StringField("Methods", description="Separated by commas or spaces.")
-    allow_headers = StringField(
-        "Allowed request headers", description="Names, or * for any. Empty allows none."
-    )
-    expose_headers = StringField(
-        "Exposed response headers", description="Names a page may read. Empty exposes none."
-    )
-    credentials = BooleanField("Allow credentials (cookies, HTTP authentication)")
-    private_network = BooleanField("Answer private network access preflights")
-    enabled = BooleanField("Enabled")
-    max_age = StringField("Preflight cache (max age)", description="Seconds; empty for none.")
-    priority = StringField("Priority", description="Higher wins before specificity.")
-    review_every_days = StringField("Review every (days)")
+
+class SettingsForm(VersionedForm):
+    """A policy's settings (everything but its origin rules): a field for each of
+    :data:`corsadmin.policy.fields.FIELDS`, of the same name, added below."""
+
+
+#: The policy fields the settings form has (the origin rules are changed on their own).
+SETTINGS_FIELDS = tuple(f for f in FIELDS if f.kind is not Kind.ORIGINS)
+for _field in SETTINGS_FIELDS:
+    setattr(SettingsForm, _field.name, policy_form_field(_field))
 
 
 class NewPolicyForm(SettingsForm):
-    origins = TextAreaField(
-        "Origins", description="One origin rule a line. Empty allows nothing yet."
-    )
+    origins = policy_form_field(FIELD["origins"])
 
 
 class ConfirmForm(VersionedForm):
@@ -154,41 +156,61 @@ def number(text: str | None, *, empty: object = "") -> object:
 
 def policy_data(form: SettingsForm) -> dict[str, Any]:
     """The settings form as document fields (see docs/policy-document.md)."""
-    data: dict[str, Any] = {
-        "name": (form.name.data or "").strip(),
-        "path": (form.path.data or "").strip(),
-        "description": form.description.data or "",
-        "methods": split_list(form.methods.data),
-        "allow_headers": split_list(form.allow_headers.data),
-        "expose_headers": split_list(form.expose_headers.data),
-        "credentials": bool(form.credentials.data),
-        "private_network": bool(form.private_network.data),
-        "enabled": bool(form.enabled.data),
-        "max_age": number(form.max_age.data, empty=None),
-        "priority": number(form.priority.data),
-        "review_every_days": number(form.review_every_days.data),
-    }
-    if isinstance(form, NewPolicyForm):
-        data["origins"] = [line.strip() for line in (form.origins.data or "").splitlines()]
-        data["origins"] = [line for line in data["origins"] if line]
-    return data
+    fields = form._fields
+    return {f.name: read_field(f.kind, fields[f.name].data) for f in FIELDS if f.name in fields}
+
+
+def read_field(kind: Kind, text: Any) -> Any:
+    """What a form field of this kind holds, as a document's field (a value the
+    validation layer refuses goes on as typed, so it names the problem)."""
+    match kind:
+        case Kind.TEXT | Kind.PATH:
+            return (text or "").strip()
+        case Kind.MULTILINE:
+            return text or ""
+        case Kind.TOKENS:
+            return split_list(text)
+        case Kind.BOOL:
+            return bool(text)
+        case Kind.INT:
+            return number(text)
+        case Kind.OPTIONAL_INT:
+            return number(text, empty=None)
+        case Kind.ORIGINS:
+            return [line.strip() for line in (text or "").splitlines() if line.strip()]
+        case _:
+            assert_never(kind)
 
 
 def fill_settings(form: SettingsForm, document: dict[str, Any], version: int) -> None:
     """Put a stored policy's fields in the settings form (a GET)."""
-    form.name.data = document["name"]
-    form.path.data = document["path"]
-    form.description.data = document["description"]
-    form.methods.data = ", ".join(document["methods"])
-    form.allow_headers.data = ", ".join(document["allow_headers"])
-    form.expose_headers.data = ", ".join(document["expose_headers"])
-    form.credentials.data = document["credentials"]
-    form.private_network.data = document["private_network"]
-    form.enabled.data = document["enabled"]
-    form.max_age.data = "" if document["max_age"] is None else str(document["max_age"])
-    form.priority.data = str(document["priority"])
-    form.review_every_days.data = str(document["review_every_days"])
+    for field in SETTINGS_FIELDS:
+        form[field.name].data = shown_field(field.kind, document[field.name])
     form.version.data = str(version)
+
+
+def fill_defaults(form: SettingsForm) -> None:
+    """Put the defaults of the fields that have one in a new policy's form (a GET)."""
+    for field in SETTINGS_FIELDS:
+        if not field.required:
+            form[field.name].data = shown_field(field.kind, field.default)
+
+
+def shown_field(kind: Kind, value: Any) -> Any:
+    """A document's field of this kind as its form field shows it."""
+    match kind:
+        case Kind.TEXT | Kind.PATH | Kind.MULTILINE | Kind.BOOL:
+            return value
+        case Kind.TOKENS:
+            return ", ".join(value)
+        case Kind.INT:
+            return str(value)
+        case Kind.OPTIONAL_INT:
+            return "" if value is None else str(value)
+        case Kind.ORIGINS:
+            return "\n".join(e if isinstance(e, str) else e["origin"] for e in value)
+        case _:
+            assert_never(kind)
 
 
 # --- errors beside their fields ---------------------------------------------------------------

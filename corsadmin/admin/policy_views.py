@@ -13,7 +13,8 @@ from werkzeug.wrappers import Response
 from ..db.loader import spec_of
 from ..db.models import OriginRuleRow, Policy, utcnow
 from ..errors import OriginRuleNotFound, PolicyNotFound, StaleVersion, ValidationError
-from ..policy.spec import format_time, parse_origin_entry
+from ..policy.fields import PAGE_FIELDS, Kind, value_text
+from ..policy.spec import PolicySpec, format_time, parse_origin_entry
 from . import queries
 from .blueprint import bp, db_session, saved_message, store
 from .forms import (
@@ -23,6 +24,7 @@ from .forms import (
     OriginForm,
     ReviewForm,
     SettingsForm,
+    fill_defaults,
     fill_settings,
     policy_data,
 )
@@ -107,7 +109,7 @@ def render_policy(
     page = render_template(
         "corsadmin/policy.html",
         policy=policy,
-        spec=spec_of(policy),
+        settings=settings_lines(spec_of(policy)),
         rules=rules,
         review=review_status(facts, now),
         policy_risks=policy_risks(facts),
@@ -116,6 +118,21 @@ def render_policy(
         recent=queries.audit_page(db_session(), policy=policy.name, size=5).events,
     )
     return page, status
+
+
+def settings_lines(spec: PolicySpec) -> list[tuple[str, str]]:
+    """The policy page's Settings list after the path: (label, value) per field."""
+    lines = []
+    for field in PAGE_FIELDS:
+        assert field.page is not None
+        value = getattr(spec, field.name)
+        if field.kind is Kind.BOOL:
+            text = field.page.true if value else field.page.false
+        else:
+            text = value_text(field.kind, value)
+            text = text + field.page.unit if text else field.page.empty
+        lines.append((field.page.label, text))
+    return lines
 
 
 @bp.get("/policies/<name>")
@@ -235,11 +252,7 @@ def new_policy() -> Page:
     """Add a policy: settings and its first origins."""
     form = NewPolicyForm()
     if request.method == "GET":
-        form.methods.data = "GET, HEAD, POST, OPTIONS, PUT, PATCH, DELETE"
-        form.allow_headers.data = "*"
-        form.enabled.data = True
-        form.priority.data = "0"
-        form.review_every_days.data = "90"
+        fill_defaults(form)
         return _policy_form_page(form, None)
     return save(
         form,

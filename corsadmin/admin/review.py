@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from ..config import DEFAULT_EXPIRING_WITHIN_DAYS, DEFAULT_STALE_AFTER_DAYS
+from ..policy.fields import DEFAULT_REVIEW_EVERY_DAYS
 from ..policy.origins import OriginMatcher, OriginRule, OriginRuleError, parse_origin_rule
 
 ExpiryState = Literal["expired", "expiring"]
@@ -55,7 +56,7 @@ class PolicyFacts:
     name: str
     path: str
     created_at: datetime
-    review_every_days: int = 90
+    review_every_days: int = DEFAULT_REVIEW_EVERY_DAYS
     reviewed_at: datetime | None = None
     reviewed_by: str | None = None
     enabled: bool = True

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, assert_never
 
 import click
 from flask.cli import with_appcontext
 
 from ..db.models import Policy
 from ..errors import ValidationError
+from ..policy.fields import CLI_FIELDS, SHOW_FIELDS, Kind, PolicyField, value_text
+from ..policy.spec import PolicySpec
 from .context import store
 from .errors import user_errors
 
@@ -22,36 +24,25 @@ def policy_group() -> None:
 
 
 def _policy_options(func: F) -> F:
-    options = [
-        click.option("--origin", "origins", multiple=True, help="An origin rule (repeatable)."),
-        click.option("--method", "methods", multiple=True, help="An HTTP method (repeatable)."),
-        click.option(
-            "--allow-header",
-            "allow_headers",
-            multiple=True,
-            help="A request header a page may send, or '*' (repeatable).",
-        ),
-        click.option(
-            "--expose-header",
-            "expose_headers",
-            multiple=True,
-            help="A response header a page may read (repeatable).",
-        ),
-        click.option("--credentials/--no-credentials", default=None, help="Allow credentials."),
-        click.option("--max-age", type=int, default=None, help="Preflight cache seconds."),
-        click.option(
-            "--private-network/--no-private-network",
-            default=None,
-            help="Answer private network access preflights.",
-        ),
-        click.option("--enable/--disable", "enabled", default=None, help="Enable the policy."),
-        click.option("--priority", type=int, default=None, help="Higher wins before specificity."),
-        click.option("--description", default=None, help="Free text for operators."),
-        click.option("--review-every-days", type=int, default=None, help="Review interval."),
-    ]
-    for option in reversed(options):
-        func = option(func)
+    """The options of ``policy add`` and ``policy update``: one per field that has one."""
+    for field in reversed(CLI_FIELDS):
+        func = _option(field)(func)
     return func
+
+
+def _option(field: PolicyField) -> Callable[[F], F]:
+    """The click option of a policy field (None when not given: nothing to change)."""
+    assert field.cli is not None
+    spelling, help_text = field.cli.spelling, field.cli.help
+    match field.kind:
+        case Kind.TOKENS | Kind.ORIGINS:
+            return click.option(spelling, field.name, multiple=True, help=help_text)
+        case Kind.INT | Kind.OPTIONAL_INT:
+            return click.option(spelling, field.name, type=int, default=None, help=help_text)
+        case Kind.TEXT | Kind.MULTILINE | Kind.PATH | Kind.BOOL:
+            return click.option(spelling, field.name, default=None, help=help_text)
+        case _:
+            assert_never(field.kind)
 
 
 def _changes(**given: Any) -> dict[str, Any]:
@@ -106,18 +97,8 @@ def policy_show(name: str) -> None:
     p = policy_store.policy(name)
     spec = policy_store.spec(name)
     click.echo(f"policy {p.name} (version {p.version})")
-    click.echo(f"  path:              {p.path}")
-    if p.description:
-        click.echo(f"  description:       {p.description}")
-    click.echo(f"  enabled:           {str(p.enabled).lower()}")
-    click.echo(f"  priority:          {p.priority}")
-    click.echo(f"  methods:           {', '.join(spec.methods)}")
-    click.echo(f"  allow headers:     {', '.join(spec.allow_headers)}")
-    click.echo(f"  expose headers:    {', '.join(spec.expose_headers) or '-'}")
-    click.echo(f"  credentials:       {str(p.credentials).lower()}")
-    click.echo(f"  max age:           {'-' if p.max_age is None else p.max_age}")
-    click.echo(f"  private network:   {str(p.private_network).lower()}")
-    click.echo(f"  review every:      {p.review_every_days} days")
+    for line in _settings_lines(spec):
+        click.echo(line)
     click.echo(f"  created:           {p.created_at:%Y-%m-%d %H:%M} UTC by {p.created_by}")
     click.echo(f"  updated:           {p.updated_at:%Y-%m-%d %H:%M} UTC by {p.updated_by}")
     click.echo(f"  origins ({len(p.origin_rules)}):")
@@ -129,6 +110,20 @@ def policy_show(name: str) -> None:
             extra.append(f"expires {r.expires_at:%Y-%m-%d %H:%M} UTC")
         extra.append(f"added {r.created_at:%Y-%m-%d} by {r.created_by}")
         click.echo(f"    {r.origin}  ({'; '.join(extra)})")
+
+
+def _settings_lines(spec: PolicySpec) -> list[str]:
+    """A policy's settings as ``policy show`` prints them, a line per field."""
+    lines = []
+    for field in SHOW_FIELDS:
+        assert field.show is not None
+        label = f"  {field.show.label + ':':<19}"
+        text = value_text(field.kind, getattr(spec, field.name))
+        if text:
+            lines.append(label + text + field.show.unit)
+        elif field.show.empty is not None:
+            lines.append(label + field.show.empty)
+    return lines
 
 
 @policy_group.command("add")

@@ -6,11 +6,13 @@ only rebuilds the objects, through a :class:`RuleCache` of what did not change.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Final, assert_never
 
 import sqlalchemy as sa
 
 from ..engine.snapshot import Snapshot
+from ..policy.fields import PLAIN_FIELDS, Kind
 from ..policy.origins import OriginRule, parse_origin_rule
 from ..policy.paths import PathPattern, load_path_pattern
 from ..policy.spec import OriginEntry, PolicySpec
@@ -127,18 +129,37 @@ def spec_of(policy: Policy) -> PolicySpec:
 
 def _spec(row: Any, path: PathPattern, origins: tuple[OriginEntry, ...]) -> PolicySpec:
     """A policy's settings, from an ORM object or a plain row (same attribute names)."""
-    return PolicySpec(
-        name=row.name,
-        path=path,
-        origins=origins,
-        methods=tuple(row.methods),
-        allow_headers=tuple(row.allow_headers),
-        expose_headers=tuple(row.expose_headers),
-        credentials=bool(row.credentials),
-        max_age=row.max_age,
-        private_network=bool(row.private_network),
-        enabled=bool(row.enabled),
-        priority=int(row.priority),
-        description=row.description or "",
-        review_every_days=int(row.review_every_days),
-    )
+    plain = {name: read(getattr(row, name)) for name, read in _COLUMN_READERS}
+    return PolicySpec(path=path, origins=origins, **plain)
+
+
+def _text(value: str | None) -> str:
+    return value or ""
+
+
+def _optional_int(value: int | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def column_reader(kind: Kind) -> Callable[[Any], Any]:
+    """How a plain field's column value, of this kind, becomes the spec's value."""
+    match kind:
+        case Kind.TEXT | Kind.MULTILINE:
+            return _text
+        case Kind.TOKENS:
+            return tuple
+        case Kind.BOOL:
+            return bool
+        case Kind.INT:
+            return int
+        case Kind.OPTIONAL_INT:
+            return _optional_int
+        case Kind.PATH | Kind.ORIGINS:
+            raise ValueError(f"a {kind.value} is not stored as one column")
+        case _:
+            assert_never(kind)
+
+
+#: Each plain field's column, and how its value becomes the spec's (chosen once: a
+#: snapshot load reads every policy).
+_COLUMN_READERS: Final = tuple((f.name, column_reader(f.kind)) for f in PLAIN_FIELDS)

@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from ..policy.fields import DEFAULT_REVIEW_EVERY_DAYS
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -70,7 +72,7 @@ class Policy(Base):
     private_network: Mapped[bool] = mapped_column(default=False)
     enabled: Mapped[bool] = mapped_column(default=True)
     priority: Mapped[int] = mapped_column(default=0)
-    review_every_days: Mapped[int] = mapped_column(default=90)
+    review_every_days: Mapped[int] = mapped_column(default=DEFAULT_REVIEW_EVERY_DAYS)
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(sa.String(200), default="")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, assert_never
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, scoped_session, selectinload
@@ -27,6 +27,7 @@ from ..errors import (
     ValidationError,
 )
 from ..policy.document import DOCUMENT_FORMAT, canonical, describe_change, parse_document
+from ..policy.fields import PLAIN_FIELDS, Kind
 from ..policy.spec import (
     OriginEntry,
     PolicySpec,
@@ -154,6 +155,19 @@ def check_actor(actor: object) -> str:
     if any(0xD800 <= ord(c) <= 0xDFFF for c in actor):
         raise ValidationError.single("actor", "is not valid text (a lone surrogate)")
     return actor
+
+
+def column_value(kind: Kind, value: Any) -> Any:
+    """A spec's value of a plain field of this kind as its column holds it."""
+    match kind:
+        case Kind.TOKENS:
+            return list(value)
+        case Kind.TEXT | Kind.MULTILINE | Kind.BOOL | Kind.INT | Kind.OPTIONAL_INT:
+            return value
+        case Kind.PATH | Kind.ORIGINS:
+            raise ValueError(f"a {kind.value} is not stored as one column")
+        case _:
+            assert_never(kind)
 
 
 class PolicyStore:
@@ -514,18 +528,9 @@ class PolicyStore:
 
     def _write(self, policy: Policy, spec: PolicySpec) -> None:
         now = utcnow()
-        policy.name = spec.name
+        for plain in PLAIN_FIELDS:
+            setattr(policy, plain.name, column_value(plain.kind, getattr(spec, plain.name)))
         policy.path = spec.path.text
-        policy.description = spec.description
-        policy.methods = list(spec.methods)
-        policy.allow_headers = list(spec.allow_headers)
-        policy.expose_headers = list(spec.expose_headers)
-        policy.credentials = spec.credentials
-        policy.max_age = spec.max_age
-        policy.private_network = spec.private_network
-        policy.enabled = spec.enabled
-        policy.priority = spec.priority
-        policy.review_every_days = spec.review_every_days
         policy.version = (policy.version or 0) + 1
         policy.updated_at = now
         policy.updated_by = self.actor

@@ -1,6 +1,7 @@
 """The data contract, pure (no Flask, no database): origin rules (``origins``,
-``origin_regex``), route patterns (``paths``), a policy's validated form
-(``spec``) and the policy document (``document``).
+``origin_regex``), route patterns (``paths``), the table of a policy's fields
+(``fields``), a policy's validated form (``spec``) and the policy document
+(``document``).
 
 Until 0.2.0 ``corsadmin.policy`` was the module now at ``corsadmin.policy.spec``;
 its names are still reachable here for one release, with a DeprecationWarning.

@@ -12,12 +12,20 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
-from typing import Any, Final
+from typing import Any, Final, assert_never
 
 from ..errors import FieldError, ValidationError
+from .fields import (
+    DEFAULT_METHODS,
+    DEFAULT_REVIEW_EVERY_DAYS,
+    FIELD,
+    FIELD_NAMES,
+    FIELDS,
+    Kind,
+)
 from .origins import OriginRule, OriginRuleError, parse_origin_rule
 from .paths import PathPattern, PathPatternError, parse_path_pattern
 
@@ -25,8 +33,6 @@ NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 # RFC 9110 token: what a method or a header name may be made of.
 TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
-DEFAULT_METHODS: tuple[str, ...] = ("GET", "HEAD", "POST", "OPTIONS", "PUT", "PATCH", "DELETE")
-DEFAULT_REVIEW_EVERY_DAYS = 90
 MAX_NOTE_LENGTH = 500
 MAX_DESCRIPTION_LENGTH = 2000
 MAX_INT = 2**31 - 1
@@ -48,21 +54,8 @@ _LINE_BREAKS_AND_TABS: Final = frozenset("\t\n\r")
 #: "*" other than the lone "*", an anchor, an alternation, or "." with "+" / "?".
 _REGEX_LOOKING_HEADER: Final = re.compile(r"\*|^\^|\$$|\||\.[+?]|[\\()\[\]{}?]")
 
-POLICY_FIELDS = (
-    "name",
-    "path",
-    "description",
-    "origins",
-    "methods",
-    "allow_headers",
-    "expose_headers",
-    "credentials",
-    "max_age",
-    "private_network",
-    "enabled",
-    "priority",
-    "review_every_days",
-)
+#: The policy document's fields, in its order (declared in :mod:`.fields`).
+POLICY_FIELDS: Final = FIELD_NAMES
 ORIGIN_FIELDS = ("origin", "note", "expires")
 
 
@@ -90,7 +83,10 @@ class OriginEntry:
 
 @dataclass(frozen=True, slots=True)
 class PolicySpec:
-    """One validated, normalized policy: the fields of the policy document."""
+    """One validated, normalized policy: the fields of the policy document.
+
+    One attribute per field of :data:`.fields.FIELDS`, named alike, with its default.
+    """
 
     name: str
     path: PathPattern
@@ -114,21 +110,22 @@ class PolicySpec:
 
     def to_document(self) -> dict[str, Any]:
         """Every field, in the document's order (what ``export`` prints)."""
-        return {
-            "name": self.name,
-            "path": self.path.text,
-            "description": self.description,
-            "origins": [e.to_document() for e in self.origins],
-            "methods": list(self.methods),
-            "allow_headers": list(self.allow_headers),
-            "expose_headers": list(self.expose_headers),
-            "credentials": self.credentials,
-            "max_age": self.max_age,
-            "private_network": self.private_network,
-            "enabled": self.enabled,
-            "priority": self.priority,
-            "review_every_days": self.review_every_days,
-        }
+        return {f.name: _document_value(f.kind, getattr(self, f.name)) for f in FIELDS}
+
+
+def _document_value(kind: Kind, value: Any) -> Any:
+    """A spec's value of a field of this kind as the document holds it."""
+    match kind:
+        case Kind.PATH:
+            return value.text
+        case Kind.ORIGINS:
+            return [e.to_document() for e in value]
+        case Kind.TOKENS:
+            return list(value)
+        case Kind.TEXT | Kind.MULTILINE | Kind.BOOL | Kind.INT | Kind.OPTIONAL_INT:
+            return value
+        case _:
+            assert_never(kind)
 
 
 def format_time(value: datetime) -> str:
@@ -202,6 +199,10 @@ class _Collector:
     def raise_if_any(self) -> None:
         if self.errors:
             raise ValidationError(self.errors)
+
+
+#: A field's validator (see :data:`VALIDATORS`).
+Validator = Callable[[_Collector, Mapping[str, Any]], Any]
 
 
 def _is_int(value: object) -> bool:
@@ -379,42 +380,12 @@ def validate_policy(data: Mapping[str, Any]) -> PolicySpec:
     errors = _Collector()
     if not isinstance(data, Mapping):
         raise ValidationError.single("", "a policy must be an object")
-    # Each helper reports its fields' problems and goes on: every problem, in field order.
+    # Each validator reports its field's problems and goes on: every problem, in order.
     _check_unknown_fields(errors, data)
-    name = _validated_name(errors, data)
-    path = _validated_path(errors, data)
-    origins = _validated_origins(errors, data)
-    methods = _validated_methods(errors, data)
-    allow_headers, expose_headers = _validated_headers(errors, data)
-    flags = _validated_flags(errors, data)
-    max_age = _validated_max_age(errors, data)
-    priority = _validated_priority(errors, data)
-    review = _validated_review_every_days(errors, data)
-    description = _validated_description(errors, data)
-    credentials = flags.get("credentials", False)
-    _check_credentials(errors, credentials, origins, expose_headers)
-
+    values: dict[str, Any] = {name: validate(errors, data) for name, validate in VALIDATORS.items()}
+    _check_credentials(errors, values["credentials"], values["origins"], values["expose_headers"])
     errors.raise_if_any()
-    assert path is not None
-    assert origins is not None
-    assert methods is not None
-    assert allow_headers is not None
-    assert expose_headers is not None
-    return PolicySpec(
-        name=name,
-        path=path,
-        origins=origins,
-        methods=methods,
-        allow_headers=allow_headers,
-        expose_headers=expose_headers,
-        credentials=credentials,
-        max_age=max_age,
-        private_network=flags["private_network"],
-        enabled=flags["enabled"],
-        priority=priority,
-        description=description,
-        review_every_days=review,
-    )
+    return PolicySpec(**values)
 
 
 def _check_unknown_fields(errors: _Collector, data: Mapping[str, Any]) -> None:
@@ -476,29 +447,36 @@ def _validated_methods(errors: _Collector, data: Mapping[str, Any]) -> tuple[str
     return methods
 
 
-def _validated_headers(
-    errors: _Collector, data: Mapping[str, Any]
-) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
-    """The policy's allow_headers and expose_headers."""
-    allow_headers = _tokens(
-        errors, "allow_headers", data.get("allow_headers", ["*"]), upper=False, allow_star=True
+def _validated_allow_headers(errors: _Collector, data: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The request headers a page may send."""
+    default = FIELD["allow_headers"].default
+    return _tokens(
+        errors, "allow_headers", data.get("allow_headers", default), upper=False, allow_star=True
     )
-    expose_headers = _tokens(
+
+
+def _validated_expose_headers(
+    errors: _Collector, data: Mapping[str, Any]
+) -> tuple[str, ...] | None:
+    """The response headers a page may read (null: none)."""
+    return _tokens(
         errors, "expose_headers", data.get("expose_headers") or [], upper=False, allow_star=True
     )
-    return allow_headers, expose_headers
 
 
-def _validated_flags(errors: _Collector, data: Mapping[str, Any]) -> dict[str, bool]:
-    """The policy's true/false fields that are booleans (the others are reported)."""
-    flags: dict[str, bool] = {}
-    for key, default in (("credentials", False), ("private_network", False), ("enabled", True)):
+def _validated_flag(key: str) -> Validator:
+    """The validator of the true/false field ``key``."""
+    default = FIELD[key].default
+
+    def validated(errors: _Collector, data: Mapping[str, Any]) -> bool:
         value = data.get(key, default)
         if not isinstance(value, bool):
             errors.add(key, "must be true or false")
-        else:
-            flags[key] = value
-    return flags
+            return bool(default)
+        return value
+
+    validated.__doc__ = f"The policy's {key} (true or false)."
+    return validated
 
 
 def _validated_max_age(errors: _Collector, data: Mapping[str, Any]) -> int | None:
@@ -552,6 +530,26 @@ def _validated_description(errors: _Collector, data: Mapping[str, Any]) -> str:
     else:
         return description.strip()
     return ""
+
+
+#: Each field's validator: it reports the field's problems in the input and returns
+#: its value for the spec (the default, or None, when it has a problem). In the order
+#: problems are reported (older than the table of fields); a new field's goes last.
+VALIDATORS: Final[dict[str, Validator]] = {
+    "name": _validated_name,
+    "path": _validated_path,
+    "origins": _validated_origins,
+    "methods": _validated_methods,
+    "allow_headers": _validated_allow_headers,
+    "expose_headers": _validated_expose_headers,
+    "credentials": _validated_flag("credentials"),
+    "private_network": _validated_flag("private_network"),
+    "enabled": _validated_flag("enabled"),
+    "max_age": _validated_max_age,
+    "priority": _validated_priority,
+    "review_every_days": _validated_review_every_days,
+    "description": _validated_description,
+}
 
 
 def _check_credentials(
