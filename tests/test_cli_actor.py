@@ -13,12 +13,7 @@ from flask.testing import FlaskCliRunner
 from flask_sqlalchemy import SQLAlchemy
 
 from corsadmin import CorsAdmin
-from tests.support.cli import (
-    ok,
-    view,
-)
-
-# --- actor ------------------------------------------------------------------------------
+from tests.support.cli import ok, view
 
 
 @pytest.mark.parametrize(

@@ -6,13 +6,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from tests.support.cli import (
-    invoke,
-    policy_doc,
-    seed,
-)
-
-# --- check ------------------------------------------------------------------------------
+from tests.support.cli import invoke, policy_doc, seed
 
 CHECK_POLICIES = (
     policy_doc(

@@ -16,15 +16,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from tests.support.cli import (
-    STORED_A,
-    ok,
-    policy_doc,
-    seed,
-    user_error,
-    view,
-    write_json,
-)
+from tests.support.cli import STORED_A, ok, policy_doc, seed, user_error, view, write_json
 
 # --- import -----------------------------------------------------------------------------
 

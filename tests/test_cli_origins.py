@@ -15,15 +15,7 @@ from flask.testing import FlaskCliRunner
 from flask_sqlalchemy import SQLAlchemy
 
 from corsadmin import CorsAdmin
-from tests.support.cli import (
-    API,
-    invoke,
-    ok,
-    policy_doc,
-    seed,
-    user_error,
-    view,
-)
+from tests.support.cli import API, invoke, ok, policy_doc, seed, user_error, view
 
 # --- origin add / remove ----------------------------------------------------------------
 

@@ -17,14 +17,7 @@ from flask.testing import FlaskCliRunner
 from flask_sqlalchemy import SQLAlchemy
 
 from corsadmin import CorsAdmin
-from tests.support.cli import (
-    API,
-    by_name,
-    ok,
-    policy_doc,
-    seed,
-    view,
-)
+from tests.support.cli import API, by_name, ok, policy_doc, seed, view
 
 # --- policy list / show / add -----------------------------------------------------------
 

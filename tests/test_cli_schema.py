@@ -10,13 +10,7 @@ import pytest
 from flask import Flask
 
 from corsadmin.db.schema import current_revision, head_revision
-from tests.support.cli import (
-    by_name,
-    invoke,
-    ok,
-    user_error,
-    view,
-)
+from tests.support.cli import by_name, invoke, ok, user_error, view
 from tests.support.host import REFRESH_INTERVAL, close_host, create_host, host_of
 
 

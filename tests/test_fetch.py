@@ -1,6 +1,7 @@
 """The headers every browser gets, checked against the Fetch standard's rules.
 
-Through the real request hooks of the standalone app, on SQLite and PostgreSQL.
+Through the real request hooks of the host app (tests/support/host.py), on SQLite and
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ EVIL = "https://evil.example"
 
 @pytest.fixture
 def api(app: Flask, cors: CorsAdmin) -> Iterator[FlaskClient]:
-    """The demo app plus a few routes that exercise the router's corner cases."""
+    """The host app plus a few routes that exercise the router's corner cases."""
 
     @app.get("/api/slash/")
     def slash() -> Any:
