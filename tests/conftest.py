@@ -1,8 +1,10 @@
-"""Fixtures: the standalone app on SQLite and on a real PostgreSQL server.
+"""Fixtures: a minimal host application on SQLite and on a real PostgreSQL server.
 
-Tests that take ``app`` (or ``client``, ``runner``, ``store``) run twice: once
-on a fresh SQLite file and once on a fresh PostgreSQL database, both created
-through corsadmin's own migrations.
+Tests that take ``app`` (or ``host``, ``cors``, ``db``, ``client``, ``runner``,
+``store``) run twice: once on a fresh SQLite file and once on a fresh PostgreSQL
+database, both created through corsadmin's own migrations. The app is the host in
+``tests/support/host.py``, with its own ``SQLAlchemy`` and ``CorsAdmin``; helpers
+live in ``tests/support/``.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from flask_sqlalchemy import SQLAlchemy
 from playwright.sync_api import Browser, sync_playwright
 
-from corsadmin import PolicyStore
-from manage import cors, create_app, db
+from corsadmin import CorsAdmin, PolicyStore
 from tests.support.browser import launch_chromium
+from tests.support.host import Host, close_host, make_host
 from tests.support.postgres import (
     PostgresServer,
     create_database,
@@ -67,29 +70,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         drop_database(server, name)
 
 
-def make_app(database_url: str, **config: Any) -> Flask:
-    """The standalone app on ``database_url``, schema migrated, nothing loaded."""
-    app = create_app(
-        {
-            "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "CORSADMIN_REFRESH_INTERVAL": 0.2,
-            **config,
-        }
-    )
-    with app.app_context():
-        cors.upgrade_schema(app)
-    return app
-
-
-def close_app(app: Flask) -> None:
-    """Stop the app's refresh thread and close its connections (before a database is dropped)."""
-    cors.stop(app)
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
 @pytest.fixture
 def app_config() -> dict[str, Any]:
     """Configuration for the ``app`` fixture; a test overrides it with
@@ -98,10 +78,28 @@ def app_config() -> dict[str, Any]:
 
 
 @pytest.fixture
-def app(database_url: str, app_config: dict[str, Any]) -> Iterator[Flask]:
-    app = make_app(database_url, **app_config)
-    yield app
-    close_app(app)
+def host(database_url: str, app_config: dict[str, Any]) -> Iterator[Host]:
+    """The host app on ``database_url``, migrated, with its own db and extension objects."""
+    host = make_host(database_url, **app_config)
+    yield host
+    close_host(host)
+
+
+@pytest.fixture
+def app(host: Host) -> Flask:
+    return host.app
+
+
+@pytest.fixture
+def cors(host: Host) -> CorsAdmin:
+    """The ``app``'s own ``CorsAdmin``."""
+    return host.cors
+
+
+@pytest.fixture
+def db(host: Host) -> SQLAlchemy:
+    """The ``app``'s own ``SQLAlchemy``."""
+    return host.db
 
 
 @pytest.fixture
@@ -115,7 +113,7 @@ def runner(app: Flask) -> FlaskCliRunner:
 
 
 @pytest.fixture
-def store(app: Flask) -> Iterator[PolicyStore]:
+def store(host: Host) -> Iterator[PolicyStore]:
     """The policy store, acting as 'tester', inside an app context."""
-    with app.app_context():
-        yield cors.store("tester", app)
+    with host.app.app_context():
+        yield host.cors.store("tester", host.app)

@@ -6,7 +6,7 @@ import pytest
 from flask import Flask
 
 from corsadmin.admin.throttle import LoginThrottle
-from tests.test_admin_support import add_operator, log_in
+from tests.support.admin import add_operator, log_in
 
 
 def test_a_sliding_window_per_key() -> None:

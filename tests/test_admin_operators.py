@@ -6,9 +6,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
+from corsadmin import CorsAdmin
 from corsadmin.db import operators
-from manage import cors
-from tests.test_admin_support import PASSWORD, log_in
+from tests.support.admin import PASSWORD, log_in
 
 
 def invoke(runner: FlaskCliRunner, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
@@ -19,12 +19,14 @@ def invoke(runner: FlaskCliRunner, *args: str, stdin: str | None = None) -> tupl
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_add_with_password_stdin_then_log_in(app: Flask, runner: FlaskCliRunner) -> None:
+def test_add_with_password_stdin_then_log_in(
+    app: Flask, runner: FlaskCliRunner, cors: CorsAdmin
+) -> None:
     code, out, _ = invoke(runner, "add", "alice", "--password-stdin", stdin=PASSWORD + "\n")
     assert (code, out) == (0, "added operator alice\n")
     assert log_in(app.test_client(), "alice", PASSWORD).status_code == 302
     with app.app_context():
-        operator = operators.get_operator(cors.state(app).db.session, "alice")
+        operator = operators.get_operator(CorsAdmin.state(app).db.session, "alice")
         assert operator.created_by == "ops"
         assert PASSWORD not in operator.password_hash
         event = cors.store("t", app).audit_events(actor="ops")[0]
@@ -61,7 +63,9 @@ def test_adding_the_same_name_twice_is_refused(runner: FlaskCliRunner) -> None:
     assert err == "error: name: an operator named 'alice' exists already\n"
 
 
-def test_list_passwd_disable_enable_remove(app: Flask, runner: FlaskCliRunner) -> None:
+def test_list_passwd_disable_enable_remove(
+    app: Flask, runner: FlaskCliRunner, cors: CorsAdmin
+) -> None:
     assert (
         invoke(runner, "list")[1]
         == "no operators yet: add one with `corsadmin operator add NAME`\n"

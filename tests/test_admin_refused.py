@@ -11,10 +11,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from corsadmin import CorsAdmin
 from corsadmin.db.models import OriginUsage, utcnow
 from corsadmin.runtime.usage import NOT_AN_ORIGIN, OTHER_REFUSED
-from manage import cors
-from tests.test_admin_support import PREFIX, form_for, logged_in_client
+from tests.support.admin import PREFIX, form_for, logged_in_client
+from tests.support.host import host_of
 
 ACTION = f"{PREFIX}/refused/allow"
 GOOD = "https://partner-new.example"
@@ -22,7 +23,7 @@ NOT_ALLOWABLE = "cannot be allowed as it is: only a serialized origin"
 
 
 @pytest.fixture
-def client(app: Flask) -> FlaskClient:
+def client(app: Flask, cors: CorsAdmin) -> FlaskClient:
     with app.app_context():
         cors.store("seed", app).create_policy(
             {
@@ -38,13 +39,13 @@ def client(app: Flask) -> FlaskClient:
 def state_of(app: Flask) -> tuple[list[str], int]:
     """The policy's origin rules and the revision: what a refused allow must not change."""
     with app.app_context():
-        store = cors.store("t", app)
+        store = host_of(app).cors.store("t", app)
         return [e.rule.text for e in store.spec("partner").origins], store.revision()
 
 
 def refused_row(app: Flask, origin: str, count: int = 3) -> None:
     with app.app_context():
-        session = cors.state(app).db.session
+        session = CorsAdmin.state(app).db.session
         now = utcnow()
         session.add(
             OriginUsage(
@@ -71,7 +72,7 @@ def test_an_origin_re_star_request_never_becomes_a_rule(app: Flask, client: Flas
     """The attack: `Origin: re:.*` on a covered path, then one click on "Allow"."""
     response = app.test_client().get("/api/status", headers={"Origin": "re:.*"})
     assert "Access-Control-Allow-Origin" not in response.headers
-    assert cors.state(app).flush_usage(force=True) == 1
+    assert CorsAdmin.state(app).flush_usage(force=True) == 1
 
     page = client.get(f"{PREFIX}/refused").text
     assert "Not a serialized origin" in page
@@ -152,7 +153,7 @@ def test_a_real_refused_origin_is_still_allowed_in_two_clicks(
     app: Flask, client: FlaskClient
 ) -> None:
     app.test_client().get("/api/status", headers={"Origin": GOOD})
-    cors.state(app).flush_usage(force=True)
+    CorsAdmin.state(app).flush_usage(force=True)
     page = client.get(f"{PREFIX}/refused").text
     assert page.count(">Allow…</a>") == 1
     response = client.post(ACTION, data=valid_post_data(client))

@@ -13,13 +13,12 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from corsadmin import CorsAdmin
 from corsadmin.admin.access import SESSION_TOKEN
 from corsadmin.db import operators
 from corsadmin.db.models import OperatorSession, utcnow
 from corsadmin.db.operators import MAX_SESSIONS_PER_OPERATOR, SESSION_MAX_LIFETIME
-from manage import cors
-from tests.conftest import close_app, make_app
-from tests.test_admin_support import (
+from tests.support.admin import (
     HTML,
     PREFIX,
     add_operator,
@@ -28,6 +27,7 @@ from tests.test_admin_support import (
     log_in,
     logged_in_client,
 )
+from tests.support.host import close_app, make_app
 
 JSON = {"Accept": "application/json"}
 
@@ -35,7 +35,7 @@ JSON = {"Accept": "application/json"}
 def sql(app: Flask, query: str, **params: Any) -> list[tuple[Any, ...]]:
     """Run ``query`` on the app's database (committed), the rows it returns."""
     with app.app_context():
-        session = cors.state(app).db.session
+        session = CorsAdmin.state(app).db.session
         result = session.execute(sa.text(query), params)
         found = [tuple(row) for row in result] if query.lstrip().startswith("SELECT") else []
         session.commit()
@@ -58,7 +58,7 @@ def age_sessions(
     """Move every session's last use back by ``idle`` and its start back by ``age``."""
     now = utcnow()
     with app.app_context():
-        session = cors.state(app).db.session
+        session = CorsAdmin.state(app).db.session
         session.execute(
             sa.update(OperatorSession).values(
                 last_seen_at=now - idle, created_at=now - max(age, idle)
@@ -226,7 +226,7 @@ def test_operator_changes_end_that_operators_sessions(app: Flask, change: str) -
     bob = logged_in_client(app, "bob")
     assert len(session_rows(app, "alice")) == 2
     with app.app_context():
-        session = cors.state(app).db.session
+        session = CorsAdmin.state(app).db.session
         if change == "passwd":
             operators.set_password(session, "alice", "another password", actor="tests")
         elif change == "disable":
@@ -240,7 +240,7 @@ def test_operator_changes_end_that_operators_sessions(app: Flask, change: str) -
     assert not refused(bob)
     if change == "disable":  # enabling again does not bring the old sessions back
         with app.app_context():
-            operators.set_disabled(cors.state(app).db.session, "alice", False, actor="tests")
+            operators.set_disabled(CorsAdmin.state(app).db.session, "alice", False, actor="tests")
         assert refused(alice)
 
 

@@ -16,13 +16,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from markupsafe import escape
 
+from corsadmin import CorsAdmin
 from corsadmin.db.loader import load_snapshot
 from corsadmin.db.models import OriginRuleRow, OriginUsage, Policy, utcnow
 from corsadmin.db.store import PolicyStore
 from corsadmin.engine.explain import explain
-from manage import cors
-from tests.conftest import close_app, make_app
-from tests.test_admin_support import (
+from tests.support.admin import (
     PREFIX,
     field_errors,
     flashes,
@@ -32,13 +31,14 @@ from tests.test_admin_support import (
     logged_in_client,
     submit,
 )
+from tests.support.host import close_app, host_of, make_app
 
 SAVED = "Every worker enforces this within 0.2 s."  # CORSADMIN_REFRESH_INTERVAL of make_app
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
 @pytest.fixture
-def client(app: Flask) -> FlaskClient:
+def client(app: Flask, cors: CorsAdmin) -> FlaskClient:
     with app.app_context():
         cors.store("seed", app).create_policy(
             {
@@ -56,7 +56,7 @@ def client(app: Flask) -> FlaskClient:
 
 def in_app(app: Flask, action: Callable[[PolicyStore], Any], actor: str = "bob") -> Any:
     with app.app_context():
-        return action(cors.store(actor, app))
+        return action(host_of(app).cors.store(actor, app))
 
 
 def stored(app: Flask, name: str = "partner") -> dict[str, Any]:
@@ -141,7 +141,7 @@ def test_policy_page_shows_settings_and_rules_with_who_when_and_last_seen(
 ) -> None:
     seen = utcnow() - timedelta(hours=3)
     with app.app_context():
-        session = cors.state(app).db.session
+        session = CorsAdmin.state(app).db.session
         session.execute(
             sa.update(OriginRuleRow)
             .where(OriginRuleRow.origin == "https://a.example")
@@ -472,7 +472,9 @@ def test_edit_settings_without_csrf_token(app: Flask, client: FlaskClient) -> No
         ("delete", lambda doc: doc is None),
     ],
 )
-def test_confirmed_changes(app: Flask, client: FlaskClient, action: str, check: Any) -> None:
+def test_confirmed_changes(
+    app: Flask, client: FlaskClient, action: str, check: Any, cors: CorsAdmin
+) -> None:
     url = f"{PREFIX}/policies/partner/{action}"
     before = revision(app)
     page = client.get(url)
@@ -551,7 +553,7 @@ def _age(app: Flask, days: int) -> None:
     """Make the policy and its rules look ``days`` old."""
     past = utcnow() - timedelta(days=days)
     with app.app_context():
-        session = cors.state(app).db.session
+        session = CorsAdmin.state(app).db.session
         session.execute(sa.update(Policy).values(created_at=past))
         session.execute(sa.update(OriginRuleRow).values(created_at=past))
         session.commit()
@@ -606,7 +608,9 @@ def test_stale_after_days_is_configurable(
     assert "https://a.example" in page.split('id="stale"')[1]
 
 
-def test_mark_reviewed_from_the_review_page(app: Flask, client: FlaskClient) -> None:
+def test_mark_reviewed_from_the_review_page(
+    app: Flask, client: FlaskClient, cors: CorsAdmin
+) -> None:
     _age(app, 120)
     response = submit(
         client,
@@ -628,7 +632,7 @@ def test_mark_reviewed_from_the_review_page(app: Flask, client: FlaskClient) -> 
     assert "No review is due." in client.get(f"{PREFIX}/review").text
 
 
-def test_mark_reviewed_refusals(app: Flask, client: FlaskClient) -> None:
+def test_mark_reviewed_refusals(app: Flask, client: FlaskClient, cors: CorsAdmin) -> None:
     url, action = f"{PREFIX}/policies/partner", f"{PREFIX}/policies/partner/review"
     assert submit(client, url, action, drop=("csrf_token",), comment="x").status_code == 400
     data = form_for(client.get(url).text, action).fields
@@ -647,7 +651,7 @@ def test_mark_reviewed_refusals(app: Flask, client: FlaskClient) -> None:
 def test_last_seen_comes_from_counted_requests(app: Flask, client: FlaskClient) -> None:
     client.get("/api/status", headers={"Origin": "https://a.example"})
     client.get("/api/status", headers={"Origin": "https://refused.example"})
-    assert cors.state(app).flush_usage(force=True) == 2
+    assert CorsAdmin.state(app).flush_usage(force=True) == 2
     page = client.get(f"{PREFIX}/policies/partner").text
     assert "just now" in page
     refused = client.get(f"{PREFIX}/refused").text
@@ -657,7 +661,7 @@ def test_last_seen_comes_from_counted_requests(app: Flask, client: FlaskClient) 
 
 def _refused(app: Flask, origin: str, count: int = 3, policy: str = "partner") -> None:
     with app.app_context():
-        session = cors.state(app).db.session
+        session = CorsAdmin.state(app).db.session
         now = utcnow()
         session.add(
             OriginUsage(
@@ -752,14 +756,14 @@ def test_audit_log_shows_who_when_before_and_after_with_filters(
     assert "No changes match this filter" in nothing
 
 
-def test_audit_log_pages(app: Flask, client: FlaskClient) -> None:
+def test_audit_log_pages(app: Flask, client: FlaskClient, cors: CorsAdmin) -> None:
     from corsadmin.admin import queries
 
     with app.app_context():
         store = cors.store("bob", app)
         for i in range(5):
             store.add_origin("partner", f"https://n{i}.example")
-        session = cors.state(app).db.session
+        session = CorsAdmin.state(app).db.session
         everything = queries.audit_page(session, size=100).events
         assert len(everything) == 7  # alice added, the policy created, 5 origins added
         first = queries.audit_page(session, size=4)
@@ -801,7 +805,7 @@ def test_check_a_request_explains_like_the_cli(
     assert f'<h2 id="verdict-h">{verdict}</h2>' in page
     with app.app_context():
         explanation = explain(
-            load_snapshot(cors.state(app).db.engine),
+            load_snapshot(CorsAdmin.state(app).db.engine),
             origin,
             path,
             method,

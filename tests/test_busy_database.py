@@ -20,8 +20,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from corsadmin.db.store import BUSY_MESSAGE, database_busy
-from tests.conftest import close_app, make_app
-from tests.test_admin_support import (
+from tests.support.admin import (
     PASSWORD,
     PREFIX,
     add_operator,
@@ -30,7 +29,8 @@ from tests.test_admin_support import (
     forms,
     logged_in_client,
 )
-from tests.test_cli import invoke, ok, policy_doc, seed, view
+from tests.support.cli import invoke, ok, policy_doc, seed, view
+from tests.support.host import close_app, host_of, make_app
 
 BUSY_TIMEOUT_SECONDS = 0.2
 
@@ -39,7 +39,7 @@ Holder = Callable[[], AbstractContextManager[None]]
 
 @pytest.fixture
 def busy_app(database_url: str) -> Iterator[Flask]:
-    """The standalone app with a short wait for another writer's lock."""
+    """The host app with a short wait for another writer's lock."""
     if database_url.startswith("sqlite"):
         connect_args: dict[str, Any] = {"timeout": BUSY_TIMEOUT_SECONDS}
     else:
@@ -159,9 +159,8 @@ def test_a_busy_login_is_a_503_that_shows_no_password_back(
 
 
 def test_other_database_errors_are_not_called_busy(busy_app: Flask) -> None:
+    db = host_of(busy_app).db
     with busy_app.app_context():
-        from manage import db
-
         with pytest.raises(sa.exc.DBAPIError) as missing:
             db.session.execute(sa.text("SELECT * FROM corsadmin_no_such_table"))
         db.session.rollback()

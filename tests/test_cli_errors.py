@@ -1,6 +1,8 @@
-"""Bad input to the CLI is a one-line ``error:``, exit 1, never a traceback: files that
-are not a readable JSON document (deep nesting, huge integers, bad UTF-8, lone
-surrogate escapes) and an actor no database can store. On SQLite and PostgreSQL."""
+"""Bad input to the CLI is a one-line ``error:``, exit 1, never a traceback, and writes
+nothing: a user's mistake in any command (``corsadmin/cli/errors.py``), a usage mistake
+click finds, files that are not a readable JSON document (deep nesting, huge integers,
+bad UTF-8, lone surrogate escapes) and an actor no database can store. On SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from tests.test_cli import STORED_A, ok, policy_doc, seed, user_error, view
+from tests.support.cli import API, STORED_A, ok, policy_doc, seed, user_error, view
 
 DOCUMENT_START = b'{"corsadmin": 1, "policies": ['
 FINE = policy_doc("fine", "/fine", origins=["https://fine.example"])
@@ -180,3 +182,84 @@ def test_an_undecodable_argument_byte_is_an_error_not_a_traceback(
     assert len(lines) == 1, lines
     assert "\\udcff" in lines[0]
     assert view(app) == before
+
+
+# --- user mistakes ----------------------------------------------------------------------
+
+MISTAKES = [
+    (["policy", "show", "nope"], r"^error: no policy named 'nope'$"),
+    (["policy", "update", "nope", "--priority", "1"], r"^error: no policy named 'nope'$"),
+    (["policy", "remove", "nope"], r"^error: no policy named 'nope'$"),
+    (["origin", "add", "nope", "https://a.example"], r"^error: no policy named 'nope'$"),
+    (["origin", "remove", "nope", "https://a.example"], r"^error: no policy named 'nope'$"),
+    (
+        ["origin", "remove", "api", "https://never.example"],
+        r"^error: policy 'api' has no origin rule 'https://never.example'$",
+    ),
+    (["origin", "add", "api", "https://*.com"], r"^error: origin: .*public suffix"),
+    (["origin", "add", "api", "https://a.example/path"], r"^error: origin: a path is not allowed"),
+    (["origin", "add", "api", "*"], r"^error: origin: '\*' cannot be used with credentials"),
+    (["origin", "add", "api", "re:("], r"^error: origin: "),
+    (["origin", "add", "api", "https://x.example", "--expires", "soon"], r"not an ISO 8601 time"),
+    (
+        ["origin", "add", "api", "https://x.example", "--expires", "2030-01-01T00:00:00"],
+        r"time zone",
+    ),
+    (["origin", "add", "api", "https://x.example", "--expires", "2001-01-01"], r"in the past"),
+    (["origin", "add", "api", "https://x.example", "--expires", "2030-13-01"], r"expires"),
+    (
+        ["policy", "add", "new", "/new", "--origin", "https://*.com"],
+        r"^error: origins\[0\]: .*public suffix",
+    ),
+    (
+        ["policy", "add", "new", "/new", "--origin", "*", "--credentials"],
+        r"^error: origins\[0\]: '\*' cannot be used with credentials",
+    ),
+    (
+        ["policy", "add", "new", "/api/**", "--origin", "https://a.example"],
+        r"^error: path: policy 'api' already covers '/api/\*\*'$",
+    ),
+    (["policy", "add", "api", "/other"], r"^error: name: a policy named 'api' exists already$"),
+    (["policy", "add", "Bad Name", "/other"], r"^error: name: 'Bad Name' is not a valid name"),
+    (["policy", "add", "new", "no-slash"], r"^error: path: "),
+    (["policy", "add", "new", "/new", "--method", "GE T"], r"^error: methods\[0\]: "),
+    (["policy", "add", "new", "/new", "--max-age", "-1"], r"^error: max_age: "),
+    (["policy", "add", "new", "/new", "--max-age", "99999999999"], r"^error: max_age: "),
+    (["policy", "add", "new", "/new", "--review-every-days", "0"], r"^error: review_every_days: "),
+    (["policy", "update", "api"], r"^error: nothing to change: give at least one option$"),
+    (["policy", "update", "api", "--origin", "*"], r"^error: origins\[0\]: '\*' cannot be used"),
+    (
+        ["policy", "update", "api", "--path", "/taken/**"],
+        r"^error: path: policy 'taken' already covers '/taken/\*\*'$",
+    ),
+    (["check", "https://app.example", "api/x"], r"^error: path: must start with '/'"),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), MISTAKES, ids=[" ".join(a) for a, _ in MISTAKES])
+def test_user_mistake_is_one_error_line_exit_1_and_writes_nothing(
+    runner: FlaskCliRunner, app: Flask, args: list[str], expected: str
+) -> None:
+    before = seed(app, API, policy_doc("taken", "/taken/**"))
+    lines = user_error(runner, *args)
+    assert len(lines) == 1, lines
+    assert re.search(expected, lines[0]), lines[0]
+    assert view(app) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("policy", "add", "x", "/x", "--max-age", "soon"), "'soon' is not a valid integer"),
+        (("policy", "add", "x"), "Missing argument 'PATH'"),
+        (("origin", "add", "api", "https://a.example", "--colour", "red"), "--colour"),
+        (("check", "https://a.example", "/x", "--method"), "--method"),
+        (("no-such-command",), "No such command"),
+    ],
+)
+def test_usage_mistakes_are_one_line_errors_too(
+    runner: FlaskCliRunner, args: tuple[str, ...], fragment: str
+) -> None:
+    lines = user_error(runner, *args)
+    assert len(lines) == 1, lines
+    assert fragment in lines[0]

@@ -7,9 +7,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from corsadmin import CorsRequest, Snapshot, evaluate, explain, validate_policy
+from corsadmin import CorsAdmin, CorsRequest, Snapshot, evaluate, explain, validate_policy
 from corsadmin.limits import EVALUATION_MEMO_LIMIT as MEMO_LIMIT
-from manage import cors
 
 SPECS = [
     validate_policy(
@@ -118,7 +117,7 @@ REQUESTS: list[dict[str, Any]] = [
 
 
 @pytest.mark.parametrize("req", REQUESTS)
-def test_the_hook_sends_what_explain_says(app: Flask, req: dict[str, Any]) -> None:
+def test_the_hook_sends_what_explain_says(app: Flask, req: dict[str, Any], cors: CorsAdmin) -> None:
     with app.app_context():
         cors.store("tester", app).import_document(
             {"corsadmin": 1, "policies": [s.to_document() for s in SPECS]}

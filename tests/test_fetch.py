@@ -1,6 +1,7 @@
 """The headers every browser gets, checked against the Fetch standard's rules.
 
-Through the real request hooks of the standalone app, on SQLite and PostgreSQL.
+Through the real request hooks of the host app (tests/support/host.py), on SQLite and
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import pytest
 from flask import Flask, Response, jsonify
 from flask.testing import FlaskClient
 
-from manage import cors
+from corsadmin import CorsAdmin
 
 POLICIES: dict[str, Any] = {
     "corsadmin": 1,
@@ -55,8 +56,8 @@ EVIL = "https://evil.example"
 
 
 @pytest.fixture
-def api(app: Flask) -> Iterator[FlaskClient]:
-    """The demo app plus a few routes that exercise the router's corner cases."""
+def api(app: Flask, cors: CorsAdmin) -> Iterator[FlaskClient]:
+    """The host app plus a few routes that exercise the router's corner cases."""
 
     @app.get("/api/slash/")
     def slash() -> Any:
@@ -271,7 +272,9 @@ def test_a_view_own_cors_header_is_replaced_not_doubled(api: FlaskClient) -> Non
     assert acao(refused) == []
 
 
-def test_disabled_and_uncovered_paths_get_nothing(api: FlaskClient, app: Flask) -> None:
+def test_disabled_and_uncovered_paths_get_nothing(
+    api: FlaskClient, app: Flask, cors: CorsAdmin
+) -> None:
     with app.app_context():
         cors.store("tester", app).delete_policy("everything")
     for path in ("/off/x", "/elsewhere"):
@@ -303,7 +306,7 @@ def test_max_age_is_sent_on_preflights(api: FlaskClient) -> None:
 # --------------------------------------------------------------------------- #
 
 
-def test_a_route_with_a_space_is_covered_cve_2024_6844(app: Flask) -> None:
+def test_a_route_with_a_space_is_covered_cve_2024_6844(app: Flask, cors: CorsAdmin) -> None:
     """Flask-CORS's CVE-2024-6844 case: the route '/service path', requested as
     '/service%20path', gets the headers of the policy written for '/service path'."""
 
@@ -328,7 +331,9 @@ def test_a_route_with_a_space_is_covered_cve_2024_6844(app: Flask) -> None:
     assert acao(client.get("/service%20path", headers={"Origin": EVIL})) == []
 
 
-def test_the_encoded_form_of_a_space_is_refused_with_the_decoded_pattern(app: Flask) -> None:
+def test_the_encoded_form_of_a_space_is_refused_with_the_decoded_pattern(
+    app: Flask, cors: CorsAdmin
+) -> None:
     from corsadmin import ValidationError
 
     with app.app_context(), pytest.raises(ValidationError) as raised:
@@ -339,7 +344,9 @@ def test_the_encoded_form_of_a_space_is_refused_with_the_decoded_pattern(app: Fl
     assert 'write "/service path"' in str(raised.value)
 
 
-def test_a_pattern_stored_before_the_double_star_limit_still_loads(app: Flask) -> None:
+def test_a_pattern_stored_before_the_double_star_limit_still_loads(
+    app: Flask, cors: CorsAdmin
+) -> None:
     """A row written when any number of '**' was accepted is still enforced, exported
     and shown; a change to it asks for a pattern within the limit."""
     import sqlalchemy as sa
@@ -351,11 +358,11 @@ def test_a_pattern_stored_before_the_double_star_limit_still_loads(app: Flask) -
     with app.app_context():
         store = cors.store("tester", app)
         store.create_policy({"name": "legacy", "path": "/legacy/**", "origins": [APP]})
-        engine = cors.state(app).engine()
+        engine = CorsAdmin.state(app).engine()
         with engine.begin() as connection:  # as an old version wrote it
             connection.execute(sa.update(Policy).values(path=legacy))
             connection.execute(sa.update(State).values(revision=State.revision + 1))
-        cors.state(app).holder.reload()
+        CorsAdmin.state(app).holder.reload()
         assert cors.snapshot(app).policy_for("/legacy/a/b") is not None
         assert store.export_document()["policies"][0]["path"] == legacy
         with pytest.raises(ValidationError, match=r'path: must not hold more than 4 "\*\*"'):
@@ -436,6 +443,7 @@ def test_requested_headers_with_no_names_get_no_allow_headers(
 
 def test_star_methods_and_regex_headers_are_refused_before_anything_is_written(
     app: Flask,
+    cors: CorsAdmin,
 ) -> None:
     from corsadmin import ValidationError
 

@@ -30,7 +30,9 @@ from werkzeug.security import generate_password_hash
 
 from corsadmin import CorsAdmin
 from corsadmin.db.models import Base
-from corsadmin.db.schema import VERSION_TABLE, alembic_config, head_revision
+from corsadmin.db.schema import VERSION_TABLE, alembic_config, head_revision, upgrade
+from tests.support.admin import PASSWORD, log_in
+from tests.support.host import close_app, make_app
 
 REPO = Path(__file__).resolve().parent.parent
 HEAD = "0002_operator_sessions"
@@ -304,10 +306,6 @@ def test_host_application_keeps_its_version_table_and_tables(
 def test_0002_adds_login_sessions_to_a_database_made_by_0001(
     database_url: str, engine: sa.Engine
 ) -> None:
-    from corsadmin.db.schema import upgrade
-    from tests.conftest import close_app, make_app
-    from tests.test_admin_support import PASSWORD, log_in
-
     upgrade(engine, "0001_initial")
     assert tables(engine) == CORSADMIN_TABLES - {"corsadmin_operator_session"} | {VERSION_TABLE}
     with engine.begin() as conn:  # an operator and a policy made under 0001

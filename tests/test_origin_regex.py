@@ -18,6 +18,7 @@ from flask import Flask, jsonify
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from corsadmin import CorsAdmin
 from corsadmin.admin.review import rule_risks
 from corsadmin.db.loader import load_snapshot
 from corsadmin.errors import ValidationError
@@ -32,7 +33,6 @@ from corsadmin.policy.origins import (
     parse_origin_rule,
 )
 from corsadmin.policy.spec import validate_policy
-from manage import cors
 
 # Generous: a safety net against a hang, not a benchmark (benchmarks/bench.py is).
 QUICK_SECONDS = 0.5
@@ -315,7 +315,7 @@ def test_a_stored_pattern_re2_cannot_compile_matches_nothing_and_is_logged_once(
     assert "matches nothing" in logged[0].getMessage()
 
 
-def test_a_stored_broad_regex_row_still_loads(app: Flask) -> None:
+def test_a_stored_broad_regex_row_still_loads(app: Flask, cors: CorsAdmin) -> None:
     with app.app_context():
         cors.store("tester", app).import_document(
             {
@@ -323,7 +323,7 @@ def test_a_stored_broad_regex_row_still_loads(app: Flask) -> None:
                 "policies": [{"name": "api", "path": "/api/**", "origins": ["https://a.test"]}],
             }
         )
-        engine = cors.state(app).engine()
+        engine = CorsAdmin.state(app).engine()
         with engine.begin() as connection:
             policy_id = connection.execute(
                 sa.text("SELECT id FROM corsadmin_policy WHERE name = 'api'")
@@ -393,7 +393,7 @@ def test_file_origin_is_shown_to_reviewers_as_risky(credentials: bool) -> None:
     assert kinds[0] == "file"
 
 
-def test_file_origin_is_answered_through_flask_cors(app: Flask) -> None:
+def test_file_origin_is_answered_through_flask_cors(app: Flask, cors: CorsAdmin) -> None:
     @app.get("/api/file-origin")
     def file_origin() -> Any:
         return jsonify(ok=True)

@@ -19,11 +19,12 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask, jsonify
 from flask.testing import FlaskClient
+from flask_sqlalchemy import SQLAlchemy
 
+from corsadmin import CorsAdmin
 from corsadmin.engine.snapshot import Snapshot
 from corsadmin.runtime.refresh import SnapshotHolder
-from manage import cors, db
-from tests.conftest import close_app, make_app
+from tests.support.host import close_app, close_host, create_host, host_of, make_app, make_host
 
 REPO = Path(__file__).resolve().parent.parent
 ORIGIN = "https://partner.example"
@@ -54,7 +55,9 @@ def second_app(database_url: str, app: Flask) -> Iterator[Flask]:
     close_app(other)
 
 
-def test_a_change_in_this_process_is_enforced_at_once(app: Flask, client: FlaskClient) -> None:
+def test_a_change_in_this_process_is_enforced_at_once(
+    app: Flask, client: FlaskClient, cors: CorsAdmin
+) -> None:
     with app.app_context():
         store = cors.store("tester", app)
         store.create_policy(POLICY)
@@ -71,11 +74,11 @@ def test_a_change_from_another_worker_is_enforced_within_the_interval(
 ) -> None:
     interval = app.config["CORSADMIN_REFRESH_INTERVAL"]
     with second_app.app_context():
-        cors.store("worker-2", second_app).create_policy(POLICY)
+        host_of(second_app).cors.store("worker-2", second_app).create_policy(POLICY)
     wait_until(lambda: allowed(client, "https://first.example"), interval + 1.0)
     assert not allowed(client)
     with second_app.app_context():
-        cors.store("worker-2", second_app).add_origin("api", ORIGIN)
+        host_of(second_app).cors.store("worker-2", second_app).add_origin("api", ORIGIN)
     took = wait_until(lambda: allowed(client), interval + 1.0)
     assert took <= interval + 0.5, f"took {took:.2f}s with a {interval}s interval"
 
@@ -83,7 +86,8 @@ def test_a_change_from_another_worker_is_enforced_within_the_interval(
 def test_a_change_from_the_cli_process_is_enforced(tmp_path: Path) -> None:
     """A real separate process (the CLI) changes the database; this one follows."""
     url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
-    app = make_app(url, CORSADMIN_REFRESH_INTERVAL=0.5)
+    host = make_host(url, CORSADMIN_REFRESH_INTERVAL=0.5)
+    app, cors = host.app, host.cors
     client = app.test_client()
     try:
         with app.app_context():
@@ -104,7 +108,9 @@ def test_a_change_from_the_cli_process_is_enforced(tmp_path: Path) -> None:
         cors.stop(app)
 
 
-def test_no_database_query_per_request_in_steady_state(app: Flask, client: FlaskClient) -> None:
+def test_no_database_query_per_request_in_steady_state(
+    app: Flask, client: FlaskClient, cors: CorsAdmin, db: SQLAlchemy
+) -> None:
     with app.app_context():
         cors.store("tester", app).create_policy(dict(POLICY, origins=[ORIGIN]))
         engine = db.engine
@@ -133,15 +139,16 @@ def test_no_database_query_per_request_in_steady_state(app: Flask, client: Flask
 def test_without_a_background_thread_requests_check_once_per_interval(
     database_url: str,
 ) -> None:
-    app = make_app(
+    host = make_host(
         database_url, CORSADMIN_REFRESH_IN_BACKGROUND=False, CORSADMIN_REFRESH_INTERVAL=0.3
     )
-    other = make_app(database_url)
+    app = host.app
+    other = make_host(database_url)
     client = app.test_client()
     try:
         with app.app_context():
-            cors.store("tester", app).create_policy(POLICY)
-            engine = db.engine
+            host.cors.store("tester", app).create_policy(POLICY)
+            engine = host.db.engine
         assert allowed(client, "https://first.example")
         statements: list[str] = []
         sa.event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
@@ -150,20 +157,21 @@ def test_without_a_background_thread_requests_check_once_per_interval(
             allowed(client, "https://first.example")
         checks = [s for s in statements if "corsadmin_state" in s]
         assert len(checks) <= 1, statements
-        with other.app_context():
-            cors.store("other", other).add_origin("api", ORIGIN)
+        with other.app.app_context():
+            other.cors.store("other", other.app).add_origin("api", ORIGIN)
         took = wait_until(lambda: allowed(client), 1.5)
         assert took <= 0.6
     finally:
-        close_app(other)
-        close_app(app)
+        close_host(other)
+        close_host(host)
 
 
 def test_database_outage_keeps_the_last_policy_and_logs_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "db.sqlite"
-    app = make_app(f"sqlite:///{path}", CORSADMIN_REFRESH_INTERVAL=0.05)
+    host = make_host(f"sqlite:///{path}", CORSADMIN_REFRESH_INTERVAL=0.05)
+    app, cors, db = host.app, host.cors, host.db
     client = app.test_client()
     try:
         with app.app_context():
@@ -201,11 +209,10 @@ def test_database_outage_keeps_the_last_policy_and_logs_once(
 def test_never_loaded_means_no_cross_origin_access_but_the_app_serves(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from manage import create_app
-
-    app = create_app(
+    host = create_host(
         {"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'none.sqlite'}"}
     )  # no schema at all
+    app = host.app
 
     @app.get("/api/hello")
     def hello() -> Any:
@@ -227,10 +234,12 @@ def test_never_loaded_means_no_cross_origin_access_but_the_app_serves(
         assert len(errors) == 1
         assert "allowing no cross-origin access" in errors[0]
     finally:
-        cors.stop(app)
+        host.cors.stop(app)
 
 
-def test_an_expired_rule_stops_matching_without_a_change(app: Flask, client: FlaskClient) -> None:
+def test_an_expired_rule_stops_matching_without_a_change(
+    app: Flask, client: FlaskClient, cors: CorsAdmin
+) -> None:
     expires = datetime.now(UTC) + timedelta(seconds=1.5)
     with app.app_context():
         store = cors.store("tester", app)
@@ -289,6 +298,7 @@ def test_postgresql_notifies_every_worker_at_once(
     url = create_database(postgres, "notify_test")
     app = make_app(url, CORSADMIN_REFRESH_INTERVAL=2.5)
     other = make_app(url, CORSADMIN_LISTEN=False)
+    cors, db = host_of(other).cors, host_of(other).db  # the other worker's
     client = app.test_client()
     try:
         with other.app_context():

@@ -13,8 +13,8 @@ import pytest
 from flask import Flask, jsonify
 from flask.testing import FlaskClient
 
-from corsadmin import CorsRequest, evaluate
-from manage import cors
+from corsadmin import CorsAdmin, CorsRequest, evaluate
+from tests.support.host import host_of
 
 TRUSTED = "https://trusted.example"
 EVIL = "https://evil.example"
@@ -26,7 +26,9 @@ def load(app: Flask, *policies: dict[str, Any]) -> FlaskClient:
         return jsonify(path=anything)
 
     with app.app_context():
-        cors.store("tester", app).import_document({"corsadmin": 1, "policies": list(policies)})
+        host_of(app).cors.store("tester", app).import_document(
+            {"corsadmin": 1, "policies": list(policies)}
+        )
     return app.test_client()
 
 
@@ -104,7 +106,9 @@ def test_paths_are_decoded_once_like_the_router(
     assert allowed(client, request_path, EVIL) is not is_admin
 
 
-def test_cve_2024_1681_no_log_injection(app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+def test_cve_2024_1681_no_log_injection(
+    app: Flask, caplog: pytest.LogCaptureFixture, cors: CorsAdmin
+) -> None:
     """Request paths and origins never reach a log line raw (CR/LF could forge entries)."""
     client = load(app, {"name": "api", "path": "/api/**", "origins": [TRUSTED]})
     caplog.set_level(logging.DEBUG)

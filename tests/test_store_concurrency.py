@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import Session
 
-from corsadmin import PolicyStore, StaleVersion
+from corsadmin import CorsAdmin, PolicyStore, StaleVersion
 from corsadmin.db.models import AuditEvent
-from manage import cors, db
 
 WAIT = 10.0  # seconds: the bound on every wait in these tests
 
@@ -35,7 +35,7 @@ PARTNER: dict[str, Any] = {
 
 
 @pytest.fixture
-def engine(app: Flask) -> Iterator[sa.Engine]:
+def engine(app: Flask, cors: CorsAdmin, db: SQLAlchemy) -> Iterator[sa.Engine]:
     with app.app_context():
         cors.store("seed", app).create_policy(PARTNER)
         db.session.remove()

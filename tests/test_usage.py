@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
 
 from corsadmin import CorsAdmin
 from corsadmin.db.models import OriginRuleRow, OriginUsage
 from corsadmin.runtime.usage import OTHER_REFUSED, UsageRecorder
-from manage import cors, db
+from tests.support.host import host_of
 
 POLICY = {"name": "api", "path": "/api/**", "origins": ["https://app.example"]}
 
@@ -21,11 +22,13 @@ def usage_rows(app: Flask) -> dict[str, tuple[int, bool, str | None]]:
     with app.app_context():
         return {
             u.origin: (u.count, u.allowed, u.rule)
-            for u in db.session.scalars(sa.select(OriginUsage))
+            for u in host_of(app).db.session.scalars(sa.select(OriginUsage))
         }
 
 
-def test_requests_are_counted_without_writes_then_flushed_once(app: Flask) -> None:
+def test_requests_are_counted_without_writes_then_flushed_once(
+    app: Flask, cors: CorsAdmin, db: SQLAlchemy
+) -> None:
     with app.app_context():
         cors.store("tester", app).create_policy(POLICY)
         engine = db.engine
@@ -61,7 +64,7 @@ def test_requests_are_counted_without_writes_then_flushed_once(app: Flask) -> No
         assert rule.last_seen_at is not None
 
 
-def test_counts_from_several_processes_add_up(app: Flask) -> None:
+def test_counts_from_several_processes_add_up(app: Flask, cors: CorsAdmin, db: SQLAlchemy) -> None:
     with app.app_context():
         cors.store("tester", app).create_policy(POLICY)
         engine = db.engine

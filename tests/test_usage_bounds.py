@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
 
 from corsadmin import CorsAdmin
 from corsadmin.db.models import OriginRuleRow, OriginUsage, utcnow
@@ -28,8 +29,7 @@ from corsadmin.runtime.usage import (
     _Count,
     usage_origin,
 )
-from manage import cors, db
-from tests.conftest import close_app, make_app
+from tests.support.host import close_app, host_of, make_app
 
 POLICY = {
     "name": "api",
@@ -50,9 +50,10 @@ def hit(
 
 
 def engine_of(app: Flask) -> sa.Engine:
+    host = host_of(app)
     with app.app_context():
-        cors.store("tester", app).create_policy(POLICY)
-        return db.engine
+        host.cors.store("tester", app).create_policy(POLICY)
+        return host.db.engine
 
 
 def rows(engine: sa.Engine, policy: str = "api") -> dict[str, tuple[int, bool, str | None]]:
@@ -248,7 +249,7 @@ def _poison(dialect: str) -> str:
 
 
 def test_a_row_the_database_refuses_does_not_poison_the_batch(
-    app: Flask, caplog: pytest.LogCaptureFixture
+    app: Flask, caplog: pytest.LogCaptureFixture, db: SQLAlchemy
 ) -> None:
     engine = engine_of(app)
     with app.app_context():
@@ -298,7 +299,7 @@ def test_an_unreachable_database_keeps_the_counts(database_url: str) -> None:
         engine.dispose()
 
 
-def test_last_seen_moves_for_rules_with_the_bounds(app: Flask) -> None:
+def test_last_seen_moves_for_rules_with_the_bounds(app: Flask, db: SQLAlchemy) -> None:
     engine = engine_of(app)
     recorder = UsageRecorder(max_keys=2)
     for i in range(5):

@@ -1,4 +1,5 @@
-"""The standalone app as a real server, on a database of its own (SQLite or PostgreSQL)."""
+"""The standalone app (``corsadmin.standalone``, ``manage.py``): as a real server on a
+database of its own (SQLite or PostgreSQL), or in this process."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 
+from corsadmin import standalone
 from tests.support.cli import REPO_ROOT
 from tests.support.postgres import PostgresServer, create_database, drop_database
 from tests.support.servers import free_port, serve_process
@@ -48,3 +51,21 @@ def run_standalone(
         log_path=log_path,
     ) as process:
         yield f"http://127.0.0.1:{port}", process
+
+
+@contextmanager
+def standalone_app(database_url: str, **config: Any) -> Iterator[Flask]:
+    """``corsadmin.standalone.create_app`` in this process on ``database_url``, schema
+    migrated, nothing loaded; its refresh thread stopped and connections closed after."""
+    app = standalone.create_app(
+        {"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, **config}
+    )
+    try:
+        with app.app_context():
+            standalone.cors.upgrade_schema(app)
+        yield app
+    finally:
+        standalone.cors.stop(app)
+        with app.app_context():
+            standalone.db.session.remove()
+            standalone.db.engine.dispose()

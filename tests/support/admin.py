@@ -1,7 +1,4 @@
-"""Helpers for the admin UI tests: log in, read forms off a page, submit them.
-
-(Named test_admin_* to sit with the tests it serves; it holds no tests itself.)
-"""
+"""Helpers for the admin UI tests: log in, read forms off a page, submit them."""
 
 from __future__ import annotations
 
@@ -14,8 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from corsadmin import CorsAdmin
 from corsadmin.db import operators
-from manage import cors
 
 PASSWORD = "correct horse battery"
 HTML = {"Accept": "text/html,application/xhtml+xml"}
@@ -86,7 +83,7 @@ def csrf_token(html: str) -> str:
 
 def add_operator(app: Flask, name: str = "alice", password: str = PASSWORD) -> None:
     with app.app_context():
-        operators.add_operator(cors.state(app).db.session, name, password, actor="tests")
+        operators.add_operator(CorsAdmin.state(app).db.session, name, password, actor="tests")
 
 
 def log_in(client: FlaskClient, name: str = "alice", password: str = PASSWORD) -> TestResponse:
