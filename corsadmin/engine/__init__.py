@@ -1,4 +1,4 @@
 """Per request, pure (no Flask app or request object, no database): the compiled
-snapshot and its decision (``snapshot``), the evaluation and explanation
-(``explain``), what usage counts of an Origin (``counting``), the Flask-CORS
-bridge (``headers``)."""
+snapshot and the origin verdict (``snapshot``), the one evaluator (``decide``) and
+its memo type (``memo``), the explanation (``explain``), what usage counts of an
+Origin (``counting``), the Flask-CORS bridge (``headers``)."""
