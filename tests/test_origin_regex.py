@@ -35,6 +35,8 @@ from corsadmin.policy.origins import (
 from corsadmin.policy.spec import validate_policy
 
 # Generous: a safety net against a hang, not a benchmark (benchmarks/bench.py is).
+# Measured in this thread's CPU time (time.thread_time), so a loaded machine (other
+# processes, other tests' refresh threads) does not count against the check.
 QUICK_SECONDS = 0.5
 CHECK_SECONDS = 1.0
 
@@ -254,9 +256,9 @@ def test_re2_syntax_the_checker_does_not_read_says_what_to_write(text: str, inst
 )
 def test_pathological_patterns_are_refused_quickly(text: str) -> None:
     assert len(text) - 3 <= MAX_REGEX_LENGTH
-    started = time.perf_counter()
+    started = time.thread_time()
     error = refusal(text)
-    elapsed = time.perf_counter() - started
+    elapsed = time.thread_time() - started
     assert error == TOO_COMPLEX or "would let in" in error or "does not compile" in error
     assert elapsed < CHECK_SECONDS
 
@@ -266,9 +268,9 @@ def test_worst_pattern_of_the_longest_length_answers_quickly() -> None:
     unit = "(a|b)*a(a|b){9}"
     text = "re:^https://" + unit * ((MAX_REGEX_LENGTH - 10) // len(unit))
     assert len(text) - 3 <= MAX_REGEX_LENGTH
-    started = time.perf_counter()
+    started = time.thread_time()
     assert refusal(text) == TOO_COMPLEX
-    assert time.perf_counter() - started < CHECK_SECONDS
+    assert time.thread_time() - started < CHECK_SECONDS
 
 
 def test_the_old_catastrophic_pattern_runs_in_linear_time_when_stored() -> None:
@@ -283,11 +285,11 @@ def test_the_old_catastrophic_pattern_runs_in_linear_time_when_stored() -> None:
     # The longest value a request may carry, given to RE2 directly.
     longest = "https://" + "a" * (MAX_ORIGIN_LENGTH - len("https://") - 2) + ".x"
     assert len(longest) == MAX_ORIGIN_LENGTH
-    started = time.perf_counter()
+    started = time.thread_time()
     assert matcher.match(run) is None
     assert _compile_re2(r"https://(a+)+\.example").fullmatch(longest) is None
     assert matcher.match(longest) is None
-    assert time.perf_counter() - started < QUICK_SECONDS
+    assert time.thread_time() - started < QUICK_SECONDS
 
 
 # ------------------------------------------------------------------- stored rules
