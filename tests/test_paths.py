@@ -876,9 +876,9 @@ def test_many_hostile_policies_together_stay_bounded() -> None:
     ]
     matcher = PathMatcher([cand(p, f"p{k:03}") for k, p in enumerate(patterns)])
     for path in (LONG_PATH + "/z7", "/" + "/".join(["a"] * 1000) + "/z7"):
-        started = time.perf_counter()
+        started = time.thread_time()
         assert matcher.match(path) is None  # a match before the bound, after seconds
-        assert time.perf_counter() - started < 2
+        assert time.thread_time() - started < 2
 
 
 def test_long_paths_under_realistic_patterns_are_still_matched() -> None:
