@@ -16,7 +16,7 @@ from typing import Protocol
 from flask import Flask, request
 from werkzeug.wrappers import Response as BaseResponse
 
-from ..engine.decide import Evaluation, decide
+from ..engine.decide import decide
 from ..engine.headers import CORS_RESPONSE_HEADERS, HeaderPairs
 from ..signals import Receivers, decision_made, report_receiver_failure
 from .refresh import SnapshotHolder
@@ -96,25 +96,18 @@ def add_cors_headers(state: HookState, response: BaseResponse) -> BaseResponse:
         environ = req.environ
         method = req.method
         origin = environ.get("HTTP_ORIGIN")
-        requested_method = requested_headers = None
+        acr_method = acr_headers = None  # Access-Control-Request-Method, -Headers
         if method == "OPTIONS":
-            requested_method = environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")
-            requested_headers = environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS")
-        private_network = environ.get("HTTP_ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK") == "true"
-        evaluation = decide(
-            state.holder.current(),
-            path,
-            method,
-            origin,
-            requested_method,
-            requested_headers,
-            private_network,
-        )
+            acr_method = environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")
+            acr_headers = environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS")
+        private = environ.get("HTTP_ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK") == "true"
+        snapshot = state.holder.current()
+        evaluation = decide(snapshot, path, method, origin, acr_method, acr_headers, private)
         decision = evaluation.decision
         if decision.policy is None:
             return response  # no policy covers the path: not corsadmin's response
         if (
-            requested_method is not None
+            acr_method is not None
             and origin is not None
             and state.answer_preflights
             and not 200 <= response.status_code < 300
@@ -125,18 +118,12 @@ def add_cors_headers(state: HookState, response: BaseResponse) -> BaseResponse:
         # Never a 500 because of CORS: the response goes out without CORS headers.
         state.report_hook_failure("computing CORS headers")
         return response
-    if origin is not None and decision_made.receivers:
-        tell_subscribers(state, evaluation, path, method)
+    if origin is not None and decision_made.receivers:  # usage counting listens
+        try:
+            state.decisions.send(evaluation=evaluation, path=path, method=method)
+        except Exception:  # a subscriber never changes the response
+            report_receiver_failure(decision_made)
     return response
-
-
-def tell_subscribers(state: HookState, evaluation: Evaluation, path: str, method: str) -> None:
-    """Send :data:`decision_made` (usage counting listens); a failing subscriber is
-    logged once and never changes the response."""
-    try:
-        state.decisions.send(evaluation=evaluation, path=path, method=method)
-    except Exception:
-        report_receiver_failure(decision_made)
 
 
 def write_headers(response: BaseResponse, pairs: HeaderPairs, vary_origin: bool) -> None:
