@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -146,10 +145,10 @@ def first_requests(port: int, workers: int, deadline: float = 20.0) -> dict[int,
 
 
 @pytest.fixture
-def gunicorn_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+def gunicorn_env(tmp_path: Path) -> dict[str, str]:
     url = f"sqlite:///{tmp_path / 'served.sqlite'}"
     prepared_database(url)
-    yield {**os.environ, "BOOT_DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
+    return {**os.environ, "BOOT_DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
 
 
 @pytest.mark.parametrize("preload", [False, True], ids=["import-per-worker", "preload"])
