@@ -651,9 +651,20 @@ def memory_benchmark(quick: bool) -> MemoryFigures:
     from corsadmin.engine.decide import decide
     from corsadmin.engine.snapshot import Snapshot
     from corsadmin.limits import EVALUATION_MEMO_LIMIT, MAX_MEMO_REQUEST_HEADERS
+    from corsadmin.policy.spec import validate_policy
 
     headers = ",".join(f"x-header-{k:03d}" for k in range(40))[:MAX_MEMO_REQUEST_HEADERS]
-    snapshot = Snapshot(1, memory_specs())
+    echo = {  # the largest answers: every requested header echoed, credentials, exposed
+        "name": "echo",
+        "path": "/echo/**",
+        "origins": ["https://*.tenant0-1.example"],
+        "methods": METHODS,
+        "allow_headers": ["*"],
+        "expose_headers": ["X-Request-Id"],
+        "credentials": True,
+        "max_age": 600,
+    }
+    snapshot = Snapshot(1, [*memory_specs(), validate_policy(echo)])
     count = 500 if quick else EVALUATION_MEMO_LIMIT - 1
     per_entry = []
     for label, allowed, preflight in (
@@ -671,14 +682,14 @@ def memory_benchmark(quick: bool) -> MemoryFigures:
             if preflight:
                 decide(
                     snapshot,
-                    "/api/svc0/x",
+                    "/echo/x",
                     "OPTIONS",
                     origin,
                     "PUT",
                     f"x-{i:06d},{headers}"[: len(headers)],
                 )
             else:
-                decide(snapshot, "/api/svc0/x", "GET", origin)
+                decide(snapshot, "/echo/x", "GET", origin)
         gc.collect()
         used = tracemalloc.get_traced_memory()[0] - before
         tracemalloc.stop()
@@ -922,7 +933,7 @@ def scale_report(
             "",
             f"Memory: one evaluation memo per process and app, {memory.limit:,} answers for "
             "every policy together (EVALUATION_MEMO_LIMIT); bytes per answer at the longest "
-            "memoized key (a 253-character host, 256 characters of requested headers):",
+            "memoized key (a 253-character host, 256 characters of requested headers, a policy that echoes them):",
             "",
             "| answer | bytes per entry |",
             "|---|---:|",
