@@ -933,7 +933,8 @@ def scale_report(
             "",
             f"Memory: one evaluation memo per process and app, {memory.limit:,} answers for "
             "every policy together (EVALUATION_MEMO_LIMIT); bytes per answer at the longest "
-            "memoized key (a 253-character host, 256 characters of requested headers, a policy that echoes them):",
+            "memoized key (a 253-character host, 256 characters of requested headers, a "
+            "policy that echoes them):",
             "",
             "| answer | bytes per entry |",
             "|---|---:|",
