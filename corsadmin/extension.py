@@ -8,15 +8,20 @@ in the layers below; see docs/architecture.md.
 
 from __future__ import annotations
 
+import logging
+
+import click
+import sqlalchemy as sa
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from . import admin
 from .cli import corsadmin_cli
 from .config import DEFAULT_CONFIG, CorsAdminConfig
 from .db import schema
 from .db.loader import RuleCache
-from .db.models import Base, ensure_state_row
+from .db.models import Base, State, ensure_state_row
 from .db.store import PolicyStore
 from .engine.snapshot import Snapshot
 from .runtime import hook
@@ -32,6 +37,8 @@ __all__ = [
     "CorsAdminNotInitialized",
     "ensure_state_row",
 ]
+
+log = logging.getLogger("corsadmin")
 
 
 class CorsAdmin:
@@ -68,6 +75,8 @@ class CorsAdmin:
         app.cli.add_command(corsadmin_cli)
         if config.admin_enabled:
             app_state.secure_admin_response = admin.register_admin(app, app_state)
+        if click.get_current_context(silent=True) is None:  # a server, not a CLI command
+            load_at_start(app_state)
 
     def _database(self, app: Flask) -> SQLAlchemy:
         """The SQLAlchemy given, or the app's, or one of corsadmin's own."""
@@ -145,3 +154,42 @@ class CorsAdmin:
     def default_actor(self) -> str:
         """Who the audit log names for CLI changes without ``--actor`` (current app)."""
         return state().default_actor()
+
+
+def load_at_start(app_state: CorsAdminState) -> bool:
+    """Load the snapshot before the first request is served, when corsadmin's tables
+    exist; True if one was installed.
+
+    Called at the end of ``init_app``, except inside a CLI command (``flask db
+    upgrade``, ``flask corsadmin ...`` need no snapshot, and must not pay for one):
+    a gunicorn worker that imports the app, or a master that preloads it and forks
+    its workers (they inherit the snapshot), then answers its first request from
+    memory instead of loading inside it. A database that cannot be reached, or
+    holds no corsadmin schema (yet), or an older one, never fails ``init_app``: the
+    first request loads, as before. The connections used are closed, so that no
+    forked worker inherits one.
+    """
+    try:
+        engine = app_state.engine()
+    except Exception as exc:
+        _not_loaded_at_start(exc)
+        return False
+    try:
+        with engine.connect() as connection:
+            if not sa.inspect(connection).has_table(State.__tablename__):
+                return False
+        return app_state.holder.load_at_start()
+    except Exception as exc:
+        _not_loaded_at_start(exc)
+        return False
+    finally:
+        if not isinstance(engine.pool, StaticPool | SingletonThreadPool):
+            engine.dispose()  # (an in-memory SQLite database lives in its one connection)
+
+
+def _not_loaded_at_start(exc: Exception) -> None:
+    log.info(
+        "corsadmin did not load the CORS policy at start (%s: %s); the first request will",
+        type(exc).__name__,
+        str(exc).splitlines()[0][:200] if str(exc) else "",
+    )

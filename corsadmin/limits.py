@@ -13,24 +13,30 @@ from __future__ import annotations
 
 from typing import Final
 
-#: Evaluations (decision and headers) memoized per compiled policy
-#: (:class:`corsadmin.engine.memo.BoundedMemo`, emptied when full).
-EVALUATION_MEMO_LIMIT: Final = 4096
+#: Evaluations (decision and headers) memoized per process and application, for
+#: every policy together (``Snapshot.evaluations``, a
+#: :class:`corsadmin.engine.memo.BoundedMemo` handed from each snapshot to the next,
+#: emptied when full). An answer takes at most about 1.8 KB (measured by
+#: benchmarks/bench.py: a preflight from a 253-character host with 256 characters of
+#: requested headers, echoed by an allow-any-headers policy), so the memo holds at
+#: most about 28 MiB per process and app, whatever the number of policies (for a
+#: moment twice that, while requests still use the snapshot just replaced).
+EVALUATION_MEMO_LIMIT: Final = 16384
+
+#: Answers for an Origin longer than this are computed without being memoized (the
+#: longest serialized origin a browser sends is 267 characters: "https://", a
+#: 253-character host, ":65535").
+MAX_MEMO_ORIGIN: Final = 300
+
+#: Preflight answers for an ``Access-Control-Request-Headers`` longer than this are
+#: computed without being memoized.
+MAX_MEMO_REQUEST_HEADERS: Final = 256
 
 #: Paths memoized per snapshot, with the policy that covers each (or none).
 PATH_MEMO_LIMIT: Final = 4096
 
 #: Paths longer than this are answered without being memoized.
 MAX_MEMO_PATH: Final = 2048
-
-#: Origin verdicts memoized per origin matcher (``functools.lru_cache``).
-ORIGIN_MATCH_CACHE_SIZE: Final = 4096
-
-#: Path matches memoized per path matcher (``functools.lru_cache``).
-PATH_MATCH_CACHE_SIZE: Final = 4096
-
-#: Paths longer than this are matched without being memoized by the path matcher.
-MAX_CACHED_PATH_LENGTH: Final = 2048
 
 #: ``re:`` rules whose write-time check is memoized (operators write them; the check
 #: of one costs up to a fraction of a second).

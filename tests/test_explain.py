@@ -105,7 +105,7 @@ def test_memoized_evaluations_stay_bounded_and_are_reused() -> None:
     assert evaluate(snapshot, CorsRequest("/zzz/y", origin="https://o.example")) is first
     for i in range(MEMO_LIMIT + 50):
         evaluate(snapshot, CorsRequest("/zzz", origin=f"https://o{i}.example"))
-    assert 0 < len(policy.evaluations) <= MEMO_LIMIT
+    assert 0 < len(snapshot.evaluations) <= MEMO_LIMIT
 
 
 REQUESTS: list[dict[str, Any]] = [

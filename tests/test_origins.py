@@ -1070,19 +1070,15 @@ def test_large_matcher_answers_correctly() -> None:
     assert m.match("https://x.eviltenant9.partner.example") is None
 
 
-def test_match_cache_is_bounded_and_consistent() -> None:
+def test_matching_is_consistent() -> None:
+    # Not memoized per matcher (the evaluations are, once per process:
+    # tests/test_memory_bounds.py); repeated lookups give the same rule.
     m = matcher("https://*.partner.example")
     for i in range(5_000):
         assert m.match(f"https://x{i}.partner.example") is not None
         assert m.match(f"https://x{i}.evil.test") is None
-    info = m._match_cached.cache_info()  # type: ignore[attr-defined]
-    assert info.maxsize == 4096
-    assert info.currsize <= 4096
-    # Repeated lookups are answered from the cache with the same result.
     first = m.match("https://x1.partner.example")
-    hits = m._match_cached.cache_info().hits  # type: ignore[attr-defined]
     assert m.match("https://x1.partner.example") is first
-    assert m._match_cached.cache_info().hits == hits + 1  # type: ignore[attr-defined]
 
 
 def test_matchers_do_not_share_cache() -> None:

@@ -755,31 +755,26 @@ def test_thousand_patterns_agree_with_brute_force_on_many_paths() -> None:
         assert matcher.match(path) == brute_force_match(entries, path)
 
 
-def test_match_memo_is_bounded_and_consistent() -> None:
+def test_match_is_consistent() -> None:
+    # Not memoized per matcher: the snapshot memoizes the policy per path (PATH_MEMO_LIMIT).
     entries = [cand("/api/*", "one"), cand("/api/**", "all")]
     matcher = PathMatcher(entries)
     for i in range(5000):
         found = matcher.match(f"/api/{i}")
         assert found is not None
         assert found.name == "one"
-    info = matcher._cached_match.cache_info()
-    assert info.maxsize is not None
-    assert info.maxsize >= 4096
-    assert info.currsize <= info.maxsize
     first = matcher.match("/api/x/y")
     assert first is not None
     assert first.name == "all"
     assert matcher.match("/api/x/y") is first
 
 
-def test_very_long_path_is_matched_without_being_memoized() -> None:
+def test_very_long_path_is_matched() -> None:
     matcher = PathMatcher([cand("/api/**", "all"), cand("/api/*", "one")])
     long_path = "/api/" + "x/" * 5000 + "end"
-    before = matcher._cached_match.cache_info().currsize
     found = matcher.match(long_path)
     assert found is not None
     assert found.name == "all"
-    assert matcher._cached_match.cache_info().currsize == before
     long_segment = "/api/" + "a" * 10_000
     found = matcher.match(long_segment)
     assert found is not None

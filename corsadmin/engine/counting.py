@@ -17,14 +17,18 @@ MAX_USAGE_ORIGIN_LENGTH: Final = 300
 NOT_AN_ORIGIN: Final = "(not a serialized origin)"
 
 
-def usage_origin(origin: str, rule: OriginRule | None) -> str:
+def usage_origin(origin: str, rule: OriginRule | None, canonical: bool | None = None) -> str:
     """What usage counting records for a request ``Origin``: the origin itself, or
-    :data:`NOT_AN_ORIGIN`. ``rule`` is the rule that allowed it (None if refused).
+    :data:`NOT_AN_ORIGIN`. ``rule`` is the rule that allowed it (None if refused);
+    ``canonical``, when the caller knows it, whether ``origin`` is a serialized origin
+    (:meth:`corsadmin.policy.origins.OriginMatcher.verdict`: not parsed again here).
 
     Called once per memoized evaluation, not per request.
     """
     if rule is not None and rule.text == origin:
         return origin  # an exact or null rule: written by an operator
-    if len(origin) > MAX_USAGE_ORIGIN_LENGTH or not is_canonical_request_origin(origin):
+    if canonical is None:
+        canonical = is_canonical_request_origin(origin)
+    if len(origin) > MAX_USAGE_ORIGIN_LENGTH or not canonical:
         return NOT_AN_ORIGIN
     return origin

@@ -3,9 +3,12 @@
 :func:`decide` finds the policy that covers the path, decides the origin
 (:func:`corsadmin.engine.snapshot.decide_origin`), lets Flask-CORS compute the
 exact headers (:mod:`corsadmin.engine.headers`), and keeps the result in the
-policy's bounded memo (:mod:`corsadmin.engine.memo`). The request hook,
-``corsadmin check`` and the admin "check a request" page all call it (the last
-two through :func:`corsadmin.engine.explain.explain`), so they cannot disagree.
+snapshot's bounded memo (:mod:`corsadmin.engine.memo`), keyed by the compiled
+policy first: one memo per process and application, handed from snapshot to
+snapshot, with one bound (``EVALUATION_MEMO_LIMIT``) whatever the number of
+policies. The request hook, ``corsadmin check`` and the admin "check a request"
+page all call it (the last two through :func:`corsadmin.engine.explain.explain`),
+so they cannot disagree.
 
 Pure Python: no Flask app or request object, no database.
 """
@@ -14,9 +17,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..limits import MAX_MEMO_ORIGIN, MAX_MEMO_REQUEST_HEADERS
 from .counting import usage_origin
 from .headers import HeaderPairs, cors_headers
-from .snapshot import NOT_COVERED, CompiledPolicy, CorsRequest, Decision, Snapshot, decide_origin
+from .snapshot import (
+    NOT_COVERED,
+    CompiledPolicy,
+    CorsRequest,
+    Decision,
+    Snapshot,
+    decide_origin,
+    origin_decision,
+)
 
 __all__ = [
     "NOT_COVERED_EVALUATION",
@@ -50,22 +62,23 @@ class Evaluation:
 
 NOT_COVERED_EVALUATION = Evaluation(NOT_COVERED, ())
 
-#: What a policy's answer depends on: (origin, preflight?, requested method,
-#: requested headers, private network).
-MemoKey = tuple[str | None, bool, str | None, str | None, bool]
+#: What an answer depends on: (the compiled policy, origin, preflight?, requested
+#: method, requested headers, private network).
+MemoKey = tuple[CompiledPolicy, str | None, bool, str | None, str | None, bool]
 
 
 def memo_key(
+    policy: CompiledPolicy,
     origin: str | None,
     method: str,
     request_method: str | None,
     request_headers: str | None,
     private_network: bool,
 ) -> MemoKey:
-    """What a policy's answer depends on (the preflight fields only for OPTIONS)."""
+    """What an answer depends on (the preflight fields only for OPTIONS)."""
     if method == "OPTIONS":
-        return (origin, True, request_method, request_headers, private_network)
-    return (origin, False, None, None, private_network)
+        return (policy, origin, True, request_method, request_headers, private_network)
+    return (policy, origin, False, None, None, private_network)
 
 
 def decide(
@@ -88,15 +101,21 @@ def decide(
     if policy is None:
         return NOT_COVERED_EVALUATION
     if method == "OPTIONS":
-        key: MemoKey = (origin, True, request_method, request_headers, private_network)
+        key: MemoKey = (policy, origin, True, request_method, request_headers, private_network)
     else:
-        key = (origin, False, None, None, private_network)
-    found = policy.evaluations.get(key)
+        key = (policy, origin, False, None, None, private_network)
+    evaluations = snapshot.evaluations
+    found = evaluations.get(key)
     if found is None:
         request = CorsRequest(
             path, method, origin, request_method, request_headers, private_network
         )
-        found = policy.evaluations.remember(key, _evaluate(policy, request))
+        found = _evaluate(policy, request)
+        # Bounded in size as in count: a key holds an Origin and requested headers.
+        if (origin is None or len(origin) <= MAX_MEMO_ORIGIN) and (
+            key[4] is None or len(key[4]) <= MAX_MEMO_REQUEST_HEADERS
+        ):
+            evaluations.remember(key, found)
     return found
 
 
@@ -106,11 +125,15 @@ def evaluate(snapshot: Snapshot, request: CorsRequest) -> Evaluation:
 
 
 def _evaluate(policy: CompiledPolicy, request: CorsRequest) -> Evaluation:
-    """A memo miss: decide the origin, let Flask-CORS write the headers."""
+    """A memo miss: decide the origin (parsed once), let Flask-CORS write the headers."""
     origin = request.origin
-    decision = decide_origin(policy, origin)
+    if origin is None:
+        decision = decide_origin(policy, None)
+        return Evaluation(decision, cors_headers(decision, request), None)
+    rule, canonical = policy.origins.verdict(origin)
+    decision = origin_decision(policy, origin, rule, canonical)
     return Evaluation(
         decision,
         cors_headers(decision, request),
-        None if origin is None else usage_origin(origin, decision.rule),
+        usage_origin(origin, decision.rule, canonical),
     )

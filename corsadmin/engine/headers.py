@@ -23,9 +23,9 @@ otherwise list every allowed origin on a request without ``Origin``), and
 ``vary_header`` is off because corsadmin adds ``Vary: Origin`` itself, on the
 refused responses too, where Flask-CORS adds none.
 
-The headers Flask-CORS computed are memoized per policy and request shape (in
-:func:`corsadmin.engine.explain.evaluate`), so a repeated decision costs a dictionary
-lookup.
+The headers Flask-CORS computed are memoized with the whole answer (in
+:func:`corsadmin.engine.decide.decide`), so a repeated decision costs a dictionary
+lookup; a new one costs one Flask-CORS call at most (:func:`cors_headers`).
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ CORS_RESPONSE_HEADERS = (
 )
 
 _OPTIONS_KEY = "flask_cors_options"  # in CompiledPolicy.memo
+_ALLOW_ORIGIN = CORS_RESPONSE_HEADERS[0]
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
 # RFC 9110 token: what a header name is made of.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -126,17 +127,61 @@ def cors_headers(decision: Decision, request: CorsRequest) -> HeaderPairs:
     """The Access-Control-* headers Flask-CORS writes for this decision.
 
     Not memoized here: :func:`corsadmin.engine.decide.decide` memoizes whole
-    evaluations per policy.
+    evaluations. What a memo miss costs is kept small: Flask-CORS computes the
+    headers for a stand-in origin (:data:`STAND_IN_ORIGIN`), with options made
+    once per policy, and the request's origin takes its place in
+    ``Access-Control-Allow-Origin`` (the one header that echoes it); for a request
+    that is not a preflight the result depends on nothing else of the request, so
+    it is made once per policy.
     """
     policy = decision.policy
-    if policy is None or decision.allow_origin is None:
+    allow_origin = decision.allow_origin
+    if policy is None or allow_origin is None:
         return ()
-    options = flask_cors_options(policy)
-    if decision.allow_origin != "*":
-        options["origins"] = [re.compile(re.escape(decision.allow_origin) + r"\Z")]
+    origin = request.origin
+    if not origin:  # Flask-CORS sends nothing then, or '*' for an any-origin policy
+        return _computed(_serialized(policy, allow_origin), request, origin)
+    star = allow_origin == "*"
+    if request.method == "OPTIONS":
+        template = _computed(_serialized(policy, star), request, STAND_IN_ORIGIN)
+    else:
+        key = f"headers:{star}:{request.private_network}"
+        cached: HeaderPairs | None = policy.memo.get(key)
+        if cached is None:
+            cached = _computed(_serialized(policy, star), request, STAND_IN_ORIGIN)
+            policy.memo[key] = cached
+        template = cached
+    return template if star else _echoing(template, origin)
+
+
+#: Stands for the request's origin while Flask-CORS computes an answer (a name that
+#: cannot exist: ``.invalid``, RFC 2606); :func:`_echoing` puts the origin in its place.
+STAND_IN_ORIGIN = "https://origin.corsadmin.invalid"
+
+
+def _serialized(policy: CompiledPolicy, allowed: str | bool) -> Any:
+    """Flask-CORS's normalized options for the policy: allowing ``allowed`` (an origin),
+    or '*' (True) or the stand-in origin (False), the last two made once per policy."""
+    if isinstance(allowed, str):
+        options = flask_cors_options(policy)
+        if allowed != "*":
+            options["origins"] = [re.compile(re.escape(allowed) + r"\Z")]
+        return serialize_options(options)
+    key = f"serialized:{allowed}"
+    cached = policy.memo.get(key)
+    if cached is None:
+        options = flask_cors_options(policy)
+        if not allowed:
+            options["origins"] = [re.compile(re.escape(STAND_IN_ORIGIN) + r"\Z")]
+        cached = policy.memo[key] = serialize_options(options)
+    return cached
+
+
+def _computed(options: Any, request: CorsRequest, origin: str | None) -> HeaderPairs:
+    """Flask-CORS's headers for ``request``, its ``Origin`` being ``origin``."""
     request_headers: dict[str, str] = {}
-    if request.origin is not None:
-        request_headers["Origin"] = request.origin
+    if origin is not None:
+        request_headers["Origin"] = origin
     if request.request_method is not None:
         request_headers["Access-Control-Request-Method"] = request.request_method
     if request.request_headers is not None:
@@ -147,12 +192,23 @@ def cors_headers(decision: Decision, request: CorsRequest) -> HeaderPairs:
         request_headers["Access-Control-Request-Private-Network"] = "true"
     # A plain dict: Flask-CORS only calls .get() and `in` on it, and unlike Werkzeug's
     # Headers it accepts any value a client sent (what it holds is filtered below).
-    written = get_cors_headers(
-        serialize_options(options), cast(Headers, request_headers), request.method
-    )
+    written = get_cors_headers(options, cast(Headers, request_headers), request.method)
     # Some values echo the request (the origin, the requested headers). The hook appends
     # these pairs without Werkzeug's per-request check, so refuse anything a header value
     # may not hold here, once, when the answer is computed.
     return tuple(
         (str(k), str(v)) for k, v in written.items(multi=True) if _FORBIDDEN.search(str(v)) is None
+    )
+
+
+def _echoing(template: HeaderPairs, origin: str) -> HeaderPairs:
+    """``template`` with the request's origin in place of the stand-in (dropped, as
+    :func:`_computed` drops any value, if it holds what a header value may not)."""
+    if _FORBIDDEN.search(origin) is not None:
+        return tuple(pair for pair in template if pair[1] != STAND_IN_ORIGIN)
+    if template and template[0] == (_ALLOW_ORIGIN, STAND_IN_ORIGIN):  # Flask-CORS's order
+        return ((_ALLOW_ORIGIN, origin), *template[1:])
+    return tuple(
+        (name, origin) if value == STAND_IN_ORIGIN and name == _ALLOW_ORIGIN else (name, value)
+        for name, value in template
     )

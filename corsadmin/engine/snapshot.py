@@ -8,7 +8,8 @@ cost of a decision does not grow with the number of origin rules.
 Pure Python: no Flask, no database. The request hook, ``corsadmin check`` and
 the admin "check a request" page all decide through
 :func:`corsadmin.engine.decide.decide`, which looks the policy up here and
-memoizes its answers in the policy's :attr:`CompiledPolicy.evaluations`.
+memoizes its answers in the snapshot's :attr:`Snapshot.evaluations`: one bounded
+memo per process and application, handed from each snapshot to the next.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from ..limits import EVALUATION_MEMO_LIMIT, MAX_MEMO_PATH, PATH_MEMO_LIMIT
-from ..policy.origins import OriginMatcher, OriginRule, is_canonical_request_origin
+from ..policy.origins import OriginMatcher, OriginRule
 from ..policy.paths import PathCandidate, PathMatcher
 from ..policy.spec import PolicySpec
 from .memo import BoundedMemo
@@ -39,6 +40,7 @@ __all__ = [
     "ReasonCode",
     "Snapshot",
     "decide_origin",
+    "origin_decision",
 ]
 
 
@@ -55,17 +57,15 @@ class CorsRequest(NamedTuple):
 
 @dataclass(frozen=True, eq=False)
 class CompiledPolicy:
-    """One enabled policy, ready to answer. Hashes by identity (cheap memo keys)."""
+    """One enabled policy, ready to answer. Hashes by identity: it is the first part of
+    the key of its memoized answers (:attr:`Snapshot.evaluations`), so an answer of a
+    policy that changed (a new object) can never answer for the new one."""
 
     spec: PolicySpec
     origins: OriginMatcher
     any_origin: bool  # a '*' rule without credentials: answer '*' to everyone
     #: Values derived from the spec once (the Flask-CORS options: engine/headers.py).
     memo: dict[str, Any] = field(default_factory=dict, repr=False)
-    #: The policy's answers, by what they depend on (engine/decide.py), bounded.
-    evaluations: BoundedMemo[MemoKey, Evaluation] = field(
-        default_factory=lambda: BoundedMemo(EVALUATION_MEMO_LIMIT), repr=False
-    )
 
     @property
     def name(self) -> str:
@@ -107,6 +107,19 @@ def _compile_policy(spec: PolicySpec, now: datetime) -> CompiledPolicy:
     return CompiledPolicy(spec, matcher, matcher.allows_any and not spec.credentials)
 
 
+def _carried_over(
+    memo: BoundedMemo[MemoKey, Evaluation] | None, in_force: Iterable[CompiledPolicy]
+) -> BoundedMemo[MemoKey, Evaluation]:
+    """A new snapshot's evaluation memo: the previous one's answers of the policies it
+    took over (the others are dropped, so no replaced policy stays pinned in memory)."""
+    carried: BoundedMemo[MemoKey, Evaluation] = BoundedMemo(EVALUATION_MEMO_LIMIT)
+    if memo:
+        kept = set(in_force)
+        # dict.copy() is one C call: requests may go on adding to ``memo`` meanwhile.
+        carried.update({k: v for k, v in memo.copy().items() if k[0] in kept})
+    return carried
+
+
 class Snapshot:
     """Every enabled policy at one revision, compiled."""
 
@@ -115,6 +128,7 @@ class Snapshot:
         "_compiled",
         "_paths",
         "compiled_at",
+        "evaluations",
         "loaded",
         "revision",
         "specs",
@@ -132,7 +146,8 @@ class Snapshot:
     ) -> None:
         """Compile ``specs``. With ``previous`` (the snapshot in force), every policy
         that did not change is taken over as it was, memoized answers included: a
-        change to one policy recompiles one policy, not ten thousand rules."""
+        change to one policy recompiles one policy, not ten thousand rules, and the
+        answers of the policies no longer in force are dropped with ``previous``."""
         now = now or datetime.now(UTC)
         self.revision = revision
         self.loaded = loaded
@@ -155,6 +170,12 @@ class Snapshot:
             entries.append(PathCandidate(spec.path, spec.priority, spec.name, compiled))
         self._paths: PathMatcher[CompiledPolicy] = PathMatcher(entries)
         self._by_path: BoundedMemo[str, CompiledPolicy | None] = BoundedMemo(PATH_MEMO_LIMIT)
+        #: Every policy's answers (:func:`corsadmin.engine.decide.decide`), keyed by the
+        #: compiled policy first: one bound for the process, whatever the number of policies.
+        self.evaluations: BoundedMemo[MemoKey, Evaluation] = _carried_over(
+            previous.evaluations if reusable and previous is not None else None,
+            self._compiled.values(),
+        )
         #: When an origin rule expires, the snapshot must be compiled again (epoch seconds).
         self.valid_until: float = next_expiry
 
@@ -200,12 +221,23 @@ class Snapshot:
 
 def decide_origin(policy: CompiledPolicy, origin: str | None) -> Decision:
     """The origin verdict of one policy."""
+    if origin is None:
+        return origin_decision(policy, None, None, False)
+    rule, canonical = policy.origins.verdict(origin)
+    return origin_decision(policy, origin, rule, canonical)
+
+
+def origin_decision(
+    policy: CompiledPolicy, origin: str | None, rule: OriginRule | None, canonical: bool
+) -> Decision:
+    """The origin verdict of one policy, from what its matcher found for ``origin``
+    (:meth:`OriginMatcher.verdict`: the rule, and whether it is a serialized origin)."""
     if policy.any_origin:
         return Decision(
             policy,
             True,
             f"policy {policy.name!r} allows any origin ('*'), so the answer is '*'",
-            rule=policy.origins.match(origin) if origin else None,
+            rule=rule if origin else None,
             allow_origin="*",
             code="any-origin",
         )
@@ -217,7 +249,6 @@ def decide_origin(policy: CompiledPolicy, origin: str | None) -> Decision:
             vary_origin=True,
             code="no-origin",
         )
-    rule = policy.origins.match(origin)
     if rule is not None:
         return Decision(
             policy,
@@ -229,7 +260,7 @@ def decide_origin(policy: CompiledPolicy, origin: str | None) -> Decision:
             code="rule",
         )
     code: ReasonCode = "no-rule"
-    if not is_canonical_request_origin(origin):
+    if not canonical:
         code = "malformed-origin"
         reason = (
             "refused: the Origin header is not a serialized origin as a browser sends it "

@@ -25,7 +25,7 @@ import ipaddress
 import logging
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -33,7 +33,7 @@ import idna
 import re2
 from publicsuffixlist import PublicSuffixList
 
-from ..limits import ORIGIN_MATCH_CACHE_SIZE, REGEX_CHECK_CACHE_SIZE
+from ..limits import REGEX_CHECK_CACHE_SIZE
 from .origin_regex import (
     MAX_REGEX_REPEAT,
     RegexCheckError,
@@ -79,6 +79,12 @@ _PORT_RE: Final = re.compile(r"[0-9]+")
 _NUMERIC_LABEL_RE: Final = re.compile(r"[0-9]+|0[xX][0-9A-Fa-f]*")
 _IPV4_PART_RE: Final = re.compile(r"0|[1-9][0-9]{0,2}")
 _INVISIBLE_CATEGORIES: Final = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Cs"})
+# The shape of most request origins: a lower-case scheme, lower-case ASCII labels of
+# at most 63 characters, an optional port without a leading zero. Such a value is
+# checked here in one match; any other goes through the full parse.
+_SIMPLE_ORIGIN_RE: Final = re.compile(
+    r"([a-z][a-z0-9+.\-]*)://((?:[a-z0-9_\-]{1,63}\.)*[a-z0-9_\-]{1,63})(?::([1-9][0-9]{0,4}))?"
+)
 
 _STAR_MESSAGE: Final = (
     "a '*' is only allowed as the whole leftmost label ('*.') or as the whole port (':*')"
@@ -498,13 +504,44 @@ def _parse_request_origin(value: str) -> OriginRule | None:
     return rule
 
 
+RequestOrigin = tuple[str, str, int | None]
+"""A canonical request origin's scheme, host and explicit port (None: the default)."""
+
+
+def _request_origin_parts(value: str) -> RequestOrigin | None:
+    """The scheme, host and port of a canonical serialized request origin (not ``null``
+    or ``file://``), or None: one regular expression for the usual shape, the full
+    parse (:func:`parse_origin_rule`) for anything else. Both agree on every value."""
+    simple = _SIMPLE_ORIGIN_RE.fullmatch(value)
+    if simple is not None:
+        scheme, host, port_text = simple.groups()
+        if (
+            scheme not in ("file", "re")  # "re:..." is a regex rule, file:// a rule of its own
+            and "xn--" not in host  # punycode labels are checked by the full parse
+            and len(host) <= _MAX_HOST_LENGTH
+            # A last label starting with a digit may be an IPv4 address: the full parse.
+            and not host[host.rfind(".") + 1].isdigit()
+        ):
+            if port_text is None:
+                return scheme, host, None
+            port = int(port_text)
+            if port <= 65535 and port != _DEFAULT_PORTS.get(scheme):
+                return scheme, host, port
+    rule = _parse_request_origin(value)
+    if rule is None:
+        return None
+    return _field(rule, rule.scheme), _field(rule, rule.host), rule.port
+
+
 def is_canonical_request_origin(value: str) -> bool:
     """True for ``null``, ``file://`` or a value that a browser could send as a serialized origin
     (it re-serializes to itself: lower-case scheme and host, punycode, no default
     port, no trailing slash, no path)."""
     if not isinstance(value, str):
         return False
-    return value in ("null", FILE_ORIGIN) or _parse_request_origin(value) is not None
+    return value in ("null", FILE_ORIGIN) or (
+        len(value) <= MAX_ORIGIN_LENGTH and _request_origin_parts(value) is not None
+    )
 
 
 # ------------------------------------------------------------------------- matching
@@ -553,7 +590,6 @@ class OriginMatcher:
         "_any_port",
         "_exact",
         "_file",
-        "_match_cached",
         "_null",
         "_regex",
         "_regex_rules",
@@ -575,7 +611,8 @@ class OriginMatcher:
         regex_rules: list[tuple[OriginRule, re2._Regexp]] = []
         for rule in self._rules:
             if rule.kind == "exact":
-                self._exact[rule.text] = rule
+                if rule.scheme != "file":  # stored before file:// had a kind: matches nothing
+                    self._exact[rule.text] = rule
             elif rule.kind == "any_port":
                 self._any_port[(_field(rule, rule.scheme), _field(rule, rule.host))] = rule
             elif rule.kind == "subdomain":
@@ -593,10 +630,6 @@ class OriginMatcher:
                 self._any = rule
         self._regex_rules: tuple[tuple[OriginRule, re2._Regexp], ...] = tuple(regex_rules)
         self._regex: re2._Regexp | None = _combined(regex_rules)
-        # Bounded: attackers choose Origin values.
-        self._match_cached: Callable[[str], OriginRule | None] = functools.lru_cache(
-            maxsize=ORIGIN_MATCH_CACHE_SIZE
-        )(self._match_uncached)
 
     @property
     def rules(self) -> tuple[OriginRule, ...]:
@@ -612,31 +645,31 @@ class OriginMatcher:
         """The most specific rule that allows this request ``Origin`` header value, or None.
 
         Only canonical serialized origins (and ``null``) are matched; any other value
-        is allowed only by a ``*`` rule.
+        is allowed only by a ``*`` rule. Not memoized here: the evaluations are
+        (:mod:`corsadmin.engine.decide`, one bound per process).
         """
+        return self.verdict(origin)[0]
+
+    def verdict(self, origin: str) -> tuple[OriginRule | None, bool]:
+        """:meth:`match`, and whether ``origin`` is a serialized origin as a browser sends
+        it (:func:`is_canonical_request_origin`), from one parse of the value."""
         if not isinstance(origin, str):
-            return None
-        if len(origin) > MAX_ORIGIN_LENGTH:
-            return self._any
-        return self._match_cached(origin)
-
-    def _match_uncached(self, origin: str) -> OriginRule | None:
+            return None, False
         if origin == "null":
-            return self._null or self._any
+            return self._null or self._any, True
         if origin == FILE_ORIGIN:
-            return self._file or self._any
-        request = _parse_request_origin(origin)
-        if request is None:
-            return self._any
-        scheme, host, port = (
-            _field(request, request.scheme),
-            _field(request, request.host),
-            request.port,
-        )
-
-        found = self._exact.get(origin)
+            return self._file or self._any, True
+        found = self._exact.get(origin)  # an exact rule's text is a canonical origin
         if found is not None:
-            return found
+            return found, True
+        parts = _request_origin_parts(origin) if len(origin) <= MAX_ORIGIN_LENGTH else None
+        if parts is None:
+            return self._any, False
+        return self._match_parts(origin, parts), True
+
+    def _match_parts(self, origin: str, parts: RequestOrigin) -> OriginRule | None:
+        """The rule for a canonical request origin (its parts parsed), exact rules aside."""
+        scheme, host, port = parts
         found = self._any_port.get((scheme, host))
         if found is not None:
             return found

@@ -30,15 +30,12 @@ which is never more than any policy would allow).
 
 from __future__ import annotations
 
-import functools
 import re
 import unicodedata
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
-
-from ..limits import MAX_CACHED_PATH_LENGTH, PATH_MATCH_CACHE_SIZE
 
 __all__ = [
     "MAX_DOUBLE_STAR_SEGMENTS",
@@ -72,10 +69,6 @@ MAX_MATCH_STEPS: Final = 10_000
 #: the path segment tested (each part is a ``str.find`` over the segment).
 _GLOB_PARTS_PER_STEP: Final = 8
 _SEGMENT_CHUNK: Final = 256
-
-#: Bound of the per-matcher memo of :meth:`PathMatcher.match` (attackers choose paths),
-#: and the longest path it memoizes: :mod:`corsadmin.limits`.
-MATCH_CACHE_SIZE: Final = PATH_MATCH_CACHE_SIZE
 
 _DOUBLE_STAR: Final = "**"
 
@@ -397,11 +390,12 @@ class PathMatcher(Generic[T]):
 
     Patterns are kept in a segment trie (literal children in a dict, wildcard
     segments in a short list, one ``**`` edge per node), so a lookup visits only
-    the nodes along the path. :meth:`match` is memoized in a bounded LRU cache.
+    the nodes along the path. :meth:`match` is not memoized here: the snapshot
+    memoizes the policy per path (``Snapshot.policy_for``, ``PATH_MEMO_LIMIT``).
     Instances are immutable after construction and safe to share between threads.
     """
 
-    __slots__ = ("_cached_match", "_node_count", "_ranked", "_root")
+    __slots__ = ("_node_count", "_ranked", "_root")
 
     def __init__(self, entries: Iterable[PathCandidate[T]]) -> None:
         ranked = _rank_order(list(entries))
@@ -410,7 +404,6 @@ class PathMatcher(Generic[T]):
         self._root = _Node(0)
         for rank, candidate in enumerate(ranked):
             self._insert(candidate.pattern.segments, rank)
-        self._cached_match = functools.lru_cache(maxsize=MATCH_CACHE_SIZE)(self._match_uncached)
 
     def _new_node(self, *, is_double_star: bool = False) -> _Node:
         node = _Node(self._node_count, is_double_star=is_double_star)
@@ -490,15 +483,10 @@ class PathMatcher(Generic[T]):
                         stack.append((glob_child, i + 1))
         return ranks
 
-    def _match_uncached(self, path: str) -> PathCandidate[T] | None:
-        ranks = self._matching_ranks(path)
-        return self._ranked[min(ranks)] if ranks else None
-
     def match(self, path: str) -> PathCandidate[T] | None:
         """The winning candidate for ``path``, or None if no pattern matches."""
-        if len(path) > MAX_CACHED_PATH_LENGTH:
-            return self._match_uncached(path)
-        return self._cached_match(path)
+        ranks = self._matching_ranks(path)
+        return self._ranked[min(ranks)] if ranks else None
 
     def candidates(self, path: str) -> list[PathCandidate[T]]:
         """Every candidate matching ``path``, best first (for explanations)."""

@@ -17,13 +17,14 @@ and every failed attempt with :data:`corsadmin.signals.snapshot_load_failed`.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Protocol
+from typing import Final, Protocol
 
 from ..engine.snapshot import Snapshot
 from ..signals import send_safely, snapshot_load_failed, snapshot_loaded
@@ -34,6 +35,23 @@ log = logging.getLogger("corsadmin")
 #: changes costs one snapshot load per MIN_GAP, not one per change).
 MIN_GAP = 0.05
 
+#: Once a snapshot of at least this many origin rules is installed, every object the
+#: process holds then is moved out of the garbage collector's sight (``gc.freeze``):
+#: a full collection would otherwise walk the whole snapshot each time (seconds at a
+#: million rules), stopping every thread. Objects frozen are still freed when no
+#: longer referenced (a snapshot holds no reference cycle).
+FREEZE_AFTER_RULES: Final = 10_000
+
+
+def freeze_long_lived(snapshot: Snapshot) -> bool:
+    """``gc.freeze()`` after a large snapshot was installed (young garbage collected
+    first, so little garbage with reference cycles is frozen with it). True if frozen."""
+    if sum(len(spec.origins) for spec in snapshot.specs) < FREEZE_AFTER_RULES:
+        return False
+    gc.collect(1)
+    gc.freeze()
+    return True
+
 
 def _forget_thread_after_fork(holder: SnapshotHolder) -> None:
     """A forked child (a gunicorn worker) has no poller thread: start one on its first request."""
@@ -43,6 +61,9 @@ def _forget_thread_after_fork(holder: SnapshotHolder) -> None:
         alive = ref()
         if alive is not None:
             alive._thread_running = False
+            # A snapshot inherited from the parent (a preloading gunicorn master) may be
+            # old: the new poller thread checks the revision at once.
+            alive._check_at_start = alive._snapshot.loaded
             # Another thread may have held these at the fork; the child has only this one.
             alive._lock = threading.Lock()
             alive._load_lock = threading.Lock()
@@ -91,6 +112,7 @@ class SnapshotHolder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._thread_running = False  # in this process; reset in a forked child
+        self._check_at_start = False  # set in a forked child holding a snapshot
         _forget_thread_after_fork(self)
         self._failing = False
         self._tick_failing = False
@@ -134,6 +156,12 @@ class SnapshotHolder:
         self._install(snapshot)
         return snapshot
 
+    def load_at_start(self) -> bool:
+        """Load and install a snapshot now, before any request (``init_app``); raises
+        if it cannot load. True when one is in force."""
+        self._install(self._timed_load())
+        return self._snapshot.loaded
+
     def check(self) -> bool:
         """Reload if the revision moved. True when a new snapshot was installed."""
         self._last_check = time.monotonic()
@@ -171,6 +199,7 @@ class SnapshotHolder:
                 return
             self._snapshot = snapshot
             self.loads += 1
+        freeze_long_lived(snapshot)
         self._report_success()
         send_safely(
             snapshot_loaded,
@@ -208,6 +237,9 @@ class SnapshotHolder:
             except Exception:
                 log.warning("corsadmin cannot listen for changes; polling only", exc_info=True)
         interval = self.interval or 0.05
+        if self._check_at_start:
+            self._check_at_start = False
+            self.check()
         try:
             while True:
                 if waiter is None:
