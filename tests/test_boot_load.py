@@ -159,7 +159,7 @@ def test_a_fresh_gunicorn_worker_answers_its_first_request_without_loading(
     log_path = tmp_path / "gunicorn.log"
     cmd = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"{LOOPBACK}:{port}"]
     cmd += ["--preload"] if preload else []
-    cmd += ["tests.boot_app:create_app()"]
+    cmd += ["tests.support.boot_app:create_app()"]
     with serve_process(
         cmd, port=port, env=gunicorn_env, cwd=REPO_ROOT, ready_path="/first", log_path=log_path
     ) as proc:
