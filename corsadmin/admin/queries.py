@@ -6,15 +6,19 @@ happen here; every change goes through :class:`corsadmin.db.store.PolicyStore`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, scoped_session
 
-from ..db.models import AuditEvent, OriginUsage, Policy
+from ..db.loader import column_reader
+from ..db.models import AuditEvent, OriginRuleRow, OriginUsage, Policy
+from ..policy.fields import PLAIN_FIELDS
+from ..policy.paths import load_path_pattern
+from ..policy.spec import PolicySpec
 from .review import PolicyFacts, RuleFacts
 
 AnySession = Session | scoped_session[Any]
@@ -22,9 +26,22 @@ AnySession = Session | scoped_session[Any]
 AUDIT_PAGE_SIZE = 100
 REFUSED_LIMIT = 500
 
+#: Origin rules per page on a policy's page (a policy with fewer shows on one page).
+ORIGIN_PAGE_SIZE: Final = 100
+#: The longest search text on a policy's page (characters): longer is refused (400).
+MAX_SEARCH_LENGTH: Final = 200
+#: The longest paging cursor (an origin rule as stored: the column holds 2,100).
+MAX_CURSOR_LENGTH: Final = 2100
+
 
 def facts_of(policy: Policy) -> PolicyFacts:
     """A stored policy (with its origin rules loaded) as the review's plain facts."""
+    return policy_facts(policy, policy.origin_rules)
+
+
+def policy_facts(policy: Policy, rules: Iterable[OriginRuleRow] = ()) -> PolicyFacts:
+    """A stored policy as the review's plain facts, with only the given origin rules
+    (none: the policy-level facts, without loading its rules)."""
     return PolicyFacts(
         name=policy.name,
         path=policy.path,
@@ -36,18 +53,119 @@ def facts_of(policy: Policy) -> PolicyFacts:
         credentials=policy.credentials,
         private_network=policy.private_network,
         version=policy.version,
-        rules=tuple(
-            RuleFacts(
-                origin=r.origin,
-                note=r.note or "",
-                expires_at=r.expires_at,
-                created_at=r.created_at,
-                created_by=r.created_by,
-                last_seen_at=r.last_seen_at,
-            )
-            for r in policy.origin_rules
-        ),
+        rules=tuple(rule_facts(r) for r in rules),
     )
+
+
+def rule_facts(r: OriginRuleRow) -> RuleFacts:
+    return RuleFacts(
+        origin=r.origin,
+        note=r.note or "",
+        expires_at=r.expires_at,
+        created_at=r.created_at,
+        created_by=r.created_by,
+        last_seen_at=r.last_seen_at,
+    )
+
+
+def settings_spec(policy: Policy) -> PolicySpec:
+    """A stored policy's settings as a spec without its origin rules (none are read)."""
+    plain = {f.name: column_reader(f.kind)(getattr(policy, f.name)) for f in PLAIN_FIELDS}
+    return PolicySpec(path=load_path_pattern(policy.path), origins=(), **plain)
+
+
+# --- one policy and a page of its origin rules --------------------------------------------------
+
+
+def policy_row(session: AnySession, name: str) -> Policy | None:
+    """A policy's row; its origin rules are not read (they load only if touched)."""
+    return session.scalar(sa.select(Policy).where(Policy.name == name))
+
+
+def origin_rule(session: AnySession, policy: Policy, origin: str) -> OriginRuleRow | None:
+    """One stored origin rule of a policy, by its text as stored."""
+    return session.scalar(
+        sa.select(OriginRuleRow).where(
+            OriginRuleRow.policy_id == policy.id, OriginRuleRow.origin == origin
+        )
+    )
+
+
+def like_pattern(text: str) -> str:
+    """``%text%`` for LIKE ... ESCAPE '\\', the wildcards of ``text`` taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@dataclass(frozen=True, slots=True)
+class RulePage:
+    """One page of a policy's origin rules (in stored order), matching a search."""
+
+    rows: Sequence[OriginRuleRow]
+    #: How many rules match the search (every rule of the policy without one).
+    matching: int
+    #: How many rules the policy has.
+    total: int
+    #: Pass as ``after`` for the next page, as ``before`` for the previous (None: none).
+    next_after: str | None
+    previous_before: str | None
+
+
+def origin_rule_page(
+    session: AnySession,
+    policy: Policy,
+    *,
+    search: str = "",
+    after: str | None = None,
+    before: str | None = None,
+    size: int = ORIGIN_PAGE_SIZE,
+) -> RulePage:
+    """At most ``size`` origin rules after ``after`` (or before ``before``), read with a
+    LIMIT (keyset paging on the rule's text): the cost does not grow with the policy."""
+    rule = OriginRuleRow
+    where: list[sa.ColumnElement[bool]] = [rule.policy_id == policy.id]
+    if search:
+        pattern = like_pattern(search.lower())
+        where.append(
+            sa.or_(
+                sa.func.lower(rule.origin).like(pattern, escape="\\"),
+                sa.func.lower(rule.note).like(pattern, escape="\\"),
+            )
+        )
+    query = sa.select(rule).where(*where).limit(size + 1)
+    if before is not None and after is None:
+        rows = list(session.scalars(query.where(rule.origin < before).order_by(rule.origin.desc())))
+        more_before = len(rows) > size
+        rows = rows[:size][::-1]
+        more_after = True
+        if not rows:  # nothing before it (any more): the first page
+            return origin_rule_page(session, policy, search=search, size=size)
+    else:
+        if after is not None:
+            query = query.where(rule.origin > after)
+        rows = list(session.scalars(query.order_by(rule.origin)))
+        more_after = len(rows) > size
+        rows = rows[:size]
+        more_before = after is not None and bool(rows) and _any(
+            session, *where, rule.origin < rows[0].origin
+        )
+    total = _count(session, rule.policy_id == policy.id)
+    matching = _count(session, *where) if search else total
+    return RulePage(
+        rows=rows,
+        matching=matching,
+        total=total,
+        next_after=rows[-1].origin if rows and more_after else None,
+        previous_before=rows[0].origin if rows and more_before else None,
+    )
+
+
+def _count(session: AnySession, *where: sa.ColumnElement[bool]) -> int:
+    return int(session.scalar(sa.select(sa.func.count()).select_from(OriginRuleRow).where(*where)) or 0)
+
+
+def _any(session: AnySession, *where: sa.ColumnElement[bool]) -> bool:
+    return session.scalar(sa.select(sa.exists().where(*where))) is True
 
 
 @dataclass(frozen=True, slots=True)
