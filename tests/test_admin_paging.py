@@ -83,7 +83,8 @@ def test_a_small_policy_shows_every_rule_on_one_page_without_paging_links(
     page = client.get(URL).text
     assert shown_origins(page) == ["https://a.example", "https://b.example"]
     assert count_badge(page) == 2
-    assert link(page, "next") is None and link(page, "prev") is None
+    assert link(page, "next") is None
+    assert link(page, "prev") is None
 
 
 def test_a_large_policy_is_paged_and_the_links_walk_every_rule_once_both_ways(
@@ -105,7 +106,8 @@ def test_a_large_policy_is_paged_and_the_links_walk_every_rule_once_both_ways(
         page = client.get(url).text
         back.append(shown_origins(page))
     assert back == seen[:-1][::-1]
-    assert link(page, "prev") is None and link(page, "next") is not None
+    assert link(page, "prev") is None
+    assert link(page, "next") is not None
 
 
 def test_search_is_a_case_insensitive_substring_of_rule_or_note_and_links_keep_it(
@@ -119,10 +121,12 @@ def test_search_is_a_case_insensitive_substring_of_rule_or_note_and_links_keep_i
     assert count_badge(page) == 301
     assert "251 of 301 rules match" in page
     first = shown_origins(page)
-    assert first[0] == "https://billing.example" and len(first) == ORIGIN_PAGE_SIZE
+    assert first[0] == "https://billing.example"
+    assert len(first) == ORIGIN_PAGE_SIZE
     assert 'value="SHOP"' in page
     url = link(page, "next")
-    assert url is not None and parse_qs(urlsplit(url).query)["q"] == ["SHOP"]
+    assert url is not None
+    assert parse_qs(urlsplit(url).query)["q"] == ["SHOP"]
     rest: list[str] = []
     while url is not None:
         page = client.get(url).text
@@ -131,7 +135,8 @@ def test_search_is_a_case_insensitive_substring_of_rule_or_note_and_links_keep_i
     assert len(first) + len(rest) == 251
     assert all("shop" in o for o in rest)
     none = client.get(URL, query_string={"q": "nowhere"}).text
-    assert shown_origins(none) == [] and "No origin rule matches" in none
+    assert shown_origins(none) == []
+    assert "No origin rule matches" in none
 
 
 def test_like_wildcards_in_a_search_are_taken_literally(
@@ -201,7 +206,9 @@ def test_every_feature_of_the_list_holds_on_a_later_page(
     assert url is not None
     page = client.get(url).text
     assert "https://zzz.example" in shown_origins(page)
-    assert "the last one" in page and "expiring" in page and "2 hours ago" in page
+    assert "the last one" in page
+    assert "expiring" in page
+    assert "2 hours ago" in page
     edit = f"{PREFIX}/policies/big/origins/edit?origin=https://zzz.example"
     assert html.escape(edit) in page or edit in html.unescape(page)
     remove = f"{PREFIX}/policies/big/origins/remove?origin=https://zzz.example"

@@ -146,8 +146,8 @@ def origin_rule_page(
         rows = list(session.scalars(query.order_by(rule.origin)))
         more_after = len(rows) > size
         rows = rows[:size]
-        more_before = after is not None and bool(rows) and _any(
-            session, *where, rule.origin < rows[0].origin
+        more_before = (
+            after is not None and bool(rows) and _any(session, *where, rule.origin < rows[0].origin)
         )
     total = _count(session, rule.policy_id == policy.id)
     matching = _count(session, *where) if search else total
@@ -161,7 +161,9 @@ def origin_rule_page(
 
 
 def _count(session: AnySession, *where: sa.ColumnElement[bool]) -> int:
-    return int(session.scalar(sa.select(sa.func.count()).select_from(OriginRuleRow).where(*where)) or 0)
+    return int(
+        session.scalar(sa.select(sa.func.count()).select_from(OriginRuleRow).where(*where)) or 0
+    )
 
 
 def _any(session: AnySession, *where: sa.ColumnElement[bool]) -> bool:
