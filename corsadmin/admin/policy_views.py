@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from flask import abort, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from ..db.export import settings_spec
 from ..db.loader import spec_of
 from ..db.models import OriginRuleRow, Policy, utcnow
 from ..errors import OriginRuleNotFound, PolicyNotFound, StaleVersion, ValidationError
@@ -154,7 +155,7 @@ def render_policy(
     html = render_template(
         "corsadmin/policy.html",
         policy=policy,
-        settings=settings_lines(queries.settings_spec(policy)),
+        settings=settings_lines(settings_spec(policy)),
         rules=rules,
         page=page,
         asked=asked,
@@ -323,7 +324,7 @@ def edit_policy(name: str) -> Page:
     policy = load_policy(name)
     form = SettingsForm()
     if request.method == "GET":
-        fill_settings(form, queries.settings_spec(policy).to_document(), policy.version)
+        fill_settings(form, settings_spec(policy).to_document(), policy.version)
         return _policy_form_page(form, policy)
     before = spec_of(policy)
     return save(

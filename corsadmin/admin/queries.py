@@ -14,11 +14,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, scoped_session
 
-from ..db.loader import column_reader
 from ..db.models import AuditEvent, OriginRuleRow, OriginUsage, Policy
-from ..policy.fields import PLAIN_FIELDS
-from ..policy.paths import load_path_pattern
-from ..policy.spec import PolicySpec
 from .review import PolicyFacts, RuleFacts
 
 AnySession = Session | scoped_session[Any]
@@ -66,12 +62,6 @@ def rule_facts(r: OriginRuleRow) -> RuleFacts:
         created_by=r.created_by,
         last_seen_at=r.last_seen_at,
     )
-
-
-def settings_spec(policy: Policy) -> PolicySpec:
-    """A stored policy's settings as a spec without its origin rules (none are read)."""
-    plain = {f.name: column_reader(f.kind)(getattr(policy, f.name)) for f in PLAIN_FIELDS}
-    return PolicySpec(path=load_path_pattern(policy.path), origins=(), **plain)
 
 
 # --- one policy and a page of its origin rules --------------------------------------------------

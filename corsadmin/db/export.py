@@ -62,10 +62,16 @@ def _policy(document: dict[str, Any], origins: Iterable[Any], depth: int) -> Ite
     yield "{}" if first else "\n" + _INDENT * depth + "}"
 
 
+def settings_spec(row: Any) -> PolicySpec:
+    """A policy's settings (an ORM object or a plain row) as a spec without its origin
+    rules: none are read."""
+    plain = {f.name: column_reader(f.kind)(getattr(row, f.name)) for f in PLAIN_FIELDS}
+    return PolicySpec(path=load_path_pattern(row.path), origins=(), **plain)
+
+
 def _settings(row: Any) -> dict[str, Any]:
     """A policy row's fields as the document holds them, origins empty."""
-    plain = {f.name: column_reader(f.kind)(getattr(row, f.name)) for f in PLAIN_FIELDS}
-    return canonical(PolicySpec(path=load_path_pattern(row.path), origins=(), **plain))
+    return canonical(settings_spec(row))
 
 
 def _rows(session: Session | scoped_session[Any]) -> Iterator[Any]:
