@@ -8,14 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, scoped_session
 
 from ..db.models import AuditEvent, OriginRuleRow, OriginUsage, Policy
-from .review import PolicyFacts, RuleFacts
+from .review import (
+    PolicyFacts,
+    ReviewReport,
+    ReviewSettings,
+    RuleFacts,
+    RuleFinding,
+    build_review,
+    expiry_state,
+    is_stale,
+    rule_risks,
+)
 
 AnySession = Session | scoped_session[Any]
 
@@ -262,3 +272,127 @@ def last_change(session: AnySession, policy: str) -> AuditEvent | None:
         .order_by(AuditEvent.id.desc())
         .limit(1)
     )
+
+
+# --- the review screen, bounded -----------------------------------------------------------------
+
+#: Rules listed per section of the review screen (each section says how many there are).
+REVIEW_LIST_LIMIT: Final = 200
+#: Rows read at a time while the review screen looks for broad or risky rules.
+REVIEW_CHUNK_ROWS: Final = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewTotals:
+    """How many items each section of the review screen has (it lists at most
+    :data:`REVIEW_LIST_LIMIT` of each)."""
+
+    due: int
+    expiring: int
+    stale: int
+    risky: int  # broad or risky rules and policies
+    policies: int  # how many policies there are
+
+    @property
+    def count(self) -> int:
+        return self.due + self.expiring + self.stale + self.risky
+
+    @property
+    def empty(self) -> bool:
+        return self.count == 0
+
+
+def review_report(
+    session: AnySession, now: datetime, settings: ReviewSettings, limit: int = REVIEW_LIST_LIMIT
+) -> tuple[ReviewReport, ReviewTotals]:
+    """What :func:`.review.build_review` finds, with at most ``limit`` rules per list:
+    policies read without their rules, expiring and stale rules counted and chosen in
+    SQL (ORDER BY, LIMIT), and the rules read in chunks, never all at once, to find the
+    broad or risky ones (that takes parsing each rule)."""
+    policies = list(session.scalars(sa.select(Policy).order_by(Policy.name)))
+    report = build_review((policy_facts(p) for p in policies), now, settings)
+    by_id = {p.id: p for p in policies}
+    rule, policy = OriginRuleRow, Policy
+    soon = now + timedelta(days=settings.expiring_within_days)
+    expiring = [rule.expires_at.is_not(None), rule.expires_at <= soon]
+    seen = sa.func.coalesce(rule.last_seen_at, rule.created_at)
+    stale = [
+        policy.enabled.is_(True),
+        seen <= now - timedelta(days=settings.stale_after_days),
+        sa.or_(rule.expires_at.is_(None), rule.expires_at > now),  # expired: listed there
+    ]
+    joined = sa.select(rule).join(policy, policy.id == rule.policy_id)
+    for wanted, order, found in (
+        (expiring, (rule.expires_at, policy.name, rule.origin), report.expiring),
+        (stale, (seen, policy.name, rule.origin), report.stale),
+    ):
+        rows = session.scalars(joined.where(*wanted).order_by(*order).limit(limit))
+        found.extend(_finding(by_id[r.policy_id], r, now, settings) for r in rows)
+    risky = _risky_rules(session, by_id, report, now, settings, limit)
+    totals = ReviewTotals(
+        due=len(report.due),
+        expiring=_count_joined(session, *expiring),
+        stale=_count_joined(session, *stale),
+        risky=risky + len(report.risky_policies),
+        policies=len(policies),
+    )
+    return report, totals
+
+
+def _finding(
+    policy: Policy, row: OriginRuleRow, now: datetime, settings: ReviewSettings
+) -> RuleFinding:
+    facts = rule_facts(row)
+    return RuleFinding(
+        policy.name,
+        facts,
+        expiry_state(facts, now, settings.expiring_within_days),
+        policy.enabled and is_stale(facts, now, settings.stale_after_days),
+        rule_risks(facts.origin, credentials=policy.credentials),
+    )
+
+
+def _count_joined(session: AnySession, *where: sa.ColumnElement[bool]) -> int:
+    query = (
+        sa.select(sa.func.count())
+        .select_from(OriginRuleRow)
+        .join(Policy, Policy.id == OriginRuleRow.policy_id)
+        .where(*where)
+    )
+    return int(session.scalar(query) or 0)
+
+
+def _risky_rules(
+    session: AnySession,
+    policies: dict[int, Policy],
+    report: ReviewReport,
+    now: datetime,
+    settings: ReviewSettings,
+    limit: int,
+) -> int:
+    """Count the broad or risky rules, reading them in chunks of REVIEW_CHUNK_ROWS, and
+    list the first ``limit`` (by policy name, then rule) in ``report.risky_rules``."""
+    r = OriginRuleRow.__table__
+    p = Policy.__table__
+    query = (
+        sa.select(r.c.id, r.c.origin, r.c.policy_id, p.c.credentials)
+        .join(p, p.c.id == r.c.policy_id)
+        .order_by(p.c.name, r.c.origin)
+        .execution_options(yield_per=REVIEW_CHUNK_ROWS)
+    )
+    count = 0
+    listed: list[int] = []
+    for row in session.execute(query):
+        if rule_risks(row.origin, credentials=row.credentials):
+            count += 1
+            if len(listed) < limit:
+                listed.append(row.id)
+    if listed:
+        rows = {
+            x.id: x
+            for x in session.scalars(sa.select(OriginRuleRow).where(OriginRuleRow.id.in_(listed)))
+        }
+        report.risky_rules.extend(
+            _finding(policies[rows[i].policy_id], rows[i], now, settings) for i in listed
+        )
+    return count
