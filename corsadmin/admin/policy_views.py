@@ -7,9 +7,12 @@ version of the policy the operator saw, refused if the policy moved on since
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import abort, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from ..db.export import settings_spec
 from ..db.loader import spec_of
 from ..db.models import OriginRuleRow, Policy, utcnow
 from ..errors import OriginRuleNotFound, PolicyNotFound, StaleVersion, ValidationError
@@ -42,10 +45,11 @@ Page = str | tuple[str, int] | Response
 
 
 def load_policy(name: str) -> Policy:
-    try:
-        return store().policy(name)
-    except PolicyNotFound:
-        abort(404, description=f"There is no policy named {name!r}.")
+    """The policy's row (404 if there is none); its origin rules are read only if used."""
+    policy = queries.policy_row(db_session(), name)
+    if policy is None:
+        abort(404, description=str(PolicyNotFound(name)))
+    return policy
 
 
 # --- the list ---------------------------------------------------------------------------------
@@ -85,6 +89,40 @@ def policies() -> Page:
 # --- one policy ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class RuleQuery:
+    """What the policy page's search box and paging links ask for, checked."""
+
+    search: str = ""
+    after: str | None = None
+    before: str | None = None
+    error: str | None = None
+
+
+def _bad_text(text: str, limit: int) -> str | None:
+    if len(text) > limit:
+        return f"is longer than {limit} characters ({len(text)})"
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) <= 0xDFFF for c in text):
+        return "must not contain control characters"
+    return None
+
+
+def rule_query() -> RuleQuery:
+    """The search (``q``) and the page (``after`` or ``before``) of the request; text
+    that cannot be searched for is refused with a message (400), never a 500."""
+    search = request.args.get("q", "").strip()
+    why = _bad_text(search, queries.MAX_SEARCH_LENGTH)
+    if why is not None:
+        return RuleQuery(error=f"Search: {why}.")
+    cursors = {}
+    for key in ("after", "before"):
+        value = request.args.get(key) or None
+        if value is not None and _bad_text(value, queries.MAX_CURSOR_LENGTH) is not None:
+            return RuleQuery(search, error="That page link is not valid: showing the first page.")
+        cursors[key] = value
+    return RuleQuery(search, cursors["after"], cursors["before"])
+
+
 def render_policy(
     policy: Policy,
     *,
@@ -94,30 +132,42 @@ def render_policy(
 ) -> Page:
     now = utcnow()
     settings = review_settings()
-    facts = queries.facts_of(policy)
+    facts = queries.policy_facts(policy)
     if origin_form is None:
         origin_form = OriginForm(formdata=None, version=str(policy.version))
-    rules = [
-        {
-            "row": row,
-            "expiry": expiry_state(rule, now, settings.expiring_within_days),
-            "stale": policy.enabled and is_stale(rule, now, settings.stale_after_days),
-            "risks": rule_risks(rule.origin, credentials=policy.credentials),
-        }
-        for row, rule in zip(policy.origin_rules, facts.rules, strict=True)
-    ]
-    page = render_template(
+    asked = rule_query()
+    if asked.error is not None and status == 200:
+        status = 400
+    page = queries.origin_rule_page(
+        db_session(), policy, search=asked.search, after=asked.after, before=asked.before
+    )
+    rules = []
+    for row in page.rows:
+        rule = queries.rule_facts(row)
+        rules.append(
+            {
+                "row": row,
+                "expiry": expiry_state(rule, now, settings.expiring_within_days),
+                "stale": policy.enabled and is_stale(rule, now, settings.stale_after_days),
+                "risks": rule_risks(rule.origin, credentials=policy.credentials),
+            }
+        )
+    html = render_template(
         "corsadmin/policy.html",
         policy=policy,
-        settings=settings_lines(spec_of(policy)),
+        settings=settings_lines(settings_spec(policy)),
         rules=rules,
+        page=page,
+        asked=asked,
+        page_size=queries.ORIGIN_PAGE_SIZE,
+        max_search=queries.MAX_SEARCH_LENGTH,
         review=review_status(facts, now),
         policy_risks=policy_risks(facts),
         origin_form=origin_form,
         review_form=review_form or ReviewForm(formdata=None, version=str(policy.version)),
         recent=queries.audit_page(db_session(), policy=policy.name, size=5).events,
     )
-    return page, status
+    return html, status
 
 
 def settings_lines(spec: PolicySpec) -> list[tuple[str, str]]:
@@ -174,18 +224,20 @@ def _add_origin_page(name: str, form: OriginForm, status: int) -> Page:
 
 def _existing_rule(policy: Policy, typed: str) -> str | None:
     """The stored rule the typed origin is (as stored or normalized), if the policy has it."""
-    stored = {r.origin for r in policy.origin_rules}
-    if typed.strip() in stored:
+    if _rule(policy, typed.strip()) is not None:
         return typed.strip()
     try:
         text = parse_origin_entry(typed.strip()).rule.text
     except ValidationError:
         return None
-    return text if text in stored else None
+    return text if _rule(policy, text) is not None else None
 
 
 def _rule(policy: Policy, origin: str | None) -> OriginRuleRow | None:
-    return next((r for r in policy.origin_rules if r.origin == origin), None)
+    """The policy's stored rule ``origin`` (one row read, not the policy's every rule)."""
+    if not origin:
+        return None
+    return queries.origin_rule(db_session(), policy, origin)
 
 
 def _no_rule(name: str, origin: str | None) -> str:
@@ -272,7 +324,7 @@ def edit_policy(name: str) -> Page:
     policy = load_policy(name)
     form = SettingsForm()
     if request.method == "GET":
-        fill_settings(form, spec_of(policy).to_document(), policy.version)
+        fill_settings(form, settings_spec(policy).to_document(), policy.version)
         return _policy_form_page(form, policy)
     before = spec_of(policy)
     return save(

@@ -6,25 +6,48 @@ happen here; every change goes through :class:`corsadmin.db.store.PolicyStore`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, scoped_session
 
-from ..db.models import AuditEvent, OriginUsage, Policy
-from .review import PolicyFacts, RuleFacts
+from ..db.models import AuditEvent, OriginRuleRow, OriginUsage, Policy
+from .review import (
+    PolicyFacts,
+    ReviewReport,
+    ReviewSettings,
+    RuleFacts,
+    RuleFinding,
+    build_review,
+    expiry_state,
+    is_stale,
+    rule_risks,
+)
 
 AnySession = Session | scoped_session[Any]
 
 AUDIT_PAGE_SIZE = 100
 REFUSED_LIMIT = 500
 
+#: Origin rules per page on a policy's page (a policy with fewer shows on one page).
+ORIGIN_PAGE_SIZE: Final = 100
+#: The longest search text on a policy's page (characters): longer is refused (400).
+MAX_SEARCH_LENGTH: Final = 200
+#: The longest paging cursor (an origin rule as stored: the column holds 2,100).
+MAX_CURSOR_LENGTH: Final = 2100
+
 
 def facts_of(policy: Policy) -> PolicyFacts:
     """A stored policy (with its origin rules loaded) as the review's plain facts."""
+    return policy_facts(policy, policy.origin_rules)
+
+
+def policy_facts(policy: Policy, rules: Iterable[OriginRuleRow] = ()) -> PolicyFacts:
+    """A stored policy as the review's plain facts, with only the given origin rules
+    (none: the policy-level facts, without loading its rules)."""
     return PolicyFacts(
         name=policy.name,
         path=policy.path,
@@ -36,18 +59,115 @@ def facts_of(policy: Policy) -> PolicyFacts:
         credentials=policy.credentials,
         private_network=policy.private_network,
         version=policy.version,
-        rules=tuple(
-            RuleFacts(
-                origin=r.origin,
-                note=r.note or "",
-                expires_at=r.expires_at,
-                created_at=r.created_at,
-                created_by=r.created_by,
-                last_seen_at=r.last_seen_at,
-            )
-            for r in policy.origin_rules
-        ),
+        rules=tuple(rule_facts(r) for r in rules),
     )
+
+
+def rule_facts(r: OriginRuleRow) -> RuleFacts:
+    return RuleFacts(
+        origin=r.origin,
+        note=r.note or "",
+        expires_at=r.expires_at,
+        created_at=r.created_at,
+        created_by=r.created_by,
+        last_seen_at=r.last_seen_at,
+    )
+
+
+# --- one policy and a page of its origin rules --------------------------------------------------
+
+
+def policy_row(session: AnySession, name: str) -> Policy | None:
+    """A policy's row; its origin rules are not read (they load only if touched)."""
+    return session.scalar(sa.select(Policy).where(Policy.name == name))
+
+
+def origin_rule(session: AnySession, policy: Policy, origin: str) -> OriginRuleRow | None:
+    """One stored origin rule of a policy, by its text as stored."""
+    return session.scalar(
+        sa.select(OriginRuleRow).where(
+            OriginRuleRow.policy_id == policy.id, OriginRuleRow.origin == origin
+        )
+    )
+
+
+def like_pattern(text: str) -> str:
+    """``%text%`` for LIKE ... ESCAPE '\\', the wildcards of ``text`` taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@dataclass(frozen=True, slots=True)
+class RulePage:
+    """One page of a policy's origin rules (in stored order), matching a search."""
+
+    rows: Sequence[OriginRuleRow]
+    #: How many rules match the search (every rule of the policy without one).
+    matching: int
+    #: How many rules the policy has.
+    total: int
+    #: Pass as ``after`` for the next page, as ``before`` for the previous (None: none).
+    next_after: str | None
+    previous_before: str | None
+
+
+def origin_rule_page(
+    session: AnySession,
+    policy: Policy,
+    *,
+    search: str = "",
+    after: str | None = None,
+    before: str | None = None,
+    size: int = ORIGIN_PAGE_SIZE,
+) -> RulePage:
+    """At most ``size`` origin rules after ``after`` (or before ``before``), read with a
+    LIMIT (keyset paging on the rule's text): the cost does not grow with the policy."""
+    rule = OriginRuleRow
+    where: list[sa.ColumnElement[bool]] = [rule.policy_id == policy.id]
+    if search:
+        pattern = like_pattern(search.lower())
+        where.append(
+            sa.or_(
+                sa.func.lower(rule.origin).like(pattern, escape="\\"),
+                sa.func.lower(rule.note).like(pattern, escape="\\"),
+            )
+        )
+    query = sa.select(rule).where(*where).limit(size + 1)
+    if before is not None and after is None:
+        rows = list(session.scalars(query.where(rule.origin < before).order_by(rule.origin.desc())))
+        more_before = len(rows) > size
+        rows = rows[:size][::-1]
+        more_after = True
+        if not rows:  # nothing before it (any more): the first page
+            return origin_rule_page(session, policy, search=search, size=size)
+    else:
+        if after is not None:
+            query = query.where(rule.origin > after)
+        rows = list(session.scalars(query.order_by(rule.origin)))
+        more_after = len(rows) > size
+        rows = rows[:size]
+        more_before = (
+            after is not None and bool(rows) and _any(session, *where, rule.origin < rows[0].origin)
+        )
+    total = _count(session, rule.policy_id == policy.id)
+    matching = _count(session, *where) if search else total
+    return RulePage(
+        rows=rows,
+        matching=matching,
+        total=total,
+        next_after=rows[-1].origin if rows and more_after else None,
+        previous_before=rows[0].origin if rows and more_before else None,
+    )
+
+
+def _count(session: AnySession, *where: sa.ColumnElement[bool]) -> int:
+    return int(
+        session.scalar(sa.select(sa.func.count()).select_from(OriginRuleRow).where(*where)) or 0
+    )
+
+
+def _any(session: AnySession, *where: sa.ColumnElement[bool]) -> bool:
+    return session.scalar(sa.select(sa.exists().where(*where))) is True
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,3 +272,127 @@ def last_change(session: AnySession, policy: str) -> AuditEvent | None:
         .order_by(AuditEvent.id.desc())
         .limit(1)
     )
+
+
+# --- the review screen, bounded -----------------------------------------------------------------
+
+#: Rules listed per section of the review screen (each section says how many there are).
+REVIEW_LIST_LIMIT: Final = 200
+#: Rows read at a time while the review screen looks for broad or risky rules.
+REVIEW_CHUNK_ROWS: Final = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewTotals:
+    """How many items each section of the review screen has (it lists at most
+    :data:`REVIEW_LIST_LIMIT` of each)."""
+
+    due: int
+    expiring: int
+    stale: int
+    risky: int  # broad or risky rules and policies
+    policies: int  # how many policies there are
+
+    @property
+    def count(self) -> int:
+        return self.due + self.expiring + self.stale + self.risky
+
+    @property
+    def empty(self) -> bool:
+        return self.count == 0
+
+
+def review_report(
+    session: AnySession, now: datetime, settings: ReviewSettings, limit: int = REVIEW_LIST_LIMIT
+) -> tuple[ReviewReport, ReviewTotals]:
+    """What :func:`.review.build_review` finds, with at most ``limit`` rules per list:
+    policies read without their rules, expiring and stale rules counted and chosen in
+    SQL (ORDER BY, LIMIT), and the rules read in chunks, never all at once, to find the
+    broad or risky ones (that takes parsing each rule)."""
+    policies = list(session.scalars(sa.select(Policy).order_by(Policy.name)))
+    report = build_review((policy_facts(p) for p in policies), now, settings)
+    by_id = {p.id: p for p in policies}
+    rule, policy = OriginRuleRow, Policy
+    soon = now + timedelta(days=settings.expiring_within_days)
+    expiring = [rule.expires_at.is_not(None), rule.expires_at <= soon]
+    seen = sa.func.coalesce(rule.last_seen_at, rule.created_at)
+    stale = [
+        policy.enabled.is_(True),
+        seen <= now - timedelta(days=settings.stale_after_days),
+        sa.or_(rule.expires_at.is_(None), rule.expires_at > now),  # expired: listed there
+    ]
+    joined = sa.select(rule).join(policy, policy.id == rule.policy_id)
+    for wanted, order, found in (
+        (expiring, (rule.expires_at, policy.name, rule.origin), report.expiring),
+        (stale, (seen, policy.name, rule.origin), report.stale),
+    ):
+        rows = session.scalars(joined.where(*wanted).order_by(*order).limit(limit))
+        found.extend(_finding(by_id[r.policy_id], r, now, settings) for r in rows)
+    risky = _risky_rules(session, by_id, report, now, settings, limit)
+    totals = ReviewTotals(
+        due=len(report.due),
+        expiring=_count_joined(session, *expiring),
+        stale=_count_joined(session, *stale),
+        risky=risky + len(report.risky_policies),
+        policies=len(policies),
+    )
+    return report, totals
+
+
+def _finding(
+    policy: Policy, row: OriginRuleRow, now: datetime, settings: ReviewSettings
+) -> RuleFinding:
+    facts = rule_facts(row)
+    return RuleFinding(
+        policy.name,
+        facts,
+        expiry_state(facts, now, settings.expiring_within_days),
+        policy.enabled and is_stale(facts, now, settings.stale_after_days),
+        rule_risks(facts.origin, credentials=policy.credentials),
+    )
+
+
+def _count_joined(session: AnySession, *where: sa.ColumnElement[bool]) -> int:
+    query = (
+        sa.select(sa.func.count())
+        .select_from(OriginRuleRow)
+        .join(Policy, Policy.id == OriginRuleRow.policy_id)
+        .where(*where)
+    )
+    return int(session.scalar(query) or 0)
+
+
+def _risky_rules(
+    session: AnySession,
+    policies: dict[int, Policy],
+    report: ReviewReport,
+    now: datetime,
+    settings: ReviewSettings,
+    limit: int,
+) -> int:
+    """Count the broad or risky rules, reading them in chunks of REVIEW_CHUNK_ROWS, and
+    list the first ``limit`` (by policy name, then rule) in ``report.risky_rules``."""
+    r = OriginRuleRow.__table__
+    p = Policy.__table__
+    query = (
+        sa.select(r.c.id, r.c.origin, r.c.policy_id, p.c.credentials)
+        .join(p, p.c.id == r.c.policy_id)
+        .order_by(p.c.name, r.c.origin)
+        .execution_options(yield_per=REVIEW_CHUNK_ROWS)
+    )
+    count = 0
+    listed: list[int] = []
+    for row in session.execute(query):
+        if rule_risks(row.origin, credentials=row.credentials):
+            count += 1
+            if len(listed) < limit:
+                listed.append(row.id)
+    if listed:
+        rows = {
+            x.id: x
+            for x in session.scalars(sa.select(OriginRuleRow).where(OriginRuleRow.id.in_(listed)))
+        }
+        report.risky_rules.extend(
+            _finding(policies[rows[i].policy_id], rows[i], now, settings) for i in listed
+        )
+    return count

@@ -24,7 +24,7 @@ from . import audit, queries
 from .blueprint import bp, db_session, saved_message, store
 from .forms import AllowRefusedForm, CheckForm, ReviewForm
 from .policy_views import load_policy
-from .review import allowing_rule, build_review
+from .review import allowing_rule
 from .saving import Flash, save
 from .settings import review_settings
 
@@ -36,10 +36,9 @@ Page = str | tuple[str, int] | Response
 
 @bp.get("/review")
 def review() -> Page:
-    """What needs a decision: reviews due, expiring, stale and risky rules."""
-    policies = store().policies()
-    now = utcnow()
-    report = build_review((queries.facts_of(p) for p in policies), now, review_settings())
+    """What needs a decision: reviews due, expiring, stale and risky rules (each list
+    bounded, with its count)."""
+    report, totals = queries.review_report(db_session(), utcnow(), review_settings())
     forms = {
         due.policy.name: ReviewForm(formdata=None, version=str(due.policy.version))
         for due in report.due
@@ -49,7 +48,9 @@ def review() -> Page:
         report=report,
         review_forms=forms,
         settings=review_settings(),
-        total=len(policies),
+        totals=totals,
+        total=totals.policies,
+        limit=queries.REVIEW_LIST_LIMIT,
     )
 
 

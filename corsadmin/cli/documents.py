@@ -10,9 +10,14 @@ from typing import Any, Final
 import click
 from flask.cli import with_appcontext
 
+from ..db.export import export_text
 from ..errors import ValidationError
-from .context import store
+from .context import session, store
 from .errors import user_errors
+
+#: Characters of the exported document written at a time (the document is never whole
+#: in memory: it is read in chunks of ``corsadmin.db.export.EXPORT_CHUNK_ROWS`` rows).
+EXPORT_WRITE_CHARS: Final = 64 * 1024
 
 #: How deep ``[`` and ``{`` may nest in a document read from a file (a policy document
 #: needs 4: the document, its policies, a policy, an origin object).
@@ -112,5 +117,13 @@ def import_command(file: str, replace: bool) -> None:
 @user_errors
 def export_command() -> None:
     """Print the whole policy as a document (JSON), sorted by name."""
-    document = store().export_document()
-    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    pending: list[str] = []
+    size = 0
+    for piece in export_text(session()):
+        pending.append(piece)
+        size += len(piece)
+        if size >= EXPORT_WRITE_CHARS:
+            click.echo("".join(pending), nl=False)
+            pending, size = [], 0
+    pending.append("\n")
+    click.echo("".join(pending), nl=False)

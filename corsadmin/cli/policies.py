@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, assert_never
+from typing import Any, Final, TypeVar, assert_never
 
 import click
+import sqlalchemy as sa
 from flask.cli import with_appcontext
 
-from ..db.models import Policy
-from ..errors import ValidationError
+from ..db.export import settings_spec
+from ..db.models import OriginRuleRow, Policy
+from ..errors import PolicyNotFound, ValidationError
 from ..policy.fields import CLI_FIELDS, SHOW_FIELDS, Kind, PolicyField, value_text
 from ..policy.spec import PolicySpec
-from .context import store
+from .context import session, store
 from .errors import user_errors
+
+#: The origin rules ``policy show`` prints unless given ``--all`` (a policy with more
+#: says how many it left out): the rest stay in the database, never read.
+SHOW_ORIGINS: Final = 100
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -89,27 +95,54 @@ def _flags(p: Policy) -> str:
 
 @policy_group.command("show")
 @click.argument("name")
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help=f"Print every origin rule (by default the first {SHOW_ORIGINS}).",
+)
 @with_appcontext
 @user_errors
-def policy_show(name: str) -> None:
+def policy_show(name: str, every: bool) -> None:
     """Show one policy with its origin rules and who changed it."""
-    policy_store = store()
-    p = policy_store.policy(name)
-    spec = policy_store.spec(name)
+    db = session()
+    p = db.scalar(sa.select(Policy).where(Policy.name == name))
+    if p is None:
+        raise PolicyNotFound(name)
+    spec = settings_spec(p)
     click.echo(f"policy {p.name} (version {p.version})")
     for line in _settings_lines(spec):
         click.echo(line)
     click.echo(f"  created:           {p.created_at:%Y-%m-%d %H:%M} UTC by {p.created_by}")
     click.echo(f"  updated:           {p.updated_at:%Y-%m-%d %H:%M} UTC by {p.updated_by}")
-    click.echo(f"  origins ({len(p.origin_rules)}):")
-    for r in p.origin_rules:
-        extra = []
-        if r.note:
-            extra.append(f"note: {r.note}")
-        if r.expires_at:
-            extra.append(f"expires {r.expires_at:%Y-%m-%d %H:%M} UTC")
-        extra.append(f"added {r.created_at:%Y-%m-%d} by {r.created_by}")
-        click.echo(f"    {r.origin}  ({'; '.join(extra)})")
+    total = int(
+        db.scalar(
+            sa.select(sa.func.count())
+            .select_from(OriginRuleRow)
+            .where(OriginRuleRow.policy_id == p.id)
+        )
+        or 0
+    )
+    click.echo(f"  origins ({total}):")
+    rules = sa.select(OriginRuleRow).where(OriginRuleRow.policy_id == p.id)
+    rules = rules.order_by(OriginRuleRow.origin).execution_options(yield_per=1000)
+    for r in db.scalars(rules if every else rules.limit(SHOW_ORIGINS)):
+        _echo_rule(r)
+    if not every and total > SHOW_ORIGINS:
+        click.echo(
+            f"    ... and {total - SHOW_ORIGINS} more (the first {SHOW_ORIGINS} are shown): "
+            f"`corsadmin policy show {name} --all` prints every one"
+        )
+
+
+def _echo_rule(r: OriginRuleRow) -> None:
+    extra = []
+    if r.note:
+        extra.append(f"note: {r.note}")
+    if r.expires_at:
+        extra.append(f"expires {r.expires_at:%Y-%m-%d %H:%M} UTC")
+    extra.append(f"added {r.created_at:%Y-%m-%d} by {r.created_by}")
+    click.echo(f"    {r.origin}  ({'; '.join(extra)})")
 
 
 def _settings_lines(spec: PolicySpec) -> list[str]:
