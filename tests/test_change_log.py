@@ -369,3 +369,43 @@ def test_steady_state_costs_one_revision_poll_per_interval(
         )
         is None
     )  # the rule expired without a load
+
+
+def test_an_expired_rule_recompiles_its_policy_only(store: PolicyStore, db: SQLAlchemy) -> None:
+    soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    store.create_policy(
+        policy(
+            "brief", "/api/**", [*tenants(3), {"origin": "https://brief.example", "expires": soon}]
+        )
+    )
+    store.create_policy(policy("other", "/other/**", tenants(3, 100)))
+    before = load_snapshot(db.engine)
+    time.sleep(1.1)
+    after = before.recompiled()
+    assert after.policy_for("/other/x") is before.policy_for("/other/x")
+    brief = after.policy_for("/api/x")
+    assert brief is not None
+    assert brief is not before.policy_for("/api/x")
+    assert brief.origins.match("https://brief.example") is None
+    assert_same(after, load_snapshot(db.engine))
+
+
+def test_the_admin_check_page_reads_only_what_changed(
+    app: Flask, cors: CorsAdmin, db: SQLAlchemy
+) -> None:
+    from tests.support.admin import PREFIX, logged_in_client
+
+    with app.app_context():
+        cors.store("tester", app).create_policy(policy("shop", "/api/**", tenants(50)))
+        engine = db.engine
+    client = logged_in_client(app)
+    url = f"{PREFIX}/check?origin=https://shop3.tenant.example&path=/api/x"
+    assert "allowed" in client.get(url).text.lower()
+    with app.app_context():
+        cors.store("tester", app).add_origin("shop", "https://late.tenant.example")
+    with sql_log(engine) as statements:
+        page = client.get(url.replace("shop3", "late"))
+    assert page.status_code == 200
+    rule_reads = [s for s in statements if "FROM corsadmin_origin_rule" in s]
+    assert all(" WHERE " in s for s in rule_reads), rule_reads
+    assert "https://late.tenant.example" in page.text
