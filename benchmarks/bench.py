@@ -499,13 +499,21 @@ class ReloadFigures:
     incremental_remove: float  # the reload after one `origin remove`
 
 
-def reload_benchmark(sizes: Sequence[int], directory: Path) -> list[ReloadFigures]:
-    """One policy of N exact origin rules on SQLite (written in bulk); then one
-    ``origin add``, reloaded in full (every row, as before the change log) and from
-    the change log, and one ``origin remove``, reloaded from the change log."""
+def reload_benchmark(
+    sizes: Sequence[int], directory: Path, postgres: Any = None
+) -> list[ReloadFigures]:
+    """One policy of N exact origin rules on SQLite (written in bulk), or in a new
+    database of the PostgreSQL server ``postgres``; then one ``origin add``,
+    reloaded in full (every row, as before the change log) and from the change log,
+    and one ``origin remove``, reloaded from the change log."""
     figures = []
     for size in sizes:
-        engine = sa.create_engine(f"sqlite:///{directory}/reload-{size}.sqlite")
+        if postgres is None:
+            engine = sa.create_engine(f"sqlite:///{directory}/reload-{size}.sqlite")
+        else:
+            from tests.support.postgres import create_database
+
+            engine = sa.create_engine(create_database(postgres, f"reload{size}"))
         _bulk_policy(engine, size)
         figures.append(_reload_figures(engine, size))
         engine.dispose()
@@ -574,10 +582,10 @@ def _reload_figures(engine: sa.Engine, size: int) -> ReloadFigures:
     return ReloadFigures(size, cold, add, full, incremental, removed)
 
 
-def reload_report(figures: Sequence[ReloadFigures]) -> str:
+def reload_report(figures: Sequence[ReloadFigures], database: str = "SQLite") -> str:
     lines = [
         "",
-        "## Reload after one change, by policy size (SQLite, one policy)",
+        f"## Reload after one change, by policy size ({database}, one policy)",
         "",
         "| rules in the policy | cold load | `origin add` (store) | reload, full (before) "
         "| reload, change log | reload after `origin remove`, change log |",
@@ -1001,6 +1009,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.reload_only:
         with tempfile.TemporaryDirectory(prefix="corsadmin-bench-") as tmp:
             text = reload_report(reload_benchmark(sizes, Path(tmp)))
+            if not args.no_postgres:  # on a server of its own (it creates databases)
+                with postgres_database(None, Path(tmp)) as (_url, server):
+                    text += "\n" + reload_report(
+                        reload_benchmark(sizes, Path(tmp), server), "PostgreSQL"
+                    )
         print(text)
         if args.write:
             args.write.write_text(text, encoding="utf-8")
@@ -1030,7 +1043,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
         reloads = reload_benchmark(sizes, directory)
     text, ok = report(requests, loads, propagation, args.quick, regexes, signals)
-    text += "\n" + reload_report(reloads)
+    text += "\n" + reload_report(reloads) + "\n"
     print(text)
     if args.write:
         args.write.write_text(text, encoding="utf-8")
