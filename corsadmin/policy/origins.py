@@ -607,7 +607,10 @@ class OriginMatcher:
         """A matcher of these rules without those whose text is in ``removed`` and with
         ``added`` (which replace rules of the same text). The other rules are neither
         parsed nor compiled again: the lookups of the kinds that change are copied
-        (linear in the number of rules, a memory copy), the others shared."""
+        (linear in the number of rules, a memory copy), the others shared.
+
+        ``dict.copy`` (not ``dict(...)``): it stays a memory copy after keys were
+        removed, where ``dict(...)`` inserts every key again (10x slower at 10**6)."""
         adding = {rule.text: rule for rule in added}
         gone = set(removed) | set(adding)
         rules = list(self._rules)
@@ -621,9 +624,9 @@ class OriginMatcher:
         kinds = {rule.kind for rule in dropped} | {rule.kind for rule in adding.values()}
         new = OriginMatcher.__new__(OriginMatcher)
         new._rules = tuple(rules)
-        new._exact = dict(self._exact) if "exact" in kinds else self._exact
-        new._any_port = dict(self._any_port) if "any_port" in kinds else self._any_port
-        new._subdomain = dict(self._subdomain) if "subdomain" in kinds else self._subdomain
+        new._exact = self._exact.copy() if "exact" in kinds else self._exact
+        new._any_port = self._any_port.copy() if "any_port" in kinds else self._any_port
+        new._subdomain = self._subdomain.copy() if "subdomain" in kinds else self._subdomain
         new._null, new._file, new._any = self._null, self._file, self._any
         for rule in dropped:
             new._unindex(rule)
