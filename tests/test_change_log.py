@@ -375,7 +375,13 @@ def test_an_expired_rule_recompiles_its_policy_only(store: PolicyStore, db: SQLA
     soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
     store.create_policy(
         policy(
-            "brief", "/api/**", [*tenants(3), {"origin": "https://brief.example", "expires": soon}]
+            "brief",
+            "/api/**",
+            [
+                *tenants(3),
+                "https://*.wild.example",
+                {"origin": "https://brief.example", "expires": soon},
+            ],
         )
     )
     store.create_policy(policy("other", "/other/**", tenants(3, 100)))
@@ -387,6 +393,10 @@ def test_an_expired_rule_recompiles_its_policy_only(store: PolicyStore, db: SQLA
     assert brief is not None
     assert brief is not before.policy_for("/api/x")
     assert brief.origins.match("https://brief.example") is None
+    old_brief = before.policy_for("/api/x")
+    assert old_brief is not None
+    # The expired rule was taken out; the other rules were not compiled again.
+    assert brief.origins._subdomain is old_brief.origins._subdomain
     assert_same(after, load_snapshot(db.engine))
 
 

@@ -153,9 +153,9 @@ class Snapshot:
         previous: Snapshot | None = None,
     ) -> None:
         """Compile ``specs``. With ``previous`` (the snapshot in force), every policy
-        that did not change, and none of whose rules expired since, is taken over as
-        it was, memoized answers included: a change to one policy recompiles one
-        policy, not ten thousand rules."""
+        that did not change is taken over as it was, memoized answers included (or,
+        when a rule of it expired since, with that rule taken out of its compiled
+        rules): a change to one policy recompiles one policy, not ten thousand rules."""
         now = now or datetime.now(UTC)
         specs = tuple(sorted(specs, key=lambda s: s.name))
         compiled: dict[str, CompiledPolicy] = {}
@@ -163,9 +163,9 @@ class Snapshot:
         for spec in specs:
             if not spec.enabled:
                 continue
-            old = previous._reusable(spec.name, now) if previous is not None else None
-            if old is not None and old.spec == spec:
-                compiled[spec.name], expiry[spec.name] = old, previous._expiry[spec.name]  # type: ignore[union-attr]
+            current = previous._current(spec.name, now) if previous is not None else None
+            if current is not None and current[0].spec == spec:
+                compiled[spec.name], expiry[spec.name] = current
             else:
                 compiled[spec.name] = _compile_policy(spec, now)
                 expiry[spec.name] = _next_expiry(spec.origins, now)
@@ -198,11 +198,19 @@ class Snapshot:
         #: When an origin rule expires, the snapshot must be compiled again (epoch seconds).
         self.valid_until: float = min(expiry.values(), default=math.inf)
 
-    def _reusable(self, name: str, now: datetime) -> CompiledPolicy | None:
-        """This snapshot's compiled policy ``name`` if none of its rules expired by ``now``."""
-        if now.timestamp() >= self._expiry.get(name, math.inf):
+    def _current(self, name: str, now: datetime) -> tuple[CompiledPolicy, float] | None:
+        """This snapshot's compiled policy ``name`` and when a rule of it expires next,
+        the rules expired by ``now`` taken out (the others are not compiled again)."""
+        old = self._compiled.get(name)
+        if old is None:
             return None
-        return self._compiled.get(name)
+        when = self._expiry[name]
+        if now.timestamp() < when:
+            return old, when
+        spec = old.spec
+        matcher = old.origins.updated((), [e.rule.text for e in spec.origins if e.is_expired(now)])
+        compiled = CompiledPolicy(spec, matcher, matcher.allows_any and not spec.credentials)
+        return compiled, _next_expiry(spec.origins, now)
 
     def with_changes(
         self,
@@ -222,23 +230,23 @@ class Snapshot:
         by_name = {s.name: s for s in self.specs}
         moment = now.timestamp()
         expiry = {name: when for name, when in self._expiry.items() if moment < when}
-        compiled = {name: self._compiled[name] for name in expiry}  # none of its rules expired
+        compiled = {name: self._compiled[name] for name in expiry}  # no rule of it expired
         for name in [*policies, *origins]:
             compiled.pop(name, None)
             expiry.pop(name, None)
             by_name.pop(name, None)
         for name, (spec, changes) in origins.items():
             by_name[name] = spec
-            old = self._reusable(name, now)
-            if spec.enabled and old is not None and _same_but_origins(old.spec, spec):
-                compiled[name], expiry[name] = self._updated(old, spec, changes, now)
+            current = self._current(name, now)
+            if spec.enabled and current is not None and _same_but_origins(current[0].spec, spec):
+                compiled[name], expiry[name] = _updated(*current, spec, changes, now)
         for spec in [*(s for s in policies.values() if s is not None)]:
             by_name[spec.name] = spec
         for spec in by_name.values():  # changed, or a rule of it expired
             if spec.enabled and spec.name not in compiled:
-                old = self._reusable(spec.name, now)
-                if old is not None and old.spec is spec:
-                    compiled[spec.name], expiry[spec.name] = old, self._expiry[spec.name]
+                current = self._current(spec.name, now)
+                if current is not None and current[0].spec is spec:
+                    compiled[spec.name], expiry[spec.name] = current
                 else:
                     compiled[spec.name] = _compile_policy(spec, now)
                     expiry[spec.name] = _next_expiry(spec.origins, now)
@@ -246,20 +254,6 @@ class Snapshot:
         specs = tuple(sorted(by_name.values(), key=lambda s: s.name))
         snapshot._set(revision, specs, compiled, expiry, now, self.loaded)
         return snapshot
-
-    def _updated(
-        self, old: CompiledPolicy, spec: PolicySpec, changes: OriginChanges, now: datetime
-    ) -> tuple[CompiledPolicy, float]:
-        """``old`` with some origin rules changed, and when its first rule expires."""
-        added = [e for e in changes.values() if e is not None and not e.is_expired(now)]
-        matcher = old.origins.updated([e.rule for e in added], changes)
-        expiry = min(self._expiry[old.name], _next_expiry(added, now))
-        if any(
-            e.expires is not None and e.expires.timestamp() == expiry
-            for e in _entries(old.spec, changes)
-        ):
-            expiry = _next_expiry(spec.origins, now)  # the next rule to expire changed: look again
-        return CompiledPolicy(spec, matcher, matcher.allows_any and not spec.credentials), expiry
 
     @classmethod
     def empty(cls) -> Snapshot:
@@ -299,6 +293,22 @@ class Snapshot:
         )
         policy = self.policy_for(request.path)
         return NOT_COVERED if policy is None else decide_origin(policy, request.origin)
+
+
+def _updated(
+    old: CompiledPolicy, old_expiry: float, spec: PolicySpec, changes: OriginChanges, now: datetime
+) -> tuple[CompiledPolicy, float]:
+    """``old`` with some origin rules changed (``spec`` is the policy now), and when its
+    first rule expires."""
+    added = [e for e in changes.values() if e is not None and not e.is_expired(now)]
+    matcher = old.origins.updated([e.rule for e in added], changes)
+    expiry = min(old_expiry, _next_expiry(added, now))
+    if any(
+        e.expires is not None and e.expires.timestamp() == expiry
+        for e in _entries(old.spec, changes)
+    ):
+        expiry = _next_expiry(spec.origins, now)  # the next rule to expire changed: look again
+    return CompiledPolicy(spec, matcher, matcher.allows_any and not spec.credentials), expiry
 
 
 def _entries(spec: PolicySpec, texts: Iterable[str]) -> list[OriginEntry]:
