@@ -35,7 +35,7 @@ from tests.support.admin import PASSWORD, log_in
 from tests.support.host import close_app, make_app
 
 REPO = Path(__file__).resolve().parent.parent
-HEAD = "0002_operator_sessions"
+HEAD = "0003_change_log"
 #: The tables the models describe; the four of the policy contract must be among them.
 CORSADMIN_TABLES = set(Base.metadata.tables)
 assert {
@@ -307,7 +307,10 @@ def test_0002_adds_login_sessions_to_a_database_made_by_0001(
     database_url: str, engine: sa.Engine
 ) -> None:
     upgrade(engine, "0001_initial")
-    assert tables(engine) == CORSADMIN_TABLES - {"corsadmin_operator_session"} | {VERSION_TABLE}
+    assert tables(engine) == CORSADMIN_TABLES - {
+        "corsadmin_operator_session",
+        "corsadmin_change",
+    } | {VERSION_TABLE}
     with engine.begin() as conn:  # an operator and a policy made under 0001
         conn.execute(
             sa.text(
@@ -338,6 +341,65 @@ def test_0002_adds_login_sessions_to_a_database_made_by_0001(
     # Down to 0001 again: only the sessions table goes.
     with engine.begin() as conn:
         command.downgrade(alembic_config(conn), "0001_initial")
-    assert tables(engine) == CORSADMIN_TABLES - {"corsadmin_operator_session"} | {VERSION_TABLE}
+    assert tables(engine) == CORSADMIN_TABLES - {
+        "corsadmin_operator_session",
+        "corsadmin_change",
+    } | {VERSION_TABLE}
     assert rows(engine, "SELECT name FROM corsadmin_operator") == [("alice",)]
     assert rows(engine, f"SELECT version_num FROM {VERSION_TABLE}") == [("0001_initial",)]
+
+
+def test_0003_adds_the_change_log_to_a_database_made_by_0002(
+    database_url: str, engine: sa.Engine
+) -> None:
+    upgrade(engine, "0002_operator_sessions")
+    assert tables(engine) == CORSADMIN_TABLES - {"corsadmin_change"} | {VERSION_TABLE}
+    with engine.begin() as conn:  # a policy written by the previous release (revision 3)
+        conn.execute(
+            sa.text(
+                "INSERT INTO corsadmin_policy (id, name, path, description, methods, "
+                "allow_headers, expose_headers, credentials, private_network, enabled, "
+                "priority, review_every_days, version, created_at, created_by, updated_at, "
+                "updated_by) VALUES (1, 'shop', '/api/**', '', '[\"GET\"]', '[\"*\"]', '[]', "
+                ":no, :no, :yes, 0, 90, 1, CURRENT_TIMESTAMP, 'old', CURRENT_TIMESTAMP, 'old')"
+            ),
+            {"no": False, "yes": True},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO corsadmin_origin_rule (policy_id, origin, note, created_at, "
+                "created_by) VALUES (1, 'https://old.example', '', CURRENT_TIMESTAMP, 'old')"
+            )
+        )
+        conn.execute(sa.text("UPDATE corsadmin_state SET revision = 3 WHERE id = 1"))
+
+    manage_db_upgrade(database_url)
+
+    assert rows(engine, f"SELECT version_num FROM {VERSION_TABLE}") == [(HEAD,)]
+    assert tables(engine) == CORSADMIN_TABLES | {VERSION_TABLE}
+    assert rows(engine, "SELECT count(*) FROM corsadmin_change") == [(0,)]
+    app = make_app(database_url)
+    try:
+        cors = CorsAdmin.state(app).extension
+        with app.app_context():
+            first = cors.snapshot(app)  # revisions 1-3 are not in the log: a full load
+            assert first.revision == 3
+            assert [e.rule.text for e in first.specs[0].origins] == ["https://old.example"]
+            cors.store("tester", app).add_origin("shop", "https://new.example")
+            latest = cors.snapshot(app)  # revision 4 is: only that rule was read
+            assert latest.revision == 4
+            assert [e.rule.text for e in latest.specs[0].origins] == [
+                "https://new.example",
+                "https://old.example",
+            ]
+    finally:
+        close_app(app)
+    assert rows(engine, "SELECT revision, kind, origin FROM corsadmin_change") == [
+        (4, "origin", "https://new.example")
+    ]
+
+    # Down to 0002 again: only the change log goes.
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0002_operator_sessions")
+    assert tables(engine) == CORSADMIN_TABLES - {"corsadmin_change"} | {VERSION_TABLE}
+    assert rows(engine, "SELECT revision FROM corsadmin_state") == [(4,)]

@@ -7,7 +7,7 @@ import shlex
 from flask import render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from ..db.loader import load_snapshot, spec_of
+from ..db.loader import spec_of
 from ..db.models import utcnow
 from ..engine.explain import explain
 from ..errors import ValidationError
@@ -234,7 +234,8 @@ def check() -> Page:
         elif not path.startswith("/"):
             form.path.errors = ["must start with '/' (the request path)"]
         else:
-            snapshot = load_snapshot(state().db.engine)
+            snapshot = state().load()  # the database's policy: what changed since this
+            # process's snapshot is read, not every rule again
             explanation = explain(
                 snapshot,
                 origin,

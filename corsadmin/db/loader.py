@@ -6,6 +6,8 @@ only rebuilds the objects, through a :class:`RuleCache` of what did not change.
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 from collections.abc import Callable
 from typing import Any, Final, assert_never
 
@@ -16,6 +18,7 @@ from ..policy.fields import PLAIN_FIELDS, Kind
 from ..policy.origins import OriginRule, parse_origin_rule
 from ..policy.paths import PathPattern, load_path_pattern
 from ..policy.spec import OriginEntry, PolicySpec
+from .changelog import read_delta
 from .models import OriginRuleRow, Policy, State
 
 
@@ -83,6 +86,12 @@ def load_specs(
     raise InconsistentRead(f"policies changed during {LOAD_ATTEMPTS} reads in a row")
 
 
+def _by_text(connection: sa.Connection, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    """``column`` to order by in code point order, as Python sorts (PostgreSQL's default
+    collation may follow a locale; SQLite compares UTF-8 bytes, the same order)."""
+    return sa.collate(column, "C") if connection.dialect.name == "postgresql" else column
+
+
 def _read_specs(connection: sa.Connection, cache: RuleCache) -> list[PolicySpec]:
     p = Policy.__table__
     r = OriginRuleRow.__table__
@@ -90,12 +99,10 @@ def _read_specs(connection: sa.Connection, cache: RuleCache) -> list[PolicySpec]
     seen_origins: set[str] = set()
     for row in connection.execute(
         sa.select(r.c.policy_id, r.c.origin, r.c.note, r.c.expires_at).order_by(
-            r.c.policy_id, r.c.origin
+            r.c.policy_id, _by_text(connection, r.c.origin)
         )
     ):
-        origin_rows.setdefault(row.policy_id, []).append(
-            OriginEntry(cache.origin(row.origin), row.note or "", row.expires_at)
-        )
+        origin_rows.setdefault(row.policy_id, []).append(_entry(row, cache))
         seen_origins.add(row.origin)
     specs: list[PolicySpec] = []
     seen_paths: set[str] = set()
@@ -110,12 +117,132 @@ def load_snapshot(
     engine: sa.Engine, cache: RuleCache | None = None, previous: Snapshot | None = None
 ) -> Snapshot:
     """Compile a snapshot from the database (one consistent revision), taking over
-    the unchanged policies of ``previous``."""
+    the unchanged policies of ``previous``.
+
+    With ``previous``, only what the change log says changed since its revision is
+    read (:func:`load_changes`); when the log cannot say, everything is.
+    """
+    cache = cache or RuleCache()
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        if previous is not None and previous.loaded:
+            snapshot = load_changes(connection, previous, cache)
+            if snapshot is not None:
+                return snapshot
         revision, specs = load_specs(connection, cache)
     return Snapshot(revision, specs, previous=previous)
+
+
+def load_changes(
+    connection: sa.Connection, previous: Snapshot, cache: RuleCache
+) -> Snapshot | None:
+    """``previous`` brought to the current revision by reading only the policies and
+    origin rules the change log names since its revision; None when the log cannot
+    say (then load everything). One revision, never a mixture: the same check as
+    :func:`load_specs` (the revision before and after the reads)."""
+    for _attempt in range(LOAD_ATTEMPTS):
+        revision = read_revision(connection)
+        if revision < previous.revision:
+            return None  # a database other than the one previous came from
+        if revision == previous.revision:
+            return previous
+        delta = read_delta(connection, previous.revision, revision)
+        if delta is None:
+            return None
+        policies = _read_policies(connection, delta.policies, cache)
+        origins = _read_origins(connection, delta.origins, previous, cache)
+        if origins is None:
+            return None
+        if read_revision(connection) == revision:
+            return previous.with_changes(revision, policies, origins)
+        if connection.in_transaction():
+            connection.rollback()
+    raise InconsistentRead(f"policies changed during {LOAD_ATTEMPTS} reads in a row")
+
+
+def _read_policies(
+    connection: sa.Connection, names: set[str], cache: RuleCache
+) -> dict[str, PolicySpec | None]:
+    """The policies named, as stored now (None: no longer there)."""
+    found: dict[str, PolicySpec | None] = dict.fromkeys(names)
+    if not names:
+        return found
+    p = Policy.__table__
+    r = OriginRuleRow.__table__
+    rows = connection.execute(sa.select(p).where(p.c.name.in_(sorted(names)))).all()
+    origin_rows: dict[int, list[OriginEntry]] = {row.id: [] for row in rows}
+    if origin_rows:
+        for rule in connection.execute(
+            sa.select(r.c.policy_id, r.c.origin, r.c.note, r.c.expires_at)
+            .where(r.c.policy_id.in_(sorted(origin_rows)))
+            .order_by(r.c.policy_id, _by_text(connection, r.c.origin))
+        ):
+            origin_rows[rule.policy_id].append(_entry(rule, cache))
+    for row in rows:
+        found[row.name] = _spec(row, cache.path(row.path), tuple(origin_rows[row.id]))
+    return found
+
+
+def _read_origins(
+    connection: sa.Connection,
+    texts: dict[str, set[str]],
+    previous: Snapshot,
+    cache: RuleCache,
+) -> dict[str, tuple[PolicySpec, dict[str, OriginEntry | None]]] | None:
+    """For each policy whose only change is some origin rules: the policy with those
+    rules as stored now, and each rule's entry now (None: removed). None when a
+    policy is not where the log says (then load everything)."""
+    if not texts:
+        return {}
+    p = Policy.__table__
+    r = OriginRuleRow.__table__
+    ids = {
+        row.id: row.name
+        for row in connection.execute(
+            sa.select(p.c.id, p.c.name).where(p.c.name.in_(sorted(texts)))
+        )
+    }
+    before = {spec.name: spec for spec in previous.specs}
+    if set(ids.values()) != set(texts) or not set(texts) <= set(before):
+        return None
+    changes: dict[str, dict[str, OriginEntry | None]] = {
+        name: dict.fromkeys(wanted) for name, wanted in texts.items()
+    }
+    every_text = sorted(set().union(*texts.values()))
+    for rule in connection.execute(
+        sa.select(r.c.policy_id, r.c.origin, r.c.note, r.c.expires_at).where(
+            r.c.policy_id.in_(sorted(ids)), r.c.origin.in_(every_text)
+        )
+    ):
+        name = ids[rule.policy_id]
+        if rule.origin in changes[name]:
+            changes[name][rule.origin] = _entry(rule, cache)
+    return {name: (_with_entries(before[name], change), change) for name, change in changes.items()}
+
+
+def _entry(row: Any, cache: RuleCache) -> OriginEntry:
+    return OriginEntry(cache.origin(row.origin), row.note or "", row.expires_at)
+
+
+def _with_entries(spec: PolicySpec, changes: dict[str, OriginEntry | None]) -> PolicySpec:
+    """``spec`` with these origin rules replaced, added or (None) removed, the rules kept
+    in text order (a copy of the tuple; no rule is parsed again)."""
+    entries = list(spec.origins)
+    for text, entry in changes.items():
+        i = bisect.bisect_left(entries, text, key=_entry_text)
+        present = i < len(entries) and entries[i].rule.text == text
+        if entry is None and present:
+            del entries[i]
+        elif entry is not None and present:
+            entries[i] = entry
+        elif entry is not None:
+            entries.insert(i, entry)
+    return dataclasses.replace(spec, origins=tuple(entries))
+
+
+def _entry_text(entry: OriginEntry) -> str:
+    return entry.rule.text
 
 
 def spec_of(policy: Policy) -> PolicySpec:

@@ -135,6 +135,27 @@ class State(Base):
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class ChangeLogEntry(Base):
+    """What one revision changed, written in the same transaction as the change, so a
+    process at an older revision reloads only that (:mod:`corsadmin.db.changelog`).
+
+    ``kind`` is ``policy`` (re-read the policy named ``policy_name``, which may be
+    gone), ``origin`` (re-read the one rule ``origin`` of that policy), ``none`` (the
+    revision changed nothing a snapshot holds) or ``all`` (reload everything). Every
+    revision written by this release has at least one entry; old revisions are pruned.
+    """
+
+    __tablename__ = "corsadmin_change"
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True
+    )
+    revision: Mapped[int] = mapped_column(sa.BigInteger, index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    policy_name: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    origin: Mapped[str | None] = mapped_column(sa.String(2100), nullable=True)
+
+
 class OriginUsage(Base):
     """How often an origin called a policy's paths, allowed or refused.
 

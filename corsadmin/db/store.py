@@ -40,6 +40,7 @@ from ..policy.spec import (
 )
 from ..runtime.notify import notify
 from ..signals import policy_changed, send_safely
+from .changelog import Change, record
 from .loader import spec_of
 from .models import AuditEvent, OriginRuleRow, Policy, State, utcnow
 
@@ -186,6 +187,7 @@ class PolicyStore:
         self.on_commit = on_commit
         self.sender = sender  # of corsadmin.signals.policy_changed (the Flask app)
         self._events: list[tuple[str, str | None]] = []  # (action, policy) of this change
+        self._changes: list[Change] = []  # the change log entries of this change
         self._revision = 0
 
     # Reading -----------------------------------------------------------------
@@ -364,7 +366,7 @@ class PolicyStore:
             summary = f"allowed origin {entry.rule.text} on {policy_name}"
             if existing is not None:
                 summary = f"changed origin {entry.rule.text} on {policy_name}: {change.details()}"
-            self._audit("origin.add", policy_name, before, after, summary)
+            self._audit("origin.add", policy_name, before, after, summary, origin=entry.rule.text)
         return change
 
     def remove_origin(
@@ -387,6 +389,7 @@ class PolicyStore:
                 before,
                 after,
                 f"removed origin {text} from {policy_name}",
+                origin=text,
             )
 
     def import_document(self, document: Any, *, replace: bool = False) -> ImportReport:
@@ -448,7 +451,7 @@ class PolicyStore:
             policy.reviewed_by = self.actor
             spec = spec_of(policy)
             summary = f"reviewed {name}" + (f": {comment}" if comment else "")
-            self._audit("policy.review", name, spec, spec, summary)
+            self._audit("policy.review", name, spec, spec, summary, origin=None, touches=False)
 
     # Internals ---------------------------------------------------------------
 
@@ -562,7 +565,22 @@ class PolicyStore:
         before: PolicySpec | None,
         after: PolicySpec | None,
         summary: str,
+        *,
+        origin: str | None = None,
+        touches: bool = True,
     ) -> None:
+        """Record the audit event and the change log entries of one policy's change:
+        ``origin`` when only that rule changed, ``touches=False`` when nothing a
+        snapshot holds did."""
+        if not touches:
+            self._changes.append(Change("none"))
+        elif origin is not None:
+            self._changes.append(Change("origin", policy_name, origin))
+        else:
+            names = {s.name for s in (before, after) if s is not None}
+            if policy_name is not None:
+                names.add(policy_name)
+            self._changes.extend(Change("policy", name) for name in sorted(names))
         self.session.add(
             AuditEvent(
                 at=utcnow(),
@@ -626,6 +644,7 @@ class _Transaction:
 
     def __enter__(self) -> None:
         self.store._events = []
+        self.store._changes = []
         self.store._revision = self.store._bump_revision()
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
@@ -637,6 +656,7 @@ class _Transaction:
             return
         try:
             if events:
+                record(session.connection(), self.store._revision, self.store._changes)
                 session.commit()
             else:
                 session.rollback()  # no change: the revision stays where it was

@@ -14,17 +14,19 @@ memo per process and application, handed from each snapshot to the next.
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
 from ..limits import EVALUATION_MEMO_LIMIT, MAX_MEMO_PATH, PATH_MEMO_LIMIT
 from ..policy.origins import OriginMatcher, OriginRule
 from ..policy.paths import PathCandidate, PathMatcher
-from ..policy.spec import PolicySpec
+from ..policy.spec import OriginEntry, PolicySpec
 from .memo import BoundedMemo
 
 if TYPE_CHECKING:
@@ -120,12 +122,32 @@ def _carried_over(
     return carried
 
 
+def _next_expiry(entries: Iterable[OriginEntry], now: datetime) -> float:
+    """When the first of these rules that has not expired at ``now`` expires (epoch s)."""
+    return min(
+        (e.expires.timestamp() for e in entries if e.expires is not None and e.expires > now),
+        default=math.inf,
+    )
+
+
+def _same_but_origins(a: PolicySpec, b: PolicySpec) -> bool:
+    return all(getattr(a, name) == getattr(b, name) for name in _NOT_ORIGINS)
+
+
+_NOT_ORIGINS: Final = tuple(f.name for f in dataclasses.fields(PolicySpec) if f.name != "origins")
+
+#: What changed in one policy's origin rules: each rule text touched, and its entry now
+#: (None when it was removed).
+OriginChanges = Mapping[str, "OriginEntry | None"]
+
+
 class Snapshot:
     """Every enabled policy at one revision, compiled."""
 
     __slots__ = (
         "_by_path",
         "_compiled",
+        "_expiry",
         "_paths",
         "compiled_at",
         "evaluations",
@@ -145,39 +167,113 @@ class Snapshot:
         previous: Snapshot | None = None,
     ) -> None:
         """Compile ``specs``. With ``previous`` (the snapshot in force), every policy
-        that did not change is taken over as it was, memoized answers included: a
-        change to one policy recompiles one policy, not ten thousand rules, and the
+        that did not change is taken over as it was, memoized answers included (or,
+        when a rule of it expired since, with that rule taken out of its compiled
+        rules): a change to one policy recompiles one policy, not ten thousand rules. The
         answers of the policies no longer in force are dropped with ``previous``."""
         now = now or datetime.now(UTC)
-        self.revision = revision
-        self.loaded = loaded
-        self.specs: tuple[PolicySpec, ...] = tuple(sorted(specs, key=lambda s: s.name))
-        self.compiled_at = now
-        reusable: dict[PolicySpec, CompiledPolicy] = {}
-        if previous is not None and now.timestamp() < previous.valid_until:
-            reusable = previous._compiled  # no rule of it has expired since
-        self._compiled: dict[PolicySpec, CompiledPolicy] = {}
-        entries: list[PathCandidate[CompiledPolicy]] = []
-        next_expiry = math.inf
-        for spec in self.specs:
+        specs = tuple(sorted(specs, key=lambda s: s.name))
+        compiled: dict[str, CompiledPolicy] = {}
+        expiry: dict[str, float] = {}
+        for spec in specs:
             if not spec.enabled:
                 continue
-            for entry in spec.origins:
-                if entry.expires is not None and entry.expires > now:
-                    next_expiry = min(next_expiry, entry.expires.timestamp())
-            compiled = reusable.get(spec) or _compile_policy(spec, now)
-            self._compiled[spec] = compiled
-            entries.append(PathCandidate(spec.path, spec.priority, spec.name, compiled))
-        self._paths: PathMatcher[CompiledPolicy] = PathMatcher(entries)
+            current = previous._current(spec.name, now) if previous is not None else None
+            if current is not None and current[0].spec == spec:
+                compiled[spec.name], expiry[spec.name] = current
+            else:
+                compiled[spec.name] = _compile_policy(spec, now)
+                expiry[spec.name] = _next_expiry(spec.origins, now)
+        memo = previous.evaluations if previous is not None else None
+        self._set(revision, specs, compiled, expiry, now, loaded, memo)
+
+    def _set(
+        self,
+        revision: int,
+        specs: tuple[PolicySpec, ...],
+        compiled: dict[str, CompiledPolicy],
+        expiry: dict[str, float],
+        now: datetime,
+        loaded: bool,
+        memo: BoundedMemo[MemoKey, Evaluation] | None,
+    ) -> None:
+        self.revision = revision
+        self.loaded = loaded
+        self.specs = specs
+        self.compiled_at = now
+        #: The compiled enabled policies by name, and when a rule of each expires.
+        self._compiled = compiled
+        self._expiry = expiry
+        self._paths: PathMatcher[CompiledPolicy] = PathMatcher(
+            [
+                PathCandidate(s.path, s.priority, s.name, compiled[s.name])
+                for s in specs
+                if s.enabled
+            ]
+        )
         self._by_path: BoundedMemo[str, CompiledPolicy | None] = BoundedMemo(PATH_MEMO_LIMIT)
         #: Every policy's answers (:func:`corsadmin.engine.decide.decide`), keyed by the
         #: compiled policy first: one bound for the process, whatever the number of policies.
-        self.evaluations: BoundedMemo[MemoKey, Evaluation] = _carried_over(
-            previous.evaluations if reusable and previous is not None else None,
-            self._compiled.values(),
-        )
+        self.evaluations: BoundedMemo[MemoKey, Evaluation] = _carried_over(memo, compiled.values())
         #: When an origin rule expires, the snapshot must be compiled again (epoch seconds).
-        self.valid_until: float = next_expiry
+        self.valid_until: float = min(expiry.values(), default=math.inf)
+
+    def _current(self, name: str, now: datetime) -> tuple[CompiledPolicy, float] | None:
+        """This snapshot's compiled policy ``name`` and when a rule of it expires next,
+        the rules expired by ``now`` taken out (the others are not compiled again)."""
+        old = self._compiled.get(name)
+        if old is None:
+            return None
+        when = self._expiry[name]
+        if now.timestamp() < when:
+            return old, when
+        spec = old.spec
+        matcher = old.origins.updated((), [e.rule.text for e in spec.origins if e.is_expired(now)])
+        compiled = CompiledPolicy(spec, matcher, matcher.allows_any and not spec.credentials)
+        return compiled, _next_expiry(spec.origins, now)
+
+    def with_changes(
+        self,
+        revision: int,
+        policies: Mapping[str, PolicySpec | None],
+        origins: Mapping[str, tuple[PolicySpec, OriginChanges]] | None = None,
+        *,
+        now: datetime | None = None,
+    ) -> Snapshot:
+        """This snapshot at a later ``revision``: ``policies`` replaced (None: deleted)
+        and compiled again; for ``origins``, policies whose only change is some origin
+        rules, the compiled rules are updated in place of a compile. The cost grows with
+        the number of policies and of rules changed, not with the rules left alone
+        (except a memory copy of the lookups of a changed policy's matcher)."""
+        now = now or datetime.now(UTC)
+        origins = origins or {}
+        by_name = {s.name: s for s in self.specs}
+        moment = now.timestamp()
+        expiry = {name: when for name, when in self._expiry.items() if moment < when}
+        compiled = {name: self._compiled[name] for name in expiry}  # no rule of it expired
+        for name in [*policies, *origins]:
+            compiled.pop(name, None)
+            expiry.pop(name, None)
+            by_name.pop(name, None)
+        for name, (spec, changes) in origins.items():
+            by_name[name] = spec
+            current = self._current(name, now)
+            if spec.enabled and current is not None and _same_but_origins(current[0].spec, spec):
+                compiled[name], expiry[name] = _updated(*current, spec, changes, now)
+        for spec in [*(s for s in policies.values() if s is not None)]:
+            by_name[spec.name] = spec
+        for spec in by_name.values():  # changed, or a rule of it expired
+            if spec.enabled and spec.name not in compiled:
+                current = self._current(spec.name, now)
+                if current is not None and current[0].spec is spec:
+                    compiled[spec.name], expiry[spec.name] = current
+                else:
+                    compiled[spec.name] = _compile_policy(spec, now)
+                    expiry[spec.name] = _next_expiry(spec.origins, now)
+        snapshot = Snapshot.__new__(Snapshot)
+        specs = tuple(sorted(by_name.values(), key=lambda s: s.name))
+        snapshot._set(revision, specs, compiled, expiry, now, self.loaded, self.evaluations)
+        return snapshot
 
     @classmethod
     def empty(cls) -> Snapshot:
@@ -185,8 +281,8 @@ class Snapshot:
         return cls(-1, (), loaded=False)
 
     def recompiled(self, now: datetime | None = None) -> Snapshot:
-        """The same policies compiled again (after an origin rule expired)."""
-        return Snapshot(self.revision, self.specs, now=now, loaded=self.loaded)
+        """The same policies, those with an origin rule expired since compiled again."""
+        return Snapshot(self.revision, self.specs, now=now, loaded=self.loaded, previous=self)
 
     def __len__(self) -> int:
         return len(self._paths)
@@ -217,6 +313,36 @@ class Snapshot:
         )
         policy = self.policy_for(request.path)
         return NOT_COVERED if policy is None else decide_origin(policy, request.origin)
+
+
+def _updated(
+    old: CompiledPolicy, old_expiry: float, spec: PolicySpec, changes: OriginChanges, now: datetime
+) -> tuple[CompiledPolicy, float]:
+    """``old`` with some origin rules changed (``spec`` is the policy now), and when its
+    first rule expires."""
+    added = [e for e in changes.values() if e is not None and not e.is_expired(now)]
+    matcher = old.origins.updated([e.rule for e in added], changes)
+    expiry = min(old_expiry, _next_expiry(added, now))
+    if any(
+        e.expires is not None and e.expires.timestamp() == expiry
+        for e in _entries(old.spec, changes)
+    ):
+        expiry = _next_expiry(spec.origins, now)  # the next rule to expire changed: look again
+    return CompiledPolicy(spec, matcher, matcher.allows_any and not spec.credentials), expiry
+
+
+def _entries(spec: PolicySpec, texts: Iterable[str]) -> list[OriginEntry]:
+    """The entries of ``spec`` (origins sorted by text, as loaded) with these texts."""
+    found = []
+    for text in texts:
+        i = bisect.bisect_left(spec.origins, text, key=_entry_text)
+        if i < len(spec.origins) and spec.origins[i].rule.text == text:
+            found.append(spec.origins[i])
+    return found
+
+
+def _entry_text(entry: OriginEntry) -> str:
+    return entry.rule.text
 
 
 def decide_origin(policy: CompiledPolicy, origin: str | None) -> Decision:

@@ -20,6 +20,7 @@ number of rules.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import ipaddress
 import logging
@@ -581,6 +582,10 @@ def _combined(regex_rules: list[tuple[OriginRule, re2._Regexp]]) -> re2._Regexp 
         return None
 
 
+def _rule_text(rule: OriginRule) -> str:
+    return rule.text
+
+
 class OriginMatcher:
     """The compiled origin rules of one policy. Lookup cost does not grow with the
     number of rules."""
@@ -630,6 +635,81 @@ class OriginMatcher:
                 self._any = rule
         self._regex_rules: tuple[tuple[OriginRule, re2._Regexp], ...] = tuple(regex_rules)
         self._regex: re2._Regexp | None = _combined(regex_rules)
+
+    def updated(self, added: Iterable[OriginRule], removed: Iterable[str]) -> OriginMatcher:
+        """A matcher of these rules without those whose text is in ``removed`` and with
+        ``added`` (which replace rules of the same text). The other rules are neither
+        parsed nor compiled again: the lookups of the kinds that change are copied
+        (linear in the number of rules, a memory copy), the others shared.
+
+        ``dict.copy`` (not ``dict(...)``): it stays a memory copy after keys were
+        removed, where ``dict(...)`` inserts every key again (10x slower at 10**6)."""
+        adding = {rule.text: rule for rule in added}
+        gone = set(removed) | set(adding)
+        rules = list(self._rules)
+        dropped: list[OriginRule] = []
+        for text in gone:
+            i = bisect.bisect_left(rules, text, key=_rule_text)
+            if i < len(rules) and rules[i].text == text:
+                dropped.append(rules.pop(i))
+        for rule in adding.values():
+            bisect.insort(rules, rule, key=_rule_text)
+        kinds = {rule.kind for rule in dropped} | {rule.kind for rule in adding.values()}
+        new = OriginMatcher.__new__(OriginMatcher)
+        new._rules = tuple(rules)
+        new._exact = self._exact.copy() if "exact" in kinds else self._exact
+        new._any_port = self._any_port.copy() if "any_port" in kinds else self._any_port
+        new._subdomain = self._subdomain.copy() if "subdomain" in kinds else self._subdomain
+        new._null, new._file, new._any = self._null, self._file, self._any
+        for rule in dropped:
+            new._unindex(rule)
+        for rule in adding.values():
+            new._index(rule)
+        new._regex_rules, new._regex = self._regex_rules, self._regex
+        if "regex" in kinds:
+            kept = [(r, c) for r, c in self._regex_rules if r.text not in gone]
+            for rule in adding.values():
+                compiled = (
+                    _compile_stored(_field(rule, rule.pattern)) if rule.kind == "regex" else None
+                )
+                if compiled is not None:
+                    kept.append((rule, compiled))
+            kept.sort(key=lambda pair: pair[0].text)
+            new._regex_rules = tuple(kept)
+            new._regex = _combined(kept)
+        return new
+
+    def _index(self, rule: OriginRule) -> None:
+        """Put a rule that is not a regex into its lookup (see :meth:`updated`)."""
+        if rule.kind == "exact":
+            self._exact[rule.text] = rule
+        elif rule.kind == "any_port":
+            self._any_port[(_field(rule, rule.scheme), _field(rule, rule.host))] = rule
+        elif rule.kind == "subdomain":
+            self._subdomain[(_field(rule, rule.scheme), rule.port, _field(rule, rule.host))] = rule
+        elif rule.kind == "null":
+            self._null = rule
+        elif rule.kind == "file":
+            self._file = rule
+        elif rule.kind == "any":
+            self._any = rule
+
+    def _unindex(self, rule: OriginRule) -> None:
+        """Take a rule that is not a regex out of its lookup (see :meth:`updated`)."""
+        if rule.kind == "exact":
+            self._exact.pop(rule.text, None)
+        elif rule.kind == "any_port":
+            self._any_port.pop((_field(rule, rule.scheme), _field(rule, rule.host)), None)
+        elif rule.kind == "subdomain":
+            self._subdomain.pop(
+                (_field(rule, rule.scheme), rule.port, _field(rule, rule.host)), None
+            )
+        elif rule.kind == "null":
+            self._null = None
+        elif rule.kind == "file":
+            self._file = None
+        elif rule.kind == "any":
+            self._any = None
 
     @property
     def rules(self) -> tuple[OriginRule, ...]:
