@@ -36,7 +36,6 @@ __all__ = [
     "MemoKey",
     "decide",
     "evaluate",
-    "memo_key",
 ]
 
 
@@ -65,20 +64,6 @@ NOT_COVERED_EVALUATION = Evaluation(NOT_COVERED, ())
 #: What an answer depends on: (the compiled policy, origin, preflight?, requested
 #: method, requested headers, private network).
 MemoKey = tuple[CompiledPolicy, str | None, bool, str | None, str | None, bool]
-
-
-def memo_key(
-    policy: CompiledPolicy,
-    origin: str | None,
-    method: str,
-    request_method: str | None,
-    request_headers: str | None,
-    private_network: bool,
-) -> MemoKey:
-    """What an answer depends on (the preflight fields only for OPTIONS)."""
-    if method == "OPTIONS":
-        return (policy, origin, True, request_method, request_headers, private_network)
-    return (policy, origin, False, None, None, private_network)
 
 
 def decide(

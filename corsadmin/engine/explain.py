@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..policy.paths import PathCandidate
-from .decide import NOT_COVERED_EVALUATION, Evaluation, MemoKey, decide, evaluate, memo_key
+from .decide import NOT_COVERED_EVALUATION, Evaluation, MemoKey, decide, evaluate
 from .headers import HeaderPairs
 from .snapshot import CompiledPolicy, Snapshot
 
-__all__ = [  # Evaluation, evaluate, memo_key...: moved to engine/decide.py, kept importable here
+__all__ = [  # Evaluation, evaluate...: moved to engine/decide.py, kept importable here
     "NOT_COVERED_EVALUATION",
     "SAFELISTED_HEADERS",
     "SIMPLE_CONTENT_TYPES",
@@ -27,7 +27,6 @@ __all__ = [  # Evaluation, evaluate, memo_key...: moved to engine/decide.py, kep
     "MemoKey",
     "evaluate",
     "explain",
-    "memo_key",
 ]
 
 SIMPLE_METHODS = frozenset({"GET", "HEAD", "POST"})
