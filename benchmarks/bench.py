@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -632,12 +632,21 @@ def _get(url: str, origin: str) -> tuple[int, bool]:
 
 
 def propagation_benchmark(
-    url: str, changes: int, workers: int, directory: Path
+    url: str,
+    changes: int,
+    workers: int,
+    directory: Path,
+    policy: str = "example-api",
+    boot: dict[str, float] | None = None,
 ) -> PropagationFigures:
+    """From each commit of ``origin add``/``origin remove`` on ``policy`` through the CLI
+    until every gunicorn worker enforces it. ``boot``, when given, receives the seconds
+    from gunicorn's start until every worker answered and the workers' largest RSS."""
     from tests.support.servers import free_port, serve_process
 
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "CORSADMIN_REFRESH_INTERVAL": "1"}
+    started = time.monotonic()
     command = [
         sys.executable,
         "-m",
@@ -651,15 +660,24 @@ def propagation_benchmark(
     engine = sa.create_engine(url)
     figures = []
     with serve_process(
-        command, port=port, env=env, cwd=REPO, ready_path="/", log_path=directory / "gunicorn.log"
+        command,
+        port=port,
+        env=env,
+        cwd=REPO,
+        ready_path="/",
+        log_path=directory / "gunicorn.log",
+        timeout=120,
     ):
         base = f"http://127.0.0.1:{port}/api/worker"
         pids: set[int] = set()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while len(pids) < workers and time.monotonic() < deadline:
             pids.add(_get(base, "https://nobody.example")[0])
         if len(pids) < workers:
             raise RuntimeError(f"only {len(pids)} of {workers} gunicorn workers answered")
+        if boot is not None:
+            boot["seconds"] = time.monotonic() - started
+            boot["rss_mib"] = max(_rss_mib(pid) for pid in pids)
         for k in range(changes):
             origin = f"https://bench{k}.example"
             for action, want in (("add", True), ("remove", False)):
@@ -674,7 +692,7 @@ def propagation_benchmark(
                         "bench",
                         "origin",
                         action,
-                        "example-api",
+                        policy,
                         origin,
                     ],
                     cwd=REPO,
@@ -689,6 +707,78 @@ def propagation_benchmark(
                 figures.append(watcher.result(committed))
     engine.dispose()
     return PropagationFigures(workers, figures)
+
+
+def _rss_mib(pid: int) -> float:
+    """A process's resident set (VmRSS), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+#: Policy sizes of the propagation-at-scale curve (``--propagation-scale``).
+PROPAGATION_SIZES: Final = (10_000, 100_000, 1_000_000)
+
+
+@dataclass
+class ScalePropagation:
+    rules: int
+    boot: float  # gunicorn start until every worker answered
+    rss_mib: float  # the largest worker's RSS
+    figures: PropagationFigures
+
+
+def propagation_scale_benchmark(
+    sizes: Sequence[int], changes: int, workers: int, directory: Path
+) -> list[ScalePropagation]:
+    """One ``origin add``/``origin remove`` into a policy of each size on PostgreSQL, from
+    its commit until every worker of a gunicorn with ``workers`` workers enforces it."""
+    from tests.support.postgres import create_database, start_postgres
+
+    server = start_postgres(directory / "pg-scale")
+    results = []
+    try:
+        for size in sizes:
+            url = create_database(server, f"scale{size}")
+            engine = sa.create_engine(url)
+            _bulk_policy(engine, size)
+            engine.dispose()
+            boot: dict[str, float] = {}
+            figures = propagation_benchmark(url, changes, workers, directory, "tenants", boot)
+            results.append(ScalePropagation(size, boot["seconds"], boot["rss_mib"], figures))
+            print(
+                f"  propagation at {size:,} rules: boot {boot['seconds']:.1f}s, "
+                f"max {max(figures.changes):.2f}s",
+                file=sys.stderr,
+            )
+    finally:
+        server.stop()
+    return results
+
+
+def propagation_scale_report(results: Sequence[ScalePropagation]) -> str:
+    workers = results[0].figures.workers if results else 0
+    lines = [
+        "",
+        f"## Propagation by policy size (PostgreSQL, gunicorn {workers} workers, "
+        "CORSADMIN_REFRESH_INTERVAL=1)",
+        "",
+        "One policy of N exact origin rules; `origin add` and `origin remove` of one origin "
+        "through the CLI, from the commit until every worker enforced it.",
+        "",
+        "| rules | workers up (all loaded) | largest worker RSS | changes | median | max "
+        "| target max <= 1 s |",
+        "|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        changes = sorted(r.figures.changes)
+        lines.append(
+            f"| {r.rules:,} | {r.boot:.1f} s | {r.rss_mib:.0f} MiB | {len(changes)} "
+            f"| {statistics.median(changes):.2f} s | {changes[-1]:.2f} s "
+            f"| {'yes' if changes[-1] <= 1.0 else 'NO'} |"
+        )
+    return "\n".join(lines)
 
 
 class _Watcher:
@@ -1422,7 +1512,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--reload-only", action="store_true", help="only the reload-after-one-change curve"
     )
+    parser.add_argument(
+        "--propagation-scale",
+        action="store_true",
+        help="only propagation into policies of 10^4-10^6 rules (PostgreSQL, gunicorn)",
+    )
     args = parser.parse_args(argv)
+    if args.propagation_scale:
+        sizes = (1_000, 10_000) if args.quick else PROPAGATION_SIZES
+        with tempfile.TemporaryDirectory(prefix="corsadmin-bench-") as tmp:
+            text = propagation_scale_report(
+                propagation_scale_benchmark(sizes, 2 if args.quick else 5, 4, Path(tmp))
+            )
+        print(text)
+        if args.write:
+            args.write.write_text(text, encoding="utf-8")
+        return 0
     sizes = (1_000, 10_000) if args.quick else RELOAD_SIZES
     sizes = (*sizes, RELOAD_SCALE_SIZE) if args.scale else sizes
     if args.reload_only:
