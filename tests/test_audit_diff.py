@@ -145,7 +145,10 @@ def test_the_audit_page_shows_old_and_new_events_alike(app: Flask, cors: CorsAdm
     client: FlaskClient = logged_in_client(app)
     page = client.get(f"{PREFIX}/audit").text
     for origin in ("https://old-style.example", "https://new-style.example"):
-        row = f'<th scope="row">origin {origin}</th><td class="before"></td><td class="after">allowed</td>'
+        row = (
+            f'<th scope="row">origin {origin}</th>'
+            '<td class="before"></td><td class="after">allowed</td>'
+        )
         assert row in page
     assert page.count("1 change: before and after") == 2
     with app.app_context():

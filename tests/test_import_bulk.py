@@ -84,14 +84,15 @@ def test_a_large_import_then_a_changed_one_store_the_document(store: PolicyStore
         == created_at
     )
     event = store.audit_events(limit=1)[0]
-    assert event.after is not None and event.before is not None
+    assert event.after is not None
+    assert event.before is not None
     assert len(event.after["origins"]) == 3 + len([i for i in range(5, COUNT) if i % 3 == 0])
     assert store.import_document(_document(second)).unchanged == ["p"]
 
 
 def test_update_policy_with_origins_matches_an_import(store: PolicyStore) -> None:
     store.create_policy({"name": "p", "path": "/p/**", "origins": _origins(30)})
-    target = _origins(30, tag="y")[10:] + ["https://z.example"]
+    target = [*_origins(30, tag="y")[10:], "https://z.example"]
     spec = store.update_policy("p", {"origins": target})
     assert len(spec.origins) == 21
     by_update = (store.export_document(), _rows(store))
