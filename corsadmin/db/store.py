@@ -1,11 +1,20 @@
 """Reading and writing policies: one transaction per change, its audit event inside it.
 
 Every change goes through :class:`PolicyStore`: it validates through
-:mod:`corsadmin.policy.spec`, writes the rows, records an :class:`AuditEvent` with
-the policy before and after, moves the revision, and commits, all in one
-transaction; on any error it rolls back, so nothing is half-written. After the
+:mod:`corsadmin.policy.spec`, writes the rows, records an :class:`AuditEvent` of
+what changed (:mod:`corsadmin.db.audit`), moves the revision, and commits, all in
+one transaction; on any error it rolls back, so nothing is half-written. After the
 commit it calls ``on_commit`` (the extension uses it to make the change
 visible in this process at once).
+
+A write costs what it changes, not the size of the policy: one origin rule's add,
+change or remove locks the policy row (``SELECT ... FOR UPDATE``; on SQLite the
+revision move has taken the database lock), reads that rule alone by the unique
+index on (policy, origin), checks it against the policy's settings
+(:func:`corsadmin.policy.spec.origin_conflict`) and writes that row. A change of
+settings reads no rule (but ``*``, the one a setting can forbid); a new list of
+rules (``update_policy`` with ``origins``, ``import``) is compared with the stored
+rows by text and only the difference is written, in bulk.
 """
 
 from __future__ import annotations
