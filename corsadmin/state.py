@@ -94,8 +94,16 @@ class CorsAdminState:
         """The policy store for changes by ``actor``, in the app's session; each change
         commits on its own and is enforced by this process at once."""
         return PolicyStore(
-            self.db.session, actor=actor, on_commit=self.holder.reload, sender=self.app
+            self.db.session, actor=actor, on_commit=self.after_change, sender=self.app
         )
+
+    def after_change(self) -> None:
+        """After a change committed here: bring the snapshot this process holds up to
+        date at once (an incremental reload). A process holding none (a CLI command:
+        ``init_app`` loads nothing there) loads nothing: whatever needs the snapshot
+        later loads it then, so ``corsadmin origin add`` never waits for a whole load."""
+        if self.holder.snapshot.loaded:
+            self.holder.reload()
 
     def default_actor(self) -> str:
         """Who the audit log names for CLI changes without ``--actor``."""
