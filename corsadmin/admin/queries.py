@@ -94,9 +94,7 @@ def plain_https_rule(origin: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
     )
 
 
-def risky_rule_candidates(
-    session: AnySession, *where: sa.ColumnElement[bool]
-) -> Iterator[sa.Row[Any]]:
+def risky_rule_candidates(session: AnySession, *where: sa.ColumnElement[bool]) -> Iterator[Any]:
     """(id, origin, policy_id, credentials) of every rule not plainly safe by its text,
     by policy name then rule, read in chunks: only these can be broad or risky."""
     r = OriginRuleRow.__table__
@@ -310,7 +308,7 @@ def rules_that_may_allow(
     if not ids:
         return found
     r = OriginRuleRow
-    where = sa.or_(r.origin.in_(texts), sa.not_(plain_https_rule(r.origin)))
+    where = sa.or_(r.origin.in_(texts), sa.not_(plain_https_rule(r.__table__.c.origin)))
     query = sa.select(r).where(r.policy_id.in_(ids), where).order_by(r.policy_id, r.origin)
     for row in session.scalars(query.execution_options(yield_per=REVIEW_CHUNK_ROWS)):
         found[row.policy_id].append(rule_facts(row))
