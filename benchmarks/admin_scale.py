@@ -40,6 +40,7 @@ import sqlalchemy as sa  # noqa: E402
 from corsadmin.db.models import OriginRuleRow, OriginUsage, Policy, utcnow  # noqa: E402
 from tests.support.admin import PREFIX, logged_in_client  # noqa: E402
 from tests.support.host import close_host, make_host  # noqa: E402
+from tests.support.postgres import start_postgres  # noqa: E402
 
 CHILD = """
 import sys, time, tracemalloc
@@ -243,8 +244,22 @@ def main() -> int:
     parser.add_argument("--skip", nargs="+", default=[], help="pages not to time")
     parser.add_argument("--only-export", action="store_true", help="measure the export only")
     parser.add_argument("--postgres-url", help="a PostgreSQL database URL (emptied first)")
+    parser.add_argument(
+        "--postgres", action="store_true", help="start a throwaway PostgreSQL server and use it"
+    )
     args = parser.parse_args()
     SKIP.update(args.skip)
+    if args.postgres:
+        server = start_postgres(Path(tempfile.mkdtemp(prefix="admin-scale-")))
+        try:
+            args.postgres_url = server.url
+            return run(args)
+        finally:
+            server.stop()
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
     sizes = [(n, 1) for n in args.sizes]
     sizes += [(int(a), int(b)) for a, b in (s.split(":") for s in args.spread)]
     print(table(figures(sizes, args.repeats, args.postgres_url, args.only_export)))
