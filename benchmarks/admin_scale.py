@@ -237,9 +237,7 @@ def table(results: dict[str, dict[str, float]]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10_000, 100_000])
-    parser.add_argument(
-        "--spread", nargs="+", default=[], help="RULES:POLICIES, e.g. 1000000:1000"
-    )
+    parser.add_argument("--spread", nargs="+", default=[], help="RULES:POLICIES, e.g. 1000000:1000")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip", nargs="+", default=[], help="pages not to time")
     parser.add_argument("--only-export", action="store_true", help="measure the export only")

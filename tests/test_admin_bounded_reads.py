@@ -125,10 +125,19 @@ def test_the_sql_test_is_the_python_test(app: Flask) -> None:
         connection.execute(sa.insert(table), [{"origin": t} for t in texts])
         plain = set(
             connection.scalars(
-                sa.select(table.c.origin).where(queries.plain_https_rule(table.c.origin))
+                sa.select(table.c.origin).where(
+                    queries.plain_https_rule(table.c.origin, connection)
+                )
             )
         )
-    assert plain == {t for t in texts if is_plain_https_rule(t)}
+        portable = set(
+            connection.scalars(
+                sa.select(table.c.origin).where(queries.portable_plain_https_rule(table.c.origin))
+            )
+        )
+    expected = {t for t in texts if is_plain_https_rule(t)}
+    assert plain == expected
+    assert portable == expected
 
 
 def fill(app: Flask, store: PolicyStore, rules: int) -> None:

@@ -78,9 +78,33 @@ def rule_facts(r: OriginRuleRow) -> RuleFacts:
 # --- risky rules, told apart in SQL -------------------------------------------------------------
 
 
-def plain_https_rule(origin: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
-    """:func:`.review.is_plain_https_rule` in SQL (SQLite and PostgreSQL alike): the
-    rules that have no risk by their stored text alone, so never need fetching."""
+#: The SQLite function that runs :func:`.review.is_plain_https_rule` (SQLite's ltrim and
+#: rtrim, which the portable test uses, cost about 4 µs a row: 4 s at 1,000,000 rules).
+SQLITE_PLAIN_FUNCTION: Final = "corsadmin_plain_https_rule"
+
+
+def plain_https_rule(
+    origin: sa.ColumnElement[str], connection: sa.Connection
+) -> sa.ColumnElement[bool]:
+    """:func:`.review.is_plain_https_rule` in SQL: the rules that have no risk by their
+    stored text alone, so never need fetching. On SQLite, the Python function itself
+    (registered on ``connection``); elsewhere (PostgreSQL), in SQL functions."""
+    if connection.dialect.name == "sqlite":
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        driver.create_function(SQLITE_PLAIN_FUNCTION, 1, _plain_flag, deterministic=True)
+        flag: sa.ColumnElement[int] = getattr(sa.func, SQLITE_PLAIN_FUNCTION)(origin)
+        return flag == 1
+    return portable_plain_https_rule(origin)
+
+
+def _plain_flag(text: object) -> int:
+    return int(isinstance(text, str) and _review.is_plain_https_rule(text))
+
+
+def portable_plain_https_rule(origin: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
+    """:func:`.review.is_plain_https_rule` in standard SQL functions (substr, length,
+    ltrim, rtrim, LIKE): the same answers on SQLite and PostgreSQL."""
     rest = sa.func.substr(origin, len(_review.PLAIN_PREFIX) + 1)
     return sa.and_(
         sa.func.substr(origin, 1, len(_review.PLAIN_PREFIX)) == _review.PLAIN_PREFIX,
@@ -102,7 +126,7 @@ def risky_rule_candidates(session: AnySession, *where: sa.ColumnElement[bool]) -
     query = (
         sa.select(r.c.id, r.c.origin, r.c.policy_id, p.c.credentials)
         .join(p, p.c.id == r.c.policy_id)
-        .where(sa.not_(plain_https_rule(r.c.origin)), *where)
+        .where(sa.not_(plain_https_rule(r.c.origin, session.connection())), *where)
         .order_by(p.c.name, r.c.origin)
         .execution_options(yield_per=REVIEW_CHUNK_ROWS)
     )
@@ -308,7 +332,8 @@ def rules_that_may_allow(
     if not ids:
         return found
     r = OriginRuleRow
-    where = sa.or_(r.origin.in_(texts), sa.not_(plain_https_rule(r.__table__.c.origin)))
+    plain = plain_https_rule(r.__table__.c.origin, session.connection())
+    where = sa.or_(r.origin.in_(texts), sa.not_(plain))
     query = sa.select(r).where(r.policy_id.in_(ids), where).order_by(r.policy_id, r.origin)
     for row in session.scalars(query.execution_options(yield_per=REVIEW_CHUNK_ROWS)):
         found[row.policy_id].append(rule_facts(row))
