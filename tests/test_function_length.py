@@ -23,6 +23,7 @@ CHECKED_MODULES: tuple[str, ...] = tuple(
     str(path.relative_to(PACKAGE)) for path in sorted(PACKAGE.rglob("*.py"))
 )
 
+
 def function_lengths(source: str) -> dict[str, int]:
     """Every function and method of ``source`` by qualified name, with its length in lines."""
     lengths: dict[str, int] = {}

@@ -7,11 +7,10 @@ import shlex
 from flask import render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from ..db.loader import spec_of
 from ..db.models import utcnow
 from ..engine.explain import explain
 from ..errors import ValidationError
-from ..policy.spec import parse_origin_entry, with_origin
+from ..policy.spec import parse_origin_entry
 from ..runtime.usage import (
     MAX_USAGE_ORIGINS_PER_POLICY,
     NOT_AN_ORIGIN,
@@ -63,20 +62,27 @@ def refused() -> Page:
     session = db_session()
     chosen = request.args.get("policy", "").strip() or None
     rows = queries.refused_origins(session, policy=chosen)
-    policies = {p.name: p for p in store().policies()}
+    policies = {p.name: p for p in queries.policy_rows(session)}
+    rules = {row.origin: rule_for_refused_origin(row.origin) for row in rows}
+    candidates = queries.rules_that_may_allow(
+        session,
+        (policies[row.policy].id for row in rows if row.policy in policies),
+        (rule.text for rule in rules.values() if rule is not None),
+    )
     now = utcnow()
     items = []
     for row in rows:
         policy = policies.get(row.policy)
-        facts = queries.facts_of(policy) if policy is not None else None
-        rule = rule_for_refused_origin(row.origin)
+        rule = rules[row.origin]
         items.append(
             {
                 "row": row,
                 "exists": policy is not None,
                 "kind": _refused_kind(row.origin, rule is not None),
                 "now_allowed_by": (
-                    allowing_rule(facts.rules, row.origin, now) if facts and rule else None
+                    allowing_rule(candidates[policy.id], row.origin, now)
+                    if policy is not None and rule
+                    else None
                 ),
             }
         )
@@ -161,14 +167,19 @@ def _allow_page(
 ) -> Page:
     """The confirmation: what will change, computed with the same validation the save uses."""
     policy = load_policy(name)
-    spec = spec_of(policy)
+    session = db_session()
+    listed, count = queries.first_rules(session, policy, queries.ORIGIN_PAGE_SIZE)
     entry_error = None
     new_rule = None
-    after_origins: list[str] = [e.rule.text for e in spec.origins]
+    already = False
+    after_origins = listed
     try:
-        entry = parse_origin_entry(origin)
-        new_rule = entry.rule.text
-        after_origins = [e.rule.text for e in with_origin(spec, entry).origins]
+        # A serialized origin: the policy's other rules cannot make it invalid (only a
+        # '*' with credentials could, and no stored policy has that), so the rule alone
+        # is validated, and the policy's rules are not read beyond the first page.
+        new_rule = parse_origin_entry(origin).rule.text
+        already = queries.origin_rule(session, policy, new_rule) is not None
+        after_origins = sorted({*listed, new_rule})
     except ValidationError as error:
         entry_error = "; ".join(e.message for e in error.errors)
     return (
@@ -179,10 +190,12 @@ def _allow_page(
             usage=usage,
             form=form,
             new_rule=new_rule,
-            already=new_rule is not None and spec.origin(new_rule) is not None,
+            already=already,
             entry_error=entry_error,
-            before_origins=[e.rule.text for e in spec.origins],
-            after_origins=sorted(after_origins),
+            before_origins=listed,
+            after_origins=after_origins,
+            before_count=count,
+            after_count=count if already or new_rule is None else count + 1,
             command="corsadmin origin add "
             + shlex.join([name, new_rule or origin, "--note", form.note.data or ""]),
         ),

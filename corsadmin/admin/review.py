@@ -23,10 +23,11 @@ The rules:
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Final, Literal
 
 from ..config import DEFAULT_EXPIRING_WITHIN_DAYS, DEFAULT_STALE_AFTER_DAYS
 from ..policy.fields import DEFAULT_REVIEW_EVERY_DAYS
@@ -35,6 +36,16 @@ from ..policy.origins import OriginMatcher, OriginRule, OriginRuleError, parse_o
 ExpiryState = Literal["expired", "expiring"]
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+
+#: The longest rule :func:`is_plain_https_rule` vouches for without parsing it
+#: ("https://" and 63 characters: no host label can then be over 63 long).
+PLAIN_RULE_MAX_LENGTH: Final = 71
+PLAIN_PREFIX: Final = "https://"
+#: What a plain rule's host may hold, and what its last label may (letters only: no IP).
+PLAIN_HOST_CHARS: Final = "abcdefghijklmnopqrstuvwxyz0123456789.-"
+PLAIN_LAST_LABEL_CHARS: Final = "abcdefghijklmnopqrstuvwxyz"
+#: The same shape as one expression: labels of PLAIN_HOST_CHARS, a last label of letters.
+_PLAIN_RULE_RE: Final = re.compile(r"https://[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,8 +236,26 @@ def refused_today(text: str) -> str | None:
     return None
 
 
+def is_plain_https_rule(text: str) -> bool:
+    """True when ``text`` is, by its shape alone, an exact ``https://`` rule that parses
+    as it is, today and stored: lower-case ASCII labels, a last label of letters (not an
+    IP address), no empty label, no ``--`` (so no punycode), no port, at most
+    :data:`PLAIN_RULE_MAX_LENGTH` characters. Such a rule has no risk whatever the
+    policy's flags: the review does not parse it. ``queries.plain_https_rule`` is the
+    same test in SQL (the two are checked against each other)."""
+    return (
+        len(text) <= PLAIN_RULE_MAX_LENGTH
+        and "--" not in text
+        and _PLAIN_RULE_RE.fullmatch(text) is not None
+    )
+
+
 def rule_risks(text: str, *, credentials: bool) -> tuple[Risk, ...]:
     """Why an origin rule is broad or risky (empty when it is not)."""
+    return () if is_plain_https_rule(text) else _parsed_rule_risks(text, credentials)
+
+
+def _parsed_rule_risks(text: str, credentials: bool) -> tuple[Risk, ...]:
     rule = parsed_rule(text)
     if rule is None:
         return (Risk("invalid", "no longer a valid origin rule"),)

@@ -66,13 +66,18 @@ def _changes(**given: Any) -> dict[str, Any]:
 @user_errors
 def policy_list() -> None:
     """List every policy: name, path, origins, flags."""
-    policies = store().policies()
+    db = session()
+    policies = list(db.scalars(sa.select(Policy).order_by(Policy.name)))  # rules not read
+    rule = OriginRuleRow.__table__
+    counts: dict[int, int] = dict(
+        db.execute(sa.select(rule.c.policy_id, sa.func.count()).group_by(rule.c.policy_id)).all()
+    )
     if not policies:
         click.echo("no policies yet: add one with `corsadmin policy add NAME PATH --origin ...`")
         return
     rows = [("NAME", "PATH", "ORIGINS", "FLAGS")]
     for p in policies:
-        rows.append((p.name, p.path, str(len(p.origin_rules)), _flags(p)))
+        rows.append((p.name, p.path, str(counts.get(p.id, 0)), _flags(p)))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for row in rows:
         click.echo(
