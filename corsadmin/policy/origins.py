@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import functools
 import ipaddress
+import itertools
 import logging
 import re
 import unicodedata
@@ -209,23 +210,23 @@ def _fast_url_rule(text: str) -> OriginRule | None:
     if match is None or len(text) > MAX_ORIGIN_LENGTH:
         return None
     scheme_text, star, host, port_text = match.groups()
-    scheme = _scheme(scheme_text)
+    scheme = _SCHEMES.get(scheme_text) or _scheme(scheme_text)
     if (
         scheme in ("file", "re")  # "re:..." is a regex rule; file: is refused or stored
         or len(host) > _MAX_HOST_LENGTH
-        or "xn--" in host.lower()  # punycode labels are checked by the full parse
+        or ("-" in host and "xn--" in host.lower())  # punycode: checked by the full parse
         # A last label starting with a digit may be an IPv4 address: the full parse.
         or host[host.rfind(".") + 1].isdigit()
     ):
         return None
-    if not host.islower():
+    same = text.islower() and text[-1] != "/"  # the text is the canonical form
+    if not same:
         host = host.lower()
     if port_text == "*":
         if star:
             return None  # refused by the full parse
-        same = text[-1] != "/" and text.islower()
         return OriginRule(
-            text=text if same else f"{scheme}://{host}:*", kind="any_port", scheme=scheme, host=host
+            text if same else f"{scheme}://{host}:*", "any_port", scheme, host
         )
     port = None
     if port_text is not None:
@@ -233,16 +234,11 @@ def _fast_url_rule(text: str) -> OriginRule | None:
         if port > 65535:
             return None
         if port == _DEFAULT_PORTS.get(scheme):
-            port = None
+            port, same = None, False
     if star:
         return _subdomain_rule(scheme, host, port, is_ip=False)
-    same = text[-1] != "/" and (port is not None or port_text is None) and text.islower()
     return OriginRule(
-        text=text if same else f"{scheme}://{host}{_port_suffix(port)}",
-        kind="exact",
-        scheme=scheme,
-        host=host,
-        port=port,
+        text if same else f"{scheme}://{host}{_port_suffix(port)}", "exact", scheme, host, port
     )
 
 
@@ -663,6 +659,19 @@ def _rule_text(rule: OriginRule) -> str:
     return rule.text
 
 
+def _sorted_unique(rules: Iterable[OriginRule]) -> tuple[OriginRule, ...]:
+    """The rules sorted by text, the first of each text kept. Rules loaded from the
+    database come sorted and unique: then no dictionary or sort is built for them."""
+    listed = tuple(rules)
+    texts = [rule.text for rule in listed]
+    if all(a < b for a, b in zip(texts, itertools.islice(texts, 1, None), strict=False)):
+        return listed
+    by_text: dict[str, OriginRule] = {}
+    for rule in listed:
+        by_text.setdefault(rule.text, rule)
+    return tuple(by_text[text] for text in sorted(by_text))
+
+
 class OriginMatcher:
     """The compiled origin rules of one policy. Lookup cost does not grow with the
     number of rules."""
@@ -680,10 +689,7 @@ class OriginMatcher:
     )
 
     def __init__(self, rules: Iterable[OriginRule]) -> None:
-        by_text: dict[str, OriginRule] = {}
-        for rule in rules:
-            by_text.setdefault(rule.text, rule)
-        self._rules: tuple[OriginRule, ...] = tuple(by_text[text] for text in sorted(by_text))
+        self._rules: tuple[OriginRule, ...] = _sorted_unique(rules)
         self._exact: dict[str, OriginRule] = {}
         self._any_port: dict[tuple[str, str], OriginRule] = {}
         self._subdomain: dict[tuple[str, int | None, str], OriginRule] = {}
