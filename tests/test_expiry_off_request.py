@@ -20,11 +20,11 @@ LEAVING = "https://leaving.example"
 LATER = "https://later.example"
 
 
-def snapshot_expiring(*expiries: datetime) -> Snapshot:
+def snapshot_expiring(*expiries: datetime, bulk: int = 20_000) -> Snapshot:
     origins: list[object] = [KEPT]
     for i, when in enumerate(expiries):
         origins.append({"origin": LEAVING if i == 0 else LATER, "expires": when.isoformat()})
-    origins += [f"https://bulk{i}.example" for i in range(20_000)]
+    origins += [f"https://bulk{i}.example" for i in range(bulk)]
     return Snapshot(7, [validate_policy({"name": "api", "path": "/api/**", "origins": origins})])
 
 
@@ -76,8 +76,8 @@ def test_no_request_applies_an_expiry_and_the_rule_stops_at_its_instant(
 
 
 def test_without_a_poller_thread_the_request_still_applies_the_expiry() -> None:
-    expires = datetime.now(UTC) + timedelta(seconds=0.3)
-    first = snapshot_expiring(expires)
+    expires = datetime.now(UTC) + timedelta(seconds=1.0)
+    first = snapshot_expiring(expires, bulk=10)
     holder = SnapshotHolder(
         load=lambda: first, read_revision=lambda: 7, interval=60, background=False
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Final, assert_never
 
 import sqlalchemy as sa
@@ -98,14 +98,9 @@ def _read_specs(connection: sa.Connection, cache: RuleCache) -> list[PolicySpec]
     p = Policy.__table__
     r = OriginRuleRow.__table__
     origin_rows: dict[int, list[OriginEntry]] = {}
-    rows = connection.execution_options(yield_per=_ROWS_PER_FETCH).execute(
-        sa.select(r.c.policy_id, r.c.origin, r.c.note, r.c.expires_at).order_by(
-            r.c.policy_id, _by_text(connection, r.c.origin)
-        )
-    )
     entries: list[OriginEntry] = []
     last = None
-    for policy_id, origin, note, expires in rows.tuples():
+    for policy_id, origin, note, expires in _every_origin_row(connection):
         if policy_id != last:
             entries = origin_rows.setdefault(policy_id, [])
             last = policy_id
@@ -117,6 +112,42 @@ def _read_specs(connection: sa.Connection, cache: RuleCache) -> list[PolicySpec]
         seen_paths.add(row.path)
     cache.keep_only(seen_paths)
     return specs
+
+
+def _every_origin_row(connection: sa.Connection) -> Iterator[tuple[Any, ...]]:
+    """Every origin rule row as (policy id, origin, note, expiry), by policy and text.
+
+    On SQLite and PostgreSQL the rows come straight from the driver's cursor, in the
+    connection's transaction (a server-side cursor on PostgreSQL), the expiry converted
+    as the column type does: a row costs about a third of a SQLAlchemy row."""
+    r = OriginRuleRow.__table__
+    query = sa.select(r.c.policy_id, r.c.origin, r.c.note, r.c.expires_at).order_by(
+        r.c.policy_id, _by_text(connection, r.c.origin)
+    )
+    dialect = connection.dialect
+    if dialect.name not in ("sqlite", "postgresql"):
+        yield from connection.execution_options(yield_per=_ROWS_PER_FETCH).execute(query)
+        return
+    convert = r.c.expires_at.type.dialect_impl(dialect).result_processor(dialect, None)
+    sql = str(query.compile(dialect=dialect))
+    if not connection.in_transaction():
+        connection.begin()
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    if dialect.name == "postgresql":
+        cursor = raw.cursor(name="corsadmin_origin_rules")
+        cursor.itersize = _ROWS_PER_FETCH
+    else:
+        cursor = raw.cursor()
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(_ROWS_PER_FETCH):
+            for policy_id, origin, note, expires in rows:
+                if expires is not None and convert is not None:
+                    expires = convert(expires)
+                yield policy_id, origin, note, expires
+    finally:
+        cursor.close()
 
 
 def load_snapshot(
