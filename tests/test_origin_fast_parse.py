@@ -124,8 +124,9 @@ def test_the_fast_path_agrees_with_the_full_parse_on_every_text(stored: bool) ->
     assert len(texts) > 50_000
     differ = []
     for text in texts:
-        fast, full = outcome(parse_origin_rule, text, stored), outcome(
-            full_parse_origin_rule, text, stored
+        fast, full = (
+            outcome(parse_origin_rule, text, stored),
+            outcome(full_parse_origin_rule, text, stored),
         )
         if fast != full or (isinstance(fast, OriginRule) and _fields(fast) != _fields(full)):
             differ.append((text, fast, full))
@@ -165,4 +166,5 @@ def test_a_canonical_stored_text_is_kept_as_the_rule_text() -> None:
     text = "".join(["https://shop", "42", ".example.com"])
     assert parse_origin_rule(text, stored=True).text is text
     upper = parse_origin_rule("HTTPS://Shop42.Example.com:443/")
-    assert upper.text == "https://shop42.example.com" and upper.port is None
+    assert upper.text == "https://shop42.example.com"
+    assert upper.port is None

@@ -21,7 +21,6 @@ from ..policy.spec import OriginEntry, PolicySpec
 from .changelog import read_delta
 from .models import OriginRuleRow, Policy, State
 
-
 #: Rows fetched at a time when reading every origin rule (PostgreSQL: a server-side
 #: cursor, so that a million rows are never all held at once as driver tuples).
 _ROWS_PER_FETCH: Final = 10_000
@@ -96,7 +95,6 @@ def _by_text(connection: sa.Connection, column: sa.ColumnElement[str]) -> sa.Col
 
 def _read_specs(connection: sa.Connection, cache: RuleCache) -> list[PolicySpec]:
     p = Policy.__table__
-    r = OriginRuleRow.__table__
     origin_rows: dict[int, list[OriginEntry]] = {}
     entries: list[OriginEntry] = []
     last = None
@@ -134,11 +132,10 @@ def _every_origin_row(connection: sa.Connection) -> Iterator[tuple[Any, ...]]:
         connection.begin()
     raw = connection.connection.dbapi_connection
     assert raw is not None
-    if dialect.name == "postgresql":
-        cursor = raw.cursor(name="corsadmin_origin_rules")
-        cursor.itersize = _ROWS_PER_FETCH
-    else:
-        cursor = raw.cursor()
+    # PostgreSQL (psycopg): a named cursor is a server-side one.
+    cursor = (
+        raw.cursor(name="corsadmin_origin_rules") if dialect.name == "postgresql" else raw.cursor()
+    )
     try:
         cursor.execute(sql)
         while rows := cursor.fetchmany(_ROWS_PER_FETCH):

@@ -225,9 +225,7 @@ def _fast_url_rule(text: str) -> OriginRule | None:
     if port_text == "*":
         if star:
             return None  # refused by the full parse
-        return OriginRule(
-            text if same else f"{scheme}://{host}:*", "any_port", scheme, host
-        )
+        return OriginRule(text if same else f"{scheme}://{host}:*", "any_port", scheme, host)
     port = None
     if port_text is not None:
         port = int(port_text)
