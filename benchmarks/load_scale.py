@@ -19,9 +19,11 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +101,96 @@ print(json.dumps({"collections": len(pauses),
 """
 
 
+_REQUESTS_CHILD = r"""
+import os, sys, time
+sys.path.insert(0, os.path.join(os.getcwd(), "benchmarks"))
+import bench
+from corsadmin import CorsAdmin
+
+url, n, mode, go = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+if url == "none":
+    app = bench.no_cors_app()
+else:
+    app, db = bench.host_app("corsadmin", url)
+    app.config["CORSADMIN_REFRESH_INTERVAL"] = 3600.0
+    CorsAdmin(app, db=db)  # loads the snapshot (init_app)
+
+def env(i):
+    origin = {
+        "hit": f"https://shop{i % 3}.tenant.example",
+        "allowed": f"https://u{i}.t.example",
+        "refused": f"https://u{i}.example",
+    }[mode]
+    return bench.environ("/api/items/1", origin, False)
+
+bench.per_request(app, [env(i) for i in range(300)], 300)
+envs = [env(i + 1000) for i in range(n)]
+open(go + ".ready", "w").close()
+while not os.path.exists(go):
+    time.sleep(0.05)
+bench.per_request(app, envs, n)
+"""
+
+N1, N2 = 300, 1300
+
+
+def _instructions(repo: Path, url: str, n: int, mode: str, directory: Path) -> int:
+    """Instructions of ``n`` requests after the set-up (callgrind, instrumented only once
+    the app has loaded: ``callgrind_control -i on``)."""
+    go = directory / f"go-{mode}-{n}"
+    process = subprocess.Popen(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            "--callgrind-out-file=/dev/null",
+            sys.executable,
+            "-c",
+            _REQUESTS_CHILD,
+            url,
+            str(n),
+            mode,
+            str(go),
+        ],
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(repo), "PYTHONHASHSEED": "0"},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    while not Path(str(go) + ".ready").exists():
+        if process.poll() is not None:
+            raise RuntimeError(process.stderr.read()[-3000:] if process.stderr else "")
+        time.sleep(0.2)
+    subprocess.run(
+        ["callgrind_control", "-i", "on", str(process.pid)], check=True, capture_output=True
+    )
+    go.touch()
+    _, err = process.communicate()
+    found = re.search(r"Collected : (\d+)", err)
+    if found is None:
+        raise RuntimeError(err[-3000:])
+    return int(found.group(1))
+
+
+def per_request_instructions(repo: Path, url: str, mode: str, directory: Path) -> int:
+    """Instructions per request: (I(N2) - I(N1)) / (N2 - N1)."""
+    high = _instructions(repo, url, N2, mode, directory)
+    low = _instructions(repo, url, N1, mode, directory)
+    return (high - low) // (N2 - N1)
+
+
+def miss_hit_instructions(repo: Path, url: str, directory: Path) -> dict[str, int]:
+    """Instructions per request above a bare Flask request (the CORS layer) for a memo hit,
+    a miss allowed by ``*.t.example`` and a miss refused, with the database at ``url``
+    (its policy must cover ``/api/**``, allow ``https://shop{0,1,2}.tenant.example`` and
+    ``https://*.t.example``)."""
+    floor = per_request_instructions(repo, "none", "hit", directory)
+    return {
+        mode: per_request_instructions(repo, url, mode, directory) - floor
+        for mode in ("hit", "allowed", "refused")
+    }
+
+
 def _run(repo: Path, code: str, *args: str) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(repo), "PYTHONHASHSEED": "0"}
     done = subprocess.run(
@@ -115,7 +207,7 @@ def _run(repo: Path, code: str, *args: str) -> dict[str, Any]:
     return result
 
 
-def build_database(url: str, rules: int, patterns: int) -> None:
+def build_database(url: str, rules: int, patterns: int, extra: tuple[str, ...] = ()) -> None:
     """``rules`` exact origin rules over ``patterns`` policies (``/api/**`` when one,
     ``/api/svc<i>/**`` otherwise), every row written in bulk."""
     sys.path.insert(0, str(HERE.parent))
@@ -155,6 +247,11 @@ def build_database(url: str, rules: int, patterns: int) -> None:
                     }
                     for i in range(start, min(rules, start + CHUNK))
                 ],
+            )
+        for origin in extra:  # to the first policy
+            conn.execute(
+                sa.insert(OriginRuleRow),
+                [{"policy_id": ids[0], "origin": origin, "note": "", "created_at": now}],
             )
         conn.execute(sa.update(State).values(revision=State.revision + 1))
     engine.dispose()
@@ -234,6 +331,27 @@ def load_scale(
     )
 
 
+def instruction_table(repo: Path, sizes: tuple[int, ...] = (3, 1_000_000)) -> str:
+    """Instructions per request in the CORS layer (above a bare Flask request), memo hit
+    and misses, for one policy of each size (SQLite)."""
+    lines = [
+        "| rules | memo hit | miss, allowed | miss, refused | miss / hit |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        for size in sizes:
+            url = f"sqlite:///{directory / f'i{size}.sqlite'}"
+            build_database(url, size, 1, extra=("https://*.t.example",))
+            cost = miss_hit_instructions(repo, url, directory)
+            worst = max(cost["allowed"], cost["refused"]) / cost["hit"]
+            lines.append(
+                f"| {size + 1:,} | {cost['hit']:,} | {cost['allowed']:,} |"
+                f" {cost['refused']:,} | {worst:.2f}x |"
+            )
+    return "\n".join(lines)
+
+
 def table(figures: LoadScaleFigures) -> str:
     lines = [
         "| backend | rules | policies | cold load (s) | its CPU (s) | RSS holding it (MiB) |"
@@ -261,7 +379,13 @@ def main() -> None:
     parser.add_argument("--repo", type=Path, default=HERE.parent)
     parser.add_argument("--max", type=int, default=max(SIZES))
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument(
+        "--instructions", action="store_true", help="only the hit/miss instruction counts"
+    )
     args = parser.parse_args()
+    if args.instructions:
+        print(instruction_table(args.repo.resolve()))
+        return
     sizes = tuple(s for s in SIZES if s <= args.max)
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     print(table(load_scale(args.repo.resolve(), sizes, backends)))
