@@ -150,7 +150,8 @@ def test_the_corpus_reaches_the_fast_path_and_the_full_parse_alike() -> None:
 
 def test_a_typed_ordinary_origin_costs_a_few_microseconds() -> None:
     """Validating a document of 1,000,000 rules (``corsadmin import``) must fit well inside
-    a minute: an ordinary origin parses in a few µs (the full parse took 15-60 µs)."""
+    a minute: an ordinary origin parses in about 2 µs here (the full parse: 7 µs for this
+    origin, up to 60 µs for others)."""
     texts = [f"https://shop{i}.example.com" for i in range(20_000)]
     best = float("inf")
     for _ in range(3):
@@ -158,7 +159,7 @@ def test_a_typed_ordinary_origin_costs_a_few_microseconds() -> None:
         for text in texts:
             parse_origin_rule(text)
         best = min(best, (time.process_time() - start) / len(texts))
-    assert best < 8e-6, f"{best * 1e6:.1f} µs per rule"
+    assert best < 4.5e-6, f"{best * 1e6:.1f} µs per rule"
 
 
 def test_a_canonical_stored_text_is_kept_as_the_rule_text() -> None:
