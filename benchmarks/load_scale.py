@@ -166,6 +166,8 @@ def _instructions(repo: Path, url: str, n: int, mode: str, directory: Path) -> i
     )
     go.touch()
     _, err = process.communicate()
+    go.unlink()
+    Path(str(go) + ".ready").unlink()
     found = re.search(r"Collected : (\d+)", err)
     if found is None:
         raise RuntimeError(err[-3000:])
@@ -179,12 +181,15 @@ def per_request_instructions(repo: Path, url: str, mode: str, directory: Path) -
     return (high - low) // (N2 - N1)
 
 
-def miss_hit_instructions(repo: Path, url: str, directory: Path) -> dict[str, int]:
+def miss_hit_instructions(
+    repo: Path, url: str, directory: Path, floor: int | None = None
+) -> dict[str, int]:
     """Instructions per request above a bare Flask request (the CORS layer) for a memo hit,
     a miss allowed by ``*.t.example`` and a miss refused, with the database at ``url``
     (its policy must cover ``/api/**``, allow ``https://shop{0,1,2}.tenant.example`` and
     ``https://*.t.example``)."""
-    floor = per_request_instructions(repo, "none", "hit", directory)
+    if floor is None:
+        floor = per_request_instructions(repo, "none", "hit", directory)
     return {
         mode: per_request_instructions(repo, url, mode, directory) - floor
         for mode in ("hit", "allowed", "refused")
@@ -340,10 +345,11 @@ def instruction_table(repo: Path, sizes: tuple[int, ...] = (3, 1_000_000)) -> st
     ]
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
+        floor = per_request_instructions(repo, "none", "hit", directory)
         for size in sizes:
             url = f"sqlite:///{directory / f'i{size}.sqlite'}"
             build_database(url, size, 1, extra=("https://*.t.example",))
-            cost = miss_hit_instructions(repo, url, directory)
+            cost = miss_hit_instructions(repo, url, directory, floor)
             worst = max(cost["allowed"], cost["refused"]) / cost["hit"]
             lines.append(
                 f"| {size + 1:,} | {cost['hit']:,} | {cost['allowed']:,} |"
