@@ -104,8 +104,7 @@ NOT_COVERED = Decision(None, False, "no enabled policy covers this path")
 
 
 def _compile_policy(spec: PolicySpec, now: datetime) -> CompiledPolicy:
-    rules = [e.rule for e in spec.origins if not e.is_expired(now)]
-    matcher = OriginMatcher(rules)
+    matcher = OriginMatcher([e.rule for e in spec.origins if e.expires is None or e.expires > now])
     return CompiledPolicy(spec, matcher, matcher.allows_any and not spec.credentials)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import functools
 import ipaddress
+import itertools
 import logging
 import re
 import unicodedata
@@ -87,6 +88,18 @@ _SIMPLE_ORIGIN_RE: Final = re.compile(
     r"([a-z][a-z0-9+.\-]*)://((?:[a-z0-9_\-]{1,63}\.)*[a-z0-9_\-]{1,63})(?::([1-9][0-9]{0,4}))?"
 )
 
+# The shape of most origin rules as typed or stored: a scheme, ASCII labels of at most 63
+# characters (the first may be '*'), an optional port or ':*', an optional trailing
+# '/'. Such a text is normalized here in one match (:func:`_fast_url_rule`); any other
+# goes through the full parse, which gives the same rule or the error.
+_SIMPLE_RULE_RE: Final = re.compile(
+    r"([A-Za-z][A-Za-z0-9+.\-]*)://(\*\.)?((?:[A-Za-z0-9_\-]{1,63}\.)*[A-Za-z0-9_\-]{1,63})"
+    r"(?::([1-9][0-9]{0,4}|\*))?/?"
+)
+#: Scheme texts seen, shared: one string object per scheme, not one per rule.
+_SCHEMES: dict[str, str] = {}
+_MAX_SCHEMES: Final = 64
+
 _STAR_MESSAGE: Final = (
     "a '*' is only allowed as the whole leftmost label ('*.') or as the whole port (':*')"
 )
@@ -146,6 +159,16 @@ def parse_origin_rule(text: str, *, stored: bool = False) -> OriginRule:
     syntax, what it lets in), so that no stored row can make a snapshot fail to load.
     A stored expression RE2 cannot compile matches nothing (see :class:`OriginMatcher`).
     """
+    if isinstance(text, str):
+        fast = _fast_url_rule(text)
+        if fast is not None:
+            return fast
+    return full_parse_origin_rule(text, stored=stored)
+
+
+def full_parse_origin_rule(text: str, *, stored: bool = False) -> OriginRule:
+    """:func:`parse_origin_rule` without its fast path for plain ASCII rules (the
+    reference it is tested against)."""
     if not isinstance(text, str):
         raise OriginRuleError("must be a string")
     if not text:
@@ -167,6 +190,54 @@ def parse_origin_rule(text: str, *, stored: bool = False) -> OriginRule:
     if text.endswith("/") and not text.endswith("://"):
         text = text[:-1]
     return _parse_url_rule(text, stored=stored)
+
+
+def _scheme(text: str) -> str:
+    """The lower-case scheme, one shared string per scheme (a bounded table)."""
+    scheme = _SCHEMES.get(text)
+    if scheme is None:
+        scheme = text.lower()
+        if len(_SCHEMES) < _MAX_SCHEMES:
+            _SCHEMES[text] = scheme = _SCHEMES.get(scheme, scheme)
+    return scheme
+
+
+def _fast_url_rule(text: str) -> OriginRule | None:
+    """The rule of a plain ASCII ``scheme://host[:port]`` text (``*.`` and ``:*``
+    included), exactly as :func:`_parse_url_rule` builds it; None for any text the full
+    parse must see (an IP address, punycode, ``re:``, ``file``, an error...)."""
+    match = _SIMPLE_RULE_RE.fullmatch(text)
+    if match is None or len(text) > MAX_ORIGIN_LENGTH:
+        return None
+    scheme_text, star, host, port_text = match.groups()
+    scheme = _SCHEMES.get(scheme_text) or _scheme(scheme_text)
+    if (
+        scheme in ("file", "re")  # "re:..." is a regex rule; file: is refused or stored
+        or len(host) > _MAX_HOST_LENGTH
+        or ("-" in host and "xn--" in host.lower())  # punycode: checked by the full parse
+        # A last label starting with a digit may be an IPv4 address: the full parse.
+        or host[host.rfind(".") + 1].isdigit()
+    ):
+        return None
+    same = text.islower() and text[-1] != "/"  # the text is the canonical form
+    if not same:
+        host = host.lower()
+    if port_text == "*":
+        if star:
+            return None  # refused by the full parse
+        return OriginRule(text if same else f"{scheme}://{host}:*", "any_port", scheme, host)
+    port = None
+    if port_text is not None:
+        port = int(port_text)
+        if port > 65535:
+            return None
+        if port == _DEFAULT_PORTS.get(scheme):
+            port, same = None, False
+    if star:
+        return _subdomain_rule(scheme, host, port, is_ip=False)
+    return OriginRule(
+        text if same else f"{scheme}://{host}{_port_suffix(port)}", "exact", scheme, host, port
+    )
 
 
 def _re2_options() -> re2.Options:
@@ -293,7 +364,7 @@ def _url_scheme(text: str, *, stored: bool) -> tuple[str, str]:
         raise OriginRuleError(_STAR_MESSAGE)
     if not _SCHEME_RE.fullmatch(scheme_text):
         raise OriginRuleError(f"the scheme {scheme_text!r} is not valid")
-    scheme = scheme_text.lower()
+    scheme = _scheme(scheme_text)
     if scheme == "file" and not stored:  # stored before file:// had a kind of its own
         raise OriginRuleError(
             "a file: page sends the origin 'file://' (no host, no path): write 'file://'"
@@ -586,6 +657,19 @@ def _rule_text(rule: OriginRule) -> str:
     return rule.text
 
 
+def _sorted_unique(rules: Iterable[OriginRule]) -> tuple[OriginRule, ...]:
+    """The rules sorted by text, the first of each text kept. Rules loaded from the
+    database come sorted and unique: then no dictionary or sort is built for them."""
+    listed = tuple(rules)
+    texts = [rule.text for rule in listed]
+    if all(a < b for a, b in zip(texts, itertools.islice(texts, 1, None), strict=False)):
+        return listed
+    by_text: dict[str, OriginRule] = {}
+    for rule in listed:
+        by_text.setdefault(rule.text, rule)
+    return tuple(by_text[text] for text in sorted(by_text))
+
+
 class OriginMatcher:
     """The compiled origin rules of one policy. Lookup cost does not grow with the
     number of rules."""
@@ -603,10 +687,7 @@ class OriginMatcher:
     )
 
     def __init__(self, rules: Iterable[OriginRule]) -> None:
-        by_text: dict[str, OriginRule] = {}
-        for rule in rules:
-            by_text.setdefault(rule.text, rule)
-        self._rules: tuple[OriginRule, ...] = tuple(by_text[text] for text in sorted(by_text))
+        self._rules: tuple[OriginRule, ...] = _sorted_unique(rules)
         self._exact: dict[str, OriginRule] = {}
         self._any_port: dict[tuple[str, str], OriginRule] = {}
         self._subdomain: dict[tuple[str, int | None, str], OriginRule] = {}

@@ -24,6 +24,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
 
 from ..engine.snapshot import Snapshot
@@ -41,6 +42,23 @@ MIN_GAP = 0.05
 #: million rules), stopping every thread. Objects frozen are still freed when no
 #: longer referenced (a snapshot holds no reference cycle).
 FREEZE_AFTER_RULES: Final = 10_000
+
+#: The poller thread prepares the snapshot that follows an origin rule's expiry when
+#: the expiry is less than one refresh interval plus this many seconds away: the request
+#: at the expiry instant swaps the prepared snapshot in, and compiles nothing.
+EXPIRY_LEAD: Final = 2.0
+#: At most this many expiries are prepared ahead (rules expiring a moment apart).
+MAX_PREPARED_EXPIRIES: Final = 16
+
+
+def after_expiry(snapshot: Snapshot) -> Snapshot:
+    """``snapshot`` as it will be at its first origin rule's expiry (``valid_until``):
+    the rules expired by then taken out, nothing else compiled again."""
+    moment = datetime.fromtimestamp(snapshot.valid_until, UTC)
+    ready = snapshot.recompiled(now=moment)
+    if ready.valid_until <= snapshot.valid_until:  # the float lost the last microsecond
+        ready = snapshot.recompiled(now=moment + timedelta(microseconds=1))
+    return ready
 
 
 def freeze_long_lived(snapshot: Snapshot) -> bool:
@@ -120,6 +138,11 @@ class SnapshotHolder:
         self._last_check = 0.0
         self._load_started = 0.0  # time.perf_counter() when the last load began
         self.loads = 0  # how many snapshots were loaded (for tests and the admin UI)
+        #: Snapshots prepared ahead of the expiries of ``_upcoming_base`` (each the one
+        #: before at its ``valid_until``), and how many expiries a request had to apply.
+        self._upcoming: list[Snapshot] = []
+        self._upcoming_base: Snapshot | None = None
+        self.expiries_in_request = 0
 
     # What requests call -------------------------------------------------------
 
@@ -136,7 +159,7 @@ class SnapshotHolder:
             self.tick()
             snapshot = self._snapshot
         if time.time() >= snapshot.valid_until:
-            snapshot = self._recompile(snapshot)
+            snapshot = self._expire(snapshot)
         return snapshot
 
     @property
@@ -210,11 +233,51 @@ class SnapshotHolder:
             policies=len(snapshot),
         )
 
-    def _recompile(self, snapshot: Snapshot) -> Snapshot:
+    def _expire(self, snapshot: Snapshot) -> Snapshot:
+        """The snapshot after ``snapshot``'s expiry: the one the poller thread prepared
+        (:meth:`prepare_expiries`), swapped in; compiled here only when none is ready
+        (no poller thread, or it could not keep up)."""
         with self._lock:
             if self._snapshot is snapshot:
-                self._snapshot = snapshot.recompiled()
+                ready = self._next_ready(snapshot, time.time())
+                if ready is None:
+                    self.expiries_in_request += 1
+                    ready = snapshot.recompiled()
+                self._snapshot = ready
             return self._snapshot
+
+    def _next_ready(self, snapshot: Snapshot, now: float) -> Snapshot | None:
+        """The prepared snapshot in force at ``now`` after ``snapshot``, or None."""
+        if self._upcoming_base is not snapshot:
+            return None
+        current = snapshot
+        while self._upcoming and now >= current.valid_until:
+            current = self._upcoming.pop(0)
+        self._upcoming_base = current
+        return current if current is not snapshot and now < current.valid_until else None
+
+    def prepare_expiries(self) -> int:
+        """Prepare the snapshots that follow the expiries due within one interval plus
+        :data:`EXPIRY_LEAD` (the poller thread calls it). How many were prepared."""
+        horizon = time.time() + self.interval + EXPIRY_LEAD
+        with self._lock:
+            base = self._snapshot
+            chain = list(self._upcoming) if self._upcoming_base is base else []
+        if not base.loaded:
+            return 0
+        prepared = 0
+        last = chain[-1] if chain else base
+        while last.valid_until <= horizon and len(chain) < MAX_PREPARED_EXPIRIES:
+            last = after_expiry(last)
+            chain.append(last)
+            prepared += 1
+        if prepared:
+            with self._lock:
+                if self._snapshot is not base:
+                    return 0  # a newer snapshot came in meanwhile: prepared again next time
+                self._upcoming_base, self._upcoming = base, chain
+            freeze_long_lived(last)
+        return prepared
 
     # The poller thread ---------------------------------------------------------
 
@@ -240,6 +303,7 @@ class SnapshotHolder:
         if self._check_at_start:
             self._check_at_start = False
             self.check()
+        self.prepare_expiries()
         try:
             while True:
                 if waiter is None:
@@ -256,6 +320,7 @@ class SnapshotHolder:
                     if self._stop.is_set():
                         break
                 self.check()
+                self.prepare_expiries()
                 self.tick()
         finally:
             if waiter is not None:
