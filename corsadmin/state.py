@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import click
 import sqlalchemy as sa
 from flask import Flask, current_app
 from flask_sqlalchemy import SQLAlchemy
@@ -94,8 +95,18 @@ class CorsAdminState:
         """The policy store for changes by ``actor``, in the app's session; each change
         commits on its own and is enforced by this process at once."""
         return PolicyStore(
-            self.db.session, actor=actor, on_commit=self.holder.reload, sender=self.app
+            self.db.session, actor=actor, on_commit=self.after_change, sender=self.app
         )
+
+    def after_change(self) -> None:
+        """After a change committed here: bring this process's snapshot up to date at
+        once (an incremental reload, or the first load). Inside a CLI command holding
+        no snapshot (``init_app`` loads none there) nothing is loaded: the command
+        does not enforce anything, so ``corsadmin origin add`` never waits for a whole
+        load; whatever needs the snapshot later loads it then."""
+        in_cli = click.get_current_context(silent=True) is not None
+        if self.holder.snapshot.loaded or not in_cli:
+            self.holder.reload()
 
     def default_actor(self) -> str:
         """Who the audit log names for CLI changes without ``--actor``."""

@@ -184,7 +184,8 @@ def test_add_and_remove_origin_are_audited_changes(store: PolicyStore) -> None:
     assert "https://partner2.example" in event.summary
     assert event.before is not None
     assert event.after is not None
-    assert len(event.after["origins"]) == len(event.before["origins"]) + 1
+    assert event.before == {"origins": []}
+    assert event.after == {"origins": [{"origin": "https://partner2.example", "note": "ticket 42"}]}
     assert store.policy("partner-api").version == 2
     row = next(r for r in store.policy("partner-api").origin_rules if r.note == "ticket 42")
     assert row.created_by == "tester"
@@ -261,9 +262,8 @@ def test_update_records_before_and_after(store: PolicyStore) -> None:
     assert event.action == "policy.update"
     assert event.before is not None
     assert event.after is not None
-    assert event.before["methods"] == ["GET", "POST", "PUT"]
-    assert event.after["methods"] == ["GET", "DELETE"]
-    assert event.after["enabled"] is False
+    assert event.before == {"methods": ["GET", "POST", "PUT"], "enabled": True}
+    assert event.after == {"methods": ["GET", "DELETE"], "enabled": False}
     assert "methods" in event.summary
     assert "enabled" in event.summary
 
@@ -286,17 +286,17 @@ def test_a_failure_inside_a_change_rolls_everything_back(store: PolicyStore) -> 
     def explode() -> None:
         raise RuntimeError("disk full")
 
-    original = store._write
+    original = store._write_rule
 
-    def write_then_fail(policy: Any, spec: Any) -> None:
-        original(policy, spec)
+    def write_then_fail(policy: Any, entry: Any, *, new: bool) -> None:
+        original(policy, entry, new=new)
         store.session.flush()
         explode()
 
-    store._write = write_then_fail  # type: ignore[method-assign]
+    store._write_rule = write_then_fail  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
         store.add_origin("partner-api", "https://late.example")
-    store._write = original  # type: ignore[method-assign]
+    store._write_rule = original  # type: ignore[method-assign]
     assert counts(store) == before
     assert "https://late.example" not in {
         r.origin for r in store.policy("partner-api").origin_rules

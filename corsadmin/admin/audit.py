@@ -1,8 +1,11 @@
 """Reading an audit event: what changed between the policy before and after.
 
-Pure Python: no Flask, no database. Audit events keep whole policy documents
-(:meth:`corsadmin.policy.spec.PolicySpec.to_document`, origins sorted); this turns a
-pair of them into the few lines an operator reads.
+Pure Python: no Flask, no database. Audit events keep policy documents
+(:meth:`corsadmin.policy.spec.PolicySpec.to_document`, origins sorted): whole ones
+from earlier releases and for a created or deleted policy, and since issue 9 only
+what changed (the fields that changed, the rules added, removed or changed; see
+:mod:`corsadmin.db.audit`). Both compare alike: this turns a pair of them into the
+few lines an operator reads.
 """
 
 from __future__ import annotations

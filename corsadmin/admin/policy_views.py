@@ -13,7 +13,6 @@ from flask import abort, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from ..db.export import settings_spec
-from ..db.loader import spec_of
 from ..db.models import OriginRuleRow, Policy, utcnow
 from ..errors import OriginRuleNotFound, PolicyNotFound, StaleVersion, ValidationError
 from ..policy.fields import PAGE_FIELDS, Kind, value_text
@@ -326,7 +325,7 @@ def edit_policy(name: str) -> Page:
     if request.method == "GET":
         fill_settings(form, settings_spec(policy).to_document(), policy.version)
         return _policy_form_page(form, policy)
-    before = spec_of(policy)
+    before = settings_spec(policy)  # update_policy of settings returns no origins
     return save(
         form,
         lambda: store().update_policy(

@@ -32,7 +32,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..config import MAX_SESSION_IDLE_MINUTES  # the whole lifetime, configurable idle
 from ..errors import CorsAdminError, ValidationError
-from .models import AuditEvent, Operator, OperatorSession, State, utcnow
+from .audit import add_event
+from .models import Operator, OperatorSession, State, utcnow
 
 AnySession = Session | scoped_session[Any]
 
@@ -330,18 +331,17 @@ def _audit(
     after: dict[str, Any] | None,
     summary: str,
 ) -> None:
+    """An operator's change: no policy, at the current revision (it moves none)."""
     revision = session.scalar(sa.select(State.revision).where(State.id == 1)) or 0
-    session.add(
-        AuditEvent(
-            at=utcnow(),
-            actor=actor,
-            action=action,
-            policy_name=None,
-            summary=summary,
-            before=before,
-            after=after,
-            revision=int(revision),
-        )
+    add_event(
+        session,
+        actor=actor,
+        action=action,
+        policy_name=None,
+        summary=summary,
+        before=before,
+        after=after,
+        revision=int(revision),
     )
 
 

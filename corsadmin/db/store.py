@@ -1,20 +1,30 @@
 """Reading and writing policies: one transaction per change, its audit event inside it.
 
 Every change goes through :class:`PolicyStore`: it validates through
-:mod:`corsadmin.policy.spec`, writes the rows, records an :class:`AuditEvent` with
-the policy before and after, moves the revision, and commits, all in one
-transaction; on any error it rolls back, so nothing is half-written. After the
+:mod:`corsadmin.policy.spec`, writes the rows, records an :class:`AuditEvent` of
+what changed (:mod:`corsadmin.db.audit`), moves the revision, and commits, all in
+one transaction; on any error it rolls back, so nothing is half-written. After the
 commit it calls ``on_commit`` (the extension uses it to make the change
 visible in this process at once).
+
+A write costs what it changes, not the size of the policy: one origin rule's add,
+change or remove locks the policy row (``SELECT ... FOR UPDATE``; on SQLite the
+revision move has taken the database lock), reads that rule alone by the unique
+index on (policy, origin), checks it against the policy's settings
+(:func:`corsadmin.policy.spec.origin_conflict`) and writes that row. A change of
+settings reads no rule (but ``*``, the one a setting can forbid); a new list of
+rules (``update_policy`` with ``origins``, ``import``) is compared with the stored
+rows by text and only the difference is written, in bulk.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any, Final, Literal, assert_never
+from typing import Any, Final, Literal, TypeVar, assert_never
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, scoped_session, selectinload
@@ -26,23 +36,27 @@ from ..errors import (
     StaleVersion,
     ValidationError,
 )
-from ..policy.document import DOCUMENT_FORMAT, canonical, describe_change, parse_document
+from ..policy.document import DOCUMENT_FORMAT, canonical, parse_document
 from ..policy.fields import PLAIN_FIELDS, Kind
+from ..policy.origins import OriginRule, parse_origin_rule
 from ..policy.spec import (
     OriginEntry,
     PolicySpec,
     apply_changes,
     format_time,
+    origin_conflict,
     parse_origin_entry,
     validate_policy,
-    with_origin,
-    without_origin,
 )
 from ..runtime.notify import notify
 from ..signals import policy_changed, send_safely
+from .audit import RuleDocument, add_event, field_diff, rule_document, rule_text, sorted_rules
 from .changelog import Change, record
+from .export import settings_spec
 from .loader import spec_of
 from .models import AuditEvent, OriginRuleRow, Policy, State, utcnow
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -237,38 +251,47 @@ class PolicyStore:
         with self._change():
             spec = validate_policy(data)
             self._check_unique(spec, None)
-            policy = Policy(name=spec.name, created_by=self.actor, created_at=utcnow())
-            self.session.add(policy)
-            self._write(policy, spec)
-            self._audit("policy.create", spec.name, None, spec, f"created policy {spec.name}")
+            self._create(spec, f"created policy {spec.name}")
         return spec
 
     def update_policy(
         self, name: str, changes: Mapping[str, Any], *, expected_version: int | None = None
     ) -> PolicySpec:
-        """Change some fields of a policy (``origins``, if given, replaces the list)."""
+        """Change some fields of a policy (``origins``, if given, replaces the list).
+
+        Without ``origins`` among the changes no rule is read: the spec returned holds
+        the policy's settings and no origins (``origins`` is empty). With it, the new
+        list is written by difference (rules added, removed, changed) in bulk, and the
+        spec returned is the whole policy.
+        """
         with self._change():
             policy = self._locked(name, expected_version)
-            before = spec_of(policy)
-            after = apply_changes(before, changes)
-            if canonical(after) == canonical(before):
-                return before
+            if "origins" not in changes:
+                return self._update_settings(policy, changes)
+            stored = self._stored_rules(policy.id)
+            old = {**canonical(settings_spec(policy)), "origins": _documents(stored)}
+            after = apply_changes(settings_spec(policy), changes)
+            new = canonical(after)
+            if new == old:
+                return after
             self._check_unique(after, policy.id)
-            self._write(policy, after)
-            self._audit("policy.update", after.name, before, after, describe_change(before, after))
+            self._write_settings(policy, after)
+            self._write_rules(policy.id, stored, after.origins)
+            before_doc, after_doc = field_diff(old, new)
+            summary = describe_documents(after.name, old, new)
+            self._audit("policy.update", after.name, before_doc, after_doc, summary, renamed=name)
         return after
 
     def set_enabled(
         self, name: str, enabled: bool, *, expected_version: int | None = None
     ) -> PolicySpec:
+        """Turn a policy on or off (no rule is read: the spec returned has no origins)."""
         return self.update_policy(name, {"enabled": enabled}, expected_version=expected_version)
 
     def delete_policy(self, name: str, *, expected_version: int | None = None) -> None:
         with self._change():
             policy = self._locked(name, expected_version)
-            before = spec_of(policy)
-            self.session.delete(policy)
-            self._audit("policy.delete", name, before, None, f"deleted policy {name}")
+            self._delete(policy, f"deleted policy {name}")
 
     def add_origin(
         self,
@@ -337,11 +360,11 @@ class PolicyStore:
         must_exist: bool,
         new_only: bool = False,
     ) -> OriginChange:
+        """Write one rule: the policy row is locked and that rule alone read and written."""
         with self._change():
             entry = _typed_origin_entry(origin, note, expires)
             policy = self._locked(policy_name, expected_version)
-            before = spec_of(policy)
-            existing = before.origin(entry.rule.text)
+            existing = self._stored_entry(policy.id, entry.rule)
             if existing is None and must_exist:
                 raise OriginRuleNotFound(policy_name, origin)
             if existing is not None and new_only:
@@ -356,38 +379,42 @@ class PolicyStore:
                     existing.note if isinstance(note, Keep) else entry.note,
                     existing.expires if isinstance(expires, Keep) else entry.expires,
                 )
-            after = _with_origin_field_errors(before, entry)
+            problem = origin_conflict(entry, credentials=policy.credentials)
+            if problem is not None:
+                raise ValidationError.single("origin", problem)
             if existing is not None and existing == entry:
                 return OriginChange(policy_name, "unchanged", existing, existing)
             change = OriginChange(
                 policy_name, "allowed" if existing is None else "changed", entry, existing
             )
-            self._write(policy, after)
+            self._write_rule(policy, entry, new=existing is None)
             summary = f"allowed origin {entry.rule.text} on {policy_name}"
             if existing is not None:
                 summary = f"changed origin {entry.rule.text} on {policy_name}: {change.details()}"
-            self._audit("origin.add", policy_name, before, after, summary, origin=entry.rule.text)
+            self._audit_rule("origin.add", policy_name, existing, entry, summary)
         return change
 
     def remove_origin(
         self, policy_name: str, origin: str, *, expected_version: int | None = None
     ) -> None:
-        """Stop allowing one origin rule (given as typed: it is normalized first)."""
+        """Stop allowing one origin rule (given as stored, or as typed: normalized then)."""
         with self._change():
             policy = self._locked(policy_name, expected_version)
-            before = spec_of(policy)
-            text = origin
-            if before.origin(text) is None:
-                text = parse_origin_entry(origin).rule.text
-            if before.origin(text) is None:
+            found = self._stored_row(policy.id, origin)
+            if found is None:
+                found = self._stored_row(policy.id, parse_origin_entry(origin).rule.text)
+            if found is None:
                 raise OriginRuleNotFound(policy_name, origin)
-            after = without_origin(before, text)
-            self._write(policy, after)
+            text = found.origin
+            self.session.execute(
+                sa.delete(_RULES).where(_RULES.c.policy_id == policy.id, _RULES.c.origin == text)
+            )
+            self._touch(policy)
             self._audit(
                 "origin.remove",
                 policy_name,
-                before,
-                after,
+                {"origins": [rule_document(text, found.note, found.expires_at)]},
+                {"origins": []},
                 f"removed origin {text} from {policy_name}",
                 origin=text,
             )
@@ -396,7 +423,8 @@ class PolicyStore:
         """Merge a policy document by name (or, with ``replace``, make the database hold it).
 
         The whole document is validated first; one error and nothing is written.
-        A policy that would not change is left alone and records no event.
+        A policy that would not change is left alone and records no event. Rules are
+        compared with the stored ones by text and written in bulk (only the difference).
         """
         specs = parse_document(document)
         report = ImportReport()
@@ -405,53 +433,60 @@ class PolicyStore:
             incoming = {s.name for s in specs}
             if replace:
                 for name in sorted(set(existing) - incoming):
-                    policy = existing.pop(name)
-                    before = spec_of(policy)
-                    self.session.delete(policy)
-                    self._audit("policy.delete", name, before, None, f"import removed {name}")
+                    self._delete(existing.pop(name), f"import removed {name}")
                     report.deleted.append(name)
                 self.session.flush()
             # Free every path that moves before writing any, so swapped paths do not collide.
-            updates: list[tuple[Policy, PolicySpec, PolicySpec]] = []
-            for spec in specs:
-                stored = existing.get(spec.name)
-                if stored is None:
-                    continue
-                before = spec_of(stored)
-                if canonical(before) == canonical(spec):
-                    report.unchanged.append(spec.name)
-                    continue
-                updates.append((stored, before, spec))
+            updates = self._import_updates(specs, existing, report)
             self._check_paths_free(specs, keep=set(existing))
-            for i, (policy, _before, _spec) in enumerate(updates):
+            for i, (policy, *_rest) in enumerate(updates):
                 policy.path = f"corsadmin-moving:{i}"  # not a valid pattern, so never a real one
             self.session.flush()
-            for policy, before, spec in updates:
-                self._write(policy, spec)
-                summary = "import: " + describe_change(before, spec)
-                self._audit("policy.update", spec.name, before, spec, summary)
+            for policy, stored, old, spec in updates:
+                self._write_settings(policy, spec)
+                self._write_rules(policy.id, stored, spec.origins)
+                new = canonical(spec)
+                before_doc, after_doc = field_diff(old, new)
+                summary = "import: " + describe_documents(spec.name, old, new)
+                self._audit("policy.update", spec.name, before_doc, after_doc, summary)
                 report.updated.append(spec.name)
             for spec in specs:
-                if spec.name in existing:
-                    continue
-                policy = Policy(name=spec.name, created_by=self.actor, created_at=utcnow())
-                self.session.add(policy)
-                self._write(policy, spec)
-                self._audit("policy.create", spec.name, None, spec, f"import created {spec.name}")
-                report.created.append(spec.name)
+                if spec.name not in existing:
+                    self._create(spec, f"import created {spec.name}")
+                    report.created.append(spec.name)
         return report
+
+    def _import_updates(
+        self, specs: Sequence[PolicySpec], existing: Mapping[str, Policy], report: ImportReport
+    ) -> list[tuple[Policy, _StoredRules, dict[str, Any], PolicySpec]]:
+        """The stored policies an import changes: each with its stored rules, its
+        stored document and the new spec (the unchanged ones go to ``report``)."""
+        updates = []
+        for spec in specs:
+            policy = existing.get(spec.name)
+            if policy is None:
+                continue
+            stored = self._stored_rules(policy.id)
+            old = {**canonical(settings_spec(policy)), "origins": _documents(stored)}
+            if old == canonical(spec):
+                report.unchanged.append(spec.name)
+                continue
+            updates.append((policy, stored, old, spec))
+        return updates
 
     def mark_reviewed(
         self, name: str, comment: str = "", *, expected_version: int | None = None
     ) -> None:
-        """Record that an operator reviewed a policy (an audit event, no policy change)."""
+        """Record that an operator reviewed a policy (an audit event, no policy change;
+        no rule is read)."""
         with self._change():
             policy = self._locked(name, expected_version)
+            before = {"reviewed_at": _time(policy.reviewed_at), "reviewed_by": policy.reviewed_by}
             policy.reviewed_at = utcnow()
             policy.reviewed_by = self.actor
-            spec = spec_of(policy)
+            after = {"reviewed_at": _time(policy.reviewed_at), "reviewed_by": self.actor}
             summary = f"reviewed {name}" + (f": {comment}" if comment else "")
-            self._audit("policy.review", name, spec, spec, summary, origin=None, touches=False)
+            self._audit("policy.review", name, before, after, summary, touches=False)
 
     # Internals ---------------------------------------------------------------
 
@@ -459,38 +494,81 @@ class PolicyStore:
         return _Transaction(self)
 
     def _locked(self, name: str, expected_version: int | None) -> Policy:
-        """The policy as committed, locked for this change (PostgreSQL: its row; SQLite:
-        the database, taken by the revision move before this read).
+        """The policy row as committed, locked for this change (PostgreSQL: ``SELECT ...
+        FOR UPDATE`` of its row; SQLite: the database, taken by the revision move before
+        this read). No origin rule is read.
 
         ``populate_existing`` makes the session overwrite the copy it may hold from an
-        earlier read (a view loads the policy before it saves), origin rules included, so
-        the version compared and the audit "before" are the locked row's.
+        earlier read (a view loads the policy before it saves), so the version compared
+        is the locked row's; the rules the session may hold are expired, so whatever
+        reads them after this change's writes reads them from the database.
         """
         query = (
             sa.select(Policy)
-            .options(selectinload(Policy.origin_rules))
             .where(Policy.name == name)
-            .with_for_update()
+            .with_for_update(of=Policy)
             .execution_options(populate_existing=True)
         )
         policy = self.session.scalar(query)
         if policy is None:
             raise PolicyNotFound(name)
+        self.session.expire(policy, ["origin_rules"])
         if expected_version is not None and policy.version != expected_version:
             raise StaleVersion(name, expected_version, policy.version)
         return policy
 
     def _fresh_policies(self) -> list[Policy]:
-        """Every policy as committed (read after the revision moved, which serializes
-        writers), overwriting whatever copies the session held."""
-        return list(
+        """Every policy row as committed (read after the revision moved, which serializes
+        writers), overwriting whatever copies the session held; no rule is read."""
+        policies = list(
             self.session.scalars(
-                sa.select(Policy)
-                .options(selectinload(Policy.origin_rules))
-                .order_by(Policy.name)
-                .execution_options(populate_existing=True)
+                sa.select(Policy).order_by(Policy.name).execution_options(populate_existing=True)
             )
         )
+        for policy in policies:
+            self.session.expire(policy, ["origin_rules"])
+        return policies
+
+    def _stored_row(self, policy_id: int, text: str) -> Any:
+        """One stored rule (origin, note, expires_at) by its text, or None: one indexed read."""
+        return self.session.execute(
+            sa.select(_RULES.c.origin, _RULES.c.note, _RULES.c.expires_at).where(
+                _RULES.c.policy_id == policy_id, _RULES.c.origin == text
+            )
+        ).first()
+
+    def _stored_entry(self, policy_id: int, rule: OriginRule) -> OriginEntry | None:
+        """The stored entry of ``rule`` (already parsed: the stored text is its text)."""
+        row = self._stored_row(policy_id, rule.text)
+        return None if row is None else OriginEntry(rule, row.note or "", row.expires_at)
+
+    def _stored_rules(self, policy_id: int) -> _StoredRules:
+        """Every stored rule of a policy, by text: (note, expires). Nothing is parsed."""
+        return {
+            row.origin: (row.note or "", row.expires_at)
+            for row in self.session.execute(
+                sa.select(_RULES.c.origin, _RULES.c.note, _RULES.c.expires_at).where(
+                    _RULES.c.policy_id == policy_id
+                )
+            )
+        }
+
+    def _create(self, spec: PolicySpec, summary: str) -> None:
+        policy = Policy(name=spec.name, created_by=self.actor, created_at=utcnow())
+        self.session.add(policy)
+        self._write_settings(policy, spec)
+        self.session.flush()  # the policy's id, for its rules
+        self._write_rules(policy.id, {}, spec.origins)
+        self._audit("policy.create", spec.name, None, canonical(spec), summary)
+
+    def _delete(self, policy: Policy, summary: str) -> None:
+        """Delete a policy and its rules; its audit event keeps the whole document, built
+        from the stored rows (no rule is parsed)."""
+        stored = self._stored_rules(policy.id)
+        before = {**canonical(settings_spec(policy)), "origins": _documents(stored)}
+        self.session.execute(sa.delete(_RULES).where(_RULES.c.policy_id == policy.id))
+        self.session.delete(policy)
+        self._audit("policy.delete", policy.name, before, None, summary)
 
     def _check_unique(self, spec: PolicySpec, own_id: int | None) -> None:
         errors: list[FieldError] = []
@@ -529,69 +607,147 @@ class PolicyStore:
         if errors:
             raise ValidationError(errors)
 
-    def _write(self, policy: Policy, spec: PolicySpec) -> None:
-        now = utcnow()
+    def _update_settings(self, policy: Policy, changes: Mapping[str, Any]) -> PolicySpec:
+        """:meth:`update_policy` of fields other than ``origins``: no rule is read but
+        ``*`` (the one rule a setting can forbid: with credentials), so the checks and
+        their messages are :func:`validate_policy`'s."""
+        name = policy.name
+        current = settings_spec(policy)
+        star = self._stored_entry(policy.id, parse_origin_rule("*"))
+        with_star = dataclasses.replace(current, origins=() if star is None else (star,))
+        after = dataclasses.replace(apply_changes(with_star, changes), origins=())
+        old, new = canonical(current), canonical(after)
+        if new == old:
+            return current
+        self._check_unique(after, policy.id)
+        self._write_settings(policy, after)
+        before_doc, after_doc = field_diff(old, new)
+        summary = describe_documents(after.name, old, new)
+        self._audit("policy.update", after.name, before_doc, after_doc, summary, renamed=name)
+        return after
+
+    def _touch(self, policy: Policy) -> None:
+        """A new version of the policy, by this actor, now."""
+        policy.version = (policy.version or 0) + 1
+        policy.updated_at = utcnow()
+        policy.updated_by = self.actor
+
+    def _write_settings(self, policy: Policy, spec: PolicySpec) -> None:
         for plain in PLAIN_FIELDS:
             setattr(policy, plain.name, column_value(plain.kind, getattr(spec, plain.name)))
         policy.path = spec.path.text
-        policy.version = (policy.version or 0) + 1
-        policy.updated_at = now
-        policy.updated_by = self.actor
-        rows = {r.origin: r for r in policy.origin_rules}
-        wanted = {e.rule.text: e for e in spec.origins}
-        for text, row in rows.items():
-            if text not in wanted:
-                policy.origin_rules.remove(row)
-        for text, entry in wanted.items():
-            existing_row = rows.get(text)
-            if existing_row is None:
-                policy.origin_rules.append(
-                    OriginRuleRow(
-                        origin=text,
-                        note=entry.note,
-                        expires_at=entry.expires,
-                        created_at=now,
-                        created_by=self.actor,
-                    )
+        self._touch(policy)
+
+    def _write_rule(self, policy: Policy, entry: OriginEntry, *, new: bool) -> None:
+        """Insert or update one rule row (the collection is never loaded)."""
+        if new:
+            self.session.execute(
+                sa.insert(_RULES).values(
+                    policy_id=policy.id,
+                    origin=entry.rule.text,
+                    note=entry.note,
+                    expires_at=entry.expires,
+                    created_at=utcnow(),
+                    created_by=self.actor,
                 )
-            else:
-                existing_row.note = entry.note
-                existing_row.expires_at = entry.expires
+            )
+        else:
+            self.session.execute(
+                sa.update(_RULES)
+                .where(_RULES.c.policy_id == policy.id, _RULES.c.origin == entry.rule.text)
+                .values(note=entry.note, expires_at=entry.expires)
+            )
+        self._touch(policy)
+
+    def _write_rules(
+        self, policy_id: int, stored: _StoredRules, wanted: Sequence[OriginEntry]
+    ) -> None:
+        """Make a policy's rule rows ``wanted``, given the ``stored`` ones: set-based
+        deletes, executemany inserts and updates of the difference only."""
+        now = utcnow()
+        by_text = {e.rule.text: e for e in wanted}
+        gone = [text for text in stored if text not in by_text]
+        for chunk in _chunks(gone, BULK_CHUNK):
+            self.session.execute(
+                sa.delete(_RULES).where(_RULES.c.policy_id == policy_id, _RULES.c.origin.in_(chunk))
+            )
+        added = [
+            {
+                "policy_id": policy_id,
+                "origin": text,
+                "note": e.note,
+                "expires_at": e.expires,
+                "created_at": now,
+                "created_by": self.actor,
+            }
+            for text, e in by_text.items()
+            if text not in stored
+        ]
+        changed = [
+            {"b_origin": text, "b_note": e.note, "b_expires": e.expires}
+            for text, e in by_text.items()
+            if text in stored and stored[text] != (e.note, e.expires)
+        ]
+        for rows in _chunks(added, BULK_CHUNK):
+            self.session.execute(sa.insert(_RULES), rows)
+        for batch in _chunks(changed, BULK_CHUNK):
+            self.session.execute(
+                sa.update(_RULES)
+                .where(_RULES.c.policy_id == policy_id, _RULES.c.origin == sa.bindparam("b_origin"))
+                .values(note=sa.bindparam("b_note"), expires_at=sa.bindparam("b_expires")),
+                batch,
+            )
+
+    def _audit_rule(
+        self,
+        action: str,
+        policy_name: str,
+        before: OriginEntry | None,
+        after: OriginEntry,
+        summary: str,
+    ) -> None:
+        """The audit event of one rule's change: that rule before and after, nothing else."""
+        self._audit(
+            action,
+            policy_name,
+            {"origins": [] if before is None else [before.to_document()]},
+            {"origins": [after.to_document()]},
+            summary,
+            origin=after.rule.text,
+        )
 
     def _audit(
         self,
         action: str,
         policy_name: str | None,
-        before: PolicySpec | None,
-        after: PolicySpec | None,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
         summary: str,
         *,
         origin: str | None = None,
         touches: bool = True,
+        renamed: str | None = None,
     ) -> None:
-        """Record the audit event and the change log entries of one policy's change:
-        ``origin`` when only that rule changed, ``touches=False`` when nothing a
-        snapshot holds did."""
+        """Record the audit event (what changed: :mod:`corsadmin.db.audit`) and the change
+        log entries of one policy's change: ``origin`` when only that rule changed,
+        ``touches=False`` when nothing a snapshot holds did; ``renamed``, the policy's
+        name before the change (both names are re-read)."""
         if not touches:
             self._changes.append(Change("none"))
         elif origin is not None:
             self._changes.append(Change("origin", policy_name, origin))
         else:
-            names = {s.name for s in (before, after) if s is not None}
-            if policy_name is not None:
-                names.add(policy_name)
+            names = {n for n in (policy_name, renamed) if n is not None}
             self._changes.extend(Change("policy", name) for name in sorted(names))
-        self.session.add(
-            AuditEvent(
-                at=utcnow(),
-                actor=self.actor,
-                action=action,
-                policy_name=policy_name,
-                summary=summary,
-                before=canonical(before) if before else None,
-                after=canonical(after) if after else None,
-                revision=self._revision,
-            )
+        add_event(
+            self.session,
+            actor=self.actor,
+            action=action,
+            policy_name=policy_name,
+            summary=summary,
+            before=before,
+            after=after,
+            revision=self._revision,
         )
         self._events.append((action, policy_name))
 
@@ -624,15 +780,58 @@ def _typed_origin_entry(origin: str, note: str | Keep, expires: object) -> Origi
     return entry
 
 
-def _with_origin_field_errors(before: PolicySpec, entry: OriginEntry) -> PolicySpec:
-    """The policy with ``entry``; a problem with the rule is reported on field ``origin``."""
-    try:
-        return with_origin(before, entry)
-    except ValidationError as exc:
-        raise ValidationError(
-            FieldError("origin", e.message) if e.field.startswith("origins[") else e
-            for e in exc.errors
-        ) from None
+#: Rows per statement of a bulk write (executemany batches, ``IN`` lists of deletes).
+BULK_CHUNK: Final = 10_000
+#: The most rule texts a change's summary names per kind (added, removed); more are counted.
+MAX_SUMMARY_ORIGINS: Final = 20
+
+_RULES: Final[sa.Table] = OriginRuleRow.__table__  # type: ignore[assignment]
+
+#: A policy's stored rules by text: (note, expires).
+_StoredRules = dict[str, tuple[str, datetime | None]]
+
+
+def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _documents(stored: _StoredRules) -> list[RuleDocument]:
+    """Stored rules as a canonical document lists them (text order)."""
+    return sorted_rules(
+        rule_document(text, note, expires) for text, (note, expires) in stored.items()
+    )
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else format_time(value)
+
+
+def describe_documents(name: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """A short human summary of what changed between two canonical documents of a
+    policy (as :func:`corsadmin.policy.document.describe_change`, rules named up to
+    :data:`MAX_SUMMARY_ORIGINS` per kind)."""
+    parts: list[str] = []
+    for key in new:
+        if key == "origins":
+            old_o = {rule_text(o) for o in old["origins"]}
+            new_o = {rule_text(o) for o in new["origins"]}
+            added, removed = sorted(new_o - old_o), sorted(old_o - new_o)
+            if added:
+                parts.append("allowed " + _names(added))
+            if removed:
+                parts.append("removed " + _names(removed))
+            if not added and not removed and old["origins"] != new["origins"]:
+                parts.append("changed origin notes or expiry")
+        elif old.get(key) != new[key]:
+            parts.append(f"{key}: {old.get(key)!r} -> {new[key]!r}")
+    return f"updated {name}: " + ("; ".join(parts) if parts else "no change")
+
+
+def _names(texts: list[str]) -> str:
+    shown = ", ".join(texts[:MAX_SUMMARY_ORIGINS])
+    more = len(texts) - MAX_SUMMARY_ORIGINS
+    return shown if more <= 0 else f"{shown} and {more} more"
 
 
 class _Transaction:

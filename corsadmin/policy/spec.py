@@ -719,17 +719,32 @@ def _check_credentials(
     """Report the wildcards the Fetch standard forbids with credentials: true."""
     if credentials and origins:
         for i, entry in enumerate(origins):
-            if entry.rule.kind == "any":
-                errors.add(
-                    f"origins[{i}]",
-                    "'*' cannot be used with credentials: true (the Fetch standard forbids it); "
-                    "list the origins, or turn credentials off",
-                )
+            problem = origin_conflict(entry, credentials=credentials)
+            if problem is not None:
+                errors.add(f"origins[{i}]", problem)
     if credentials and expose_headers == ("*",):
         errors.add(
             "expose_headers",
             "'*' is not a wildcard when credentials is true; name the headers to expose",
         )
+
+
+#: Why a policy with credentials: true cannot allow the rule ``*``.
+ANY_ORIGIN_WITH_CREDENTIALS: Final = (
+    "'*' cannot be used with credentials: true (the Fetch standard forbids it); "
+    "list the origins, or turn credentials off"
+)
+
+
+def origin_conflict(entry: OriginEntry, *, credentials: bool) -> str | None:
+    """Why one origin rule cannot be part of a policy with these settings, or None.
+
+    The only check of a policy's rules against its other fields (see
+    :func:`validate_policy`): a writer adding one rule checks only that rule.
+    """
+    if credentials and entry.rule.kind == "any":
+        return ANY_ORIGIN_WITH_CREDENTIALS
+    return None
 
 
 def apply_changes(spec: PolicySpec, changes: Mapping[str, Any]) -> PolicySpec:
