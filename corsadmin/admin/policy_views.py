@@ -16,7 +16,7 @@ from ..db.export import settings_spec
 from ..db.models import OriginRuleRow, Policy, utcnow
 from ..errors import OriginRuleNotFound, PolicyNotFound, StaleVersion, ValidationError
 from ..policy.fields import PAGE_FIELDS, Kind, value_text
-from ..policy.spec import PolicySpec, format_time, parse_origin_entry
+from ..policy.spec import EMPTY_ORIGINS, PolicySpec, format_time, parse_origin_entry
 from . import queries
 from .blueprint import bp, db_session, saved_message, store
 from .forms import (
@@ -333,7 +333,7 @@ def edit_policy(name: str) -> Page:
         page=lambda status: _policy_form_page(form, load_policy(name), status),
         saved=lambda after: (
             Flash(saved_message())
-            if replace(after, origins=()) != before
+            if replace(after, origins=EMPTY_ORIGINS) != before
             else nothing_changed("Nothing to save: the settings are as they were.")
         ),
         redirect_to=lambda after: url_for(".policy", name=after.name),

@@ -21,7 +21,7 @@ from ..policy.document import DOCUMENT_FORMAT, canonical
 from ..policy.fields import PLAIN_FIELDS
 from ..policy.origins import parse_origin_rule
 from ..policy.paths import load_path_pattern
-from ..policy.spec import OriginEntry, PolicySpec
+from ..policy.spec import EMPTY_ORIGINS, OriginEntry, PolicySpec
 from .loader import column_reader
 from .models import OriginRuleRow, Policy
 
@@ -66,7 +66,7 @@ def settings_spec(row: Any) -> PolicySpec:
     """A policy's settings (an ORM object or a plain row) as a spec without its origin
     rules: none are read."""
     plain = {f.name: column_reader(f.kind)(getattr(row, f.name)) for f in PLAIN_FIELDS}
-    return PolicySpec(path=load_path_pattern(row.path), origins=(), **plain)
+    return PolicySpec(path=load_path_pattern(row.path), origins=EMPTY_ORIGINS, **plain)
 
 
 def _settings(row: Any) -> dict[str, Any]:

@@ -6,18 +6,21 @@ only rebuilds the objects, through a :class:`RuleCache` of what did not change.
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 from collections.abc import Callable, Iterator
-from typing import Any, Final, assert_never
+from typing import Any, Final, assert_never, overload
 
 import sqlalchemy as sa
 
 from ..engine.snapshot import Snapshot
 from ..policy.fields import PLAIN_FIELDS, Kind
-from ..policy.origins import OriginRule, parse_origin_rule
+from ..policy.origins import (
+    OriginRule,
+    is_canonical_exact_rule,
+    parse_origin_rule,
+)
 from ..policy.paths import PathPattern, load_path_pattern
-from ..policy.spec import OriginEntry, PolicySpec
+from ..policy.spec import OriginEntries, OriginEntry, PolicySpec, plain_or_entry
 from .changelog import read_delta
 from .models import OriginRuleRow, Policy, State
 
@@ -32,7 +35,8 @@ class RuleCache:
     Stored values were validated when written; loading a snapshot only needs to
     rebuild the objects. A stored origin rule is rebuilt in a few µs (the fast path of
     :func:`parse_origin_rule` for its canonical text), cheaper in time and memory than
-    keeping a second dictionary of every rule of the snapshot.
+    keeping a second dictionary of every rule of the snapshot; most are not even
+    rebuilt (a plain rule is kept as its text: :class:`OriginEntries`).
     """
 
     def __init__(self) -> None:
@@ -95,18 +99,23 @@ def _by_text(connection: sa.Connection, column: sa.ColumnElement[str]) -> sa.Col
 
 def _read_specs(connection: sa.Connection, cache: RuleCache) -> list[PolicySpec]:
     p = Policy.__table__
-    origin_rows: dict[int, list[OriginEntry]] = {}
-    entries: list[OriginEntry] = []
+    origin_rows: dict[int, list[str | OriginEntry]] = {}
+    items: list[str | OriginEntry] = []
     last = None
-    for policy_id, origin, note, expires in _every_origin_row(connection):
+    plain, rule_of = is_canonical_exact_rule, cache.origin
+    for policy_id, origin, note, expires in _every_origin_row(connection):  # once per rule
         if policy_id != last:
-            entries = origin_rows.setdefault(policy_id, [])
+            items = origin_rows.setdefault(policy_id, [])
             last = policy_id
-        entries.append(OriginEntry(parse_origin_rule(origin, stored=True), note or "", expires))
+        if not note and expires is None and plain(origin):
+            items.append(origin)  # a plain rule stays its text (OriginEntries)
+        else:
+            items.append(OriginEntry(rule_of(origin), note or "", expires))
     specs: list[PolicySpec] = []
     seen_paths: set[str] = set()
     for row in connection.execute(sa.select(p).order_by(p.c.name)):
-        specs.append(_spec(row, cache.path(row.path), tuple(origin_rows.get(row.id, ()))))
+        origins = OriginEntries(origin_rows.get(row.id, ()), in_text_order=True)
+        specs.append(_spec(row, cache.path(row.path), origins))
         seen_paths.add(row.path)
     cache.keep_only(seen_paths)
     return specs
@@ -205,16 +214,17 @@ def _read_policies(
     p = Policy.__table__
     r = OriginRuleRow.__table__
     rows = connection.execute(sa.select(p).where(p.c.name.in_(sorted(names)))).all()
-    origin_rows: dict[int, list[OriginEntry]] = {row.id: [] for row in rows}
+    origin_rows: dict[int, list[str | OriginEntry]] = {row.id: [] for row in rows}
     if origin_rows:
         for rule in connection.execute(
             sa.select(r.c.policy_id, r.c.origin, r.c.note, r.c.expires_at)
             .where(r.c.policy_id.in_(sorted(origin_rows)))
             .order_by(r.c.policy_id, _by_text(connection, r.c.origin))
         ):
-            origin_rows[rule.policy_id].append(_entry(rule, cache))
+            origin_rows[rule.policy_id].append(_entry(rule, cache, plain=True))
     for row in rows:
-        found[row.name] = _spec(row, cache.path(row.path), tuple(origin_rows[row.id]))
+        origins = OriginEntries(origin_rows[row.id], in_text_order=True)
+        found[row.name] = _spec(row, cache.path(row.path), origins)
     return found
 
 
@@ -255,40 +265,45 @@ def _read_origins(
     return {name: (_with_entries(before[name], change), change) for name, change in changes.items()}
 
 
-def _entry(row: Any, cache: RuleCache) -> OriginEntry:
+@overload
+def _entry(row: Any, cache: RuleCache) -> OriginEntry: ...
+
+
+@overload
+def _entry(row: Any, cache: RuleCache, *, plain: bool) -> str | OriginEntry: ...
+
+
+def _entry(row: Any, cache: RuleCache, *, plain: bool = False) -> str | OriginEntry:
+    """A stored rule's entry; with ``plain``, a plain rule's text (see
+    :class:`~corsadmin.policy.spec.OriginEntries`)."""
+    if plain:
+        return plain_or_entry(row.origin, row.note or "", row.expires_at, cache.origin)
     return OriginEntry(cache.origin(row.origin), row.note or "", row.expires_at)
 
 
 def _with_entries(spec: PolicySpec, changes: dict[str, OriginEntry | None]) -> PolicySpec:
     """``spec`` with these origin rules replaced, added or (None) removed, the rules kept
-    in text order (a copy of the tuple; no rule is parsed again)."""
-    entries = list(spec.origins)
-    for text, entry in changes.items():
-        i = bisect.bisect_left(entries, text, key=_entry_text)
-        present = i < len(entries) and entries[i].rule.text == text
-        if entry is None and present:
-            del entries[i]
-        elif entry is not None and present:
-            entries[i] = entry
-        elif entry is not None:
-            entries.insert(i, entry)
-    return dataclasses.replace(spec, origins=tuple(entries))
-
-
-def _entry_text(entry: OriginEntry) -> str:
-    return entry.rule.text
+    in text order (a copy of the items; no rule is parsed again)."""
+    return dataclasses.replace(spec, origins=spec.origins.with_changes(changes))
 
 
 def spec_of(policy: Policy) -> PolicySpec:
     """A stored policy as a spec (stored values were validated on the way in)."""
-    origins = tuple(
-        OriginEntry(parse_origin_rule(r.origin, stored=True), r.note or "", r.expires_at)
-        for r in sorted(policy.origin_rules, key=lambda r: r.origin)
+    origins = OriginEntries(
+        (
+            plain_or_entry(r.origin, r.note or "", r.expires_at, _stored_rule)
+            for r in sorted(policy.origin_rules, key=lambda r: r.origin)
+        ),
+        in_text_order=True,
     )
     return _spec(policy, load_path_pattern(policy.path), origins)
 
 
-def _spec(row: Any, path: PathPattern, origins: tuple[OriginEntry, ...]) -> PolicySpec:
+def _stored_rule(text: str) -> OriginRule:
+    return parse_origin_rule(text, stored=True)
+
+
+def _spec(row: Any, path: PathPattern, origins: OriginEntries) -> PolicySpec:
     """A policy's settings, from an ORM object or a plain row (same attribute names)."""
     plain = {name: read(getattr(row, name)) for name, read in _COLUMN_READERS}
     return PolicySpec(path=path, origins=origins, **plain)

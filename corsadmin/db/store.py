@@ -40,6 +40,8 @@ from ..policy.document import DOCUMENT_FORMAT, canonical, parse_document
 from ..policy.fields import PLAIN_FIELDS, Kind
 from ..policy.origins import OriginRule, parse_origin_rule
 from ..policy.spec import (
+    EMPTY_ORIGINS,
+    OriginEntries,
     OriginEntry,
     PolicySpec,
     apply_changes,
@@ -614,8 +616,10 @@ class PolicyStore:
         name = policy.name
         current = settings_spec(policy)
         star = self._stored_entry(policy.id, parse_origin_rule("*"))
-        with_star = dataclasses.replace(current, origins=() if star is None else (star,))
-        after = dataclasses.replace(apply_changes(with_star, changes), origins=())
+        with_star = dataclasses.replace(
+            current, origins=OriginEntries.of(() if star is None else (star,))
+        )
+        after = dataclasses.replace(apply_changes(with_star, changes), origins=EMPTY_ORIGINS)
         old, new = canonical(current), canonical(after)
         if new == old:
             return current

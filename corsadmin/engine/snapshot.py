@@ -14,7 +14,6 @@ memo per process and application, handed from each snapshot to the next.
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import math
 import warnings
@@ -104,7 +103,9 @@ NOT_COVERED = Decision(None, False, "no enabled policy covers this path")
 
 
 def _compile_policy(spec: PolicySpec, now: datetime) -> CompiledPolicy:
-    matcher = OriginMatcher([e.rule for e in spec.origins if e.expires is None or e.expires > now])
+    # Plain rules (exact, no expiry) are compiled from their texts alone (OriginEntries).
+    rules = [e.rule for e in spec.origins.detailed() if e.expires is None or e.expires > now]
+    matcher = OriginMatcher(rules, spec.origins.plain_texts())
     return CompiledPolicy(spec, matcher, matcher.allows_any and not spec.credentials)
 
 
@@ -182,7 +183,7 @@ class Snapshot:
                 compiled[spec.name], expiry[spec.name] = current
             else:
                 compiled[spec.name] = _compile_policy(spec, now)
-                expiry[spec.name] = _next_expiry(spec.origins, now)
+                expiry[spec.name] = _next_expiry(spec.origins.detailed(), now)
         memo = previous.evaluations if previous is not None else None
         self._set(revision, specs, compiled, expiry, now, loaded, memo)
 
@@ -227,9 +228,10 @@ class Snapshot:
         if now.timestamp() < when:
             return old, when
         spec = old.spec
-        matcher = old.origins.updated((), [e.rule.text for e in spec.origins if e.is_expired(now)])
+        expired = [e.rule.text for e in spec.origins.detailed() if e.is_expired(now)]
+        matcher = old.origins.updated((), expired)
         compiled = CompiledPolicy(spec, matcher, matcher.allows_any and not spec.credentials)
-        return compiled, _next_expiry(spec.origins, now)
+        return compiled, _next_expiry(spec.origins.detailed(), now)
 
     def with_changes(
         self,
@@ -268,7 +270,7 @@ class Snapshot:
                     compiled[spec.name], expiry[spec.name] = current
                 else:
                     compiled[spec.name] = _compile_policy(spec, now)
-                    expiry[spec.name] = _next_expiry(spec.origins, now)
+                    expiry[spec.name] = _next_expiry(spec.origins.detailed(), now)
         snapshot = Snapshot.__new__(Snapshot)
         specs = tuple(sorted(by_name.values(), key=lambda s: s.name))
         snapshot._set(revision, specs, compiled, expiry, now, self.loaded, self.evaluations)
@@ -326,22 +328,14 @@ def _updated(
         e.expires is not None and e.expires.timestamp() == expiry
         for e in _entries(old.spec, changes)
     ):
-        expiry = _next_expiry(spec.origins, now)  # the next rule to expire changed: look again
+        # The next rule to expire changed: look again.
+        expiry = _next_expiry(spec.origins.detailed(), now)
     return CompiledPolicy(spec, matcher, matcher.allows_any and not spec.credentials), expiry
 
 
 def _entries(spec: PolicySpec, texts: Iterable[str]) -> list[OriginEntry]:
     """The entries of ``spec`` (origins sorted by text, as loaded) with these texts."""
-    found = []
-    for text in texts:
-        i = bisect.bisect_left(spec.origins, text, key=_entry_text)
-        if i < len(spec.origins) and spec.origins[i].rule.text == text:
-            found.append(spec.origins[i])
-    return found
-
-
-def _entry_text(entry: OriginEntry) -> str:
-    return entry.rule.text
+    return [e for e in map(spec.origins.find, texts) if e is not None]
 
 
 def decide_origin(policy: CompiledPolicy, origin: str | None) -> Decision:

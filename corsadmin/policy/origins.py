@@ -20,14 +20,12 @@ number of rules.
 
 from __future__ import annotations
 
-import bisect
 import functools
 import ipaddress
-import itertools
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -53,6 +51,8 @@ __all__ = [
     "OriginMatcher",
     "OriginRule",
     "OriginRuleError",
+    "canonical_exact_rule",
+    "is_canonical_exact_rule",
     "is_canonical_request_origin",
     "parse_origin_rule",
 ]
@@ -171,6 +171,64 @@ def full_parse_origin_rule(text: str, *, stored: bool = False) -> OriginRule:
     reference it is tested against)."""
     if not isinstance(text, str):
         raise OriginRuleError("must be a string")
+    return _parse_full(text, stored=stored)
+
+
+def canonical_exact_rule(text: str) -> OriginRule | None:
+    """The exact rule of a text that is already a canonical serialized origin of the
+    usual shape (``https://shop.example``, ``http://h.example:8080``), or None.
+
+    One regular expression instead of the full parse: most rules are stored (and many
+    are typed) this way, and a snapshot builds the one that matches a request from its
+    text alone (:class:`OriginMatcher`). On every text it accepts, it returns what
+    :func:`full_parse_origin_rule` returns (tests/test_origin_entries.py)."""
+    if len(text) > MAX_ORIGIN_LENGTH:
+        return None
+    parts = _simple_origin_parts(text)
+    if parts is None:
+        return None
+    rule = _NEW_RULE(OriginRule)
+    _SET_TEXT(rule, text)
+    _SET_KIND(rule, "exact")
+    _SET_SCHEME(rule, parts[0])
+    _SET_HOST(rule, parts[1])
+    _SET_PORT(rule, parts[2])
+    _SET_PATTERN(rule, None)
+    return rule
+
+
+# An exact rule of the fast path is built through its slots: a frozen dataclass's
+# __init__ goes through object.__setattr__ per field, 4x slower, a million times per load.
+_NEW_RULE: Final = object.__new__
+_SET_TEXT: Final = OriginRule.__dict__["text"].__set__
+_SET_KIND: Final = OriginRule.__dict__["kind"].__set__
+_SET_SCHEME: Final = OriginRule.__dict__["scheme"].__set__
+_SET_HOST: Final = OriginRule.__dict__["host"].__set__
+_SET_PORT: Final = OriginRule.__dict__["port"].__set__
+_SET_PATTERN: Final = OriginRule.__dict__["pattern"].__set__
+
+
+def is_canonical_exact_rule(text: str) -> bool:
+    """Whether :func:`canonical_exact_rule` would build a rule of ``text`` (without
+    building it). Asked once per stored rule by a snapshot load: the usual shape, with
+    no port and at most 256 characters, is answered by one regular expression."""
+    if len(text) <= _PLAIN_MAX_LENGTH and _PLAIN_EXACT_RE.fullmatch(text) is not None:
+        return True
+    return len(text) <= MAX_ORIGIN_LENGTH and _simple_origin_parts(text) is not None
+
+
+#: Texts no longer than this have a host of at most 253 characters (``a://`` first).
+_PLAIN_MAX_LENGTH: Final = _MAX_HOST_LENGTH + 3
+#: What :func:`_simple_origin_parts` accepts, for a text with no port: not a file: or
+#: re: scheme, no punycode label, a last label that cannot start an IPv4 address.
+_PLAIN_EXACT_RE: Final = re.compile(
+    r"(?!(?:file|re)://)[a-z][a-z0-9+.\-]*://(?!.*xn--)"
+    r"(?:[a-z0-9_\-]{1,63}\.)*[a-z_\-][a-z0-9_\-]{0,62}"
+)
+
+
+def _parse_full(text: str, *, stored: bool) -> OriginRule:
+    """:func:`parse_origin_rule` for every text (the fast path aside)."""
     if not text:
         raise OriginRuleError("must not be empty")
     if len(text) > MAX_ORIGIN_LENGTH:
@@ -584,25 +642,36 @@ def _request_origin_parts(value: str) -> RequestOrigin | None:
     """The scheme, host and port of a canonical serialized request origin (not ``null``
     or ``file://``), or None: one regular expression for the usual shape, the full
     parse (:func:`parse_origin_rule`) for anything else. Both agree on every value."""
-    simple = _SIMPLE_ORIGIN_RE.fullmatch(value)
+    simple = _simple_origin_parts(value)
     if simple is not None:
-        scheme, host, port_text = simple.groups()
-        if (
-            scheme not in ("file", "re")  # "re:..." is a regex rule, file:// a rule of its own
-            and "xn--" not in host  # punycode labels are checked by the full parse
-            and len(host) <= _MAX_HOST_LENGTH
-            # A last label starting with a digit may be an IPv4 address: the full parse.
-            and not host[host.rfind(".") + 1].isdigit()
-        ):
-            if port_text is None:
-                return scheme, host, None
-            port = int(port_text)
-            if port <= 65535 and port != _DEFAULT_PORTS.get(scheme):
-                return scheme, host, port
+        return simple
     rule = _parse_request_origin(value)
     if rule is None:
         return None
     return _field(rule, rule.scheme), _field(rule, rule.host), rule.port
+
+
+def _simple_origin_parts(value: str) -> RequestOrigin | None:
+    """The scheme, host and port of a canonical origin of the usual shape (one regular
+    expression), or None: then only the full parse can say."""
+    simple = _SIMPLE_ORIGIN_RE.fullmatch(value)
+    if simple is None:
+        return None
+    scheme, host, port_text = simple.groups()
+    if (
+        scheme in ("file", "re")  # "re:..." is a regex rule, file:// a rule of its own
+        or "xn--" in host  # punycode labels are checked by the full parse
+        or len(host) > _MAX_HOST_LENGTH
+        # A last label starting with a digit may be an IPv4 address: the full parse.
+        or host[host.rfind(".") + 1].isdigit()
+    ):
+        return None
+    if port_text is None:
+        return scheme, host, None
+    port = int(port_text)
+    if port <= 65535 and port != _DEFAULT_PORTS.get(scheme):
+        return scheme, host, port
+    return None
 
 
 def is_canonical_request_origin(value: str) -> bool:
@@ -657,22 +726,21 @@ def _rule_text(rule: OriginRule) -> str:
     return rule.text
 
 
-def _sorted_unique(rules: Iterable[OriginRule]) -> tuple[OriginRule, ...]:
-    """The rules sorted by text, the first of each text kept. Rules loaded from the
-    database come sorted and unique: then no dictionary or sort is built for them."""
-    listed = tuple(rules)
-    texts = [rule.text for rule in listed]
-    if all(a < b for a, b in zip(texts, itertools.islice(texts, 1, None), strict=False)):
-        return listed
-    by_text: dict[str, OriginRule] = {}
-    for rule in listed:
-        by_text.setdefault(rule.text, rule)
-    return tuple(by_text[text] for text in sorted(by_text))
+def _built(text: str) -> OriginRule:
+    """The rule of an exact text a matcher holds as text alone."""
+    rule = canonical_exact_rule(text)
+    if rule is None:
+        raise ValueError(f"{text!r} is not a canonical exact origin")
+    return rule
 
 
 class OriginMatcher:
     """The compiled origin rules of one policy. Lookup cost does not grow with the
-    number of rules."""
+    number of rules.
+
+    Ordinary exact rules may be given as their canonical texts alone (``exact_texts``):
+    they are kept as keys, and the :class:`OriginRule` of one is built when it matches
+    (a million rules cost a million dictionary keys, not a million objects)."""
 
     __slots__ = (
         "_any",
@@ -682,38 +750,31 @@ class OriginMatcher:
         "_null",
         "_regex",
         "_regex_rules",
-        "_rules",
         "_subdomain",
     )
 
-    def __init__(self, rules: Iterable[OriginRule]) -> None:
-        self._rules: tuple[OriginRule, ...] = _sorted_unique(rules)
-        self._exact: dict[str, OriginRule] = {}
+    def __init__(self, rules: Iterable[OriginRule], exact_texts: Iterable[str] = ()) -> None:
+        #: Exact rules by text; None: a rule given as its text (built when it matches).
+        self._exact: dict[str, OriginRule | None] = dict.fromkeys(exact_texts)
         self._any_port: dict[tuple[str, str], OriginRule] = {}
         self._subdomain: dict[tuple[str, int | None, str], OriginRule] = {}
         self._null: OriginRule | None = None
         self._file: OriginRule | None = None
         self._any: OriginRule | None = None
         regex_rules: list[tuple[OriginRule, re2._Regexp]] = []
-        for rule in self._rules:
-            if rule.kind == "exact":
-                if rule.scheme != "file":  # stored before file:// had a kind: matches nothing
-                    self._exact[rule.text] = rule
-            elif rule.kind == "any_port":
-                self._any_port[(_field(rule, rule.scheme), _field(rule, rule.host))] = rule
-            elif rule.kind == "subdomain":
-                key = (_field(rule, rule.scheme), rule.port, _field(rule, rule.host))
-                self._subdomain[key] = rule
-            elif rule.kind == "regex":
+        seen: set[str] = set()
+        for rule in sorted(rules, key=_rule_text):
+            if rule.text in seen or rule.text in self._exact:
+                continue  # the first of one text wins
+            seen.add(rule.text)
+            if rule.kind == "exact" and rule.scheme == "file":
+                continue  # stored before file:// had a kind of its own: matches nothing
+            if rule.kind == "regex":
                 compiled = _compile_stored(_field(rule, rule.pattern))
                 if compiled is not None:
                     regex_rules.append((rule, compiled))
-            elif rule.kind == "null":
-                self._null = rule
-            elif rule.kind == "file":
-                self._file = rule
             else:
-                self._any = rule
+                self._index(rule)
         self._regex_rules: tuple[tuple[OriginRule, re2._Regexp], ...] = tuple(regex_rules)
         self._regex: re2._Regexp | None = _combined(regex_rules)
 
@@ -727,17 +788,9 @@ class OriginMatcher:
         removed, where ``dict(...)`` inserts every key again (10x slower at 10**6)."""
         adding = {rule.text: rule for rule in added}
         gone = set(removed) | set(adding)
-        rules = list(self._rules)
-        dropped: list[OriginRule] = []
-        for text in gone:
-            i = bisect.bisect_left(rules, text, key=_rule_text)
-            if i < len(rules) and rules[i].text == text:
-                dropped.append(rules.pop(i))
-        for rule in adding.values():
-            bisect.insort(rules, rule, key=_rule_text)
+        dropped = [rule for rule in map(self._held, gone) if rule is not None]
         kinds = {rule.kind for rule in dropped} | {rule.kind for rule in adding.values()}
         new = OriginMatcher.__new__(OriginMatcher)
-        new._rules = tuple(rules)
         new._exact = self._exact.copy() if "exact" in kinds else self._exact
         new._any_port = self._any_port.copy() if "any_port" in kinds else self._any_port
         new._subdomain = self._subdomain.copy() if "subdomain" in kinds else self._subdomain
@@ -759,6 +812,21 @@ class OriginMatcher:
             new._regex_rules = tuple(kept)
             new._regex = _combined(kept)
         return new
+
+    def _held(self, text: str) -> OriginRule | None:
+        """The rule of this text that this matcher holds, or None."""
+        if text in self._exact:
+            return self._exact[text] or canonical_exact_rule(text)
+        for rule in self._rules_but_exact():
+            if rule.text == text:
+                return rule
+        return None
+
+    def _rules_but_exact(self) -> Iterator[OriginRule]:
+        yield from self._any_port.values()
+        yield from self._subdomain.values()
+        yield from (rule for rule, _compiled in self._regex_rules)
+        yield from (r for r in (self._null, self._file, self._any) if r is not None)
 
     def _index(self, rule: OriginRule) -> None:
         """Put a rule that is not a regex into its lookup (see :meth:`updated`)."""
@@ -794,8 +862,9 @@ class OriginMatcher:
 
     @property
     def rules(self) -> tuple[OriginRule, ...]:
-        """The rules, deduplicated by text and sorted by text."""
-        return self._rules
+        """The rules, deduplicated by text and sorted by text (built on each call)."""
+        exact = (rule or _built(text) for text, rule in self._exact.items())
+        return tuple(sorted([*exact, *self._rules_but_exact()], key=_rule_text))
 
     @property
     def allows_any(self) -> bool:
@@ -820,9 +889,8 @@ class OriginMatcher:
             return self._null or self._any, True
         if origin == FILE_ORIGIN:
             return self._file or self._any, True
-        found = self._exact.get(origin)  # an exact rule's text is a canonical origin
-        if found is not None:
-            return found, True
+        if origin in self._exact:  # an exact rule's text is a canonical origin
+            return self._exact[origin] or _built(origin), True
         parts = _request_origin_parts(origin) if len(origin) <= MAX_ORIGIN_LENGTH else None
         if parts is None:
             return self._any, False
@@ -851,4 +919,4 @@ class OriginMatcher:
         return self._any
 
     def __repr__(self) -> str:
-        return f"OriginMatcher({[rule.text for rule in self._rules]!r})"
+        return f"OriginMatcher({[rule.text for rule in self.rules]!r})"
