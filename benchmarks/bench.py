@@ -1491,6 +1491,36 @@ def report(
     return "\n".join(lines) + "\n", ok
 
 
+def scale_curve(quick: bool) -> str:
+    """Issue 9's curves, each operation from 1,000 to 1,000,000 rules, through the
+    benchmarks/*_scale.py modules (each also runs alone, with more options)."""
+    import admin_scale
+    import load_scale
+    import write_scale
+
+    sizes = (1_000, 10_000) if quick else (1_000, 10_000, 100_000, 1_000_000)
+    both = ("sqlite", "postgresql")
+    parts = ["# Growth with the number of rules (issue 9)", "", f"Run on {machine()}", ""]
+    loads = load_scale.load_scale(REPO, sizes, both)
+    parts += ["## Cold snapshot load and the memory holding it", "", load_scale.table(loads), ""]
+    if not quick:
+        parts += ["## Instructions per request in the CORS layer", ""]
+        parts += [load_scale.instruction_table(REPO), ""]
+    writes, imports = write_scale.write_scale_figures(
+        sizes, both, (10_000,) if quick else (100_000, 1_000_000), 1 if quick else 3
+    )
+    parts += ["## One rule written; import", "", write_scale.table(writes, imports), ""]
+    spread = [(n, 1) for n in sizes[:3]] + ([] if quick else [(1_000_000, 1_000)])
+    parts += ["## Admin pages and CLI reads (SQLite; seconds)", ""]
+    parts += [admin_scale.table(admin_scale.figures(spread, 1 if quick else 3)), ""]
+    with tempfile.TemporaryDirectory(prefix="corsadmin-bench-") as tmp:
+        propagation = propagation_scale_benchmark(
+            sizes[1:] if not quick else sizes, 2 if quick else 5, 4, Path(tmp)
+        )
+    parts += [propagation_scale_report(propagation).lstrip("\n").replace("## ", "## ", 1), ""]
+    return "\n".join(parts)
+
+
 def _times(ratio: float) -> str:
     return f"{ratio:.1f}x" if ratio > 0 else "n/a"
 
@@ -1517,7 +1547,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="only propagation into policies of 10^4-10^6 rules (PostgreSQL, gunicorn)",
     )
+    parser.add_argument(
+        "--scale-curve",
+        action="store_true",
+        help="only issue 9's growth curves, 10^3-10^6 rules: load, writes, import, admin, "
+        "propagation (SQLite and PostgreSQL; about an hour, 3 GiB)",
+    )
     args = parser.parse_args(argv)
+    if args.scale_curve:
+        text = scale_curve(args.quick)
+        print(text)
+        if args.write:
+            args.write.write_text(text, encoding="utf-8")
+        return 0
     if args.propagation_scale:
         sizes = (1_000, 10_000) if args.quick else PROPAGATION_SIZES
         with tempfile.TemporaryDirectory(prefix="corsadmin-bench-") as tmp:
