@@ -187,12 +187,66 @@ def test_a_reload_after_a_policy_update_reads_that_policy_only(
     store.create_policy(policy("small", "/small/**", tenants(3, 500)))
     cache = RuleCache()
     before = load_snapshot(db.engine, cache)
-    store.update_policy("small", {"methods": ["GET"]})
+    store.update_policy("small", {"methods": ["GET"], "origins": tenants(3, 600)})
     with counted(monkeypatch, loader, "_entry") as rows:
         after = load_snapshot(db.engine, cache, previous=before)
     assert rows == [1] * 3
     assert_same(after, load_snapshot(db.engine))
     assert after.policy_for("/api/x") is before.policy_for("/api/x")
+
+
+def test_a_reload_after_a_settings_change_reads_no_rule(
+    store: PolicyStore, db: SQLAlchemy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Enabling, disabling or changing the methods of a policy of a million rules must
+    not make every worker re-read its rules: the log says ``settings``."""
+    store.create_policy(policy("shop", "/api/**", tenants(300)))
+    store.create_policy(policy("small", "/small/**", tenants(3, 500)))
+    cache = RuleCache()
+    before = load_snapshot(db.engine, cache)
+    for changes in ({"methods": ["GET"]}, {"enabled": False}, {"enabled": True}):
+        store.update_policy("shop", changes)
+        with (
+            counted(monkeypatch, loader, "_entry") as rows,
+            counted(monkeypatch, loader, "load_specs") as full_loads,
+        ):
+            after = load_snapshot(db.engine, cache, previous=before)
+        assert rows == []
+        assert full_loads == []
+        assert_same(after, load_snapshot(db.engine))
+        before = after
+    with db.engine.connect() as connection:
+        kinds = connection.execute(
+            sa.text("SELECT kind, policy_name FROM corsadmin_change ORDER BY id DESC LIMIT 3")
+        ).all()
+    assert [tuple(k) for k in kinds] == [("settings", "shop")] * 3
+
+
+def test_a_rename_or_settings_with_rules_reads_the_policy_whole() -> None:
+    delta = changelog.Delta()
+    delta.add(changelog.Change("settings", "a"))
+    delta.add(changelog.Change("origin", "a", "https://x.example"))
+    delta.add(changelog.Change("origin", "b", "https://x.example"))
+    delta.add(changelog.Change("settings", "b"))
+    delta.add(changelog.Change("settings", "c"))
+    delta.add(changelog.Change("policy", "d"))
+    delta.add(changelog.Change("settings", "d"))
+    assert delta.policies == {"a", "b", "d"}
+    assert delta.settings == {"c"}
+    assert delta.origins == {}
+
+
+def test_a_rename_logs_both_names_as_policies(store: PolicyStore, db: SQLAlchemy) -> None:
+    store.create_policy(policy("shop", "/api/**", tenants(3)))
+    cache = RuleCache()
+    before = load_snapshot(db.engine, cache)
+    store.update_policy("shop", {"name": "store"})
+    with db.engine.connect() as connection:
+        kinds = connection.execute(
+            sa.text("SELECT kind, policy_name FROM corsadmin_change ORDER BY id DESC LIMIT 2")
+        ).all()
+    assert sorted(tuple(k) for k in kinds) == [("policy", "shop"), ("policy", "store")]
+    assert_same(load_snapshot(db.engine, cache, previous=before), load_snapshot(db.engine))
 
 
 def test_a_gap_in_the_log_falls_back_to_a_full_load(

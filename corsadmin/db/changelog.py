@@ -27,13 +27,16 @@ MAX_CHANGE_ENTRIES: Final = 1_000
 #: A reload reads at most this many entries; with more, it loads everything.
 MAX_DELTA_ENTRIES: Final = 10_000
 
-ChangeKind = Literal["policy", "origin", "none", "all"]
+ChangeKind = Literal["policy", "settings", "origin", "none", "all"]
 
 
 @dataclass(frozen=True)
 class Change:
-    """One entry: ``policy`` re-reads the named policy (which may be gone), ``origin``
-    one rule of it, ``none`` marks a revision that changed nothing a snapshot holds."""
+    """One entry: ``policy`` re-reads the named policy (which may be gone), ``settings``
+    only its row (its rules did not change: a policy of a million rules is enabled
+    without re-reading them), ``origin`` one rule of it, ``none`` marks a revision that
+    changed nothing a snapshot holds. A release that does not know a kind loads
+    everything."""
 
     kind: ChangeKind
     policy: str | None = None
@@ -61,23 +64,30 @@ def record(connection: sa.Connection, revision: int, changes: Iterable[Change]) 
 
 @dataclass
 class Delta:
-    """What changed between two revisions: whole policies to re-read, and per other
-    policy, the origin rules to re-read."""
+    """What changed between two revisions: whole policies to re-read, policies whose
+    settings only changed, and per other policy, the origin rules to re-read. A policy
+    whose settings and some rules changed is re-read whole."""
 
     policies: set[str] = field(default_factory=set)
+    settings: set[str] = field(default_factory=set)
     origins: dict[str, set[str]] = field(default_factory=dict)
 
     def add(self, change: Change) -> None:
-        if change.kind == "policy" and change.policy is not None:
-            self.policies.add(change.policy)
-            self.origins.pop(change.policy, None)
-        elif (
-            change.kind == "origin"
-            and change.policy is not None
-            and change.origin is not None
-            and change.policy not in self.policies
+        name = change.policy
+        if name is None or name in self.policies:
+            return
+        if change.kind == "policy" or (
+            # settings and rules both changed: re-read it whole
+            (change.kind == "settings" and name in self.origins)
+            or (change.kind == "origin" and name in self.settings)
         ):
-            self.origins.setdefault(change.policy, set()).add(change.origin)
+            self.policies.add(name)
+            self.origins.pop(name, None)
+            self.settings.discard(name)
+        elif change.kind == "settings":
+            self.settings.add(name)
+        elif change.kind == "origin" and change.origin is not None:
+            self.origins.setdefault(name, set()).add(change.origin)
 
 
 def read_delta(connection: sa.Connection, since: int, until: int) -> Delta | None:
@@ -103,7 +113,7 @@ def read_delta(connection: sa.Connection, since: int, until: int) -> Delta | Non
         return None
     delta = Delta()
     for row in rows:
-        if row.kind not in ("policy", "origin", "none"):
+        if row.kind not in ("policy", "settings", "origin", "none"):
             return None
         delta.add(Change(row.kind, row.policy_name, row.origin))
     return delta

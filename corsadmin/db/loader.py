@@ -194,14 +194,32 @@ def load_changes(
         if delta is None:
             return None
         policies = _read_policies(connection, delta.policies, cache)
+        settings = _read_settings(connection, delta.settings, previous, cache)
         origins = _read_origins(connection, delta.origins, previous, cache)
-        if origins is None:
+        if origins is None or settings is None:
             return None
+        policies.update(settings)
         if read_revision(connection) == revision:
             return previous.with_changes(revision, policies, origins)
         if connection.in_transaction():
             connection.rollback()
     raise InconsistentRead(f"policies changed during {LOAD_ATTEMPTS} reads in a row")
+
+
+def _read_settings(
+    connection: sa.Connection, names: set[str], previous: Snapshot, cache: RuleCache
+) -> dict[str, PolicySpec | None] | None:
+    """The policies named, their settings as stored now and their origin rules as in
+    ``previous`` (the log says they did not change: none is read). None when a policy
+    is not where the log says (then load everything)."""
+    if not names:
+        return {}
+    p = Policy.__table__
+    rows = connection.execute(sa.select(p).where(p.c.name.in_(sorted(names)))).all()
+    before = {spec.name: spec for spec in previous.specs}
+    if {row.name for row in rows} != names or not names <= set(before):
+        return None
+    return {row.name: _spec(row, cache.path(row.path), before[row.name].origins) for row in rows}
 
 
 def _read_policies(

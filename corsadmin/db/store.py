@@ -627,7 +627,9 @@ class PolicyStore:
         self._write_settings(policy, after)
         before_doc, after_doc = field_diff(old, new)
         summary = describe_documents(after.name, old, new)
-        self._audit("policy.update", after.name, before_doc, after_doc, summary, renamed=name)
+        self._audit(
+            "policy.update", after.name, before_doc, after_doc, summary, renamed=name, rules=False
+        )
         return after
 
     def _touch(self, policy: Policy) -> None:
@@ -731,15 +733,19 @@ class PolicyStore:
         origin: str | None = None,
         touches: bool = True,
         renamed: str | None = None,
+        rules: bool = True,
     ) -> None:
         """Record the audit event (what changed: :mod:`corsadmin.db.audit`) and the change
         log entries of one policy's change: ``origin`` when only that rule changed,
         ``touches=False`` when nothing a snapshot holds did; ``renamed``, the policy's
-        name before the change (both names are re-read)."""
+        name before the change (both names are re-read); ``rules=False`` when no origin
+        rule changed (the policy's row alone is re-read, unless it was renamed)."""
         if not touches:
             self._changes.append(Change("none"))
         elif origin is not None:
             self._changes.append(Change("origin", policy_name, origin))
+        elif not rules and renamed in (None, policy_name):
+            self._changes.append(Change("settings", policy_name))
         else:
             names = {n for n in (policy_name, renamed) if n is not None}
             self._changes.extend(Change("policy", name) for name in sorted(names))
