@@ -215,11 +215,17 @@ def test_a_reload_after_a_settings_change_reads_no_rule(
         assert full_loads == []
         assert_same(after, load_snapshot(db.engine))
         before = after
+    assert latest_changes(db, 3) == [("settings", "shop")] * 3
+
+
+def latest_changes(db: SQLAlchemy, count: int) -> list[tuple[str, str]]:
+    """The (kind, policy) of the last ``count`` change log entries, newest first."""
     with db.engine.connect() as connection:
-        kinds = connection.execute(
-            sa.text("SELECT kind, policy_name FROM corsadmin_change ORDER BY id DESC LIMIT 3")
+        rows = connection.execute(
+            sa.text("SELECT kind, policy_name FROM corsadmin_change ORDER BY id DESC LIMIT :n"),
+            {"n": count},
         ).all()
-    assert [tuple(k) for k in kinds] == [("settings", "shop")] * 3
+    return [(row.kind, row.policy_name) for row in rows]
 
 
 def test_a_rename_or_settings_with_rules_reads_the_policy_whole() -> None:
@@ -241,11 +247,7 @@ def test_a_rename_logs_both_names_as_policies(store: PolicyStore, db: SQLAlchemy
     cache = RuleCache()
     before = load_snapshot(db.engine, cache)
     store.update_policy("shop", {"name": "store"})
-    with db.engine.connect() as connection:
-        kinds = connection.execute(
-            sa.text("SELECT kind, policy_name FROM corsadmin_change ORDER BY id DESC LIMIT 2")
-        ).all()
-    assert sorted(tuple(k) for k in kinds) == [("policy", "shop"), ("policy", "store")]
+    assert sorted(latest_changes(db, 2)) == [("policy", "shop"), ("policy", "store")]
     assert_same(load_snapshot(db.engine, cache, previous=before), load_snapshot(db.engine))
 
 

@@ -665,13 +665,12 @@ class PolicyStore:
             )
         self._touch(policy)
 
-    def _write_rules(
-        self, policy_id: int, stored: _StoredRules, wanted: Sequence[OriginEntry]
-    ) -> None:
+    def _write_rules(self, policy_id: int, stored: _StoredRules, wanted: OriginEntries) -> None:
         """Make a policy's rule rows ``wanted``, given the ``stored`` ones: set-based
-        deletes, executemany inserts and updates of the difference only."""
+        deletes, executemany inserts and updates of the difference only (the rules are
+        compared as the rows hold them: no entry is built per rule)."""
         now = utcnow()
-        by_text = {e.rule.text: e for e in wanted}
+        by_text = {text: (note, expires) for text, note, expires in wanted.fields()}
         gone = [text for text in stored if text not in by_text]
         for chunk in _chunks(gone, BULK_CHUNK):
             self.session.execute(
@@ -681,18 +680,18 @@ class PolicyStore:
             {
                 "policy_id": policy_id,
                 "origin": text,
-                "note": e.note,
-                "expires_at": e.expires,
+                "note": note,
+                "expires_at": expires,
                 "created_at": now,
                 "created_by": self.actor,
             }
-            for text, e in by_text.items()
+            for text, (note, expires) in by_text.items()
             if text not in stored
         ]
         changed = [
-            {"b_origin": text, "b_note": e.note, "b_expires": e.expires}
-            for text, e in by_text.items()
-            if text in stored and stored[text] != (e.note, e.expires)
+            {"b_origin": text, "b_note": note, "b_expires": expires}
+            for text, (note, expires) in by_text.items()
+            if text in stored and stored[text] != (note, expires)
         ]
         for rows in _chunks(added, BULK_CHUNK):
             self.session.execute(sa.insert(_RULES), rows)

@@ -188,6 +188,15 @@ class OriginEntries(Sequence[OriginEntry]):
         """Every rule's text, in order, without building entries."""
         return map(_item_text, self._items)
 
+    def fields(self) -> Iterator[tuple[str, str, datetime | None]]:
+        """Every rule's (text, note, expiry), in order, without building entries (what
+        the rule rows hold)."""
+        for item in self._items:
+            if isinstance(item, str):
+                yield item, "", None
+            else:
+                yield item.rule.text, item.note, item.expires
+
     def plain_texts(self) -> Iterator[str]:
         """The texts of the plain rules (exact, no note, no expiry)."""
         return (item for item in self._items if isinstance(item, str))
