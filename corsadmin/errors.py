@@ -86,3 +86,26 @@ class StaleVersion(CorsAdminError, Conflict):
             f"policy {self.policy!r} was changed by someone else since you loaded it "
             f"(your version {self.expected}, now {self.actual}); reload and apply your change again"
         )
+
+
+class NoActiveDraft(CorsAdminError, NotFound):
+    """There is no active draft (nothing to show, promote or discard)."""
+
+    def __str__(self) -> str:
+        return "there is no active draft"
+
+
+class DraftConflict(CorsAdminError, Conflict):
+    """Promoting the draft was refused: a live policy it changes changed since the
+    draft was made; nothing was written. ``change`` names that change."""
+
+    def __init__(self, policy: str, change: str) -> None:
+        self.policy = policy
+        self.change = change
+        super().__init__(description=str(self))
+
+    def __str__(self) -> str:
+        return (
+            f"policy {self.policy!r} changed since the draft was made ({self.change}); "
+            "nothing was promoted: save the draft's change to it again, or discard the draft"
+        )

@@ -41,3 +41,7 @@ MAX_MEMO_PATH: Final = 2048
 #: ``re:`` rules whose write-time check is memoized (operators write them; the check
 #: of one costs up to a fraction of a second).
 REGEX_CHECK_CACHE_SIZE: Final = 1024
+
+#: The longest path kept as an example of a request a draft would answer differently
+#: (``corsadmin_draft_traffic.example_path``): longer paths are cut to this.
+MAX_TRIAL_EXAMPLE_PATH: Final = 512

@@ -35,7 +35,7 @@ from tests.support.admin import PASSWORD, log_in
 from tests.support.host import close_app, make_app
 
 REPO = Path(__file__).resolve().parent.parent
-HEAD = "0003_change_log"
+HEAD = "0004_drafts"
 #: The tables the models describe; the four of the policy contract must be among them.
 CORSADMIN_TABLES = set(Base.metadata.tables)
 assert {
@@ -45,6 +45,9 @@ assert {
     "corsadmin_state",
 } <= CORSADMIN_TABLES
 assert all(name.startswith("corsadmin_") for name in CORSADMIN_TABLES)
+#: The tables of migration 0004 (drafts).
+DRAFT_TABLES = {name for name in CORSADMIN_TABLES if name.startswith("corsadmin_draft")}
+assert len(DRAFT_TABLES) == 4
 
 
 @pytest.fixture
@@ -310,6 +313,7 @@ def test_0002_adds_login_sessions_to_a_database_made_by_0001(
     assert tables(engine) == CORSADMIN_TABLES - {
         "corsadmin_operator_session",
         "corsadmin_change",
+        *DRAFT_TABLES,
     } | {VERSION_TABLE}
     with engine.begin() as conn:  # an operator and a policy made under 0001
         conn.execute(
@@ -344,6 +348,7 @@ def test_0002_adds_login_sessions_to_a_database_made_by_0001(
     assert tables(engine) == CORSADMIN_TABLES - {
         "corsadmin_operator_session",
         "corsadmin_change",
+        *DRAFT_TABLES,
     } | {VERSION_TABLE}
     assert rows(engine, "SELECT name FROM corsadmin_operator") == [("alice",)]
     assert rows(engine, f"SELECT version_num FROM {VERSION_TABLE}") == [("0001_initial",)]
@@ -353,7 +358,9 @@ def test_0003_adds_the_change_log_to_a_database_made_by_0002(
     database_url: str, engine: sa.Engine
 ) -> None:
     upgrade(engine, "0002_operator_sessions")
-    assert tables(engine) == CORSADMIN_TABLES - {"corsadmin_change"} | {VERSION_TABLE}
+    assert tables(engine) == CORSADMIN_TABLES - {"corsadmin_change", *DRAFT_TABLES} | {
+        VERSION_TABLE
+    }
     with engine.begin() as conn:  # a policy written by the previous release (revision 3)
         conn.execute(
             sa.text(
@@ -401,5 +408,26 @@ def test_0003_adds_the_change_log_to_a_database_made_by_0002(
     # Down to 0002 again: only the change log goes.
     with engine.begin() as conn:
         command.downgrade(alembic_config(conn), "0002_operator_sessions")
-    assert tables(engine) == CORSADMIN_TABLES - {"corsadmin_change"} | {VERSION_TABLE}
+    assert tables(engine) == CORSADMIN_TABLES - {"corsadmin_change", *DRAFT_TABLES} | {
+        VERSION_TABLE
+    }
     assert rows(engine, "SELECT revision FROM corsadmin_state") == [(4,)]
+
+
+def test_0004_adds_the_draft_tables_and_takes_them_away(
+    database_url: str, engine: sa.Engine
+) -> None:
+    upgrade(engine, "0003_change_log")
+    assert tables(engine) == CORSADMIN_TABLES - DRAFT_TABLES | {VERSION_TABLE}
+    manage_db_upgrade(database_url)
+    assert tables(engine) == CORSADMIN_TABLES | {VERSION_TABLE}
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO corsadmin_draft (id, status, reason, created_at, created_by, "
+                "updated_at, updated_by, version) VALUES (1, 'active', 'why', "
+                "CURRENT_TIMESTAMP, 'a', CURRENT_TIMESTAMP, 'a', 1)"
+            )
+        )
+        command.downgrade(alembic_config(conn), "0003_change_log")
+    assert tables(engine) == CORSADMIN_TABLES - DRAFT_TABLES | {VERSION_TABLE}

@@ -27,15 +27,16 @@ MAX_CHANGE_ENTRIES: Final = 1_000
 #: A reload reads at most this many entries; with more, it loads everything.
 MAX_DELTA_ENTRIES: Final = 10_000
 
-ChangeKind = Literal["policy", "settings", "origin", "none", "all"]
+ChangeKind = Literal["policy", "settings", "origin", "draft", "none", "all"]
 
 
 @dataclass(frozen=True)
 class Change:
     """One entry: ``policy`` re-reads the named policy (which may be gone), ``settings``
     only its row (its rules did not change: a policy of a million rules is enabled
-    without re-reading them), ``origin`` one rule of it, ``none`` marks a revision that
-    changed nothing a snapshot holds. A release that does not know a kind loads
+    without re-reading them), ``origin`` one rule of it, ``draft`` the active draft
+    (:mod:`corsadmin.db.drafts`: made, changed, promoted or discarded), ``none`` marks a
+    revision that changed nothing a snapshot holds. A release that does not know a kind loads
     everything."""
 
     kind: ChangeKind
@@ -71,8 +72,13 @@ class Delta:
     policies: set[str] = field(default_factory=set)
     settings: set[str] = field(default_factory=set)
     origins: dict[str, set[str]] = field(default_factory=dict)
+    #: The active draft changed (re-read it).
+    draft: bool = False
 
     def add(self, change: Change) -> None:
+        if change.kind == "draft":
+            self.draft = True
+            return
         name = change.policy
         if name is None or name in self.policies:
             return
@@ -113,7 +119,7 @@ def read_delta(connection: sa.Connection, since: int, until: int) -> Delta | Non
         return None
     delta = Delta()
     for row in rows:
-        if row.kind not in ("policy", "settings", "origin", "none"):
+        if row.kind not in ("policy", "settings", "origin", "draft", "none"):
             return None
         delta.add(Change(row.kind, row.policy_name, row.origin))
     return delta

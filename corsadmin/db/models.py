@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from ..limits import MAX_TRIAL_EXAMPLE_PATH
 from ..policy.fields import DEFAULT_REVIEW_EVERY_DAYS
 
 NAMING_CONVENTION = {
@@ -176,6 +177,100 @@ class OriginUsage(Base):
     count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class DraftRow(Base):
+    """A proposed change to the policy set (:mod:`corsadmin.policy.draft`): who
+    proposed it, when and why. At most one is ``active``; a promoted or discarded
+    one stays, closed, with its rows, for the record."""
+
+    __tablename__ = "corsadmin_draft"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: ``active``, ``promoted`` or ``discarded``.
+    status: Mapped[str] = mapped_column(sa.String(16), default="active", index=True)
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(sa.String(200), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(sa.String(200), default="")
+    #: Moves on every change to the draft (optimistic versioning of its forms).
+    version: Mapped[int] = mapped_column(default=1)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_by: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    #: The revision its promotion made (None: not promoted).
+    promoted_revision: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
+
+
+class DraftPolicyRow(Base):
+    """What a draft proposes for one policy: ``create``, ``update`` or ``delete``; the
+    live version it was made against; the proposed settings (a policy document
+    without ``origins``) when they change. Its origin rules are
+    :class:`DraftOriginRow` rows."""
+
+    __tablename__ = "corsadmin_draft_policy"
+    __table_args__ = (
+        sa.UniqueConstraint("draft_id", "policy_name", name="uq_corsadmin_draft_policy"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    draft_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("corsadmin_draft.id", ondelete="CASCADE"), index=True
+    )
+    policy_name: Mapped[str] = mapped_column(sa.String(64))
+    action: Mapped[str] = mapped_column(sa.String(16))
+    base_version: Mapped[int | None] = mapped_column(nullable=True)
+    settings: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
+
+
+class DraftOriginRow(Base):
+    """One origin rule a draft adds, changes (note, expiry) or removes (``removed``)."""
+
+    __tablename__ = "corsadmin_draft_origin"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "draft_id", "policy_name", "origin", name="uq_corsadmin_draft_origin"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    draft_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("corsadmin_draft.id", ondelete="CASCADE"), index=True
+    )
+    policy_name: Mapped[str] = mapped_column(sa.String(64))
+    origin: Mapped[str] = mapped_column(sa.String(2100))
+    removed: Mapped[bool] = mapped_column(default=False)
+    note: Mapped[str] = mapped_column(sa.String(500), default="")
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class DraftTrafficRow(Base):
+    """Live traffic the active draft would answer differently (report-only), added up
+    from every worker's counts: per policy and ``outcome`` (``newly-refused``,
+    ``newly-allowed``, ``headers``: same verdict, other headers; ``evaluated``: every
+    request of a policy the draft changes, ``origin`` empty), the origin (or a bucket),
+    how often, when, and the first example's path and method. Bounded per draft like
+    usage."""
+
+    __tablename__ = "corsadmin_draft_traffic"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "draft_id", "policy_name", "outcome", "origin", name="uq_corsadmin_draft_traffic"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    draft_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("corsadmin_draft.id", ondelete="CASCADE"), index=True
+    )
+    policy_name: Mapped[str] = mapped_column(sa.String(64))
+    outcome: Mapped[str] = mapped_column(sa.String(24))
+    origin: Mapped[str] = mapped_column(sa.String(2100))
+    count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    example_path: Mapped[str] = mapped_column(sa.String(MAX_TRIAL_EXAMPLE_PATH), default="")
+    example_method: Mapped[str] = mapped_column(sa.String(32), default="")
 
 
 class Operator(Base):
