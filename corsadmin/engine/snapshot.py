@@ -299,6 +299,10 @@ class Snapshot:
             by_path.remember(path, policy)
         return policy
 
+    def policy_named(self, name: str) -> CompiledPolicy | None:
+        """The compiled enabled policy of this name, or None."""
+        return self._compiled.get(name)
+
     def candidates(self, path: str) -> list[PathCandidate[CompiledPolicy]]:
         """Every enabled policy whose pattern matches ``path``, the winner first."""
         return self._paths.candidates(path)
