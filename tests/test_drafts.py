@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from corsadmin import PolicyStore, StaleVersion, ValidationError
 from corsadmin.db.drafts import DraftStore, read_draft
 from corsadmin.db.models import AuditEvent, ChangeLogEntry, DraftOriginRow, OriginRuleRow
+from corsadmin.engine.snapshot import Snapshot, decide_origin
+from corsadmin.engine.trial import build_trial
 from corsadmin.errors import OriginRuleNotFound, PolicyNotFound
 from corsadmin.policy.diff import diff_draft, format_diff
 from corsadmin.policy.document import canonical
@@ -158,3 +160,24 @@ def test_import_into_the_draft_by_difference(store: PolicyStore, drafts: DraftSt
 
 def _spec(data: dict[str, Any]) -> PolicySpec:
     return validate_policy(data)
+
+
+def test_the_trial_snapshot_shares_every_policy_the_draft_leaves_alone(
+    store: PolicyStore, drafts: DraftStore
+) -> None:
+    store.create_policy({"name": "web", "path": "/web/**", "origins": ["https://w.example"]})
+    drafts.remove_origin("api", "https://a.example")
+    draft = read_draft(store.session)
+    assert draft is not None
+    live = Snapshot(store.revision(), [store.spec("api"), store.spec("web")])
+    trial = build_trial(live, draft)
+    assert trial.snapshot.policy_named("web") is live.policy_named("web")
+    changed = trial.snapshot.policy_named("api")
+    assert changed is not None
+    assert changed is not live.policy_named("api")
+    live_api = live.policy_named("api")
+    assert live_api is not None
+    assert decide_origin(live_api, "https://a.example").allowed
+    assert not decide_origin(changed, "https://a.example").allowed
+    assert decide_origin(changed, "https://b.example").allowed
+    assert trial.snapshot.revision == live.revision
