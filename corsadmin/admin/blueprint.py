@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Final
 
 import sqlalchemy as sa
-from flask import Blueprint, redirect, render_template, request
+from flask import Blueprint, g, redirect, render_template, request
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.wrappers import Response
 
@@ -18,7 +18,7 @@ from ..db.models import utcnow
 from ..db.store import BUSY_MESSAGE, PolicyStore, database_busy
 from ..resources import static_directory, templates_directory
 from ..state import state
-from . import access
+from . import access, queries
 from .forms import LogoutForm
 
 bp = Blueprint(
@@ -72,6 +72,7 @@ def database_error(error: sa.exc.OperationalError) -> tuple[str, int, dict[str, 
     db_session().rollback()
     if not database_busy(error):
         raise error
+    g.corsadmin_database_busy = True  # the page frame reads nothing more (no draft badge)
     unavailable = ServiceUnavailable(description=BUSY_MESSAGE[0].upper() + BUSY_MESSAGE[1:] + ".")
     fields = list(request.form.items(multi=True)) if request.method == "POST" else []
     secret = any("password" in key.lower() for key, _ in fields)
@@ -146,10 +147,22 @@ class Formatting:
         return "just now"  # pragma: no cover - unreachable
 
 
+def draft_badge() -> queries.DraftBadge | None:
+    """The navigation's "Draft" badge: the active draft, or None (none, or the database
+    is busy: the page frame never waits for it)."""
+    if g.get("corsadmin_database_busy"):
+        return None
+    if "corsadmin_draft_badge" not in g:
+        g.corsadmin_draft_badge = queries.active_draft_badge(db_session())
+    badge: queries.DraftBadge | None = g.corsadmin_draft_badge
+    return badge
+
+
 @bp.context_processor
 def page_context() -> dict[str, Any]:
     name = access.current_operator() if request.endpoint not in PUBLIC_ENDPOINTS else None
     return {
+        "draft_badge": draft_badge if name else lambda: None,
         "operator_name": name,
         "logout_form": LogoutForm() if name and access.builtin_login_enabled() else None,
         "builtin_login": access.builtin_login_enabled(),

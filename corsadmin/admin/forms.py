@@ -103,6 +103,20 @@ class ReviewForm(VersionedForm):
     comment = StringField("Comment", description="What you checked, what you decided.")
 
 
+class DraftForm(VersionedForm):
+    """Promote or discard the active draft: its version is the draft's (refused if the
+    draft changed since the page was loaded)."""
+
+
+class DraftReasonForm(VersionedForm):
+    """Why the active draft is proposed (its version is the draft's)."""
+
+    reason = TextAreaField(
+        "Reason",
+        description="Why this change is proposed: the ticket, who asked, what it is for.",
+    )
+
+
 class AllowRefusedForm(VersionedForm):
     """Allow a refused origin into its policy, after the confirmation page."""
 

@@ -16,9 +16,10 @@ from ..db.export import settings_spec
 from ..db.models import OriginRuleRow, Policy, utcnow
 from ..errors import OriginRuleNotFound, PolicyNotFound, StaleVersion, ValidationError
 from ..policy.fields import PAGE_FIELDS, Kind, value_text
-from ..policy.spec import EMPTY_ORIGINS, PolicySpec, format_time, parse_origin_entry
+from ..policy.spec import EMPTY_ORIGINS, OriginEntry, PolicySpec, format_time, parse_origin_entry
 from . import queries
 from .blueprint import bp, db_session, saved_message, store
+from .drafting import draft_store, in_draft, require_live_version, save_or_draft
 from .forms import (
     ConfirmForm,
     EditOriginForm,
@@ -192,7 +193,7 @@ def add_origin(name: str) -> Page:
     """Allow one more origin on the policy (a rule it has already is left as it is)."""
     load_policy(name)
     form = OriginForm()
-    return save(
+    return save_or_draft(
         form,
         lambda: store().allow_origin(
             name,
@@ -202,11 +203,23 @@ def add_origin(name: str) -> Page:
             expected_version=form.expected_version(),
             new_only=True,
         ),
+        in_draft(lambda: _draft_add_origin(name, form), name),
         page=lambda status: _add_origin_page(name, form, status),
         saved=lambda done: Flash(
             saved_message(f"Saved: {done.entry.rule.text} is allowed on {name}.")
         ),
+        drafted_what=lambda entry: f"allow {entry.rule.text} on {name}",
         redirect_to=lambda _: url_for(".policy", name=name),
+    )
+
+
+def _draft_add_origin(name: str, form: OriginForm) -> OriginEntry:
+    require_live_version(name, form.expected_version())
+    return draft_store().add_origin(
+        name,
+        (form.origin.data or "").strip(),
+        note=form.note.data or "",
+        expires=(form.expires.data or "").strip() or None,
     )
 
 
@@ -267,7 +280,7 @@ def edit_origin(name: str) -> Page:
     form = EditOriginForm()
     origin = form.origin.data or request.args.get("origin", "")
     try:
-        return save(
+        return save_or_draft(
             form,
             lambda: store().change_origin(
                 name,
@@ -276,16 +289,28 @@ def edit_origin(name: str) -> Page:
                 expires=(form.expires.data or "").strip(),  # empty: never expires
                 expected_version=form.expected_version(),
             ),
+            in_draft(lambda: _draft_change_origin(name, origin, form), name, origin),
             page=lambda status: _edit_origin_page(load_policy(name), origin, form, status),
             saved=lambda done: (
                 Flash(saved_message(f"Saved: {origin} on {name}: {done.details()}."))
                 if done.outcome != "unchanged"
                 else nothing_changed(f"Nothing to save: {origin} on {name} is as it was.")
             ),
+            drafted_what=lambda entry: f"the note and expiry of {entry.rule.text} on {name}",
             redirect_to=lambda _: url_for(".policy", name=name),
         )
     except OriginRuleNotFound:
         abort(404, description=_no_rule(name, origin))
+
+
+def _draft_change_origin(name: str, origin: str, form: EditOriginForm) -> OriginEntry:
+    require_live_version(name, form.expected_version())
+    return draft_store().change_origin(
+        name,
+        origin,
+        note=form.note.data or "",
+        expires=(form.expires.data or "").strip(),  # empty: never expires
+    )
 
 
 # --- settings ------------------------------------------------------------------------------------
@@ -302,13 +327,15 @@ def new_policy() -> Page:
     if request.method == "GET":
         fill_defaults(form)
         return _policy_form_page(form, None)
-    return save(
+    return save_or_draft(
         form,
         lambda: store().create_policy(policy_data(form)),
+        lambda: draft_store().create_policy(policy_data(form)),
         page=lambda status: _policy_form_page(form, None, status),
         saved=lambda spec: Flash(
             saved_message(f"Saved: policy {spec.name} covers {spec.path.text}.")
         ),
+        drafted_what=lambda spec: f"a new policy {spec.name} covering {spec.path.text}",
         redirect_to=lambda spec: url_for(".policy", name=spec.name),
         versioned=False,
     )
@@ -325,10 +352,16 @@ def edit_policy(name: str) -> Page:
     # Settings only: the form does not change origins, and update_policy of settings
     # returns none.
     before = settings_spec(policy)
-    return save(
+    return save_or_draft(
         form,
         lambda: store().update_policy(
             name, policy_data(form), expected_version=form.expected_version()
+        ),
+        in_draft(
+            lambda: draft_store().update_policy(
+                name, policy_data(form), expected_version=form.expected_version()
+            ),
+            name,
         ),
         page=lambda status: _policy_form_page(form, load_policy(name), status),
         saved=lambda after: (
@@ -336,6 +369,7 @@ def edit_policy(name: str) -> Page:
             if replace(after, origins=EMPTY_ORIGINS) != before
             else nothing_changed("Nothing to save: the settings are as they were.")
         ),
+        drafted_what=lambda _: f"the settings of {name}",
         redirect_to=lambda after: url_for(".policy", name=after.name),
     )
 
@@ -343,9 +377,9 @@ def edit_policy(name: str) -> Page:
 # --- confirmed changes: enable, disable, delete, remove an origin ---------------------------------
 
 ACTIONS: dict[str, dict[str, str]] = {
-    "enable": {"title": "Enable policy", "button": "Enable"},
-    "disable": {"title": "Disable policy", "button": "Disable"},
-    "delete": {"title": "Delete policy", "button": "Delete for good"},
+    "enable": {"title": "Enable policy", "button": "Enable", "drafted": "enabling"},
+    "disable": {"title": "Disable policy", "button": "Disable", "drafted": "disabling"},
+    "delete": {"title": "Delete policy", "button": "Delete for good", "drafted": "deleting"},
 }
 
 
@@ -379,15 +413,25 @@ def _confirmed_change(name: str, action: str) -> Page:
         else:
             store().set_enabled(name, action == "enable", expected_version=form.expected_version())
 
+    def draft() -> None:
+        if action == "delete":
+            draft_store().delete_policy(name, expected_version=form.expected_version())
+        else:
+            draft_store().update_policy(
+                name, {"enabled": action == "enable"}, expected_version=form.expected_version()
+            )
+
     if action == "delete":
         done, target = f"Deleted policy {name}.", url_for(".policies")
     else:
         done, target = f"Saved: policy {name} is {action}d.", url_for(".policy", name=name)
-    return save(
+    return save_or_draft(
         form,
         change,
+        in_draft(draft, name),
         page=lambda status: _confirm_page(load_policy(name), action, form, status),
         saved=lambda _: Flash(saved_message(done)),
+        drafted_what=lambda _: f"{ACTIONS[action]['drafted']} policy {name}",
         redirect_to=lambda _: target,
     )
 
@@ -444,11 +488,20 @@ def remove_origin(name: str) -> Page:
         except (OriginRuleNotFound, ValidationError):
             abort(404, description=_no_rule(name, origin))
 
-    return save(
+    def draft() -> None:
+        require_live_version(name, form.expected_version())
+        try:
+            draft_store().remove_origin(name, origin or "")
+        except ValidationError as error:  # not an origin rule at all: said on the form
+            raise ValidationError.single("", _no_rule(name, origin)) from error
+
+    return save_or_draft(
         form,
         change,
+        in_draft(draft, name, origin),
         page=lambda status: _remove_origin_page(load_policy(name), origin, form, status),
         saved=lambda _: Flash(saved_message(f"Saved: {origin} is no longer allowed on {name}.")),
+        drafted_what=lambda _: f"stop allowing {origin} on {name}",
         redirect_to=lambda _: url_for(".policy", name=name),
     )
 

@@ -14,7 +14,8 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, scoped_session
 
-from ..db.models import AuditEvent, OriginRuleRow, OriginUsage, Policy
+from ..db.drafts import ACTIVE
+from ..db.models import AuditEvent, DraftPolicyRow, DraftRow, OriginRuleRow, OriginUsage, Policy
 from . import review as _review
 from .review import (
     PolicyFacts,
@@ -398,6 +399,46 @@ def last_change(session: AnySession, policy: str) -> AuditEvent | None:
         .order_by(AuditEvent.id.desc())
         .limit(1)
     )
+
+
+# --- the active draft ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DraftBadge:
+    """The active draft as the navigation shows it: its id, its version and how many
+    policies it changes (two small reads, whatever the draft holds)."""
+
+    id: int
+    version: int
+    policies: int
+
+
+def active_draft_badge(session: AnySession) -> DraftBadge | None:
+    """The active draft's badge, or None when there is no active draft."""
+    row = session.execute(
+        sa.select(DraftRow.id, DraftRow.version)
+        .where(DraftRow.status == ACTIVE)
+        .order_by(DraftRow.id)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    count = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(DraftPolicyRow)
+        .where(DraftPolicyRow.draft_id == row.id)
+    )
+    return DraftBadge(int(row.id), int(row.version), int(count or 0))
+
+
+def live_versions(session: AnySession, names: Iterable[str]) -> dict[str, int]:
+    """The live version of each named policy that exists (its row alone is read)."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    rows = session.execute(sa.select(Policy.name, Policy.version).where(Policy.name.in_(wanted)))
+    return {row.name: int(row.version) for row in rows}
 
 
 # --- the review screen, bounded -----------------------------------------------------------------
