@@ -21,6 +21,7 @@ from ..runtime.usage import (
 from ..state import state
 from . import audit, queries
 from .blueprint import bp, db_session, saved_message, store
+from .draft_views import REVIEW_DRAFT_ORIGINS, draft_summary
 from .forms import AllowRefusedForm, CheckForm, ReviewForm
 from .policy_views import load_policy
 from .review import allowing_rule
@@ -35,8 +36,8 @@ Page = str | tuple[str, int] | Response
 
 @bp.get("/review")
 def review() -> Page:
-    """What needs a decision: reviews due, expiring, stale and risky rules (each list
-    bounded, with its count)."""
+    """What needs a decision: the active draft and what it would break, reviews due,
+    expiring, stale and risky rules (each list bounded, with its count)."""
     report, totals = queries.review_report(db_session(), utcnow(), review_settings())
     forms = {
         due.policy.name: ReviewForm(formdata=None, version=str(due.policy.version))
@@ -44,12 +45,14 @@ def review() -> Page:
     }
     return render_template(
         "corsadmin/review.html",
+        draft=draft_summary(),
         report=report,
         review_forms=forms,
         settings=review_settings(),
         totals=totals,
         total=totals.policies,
         limit=queries.REVIEW_LIST_LIMIT,
+        limit_draft=REVIEW_DRAFT_ORIGINS,
     )
 
 
