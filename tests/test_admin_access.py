@@ -41,6 +41,7 @@ GET_ROUTES = [
     "/refused/allow?policy=partner&origin=https://x.example",
     "/audit",
     "/check?origin=https://a.example&path=/api/x",
+    "/draft",
 ]
 POST_ROUTES = [
     "/policies/partner/origins",
@@ -53,6 +54,9 @@ POST_ROUTES = [
     "/policies/partner/origins/edit",
     "/policies/partner/review",
     "/refused/allow",
+    "/draft/promote",
+    "/draft/discard",
+    "/draft/reason",
 ]
 PUBLIC = {"corsadmin.static", "corsadmin.login", "corsadmin.logout"}
 

@@ -1,10 +1,13 @@
 """Regenerate the admin UI screenshots in this folder (1280x800, headless Chromium).
 
-    .venv/bin/python docs/screenshots/take.py
+    .venv/bin/python docs/screenshots/take.py              # every one
+    .venv/bin/python docs/screenshots/take.py draft review-draft   # only these
 
 Seeds a throwaway SQLite database with a demo policy set (several operators,
 usage, refused origins, an expiring and a stale rule), serves it with
-``manage.py run`` and photographs each screen.
+``manage.py run`` and photographs each screen; then proposes a draft (Acme moves
+to a new app: its old origin removed, the methods narrowed, with what history and
+the workers counted) and photographs the draft page and the review screen with it.
 """
 
 from __future__ import annotations
@@ -177,7 +180,87 @@ def seed(database_url: str) -> None:
     cors.stop(app)
 
 
-def main() -> None:
+def seed_draft(database_url: str) -> None:
+    """The demo draft: Acme's old app removed from partner-api, its new one added, the
+    methods narrowed; the usage history of the old app and what the workers counted."""
+    os.environ["DATABASE_URL"] = database_url
+    from corsadmin.db.drafts import DraftStore
+    from corsadmin.db.models import DraftTrafficRow, OriginUsage, utcnow
+    from manage import cors, create_app
+
+    app = create_app({"CORSADMIN_REFRESH_IN_BACKGROUND": False})
+    now = utcnow()
+    with app.app_context():
+        session = cors.state(app).db.session
+        drafts = DraftStore(cors.store("alice", app))
+        drafts.remove_origin(
+            "partner-api",
+            "https://app.acme-partner.example",
+            reason="OPS-512: Acme moves to app2; the old app is switched off on Friday",
+        )
+        drafts.add_origin(
+            "partner-api", "https://app2.acme-partner.example", note="Acme's new app, OPS-512"
+        )
+        DraftStore(cors.store("bob", app)).update_policy(
+            "partner-api", {"methods": ["GET", "POST", "PUT"]}
+        )
+        for origin, count, days, ago in [
+            ("https://app.acme-partner.example", 41200, 60, timedelta(minutes=2)),
+            ("https://portal.globex.example", 3180, 90, timedelta(days=3)),
+        ]:
+            session.add(
+                OriginUsage(
+                    policy_name="partner-api",
+                    origin=origin,
+                    rule=origin,
+                    allowed=True,
+                    count=count,
+                    first_seen=now - timedelta(days=days),
+                    last_seen=now - ago,
+                )
+            )
+        draft_id = drafts.require_active().id
+        for outcome, origin, count, method, path in [
+            ("evaluated", "", 1204, "", ""),
+            ("newly-refused", "https://app.acme-partner.example", 1180, "GET", "/api/v1/orders"),
+            ("headers", "https://portal.globex.example", 24, "OPTIONS", "/api/v1/orders/7"),
+        ]:
+            session.add(
+                DraftTrafficRow(
+                    draft_id=draft_id,
+                    policy_name="partner-api",
+                    outcome=outcome,
+                    origin=origin,
+                    count=count,
+                    first_seen=now - timedelta(minutes=40),
+                    last_seen=now - timedelta(seconds=50),
+                    example_path=path,
+                    example_method=method,
+                )
+            )
+        session.commit()
+    cors.stop(app)
+
+
+#: The screens photographed before the draft is made: (name, path under the admin).
+BEFORE_DRAFT = [
+    ("policies", "/"),
+    ("policy", "/policies/partner-api"),
+    ("review", "/review"),
+    ("refused", "/refused"),
+    ("allow", "/refused/allow?policy=partner-api&origin=https://app.newpartner.example"),
+    ("audit", "/audit"),
+    (
+        "check",
+        "/check?origin=https://app.acme-partner.example&path=/api/v1/orders/7"
+        "&method=PUT&headers=Content-Type:+application/json%0AX-Trace",
+    ),
+]
+#: The screens photographed with the demo draft active.
+WITH_DRAFT = [("draft", "/draft"), ("review-draft", "/review")]
+
+
+def main(wanted: set[str]) -> None:
     from playwright.sync_api import sync_playwright
 
     from tests.support.browser import launch_chromium
@@ -209,26 +292,21 @@ def main() -> None:
             page.wait_for_url(f"{admin}/")
 
             def shot(name: str, path: str) -> None:
+                if wanted and name not in wanted:
+                    return
                 page.goto(admin + path)
-                page.screenshot(path=str(HERE / f"{name}.png"))
+                if name == "audit":
+                    page.locator("details > summary").first.click()
+                page.screenshot(path=str(HERE / f"{name}.png"), full_page=name == "draft")
                 print(f"docs/screenshots/{name}.png")
 
-            shot("policies", "/")
-            shot("policy", "/policies/partner-api")
-            shot("review", "/review")
-            shot("refused", "/refused")
-            shot("allow", "/refused/allow?policy=partner-api&origin=https://app.newpartner.example")
-            page.goto(f"{admin}/audit")
-            page.locator("details > summary").first.click()
-            page.screenshot(path=str(HERE / "audit.png"))
-            print("docs/screenshots/audit.png")
-            shot(
-                "check",
-                "/check?origin=https://app.acme-partner.example&path=/api/v1/orders/7"
-                "&method=PUT&headers=Content-Type:+application/json%0AX-Trace",
-            )
+            for name, path in BEFORE_DRAFT:
+                shot(name, path)
+            seed_draft(database_url)
+            for name, path in WITH_DRAFT:
+                shot(name, path)
             browser.close()
 
 
 if __name__ == "__main__":
-    main()
+    main(set(sys.argv[1:]))
