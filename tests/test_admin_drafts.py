@@ -207,6 +207,22 @@ def test_the_usual_button_still_saves_live(app: Flask, client: FlaskClient) -> N
     assert active(app) is None
 
 
+def test_settings_saved_as_draft_twice_keep_both_changes(app: Flask, client: FlaskClient) -> None:
+    edit = f"{PAGE}/edit"
+    assert submit(client, edit, edit, methods="GET", **DRAFT).status_code == 302
+    page = client.get(edit).text
+    assert "Draft 1</a> proposes changes to this policy" in page
+    assert submit(client, edit, edit, max_age="60", **DRAFT).status_code == 302
+    settings = the_draft(app).policies["partner"].settings
+    assert settings is not None
+    assert (settings.methods, settings.max_age) == (("GET",), 60)
+    response = submit(client, edit, edit, **DRAFT)
+    assert response.status_code == 400
+    assert "no setting differs from the live policy" in form_level_errors(response.text)[0]
+    assert the_draft(app).version == 2
+    assert "Draft 1</a> proposes changes to this policy" in client.get(PAGE).text
+
+
 def test_draft_errors_are_shown_beside_their_fields(app: Flask, client: FlaskClient) -> None:
     response = submit(client, PAGE, f"{PAGE}/origins", origin="not an origin", **DRAFT)
     assert response.status_code == 400

@@ -8,6 +8,7 @@ version of the policy the operator saw, refused if the policy moved on since
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from flask import abort, render_template, request, url_for
 from werkzeug.wrappers import Response
@@ -16,7 +17,14 @@ from ..db.export import settings_spec
 from ..db.models import OriginRuleRow, Policy, utcnow
 from ..errors import OriginRuleNotFound, PolicyNotFound, StaleVersion, ValidationError
 from ..policy.fields import PAGE_FIELDS, Kind, value_text
-from ..policy.spec import EMPTY_ORIGINS, OriginEntry, PolicySpec, format_time, parse_origin_entry
+from ..policy.spec import (
+    EMPTY_ORIGINS,
+    OriginEntry,
+    PolicySpec,
+    apply_changes,
+    format_time,
+    parse_origin_entry,
+)
 from . import queries
 from .blueprint import bp, db_session, saved_message, store
 from .drafting import draft_store, in_draft, require_live_version, save_or_draft
@@ -163,6 +171,7 @@ def render_policy(
         origin_form=origin_form,
         review_form=review_form or ReviewForm(formdata=None, version=str(policy.version)),
         recent=queries.audit_page(db_session(), policy=policy.name, size=5).events,
+        drafted=queries.drafted_action(db_session(), policy.name),
     )
     return html, status
 
@@ -317,7 +326,9 @@ def _draft_change_origin(name: str, origin: str, form: EditOriginForm) -> Origin
 
 
 def _policy_form_page(form: SettingsForm, policy: Policy | None, status: int = 200) -> Page:
-    return render_template("corsadmin/policy_form.html", form=form, policy=policy), status
+    drafted = queries.drafted_action(db_session(), policy.name) if policy is not None else None
+    page = render_template("corsadmin/policy_form.html", form=form, policy=policy, drafted=drafted)
+    return page, status
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -359,7 +370,7 @@ def edit_policy(name: str) -> Page:
         ),
         in_draft(
             lambda: draft_store().update_policy(
-                name, policy_data(form), expected_version=form.expected_version()
+                name, _edited_settings(form, before), expected_version=form.expected_version()
             ),
             name,
         ),
@@ -372,6 +383,21 @@ def edit_policy(name: str) -> Page:
         drafted_what=lambda _: f"the settings of {name}",
         redirect_to=lambda after: url_for(".policy", name=after.name),
     )
+
+
+def _edited_settings(form: SettingsForm, shown: PolicySpec) -> dict[str, Any]:
+    """The settings the operator changed on the form, which showed ``shown`` (the live
+    ones), each compared as validated (what is refused is said beside its field):
+    "Save as draft" proposes those on top of what the draft proposes already, so an
+    earlier draft change to another setting is kept."""
+    typed = policy_data(form)
+    before, after = shown.to_document(), apply_changes(shown, typed).to_document()
+    edited = {name: value for name, value in typed.items() if after[name] != before[name]}
+    if not edited:
+        raise ValidationError.single(
+            "", "Nothing to save in the draft: no setting differs from the live policy."
+        )
+    return edited
 
 
 # --- confirmed changes: enable, disable, delete, remove an origin ---------------------------------

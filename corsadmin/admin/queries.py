@@ -432,6 +432,18 @@ def active_draft_badge(session: AnySession) -> DraftBadge | None:
     return DraftBadge(int(row.id), int(row.version), int(count or 0))
 
 
+def drafted_action(session: AnySession, name: str) -> tuple[int, str] | None:
+    """(the active draft's id, what it proposes for policy ``name``: ``create``,
+    ``update`` or ``delete``), or None when no active draft touches it."""
+    row = session.execute(
+        sa.select(DraftRow.id, DraftPolicyRow.action)
+        .join(DraftPolicyRow, DraftPolicyRow.draft_id == DraftRow.id)
+        .where(DraftRow.status == ACTIVE, DraftPolicyRow.policy_name == name)
+        .limit(1)
+    ).first()
+    return None if row is None else (int(row.id), str(row.action))
+
+
 def live_versions(session: AnySession, names: Iterable[str]) -> dict[str, int]:
     """The live version of each named policy that exists (its row alone is read)."""
     wanted = sorted(set(names))
