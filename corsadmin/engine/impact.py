@@ -48,6 +48,7 @@ __all__ = [
     "NEWLY_REFUSED",
     "OUTCOMES",
     "Beyond",
+    "DraftReport",
     "Impact",
     "OutcomeTotal",
     "SeenOrigin",
@@ -55,6 +56,7 @@ __all__ = [
     "TrafficReport",
     "TrafficRow",
     "UsageRow",
+    "draft_document",
     "is_bucket",
     "replay",
     "replayed_policies",
@@ -351,4 +353,37 @@ class TrafficReport:
             "evaluated": dict(sorted(self.evaluated.items())),
             "rows": [r.as_document() for r in self.rows],
             "totals": [t.as_document() for t in self.totals],
+        }
+
+
+# Both ------------------------------------------------------------------------------
+
+
+def draft_document(draft: Draft) -> dict[str, Any]:
+    """Who proposed ``draft``, when and why, and the policies it changes (how)."""
+    return {
+        "id": draft.id,
+        "reason": draft.reason,
+        "created_by": draft.created_by,
+        "created_at": _time(draft.created_at),
+        "updated_by": draft.updated_by,
+        "updated_at": _time(draft.updated_at),
+        "version": draft.version,
+        "policies": {name: draft.policies[name].action for name in sorted(draft.policies)},
+    }
+
+
+@dataclass(frozen=True)
+class DraftReport:
+    """The draft, what it would have done to the origins seen, what live traffic showed."""
+
+    draft: Draft
+    history: Impact
+    traffic: TrafficReport
+
+    def as_document(self) -> dict[str, Any]:
+        return {
+            "draft": draft_document(self.draft),
+            "history": self.history.as_document(),
+            "traffic": self.traffic.as_document(),
         }

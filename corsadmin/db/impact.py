@@ -1,0 +1,324 @@
+"""Reading what a draft would do: its impact from the usage table, and the live traffic
+the workers counted while it was active (:mod:`corsadmin.engine.impact` decides).
+
+Bounded reads only. The usage table holds per policy at most
+``MAX_USAGE_ORIGINS_PER_POLICY`` origins allowed by a broad rule or refused (plus
+its buckets), but one row per origin allowed by an exact rule, which may be a
+million. So per policy the draft updates or deletes, :func:`history_impact` reads:
+
+- the rows that are not an exact rule's own origin (the bounded part), every one
+  of which the draft may answer otherwise;
+- of the exact rules' rows, those of the rules the draft names (removed, changed or
+  added): the draft cannot change the verdict of another, unless it deletes or
+  disables the policy (or enables one that is not): then every row;
+
+each read at most :data:`MAX_IMPACT_ROWS_PER_POLICY` rows, the most counted first;
+the rows beyond are counted, not replayed (:attr:`Impact.unread`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, scoped_session
+
+from ..engine.impact import (
+    EVALUATED,
+    MAX_IMPACT_ORIGINS,
+    MAX_TRAFFIC_ORIGINS_PER_OUTCOME,
+    OUTCOMES,
+    Beyond,
+    DraftReport,
+    Impact,
+    OutcomeTotal,
+    TrafficReport,
+    TrafficRow,
+    UsageRow,
+    is_bucket,
+    replay,
+    replayed_policies,
+)
+from ..engine.snapshot import Snapshot
+from ..engine.trial import Trial, build_trial
+from ..errors import NoActiveDraft
+from ..policy.draft import Draft
+from ..policy.spec import PolicySpec
+from .drafts import read_draft
+from .loader import RuleCache, _read_policies
+from .models import DraftTrafficRow, OriginUsage
+
+__all__ = [
+    "MAX_IMPACT_ROWS_PER_POLICY",
+    "draft_report",
+    "history_impact",
+    "live_specs",
+    "traffic_report",
+    "trial_for",
+]
+
+#: Usage rows read per policy by each of :func:`history_impact`'s reads, the most
+#: counted first (above ``MAX_USAGE_ORIGINS_PER_POLICY`` and its buckets, so the
+#: bounded part of a policy's usage is read whole).
+MAX_IMPACT_ROWS_PER_POLICY: Final = 5_000
+#: Origins named per ``IN (...)`` when reading the rows of the rules a draft names.
+_IN_CHUNK: Final = 500
+
+#: A connection or an ORM session (Flask-SQLAlchemy's scoped one included).
+Connectable = sa.Connection | Session | scoped_session[Any]
+
+_USAGE: Final[sa.Table] = OriginUsage.__table__  # type: ignore[assignment]
+_TRAFFIC: Final[sa.Table] = DraftTrafficRow.__table__  # type: ignore[assignment]
+
+
+def _connection(connection: Connectable) -> sa.Connection:
+    return connection if isinstance(connection, sa.Connection) else connection.connection()
+
+
+def live_specs(connection: Connectable, names: Iterable[str]) -> dict[str, PolicySpec]:
+    """The live policies of these names (those that exist), rules included: what a
+    draft's impact needs of the live policy set, without loading all of it."""
+    found = _read_policies(_connection(connection), set(names), RuleCache())
+    return {name: spec for name, spec in found.items() if spec is not None}
+
+
+def trial_for(
+    connection: Connectable,
+    draft: Draft,
+    live: Mapping[str, PolicySpec] | Snapshot | None = None,
+) -> Trial:
+    """``draft`` applied to the live policies: ``live`` as a snapshot (the process's
+    own: its compiled policies are taken over), or as specs by name (only those the
+    draft touches are compiled), or, None, the touched policies read from the database."""
+    if isinstance(live, Snapshot):
+        return build_trial(live, draft)
+    specs = live if live is not None else live_specs(connection, draft.policies)
+    touched = [specs[name] for name in sorted(draft.policies) if name in specs]
+    return build_trial(Snapshot(0, touched), draft)
+
+
+# From history ----------------------------------------------------------------------
+
+
+def _pinned() -> sa.ColumnElement[bool]:
+    """Rows of an origin allowed by its own exact rule (one per rule: not bounded)."""
+    return sa.and_(
+        _USAGE.c.allowed.is_(True), _USAGE.c.rule.is_not(None), _USAGE.c.rule == _USAGE.c.origin
+    )
+
+
+def _not_pinned() -> sa.ColumnElement[bool]:
+    return sa.or_(
+        _USAGE.c.allowed.is_(False), _USAGE.c.rule.is_(None), _USAGE.c.rule != _USAGE.c.origin
+    )
+
+
+def _usage_row(row: Any) -> UsageRow:
+    return UsageRow(
+        row.policy_name,
+        row.origin,
+        int(row.requests),
+        row.first_seen,
+        row.last_seen,
+        bool(row.allowed),
+        row.rule,
+    )
+
+
+def _columns() -> list[sa.ColumnElement[Any]]:
+    c = _USAGE.c
+    # ``count`` is named otherwise: a row is a tuple, whose ``count`` is a method.
+    requests = c.count.label("requests")
+    return [c.policy_name, c.origin, requests, c.first_seen, c.last_seen, c.allowed, c.rule]
+
+
+def _most_counted(
+    connection: Connectable,
+    policy: str,
+    condition: sa.ColumnElement[bool],
+    unread: MutableMapping[str, Beyond],
+) -> Iterator[UsageRow]:
+    """The ``policy``'s rows meeting ``condition``, at most MAX_IMPACT_ROWS_PER_POLICY,
+    the most counted first; those beyond are added to ``unread``."""
+    where = sa.and_(_USAGE.c.policy_name == policy, condition)
+    rows = connection.execute(
+        sa.select(*_columns())
+        .where(where)
+        .order_by(_USAGE.c.count.desc(), _USAGE.c.last_seen.desc(), _USAGE.c.id)
+        .limit(MAX_IMPACT_ROWS_PER_POLICY)
+    ).all()
+    yield from map(_usage_row, rows)
+    if len(rows) < MAX_IMPACT_ROWS_PER_POLICY:
+        return
+    total = connection.execute(
+        sa.select(
+            sa.func.count(_USAGE.c.id), sa.func.coalesce(sa.func.sum(_USAGE.c.count), 0)
+        ).where(where)
+    ).one()
+    origins, requests = (
+        int(total[0]) - len(rows),
+        int(total[1]) - sum(int(r.requests) for r in rows),
+    )
+    if origins > 0:
+        unread[policy] = unread.get(policy, Beyond()).plus(origins, requests)
+
+
+def _named_rules(connection: Connectable, policy: str, texts: list[str]) -> Iterator[UsageRow]:
+    """The ``policy``'s rows of origins allowed by their own exact rule, among ``texts``."""
+    for start in range(0, len(texts), _IN_CHUNK):
+        chunk = texts[start : start + _IN_CHUNK]
+        rows = connection.execute(
+            sa.select(*_columns())
+            .where(_USAGE.c.policy_name == policy, _USAGE.c.origin.in_(chunk), _pinned())
+            .order_by(_USAGE.c.origin)
+        )
+        yield from map(_usage_row, rows)
+
+
+def _usage_rows(
+    connection: Connectable, trial: Trial, unread: MutableMapping[str, Beyond]
+) -> Iterator[UsageRow]:
+    """The usage rows whose verdict the draft may change (see the module's docstring)."""
+    for name in replayed_policies(trial.draft):
+        yield from _most_counted(connection, name, _not_pinned(), unread)
+        whole = trial.live.policy_named(name) is None or trial.snapshot.policy_named(name) is None
+        if whole:
+            yield from _most_counted(connection, name, _pinned(), unread)
+        else:
+            texts = sorted(t for t in trial.draft.policies[name].origins if not is_bucket(t))
+            yield from _named_rules(connection, name, texts)
+
+
+def history_impact(
+    connection: Connectable,
+    draft: Draft,
+    live: Mapping[str, PolicySpec] | Snapshot | None = None,
+    *,
+    limit: int = MAX_IMPACT_ORIGINS,
+) -> Impact:
+    """What ``draft`` would have done to the origins the usage table saw on the
+    policies it updates or deletes (``live``: see :func:`trial_for`); at most
+    ``limit`` origins listed per outcome."""
+    trial = trial_for(connection, draft, live)
+    unread: dict[str, Beyond] = {}
+    impact = replay(trial, _usage_rows(connection, trial, unread), limit=limit)
+    return Impact(
+        newly_refused=impact.newly_refused,
+        newly_allowed=impact.newly_allowed,
+        policies=impact.policies,
+        unlisted=impact.unlisted,
+        beyond=impact.beyond,
+        unread=unread,
+    )
+
+
+# From live traffic -----------------------------------------------------------------
+
+
+def _outcome_order(outcome: str) -> int:
+    for index, known in enumerate(OUTCOMES):
+        if outcome == known:
+            return index
+    return len(OUTCOMES)
+
+
+def _totals(connection: Connectable, draft_id: int) -> list[Any]:
+    t = _TRAFFIC.c
+    return list(
+        connection.execute(
+            sa.select(
+                t.policy_name,
+                t.outcome,
+                sa.func.count(t.id).label("origins"),
+                sa.func.coalesce(sa.func.sum(t.count), 0).label("requests"),
+            )
+            .where(t.draft_id == draft_id)
+            .group_by(t.policy_name, t.outcome)
+        )
+    )
+
+
+def _listed(connection: Connectable, draft_id: int, limit: int) -> list[Any]:
+    """Per policy and outcome (not ``evaluated``), the ``limit`` most counted rows."""
+    t = _TRAFFIC.c
+    rank = (
+        sa.func.row_number()
+        .over(
+            partition_by=(t.policy_name, t.outcome),
+            order_by=(t.count.desc(), t.last_seen.desc(), t.id),
+        )
+        .label("rank")
+    )
+    ranked = (
+        sa.select(_TRAFFIC, rank).where(t.draft_id == draft_id, t.outcome != EVALUATED).subquery()
+    )
+    c = ranked.c
+    return list(
+        connection.execute(
+            sa.select(
+                c.policy_name,
+                c.outcome,
+                c.origin,
+                c.count.label("requests"),  # a row's ``count`` is the tuple method
+                c.first_seen,
+                c.last_seen,
+                c.example_path,
+                c.example_method,
+            ).where(c.rank <= limit)
+        )
+    )
+
+
+def traffic_report(
+    connection: Connectable, draft_id: int, *, limit: int = MAX_TRAFFIC_ORIGINS_PER_OUTCOME
+) -> TrafficReport:
+    """What the workers counted for draft ``draft_id`` (``corsadmin_draft_traffic``):
+    requests evaluated per policy, and per policy and outcome the ``limit`` origins
+    most counted (by policy, outcome as :data:`OUTCOMES` orders them, count) with the
+    totals of every row."""
+    evaluated: dict[str, int] = {}
+    totals: list[OutcomeTotal] = []
+    for row in _totals(connection, draft_id):
+        if row.outcome == EVALUATED:
+            evaluated[row.policy_name] = int(row.requests)
+        else:
+            totals.append(
+                OutcomeTotal(row.policy_name, row.outcome, int(row.origins), int(row.requests))
+            )
+    totals.sort(key=lambda t: (t.policy, _outcome_order(t.outcome), t.outcome))
+    rows = [
+        TrafficRow(
+            r.policy_name,
+            r.outcome,
+            r.origin,
+            int(r.requests),
+            r.first_seen,
+            r.last_seen,
+            r.example_path or "",
+            r.example_method or "",
+        )
+        for r in _listed(connection, draft_id, limit)
+    ]
+    rows.sort(key=lambda r: (r.policy, _outcome_order(r.outcome), r.outcome, -r.count, r.origin))
+    return TrafficReport(dict(sorted(evaluated.items())), tuple(rows), tuple(totals))
+
+
+# Both ------------------------------------------------------------------------------
+
+
+def draft_report(
+    connection: Connectable,
+    live: Mapping[str, PolicySpec] | Snapshot | None = None,
+    *,
+    draft: Draft | None = None,
+) -> DraftReport:
+    """The active draft (or ``draft``) with its impact from history and from live
+    traffic. Raises :class:`NoActiveDraft` when there is none."""
+    if draft is None:
+        draft = read_draft(connection)
+        if draft is None:
+            raise NoActiveDraft()
+    return DraftReport(
+        draft, history_impact(connection, draft, live), traffic_report(connection, draft.id)
+    )
