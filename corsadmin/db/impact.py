@@ -18,6 +18,7 @@ the rows beyond are counted, not replayed (:attr:`Impact.unread`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any, Final
 
@@ -203,14 +204,7 @@ def history_impact(
     trial = trial_for(connection, draft, live)
     unread: dict[str, Beyond] = {}
     impact = replay(trial, _usage_rows(connection, trial, unread), limit=limit)
-    return Impact(
-        newly_refused=impact.newly_refused,
-        newly_allowed=impact.newly_allowed,
-        policies=impact.policies,
-        unlisted=impact.unlisted,
-        beyond=impact.beyond,
-        unread=unread,
-    )
+    return dataclasses.replace(impact, unread=unread)
 
 
 # From live traffic -----------------------------------------------------------------

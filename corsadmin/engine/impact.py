@@ -162,6 +162,8 @@ class Impact:
     newly_allowed: tuple[SeenOrigin, ...] = ()
     #: The policies the draft touches, by name.
     policies: tuple[str, ...] = ()
+    #: Origins replayed (rows of one origin, of the policies replayed).
+    seen: int = 0
     #: The bucket rows of those policies: requests counted together, not replayed.
     unlisted: tuple[SeenOrigin, ...] = ()
     #: Per outcome (:data:`NEWLY_REFUSED`, :data:`NEWLY_ALLOWED`), origins found
@@ -179,6 +181,7 @@ class Impact:
     def as_document(self) -> dict[str, Any]:
         return {
             "policies": list(self.policies),
+            "seen": self.seen,
             "newly_refused": [s.as_document() for s in self.newly_refused],
             "newly_allowed": [s.as_document() for s in self.newly_allowed],
             "unlisted": [s.as_document() for s in self.unlisted],
@@ -235,12 +238,14 @@ def replay(trial: Trial, rows: Iterable[UsageRow], *, limit: int = MAX_IMPACT_OR
     replayed = set(replayed_policies(trial.draft))
     refused, allowed = _Top(limit), _Top(limit)
     unlisted: list[SeenOrigin] = []
+    seen = 0
     for row in rows:
         if row.policy not in replayed:
             continue
         if is_bucket(row.origin):
             unlisted.append(_seen(row, None, None))
             continue
+        seen += 1
         live, draft = _verdict(trial.live, row), _verdict(trial.snapshot, row)
         live_allows = live is not None and live.allowed
         draft_allows = draft is not None and draft.allowed
@@ -253,6 +258,7 @@ def replay(trial: Trial, rows: Iterable[UsageRow], *, limit: int = MAX_IMPACT_OR
         newly_refused=refused.listed(),
         newly_allowed=allowed.listed(),
         policies=tuple(sorted(trial.draft.policies)),
+        seen=seen,
         unlisted=tuple(unlisted),
         beyond={NEWLY_REFUSED: refused.beyond, NEWLY_ALLOWED: allowed.beyond},
     )
