@@ -344,9 +344,13 @@ class TrafficReport:
         """Requests to ``policy`` the draft would answer otherwise (every outcome)."""
         return sum(t.requests for t in self.totals if t.policy == policy)
 
+    def rows_of(self, policy: str, outcome: str) -> list[TrafficRow]:
+        """The rows listed of ``policy`` and ``outcome``, the most counted first."""
+        return [r for r in self.rows if r.policy == policy and r.outcome == outcome]
+
     def beyond(self, policy: str, outcome: str) -> Beyond:
         """Origins of ``policy`` and ``outcome`` counted but not in :attr:`rows`."""
-        listed = [r for r in self.rows if r.policy == policy and r.outcome == outcome]
+        listed = self.rows_of(policy, outcome)
         for total in self.totals:
             if total.policy == policy and total.outcome == outcome:
                 return Beyond(
