@@ -19,6 +19,7 @@ from corsadmin.db import impact as db_impact
 from corsadmin.db.drafts import DraftStore, read_draft
 from corsadmin.db.impact import draft_report, history_impact, live_specs, traffic_report
 from corsadmin.db.loader import load_snapshot
+from corsadmin.engine.counting import NOT_AN_ORIGIN
 from corsadmin.engine.impact import (
     EVALUATED,
     HEADERS,
@@ -28,7 +29,6 @@ from corsadmin.engine.impact import (
     Impact,
     is_bucket,
 )
-from corsadmin.engine.counting import NOT_AN_ORIGIN
 from corsadmin.errors import NoActiveDraft
 from corsadmin.policy.draft import Draft
 from corsadmin.runtime.usage import OTHER_ALLOWED, OTHER_REFUSED, UsageRecorder
