@@ -196,13 +196,14 @@ def history_impact(
     draft: Draft,
     live: Mapping[str, PolicySpec] | Snapshot | None = None,
     *,
-    limit: int = MAX_IMPACT_ORIGINS,
+    limit: int | None = None,
 ) -> Impact:
     """What ``draft`` would have done to the origins the usage table saw on the
     policies it updates or deletes (``live``: see :func:`trial_for`); at most
-    ``limit`` origins listed per outcome."""
+    ``limit`` origins listed per outcome (default :data:`MAX_IMPACT_ORIGINS`)."""
     trial = trial_for(connection, draft, live)
     unread: dict[str, Beyond] = {}
+    limit = MAX_IMPACT_ORIGINS if limit is None else limit
     impact = replay(trial, _usage_rows(connection, trial, unread), limit=limit)
     return dataclasses.replace(impact, unread=unread)
 
@@ -265,12 +266,13 @@ def _listed(connection: Connectable, draft_id: int, limit: int) -> list[Any]:
 
 
 def traffic_report(
-    connection: Connectable, draft_id: int, *, limit: int = MAX_TRAFFIC_ORIGINS_PER_OUTCOME
+    connection: Connectable, draft_id: int, *, limit: int | None = None
 ) -> TrafficReport:
     """What the workers counted for draft ``draft_id`` (``corsadmin_draft_traffic``):
     requests evaluated per policy, and per policy and outcome the ``limit`` origins
     most counted (by policy, outcome as :data:`OUTCOMES` orders them, count) with the
-    totals of every row."""
+    totals of every row. ``limit``: :data:`MAX_TRAFFIC_ORIGINS_PER_OUTCOME` by default."""
+    limit = MAX_TRAFFIC_ORIGINS_PER_OUTCOME if limit is None else limit
     evaluated: dict[str, int] = {}
     totals: list[OutcomeTotal] = []
     for row in _totals(connection, draft_id):
