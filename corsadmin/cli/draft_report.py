@@ -41,6 +41,8 @@ _TRAFFIC_MORE = {
     HEADERS: "it would answer with other headers",
 }
 NOTHING_SEEN = "nothing seen yet"
+#: How the header names what the draft does to each policy.
+_ACTIONS = {"update": "", "create": " (new)", "delete": " (deleted)"}
 
 
 @click.command("report")
@@ -103,7 +105,7 @@ def _header(draft: Draft) -> list[str]:
     changes = []
     for name in sorted(draft.policies):
         action = draft.policies[name].action
-        changes.append(name if action == "update" else f"{name} ({action})")
+        changes.append(f"{name}{_ACTIONS[action]}")
     lines.append(f"policies it changes: {', '.join(changes) or '(none)'}")
     return lines
 
@@ -172,11 +174,11 @@ def _traffic(traffic: TrafficReport) -> list[str]:
     lines = []
     for policy in traffic.policies:
         otherwise = traffic.answered_otherwise(policy)
-        evaluated = _times(traffic.evaluated.get(policy, 0), "request")
-        lines.append(
-            f"{policy}: {evaluated} evaluated, "
-            + (f"{otherwise:,} answered otherwise" if otherwise else "none answered otherwise")
-        )
+        if policy in traffic.evaluated:
+            evaluated = _times(traffic.evaluated[policy], "request")
+            lines.append(f"{policy}: {evaluated} evaluated, {otherwise:,} answered otherwise")
+        else:
+            lines.append(f"{policy}: {_times(otherwise, 'request')} answered otherwise")
         for outcome in _TRAFFIC_LABELS:
             lines += [
                 _traffic_line(r)
