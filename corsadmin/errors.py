@@ -109,3 +109,20 @@ class DraftConflict(CorsAdminError, Conflict):
             f"policy {self.policy!r} changed since the draft was made ({self.change}); "
             "nothing was promoted: save the draft's change to it again, or discard the draft"
         )
+
+
+class StaleDraft(CorsAdminError, Conflict):
+    """The draft changed since the caller read it (a form loaded before another save
+    into it): nothing was promoted or discarded."""
+
+    def __init__(self, draft: int, expected: int, actual: int) -> None:
+        self.draft = draft
+        self.expected = expected
+        self.actual = actual
+        super().__init__(description=str(self))
+
+    def __str__(self) -> str:
+        return (
+            f"draft {self.draft} changed since you read it (your version {self.expected}, "
+            f"now {self.actual}); look at it again before promoting or discarding it"
+        )

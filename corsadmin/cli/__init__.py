@@ -14,6 +14,7 @@ import click
 from .check import check_command
 from .context import ACTOR_KEY
 from .documents import MAX_DOCUMENT_DEPTH, export_command, import_command, read_document
+from .drafts import draft_group
 from .errors import fail
 from .operators import operator_group
 from .origins import origin_group
@@ -25,6 +26,7 @@ __all__ = [
     "check_command",
     "corsadmin_cli",
     "db_upgrade_command",
+    "draft_group",
     "export_command",
     "import_command",
     "operator_group",
@@ -67,5 +69,6 @@ for _command in (
     check_command,
     db_upgrade_command,
     operator_group,
+    draft_group,
 ):
     corsadmin_cli.add_command(_command)

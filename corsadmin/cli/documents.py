@@ -11,7 +11,10 @@ import click
 from flask.cli import with_appcontext
 
 from ..db.export import export_text
+from ..db.loader import spec_of
 from ..errors import ValidationError
+from ..policy.diff import diff_document, format_diff
+from ..policy.document import parse_document
 from .context import session, store
 from .errors import user_errors
 
@@ -97,9 +100,14 @@ def _check_text(text: str, where: str, refuse: Callable[[str], ValidationError])
 @click.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--replace", is_flag=True, help="Make the database hold exactly this document.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print what would change, field by field and rule by rule; write nothing.",
+)
 @with_appcontext
 @user_errors
-def import_command(file: str, replace: bool) -> None:
+def import_command(file: str, replace: bool, dry_run: bool) -> None:
     """Import a policy document (JSON; '-' reads standard input).
 
     Policies are merged by name; with --replace, policies not in the document
@@ -107,8 +115,16 @@ def import_command(file: str, replace: bool) -> None:
     written.
     """
     document = read_document(file)
-    report = store().import_document(document, replace=replace)
     name = "<stdin>" if file == "-" else file
+    if dry_run:
+        specs = parse_document(document)
+        live = {p.name: spec_of(p) for p in store().policies()}
+        diffs = diff_document(live, specs, replace=replace)
+        for line in format_diff(diffs) or [f"importing {name} would change nothing"]:
+            click.echo(line)
+        click.echo(f"dry run: nothing was written ({len(diffs)} policies would change)")
+        return
+    report = store().import_document(document, replace=replace)
     click.echo(f"imported {name}: {report}")
 
 

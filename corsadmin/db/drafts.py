@@ -48,9 +48,10 @@ from .audit import add_event
 from .changelog import Change
 from .export import settings_spec
 from .models import DraftOriginRow, DraftPolicyRow, DraftRow, OriginRuleRow, Policy, utcnow
+from .promote import Promotion, discard_draft, promote_draft
 from .store import KEEP, Keep, PolicyStore, _typed_origin_entry
 
-__all__ = ["ACTIVE", "DraftStore", "read_draft"]
+__all__ = ["ACTIVE", "DraftStore", "Promotion", "read_draft"]
 
 #: The status of the draft being tried (the others: ``promoted``, ``discarded``).
 ACTIVE: Final = "active"
@@ -128,7 +129,7 @@ class DraftStore:
 
     Each method is one transaction of ``store`` (a :class:`PolicyStore`), with its
     audit event; ``reason`` (why the change is proposed) is kept by the draft when
-    given. Promotion and discarding: :mod:`corsadmin.db.promote`.
+    given. :meth:`promote` and :meth:`discard` close it (:mod:`corsadmin.db.promote`).
     """
 
     def __init__(self, store: PolicyStore) -> None:
@@ -146,6 +147,19 @@ class DraftStore:
         if draft is None:
             raise NoActiveDraft()
         return draft
+
+    # Promoting and discarding ---------------------------------------------------
+
+    def promote(self, *, expected_version: int | None = None) -> Promotion:
+        """Make the active draft live, in one transaction (:mod:`corsadmin.db.promote`):
+        refused with :class:`~corsadmin.errors.DraftConflict` when a live policy it
+        changes changed since it was drafted, :class:`~corsadmin.errors.StaleDraft` when
+        the draft moved past ``expected_version``."""
+        return promote_draft(self.store, read_draft, expected_version=expected_version)
+
+    def discard(self, *, expected_version: int | None = None) -> int:
+        """Drop the active draft, leaving the live policies as they are; its id."""
+        return discard_draft(self.store, read_draft, expected_version=expected_version)
 
     # Whole policies ------------------------------------------------------------
 

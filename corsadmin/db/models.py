@@ -228,9 +228,7 @@ class DraftOriginRow(Base):
 
     __tablename__ = "corsadmin_draft_origin"
     __table_args__ = (
-        sa.UniqueConstraint(
-            "draft_id", "policy_name", "origin", name="uq_corsadmin_draft_origin"
-        ),
+        sa.UniqueConstraint("draft_id", "policy_name", "origin", name="uq_corsadmin_draft_origin"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,0 +1,168 @@
+"""``corsadmin draft ...``: propose a change, compare it, then promote or discard it.
+
+The commands work on the one active draft (:mod:`corsadmin.db.drafts`): ``import``
+saves a policy document into it, ``show`` and ``diff`` print it against the live
+policies, ``report`` what it would do to traffic (:mod:`corsadmin.cli.draft_report`),
+``promote`` makes it live and ``discard`` drops it (:mod:`corsadmin.db.promote`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import click
+from flask.cli import with_appcontext
+
+from ..db.drafts import DraftStore
+from ..db.promote import live_policies
+from ..policy.diff import PolicyDiff, diff_draft, format_diff
+from ..policy.draft import Draft
+from ..policy.spec import PolicySpec, format_time
+from .context import store
+from .documents import read_document
+from .errors import user_errors
+
+__all__ = ["draft_diffs", "draft_group", "draft_header"]
+
+_FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Lines for people, or JSON for scripts.",
+)
+_VERSION = click.option(
+    "--version",
+    "expected_version",
+    type=click.IntRange(min=1),
+    help="Refuse unless the draft is still at this version (as `draft show` printed it).",
+)
+
+
+@click.group("draft")
+def draft_group() -> None:
+    """Try a change first: propose it as a draft, see what it would do, promote it."""
+
+
+def drafts() -> DraftStore:
+    return DraftStore(store())
+
+
+def live_specs(draft: Draft) -> dict[str, PolicySpec]:
+    """The live policies the draft touches, as its diff needs them."""
+    return live_policies(store().session, draft)
+
+
+def draft_diffs(draft: Draft, live: Mapping[str, PolicySpec]) -> list[PolicyDiff]:
+    """What the draft would change, policy by policy (the unchanged left out)."""
+    diffs = (diff_draft(change, live.get(name)) for name, change in sorted(draft.policies.items()))
+    return [d for d in diffs if d.changed]
+
+
+def draft_header(draft: Draft) -> list[str]:
+    """Who proposed the draft, when, why, and its version."""
+    lines = [
+        f"draft {draft.id} (version {draft.version}) by {draft.created_by}, "
+        f"{format_time(draft.created_at)}",
+    ]
+    if draft.updated_by != draft.created_by or draft.updated_at != draft.created_at:
+        lines.append(f"last changed by {draft.updated_by}, {format_time(draft.updated_at)}")
+    lines.append(f"reason: {draft.reason or '(none given)'}")
+    lines.append("policies it changes: " + (", ".join(sorted(draft.policies)) or "none"))
+    return lines
+
+
+def _document(draft: Draft, diffs: list[PolicyDiff]) -> dict[str, Any]:
+    return {
+        "draft": draft.id,
+        "version": draft.version,
+        "reason": draft.reason,
+        "created_by": draft.created_by,
+        "created_at": format_time(draft.created_at),
+        "updated_by": draft.updated_by,
+        "updated_at": format_time(draft.updated_at),
+        "diff": [d.as_document() for d in diffs],
+    }
+
+
+@draft_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--replace", is_flag=True, help="Also propose deleting the policies not in it.")
+@click.option("--reason", help="Why the change is proposed (kept with the draft).")
+@with_appcontext
+@user_errors
+def import_draft_command(file: str, replace: bool, reason: str | None) -> None:
+    """Propose a policy document as the draft (JSON; '-' reads standard input).
+
+    Policies are merged by name into the active draft (made if there is none);
+    nothing live changes. The whole document is checked first.
+    """
+    document = read_document(file)
+    names = drafts().import_document(document, replace=replace, reason=reason)
+    draft = drafts().require_active()
+    changed = ", ".join(names) if names else "nothing (it matches the live policies)"
+    click.echo(f"draft {draft.id} (version {draft.version}) proposes changes to: {changed}")
+    click.echo("see `corsadmin draft diff` and `corsadmin draft report`")
+
+
+@draft_group.command("show")
+@_FORMAT
+@with_appcontext
+@user_errors
+def show_command(fmt: str) -> None:
+    """Who proposed the active draft, when and why, and what it changes."""
+    draft = drafts().require_active()
+    diffs = draft_diffs(draft, live_specs(draft))
+    if fmt == "json":
+        click.echo(json.dumps(_document(draft, diffs), indent=2, ensure_ascii=False))
+        return
+    for line in draft_header(draft):
+        click.echo(line)
+    click.echo("")
+    for line in format_diff(diffs) or ["no change from the live policies"]:
+        click.echo(line)
+
+
+@draft_group.command("diff")
+@_FORMAT
+@with_appcontext
+@user_errors
+def diff_command(fmt: str) -> None:
+    """The active draft against the live policies, field by field and rule by rule."""
+    draft = drafts().require_active()
+    diffs = draft_diffs(draft, live_specs(draft))
+    if fmt == "json":
+        click.echo(json.dumps([d.as_document() for d in diffs], indent=2, ensure_ascii=False))
+        return
+    for line in format_diff(diffs) or ["no change from the live policies"]:
+        click.echo(line)
+
+
+@draft_group.command("promote")
+@_VERSION
+@with_appcontext
+@user_errors
+def promote_command(expected_version: int | None) -> None:
+    """Make the active draft live, in one transaction with its audit event.
+
+    Refused, with nothing written, when a live policy it changes was changed since
+    the draft was saved (the message names that change).
+    """
+    promotion = drafts().promote(expected_version=expected_version)
+    changed = ", ".join(promotion.policies) or "nothing"
+    click.echo(
+        f"promoted draft {promotion.draft_id} at revision {promotion.revision}: changed {changed}"
+    )
+
+
+@draft_group.command("discard")
+@_VERSION
+@with_appcontext
+@user_errors
+def discard_command(expected_version: int | None) -> None:
+    """Drop the active draft; the live policies stay as they are."""
+    draft_id = drafts().discard(expected_version=expected_version)
+    click.echo(f"discarded draft {draft_id}; the live policies are unchanged")
