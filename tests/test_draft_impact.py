@@ -17,7 +17,13 @@ from flask_sqlalchemy import SQLAlchemy
 from corsadmin import PolicyStore
 from corsadmin.db import impact as db_impact
 from corsadmin.db.drafts import DraftStore, read_draft
-from corsadmin.db.impact import draft_report, history_impact, live_specs, traffic_report
+from corsadmin.db.impact import (
+    draft_report,
+    history_impact,
+    live_specs,
+    relevant_specs,
+    traffic_report,
+)
 from corsadmin.db.loader import load_snapshot
 from corsadmin.engine.counting import NOT_AN_ORIGIN
 from corsadmin.engine.impact import (
@@ -29,6 +35,7 @@ from corsadmin.engine.impact import (
     Impact,
     is_bucket,
 )
+from corsadmin.engine.trial import build_trial
 from corsadmin.errors import NoActiveDraft
 from corsadmin.policy.draft import Draft
 from corsadmin.runtime.usage import OTHER_ALLOWED, OTHER_REFUSED, UsageRecorder
@@ -235,7 +242,8 @@ def test_live_given_as_snapshot_or_specs_answers_the_same(
     from_db = impact_of(store)
     from_snapshot = impact_of(store, live=load_snapshot(engine))
     from_specs = impact_of(store, live=live_specs(store.session, ["api", "web"]))
-    assert from_db == from_snapshot == from_specs
+    from_trial = impact_of(store, live=build_trial(load_snapshot(engine), active(store)))
+    assert from_db == from_snapshot == from_specs == from_trial
     assert origins(from_db.newly_refused) == [("api", PARTNER, 3)]
     assert origins(from_db.newly_allowed) == [("api", C, 2)]
 
@@ -323,3 +331,26 @@ def test_draft_report_bundles_both(
     assert document["draft"]["policies"] == {"api": "update"}
     assert document["history"]["newly_refused"][0]["origin"] == PARTNER
     assert document["traffic"]["rows"][0]["count"] == 5
+
+
+def test_an_origin_another_rule_allows_is_not_refused(
+    store: PolicyStore, drafts: DraftStore, engine: sa.Engine
+) -> None:
+    store.allow_origin("web", "https://one.w.example")
+    allowed_by_itself(engine, "web", "https://one.w.example", 5)
+    drafts.remove_origin("web", "https://one.w.example")  # https://*.w.example stays
+    impact = impact_of(store)
+    assert impact.newly_refused == ()
+    assert impact.seen == 1
+
+
+def test_only_the_rules_that_can_allow_the_origins_seen_are_read(
+    store: PolicyStore, drafts: DraftStore
+) -> None:
+    for i in range(20):
+        store.allow_origin("web", f"https://n{i}.example")
+    drafts.remove_origin("web", A)
+    specs = relevant_specs(store.session, active(store), {"web": {"https://n3.example", C}})
+    assert list(specs) == ["web"]
+    assert list(specs["web"].origins.texts()) == ["https://*.w.example", "https://n3.example"]
+    assert specs["web"].path == store.spec("web").path

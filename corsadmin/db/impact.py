@@ -13,7 +13,14 @@ million. So per policy the draft updates or deletes, :func:`history_impact` read
   disables the policy (or enables one that is not): then every row;
 
 each read at most :data:`MAX_IMPACT_ROWS_PER_POLICY` rows, the most counted first;
-the rows beyond are counted, not replayed (:attr:`Impact.unread`).
+the rows beyond are counted, not replayed (:attr:`Impact.unread`). Of the live
+policies it then reads (unless given them) only the rules that can allow one of the
+origins read: every rule that is not one exact origin, and those origins' exact
+rules (:func:`relevant_specs`).
+
+The live traffic report (:func:`traffic_report`) reads at most
+:data:`MAX_TRAFFIC_ORIGINS_PER_OUTCOME` rows per policy and outcome, and one total
+of each.
 """
 
 from __future__ import annotations
@@ -45,16 +52,19 @@ from ..engine.snapshot import Snapshot
 from ..engine.trial import Trial, build_trial
 from ..errors import NoActiveDraft
 from ..policy.draft import Draft
-from ..policy.spec import PolicySpec
+from ..policy.origins import parse_origin_rule
+from ..policy.spec import OriginEntries, OriginEntry, PolicySpec
 from .drafts import read_draft
+from .export import settings_spec
 from .loader import RuleCache, _read_policies
-from .models import DraftTrafficRow, OriginUsage
+from .models import DraftTrafficRow, OriginRuleRow, OriginUsage, Policy
 
 __all__ = [
     "MAX_IMPACT_ROWS_PER_POLICY",
     "draft_report",
     "history_impact",
     "live_specs",
+    "relevant_specs",
     "traffic_report",
     "trial_for",
 ]
@@ -71,6 +81,11 @@ Connectable = sa.Connection | Session | scoped_session[Any]
 
 _USAGE: Final[sa.Table] = OriginUsage.__table__  # type: ignore[assignment]
 _TRAFFIC: Final[sa.Table] = DraftTrafficRow.__table__  # type: ignore[assignment]
+_POLICIES: Final[sa.Table] = Policy.__table__  # type: ignore[assignment]
+_RULES: Final[sa.Table] = OriginRuleRow.__table__  # type: ignore[assignment]
+
+#: The live policies, as a draft's impact may be given them (see :func:`trial_for`).
+Live = Mapping[str, PolicySpec] | Snapshot | Trial
 
 
 def _connection(connection: Connectable) -> sa.Connection:
@@ -78,20 +93,79 @@ def _connection(connection: Connectable) -> sa.Connection:
 
 
 def live_specs(connection: Connectable, names: Iterable[str]) -> dict[str, PolicySpec]:
-    """The live policies of these names (those that exist), rules included: what a
-    draft's impact needs of the live policy set, without loading all of it."""
+    """The live policies of these names (those that exist), every rule included."""
     found = _read_policies(_connection(connection), set(names), RuleCache())
     return {name: spec for name, spec in found.items() if spec is not None}
 
 
-def trial_for(
-    connection: Connectable,
-    draft: Draft,
-    live: Mapping[str, PolicySpec] | Snapshot | None = None,
-) -> Trial:
-    """``draft`` applied to the live policies: ``live`` as a snapshot (the process's
-    own: its compiled policies are taken over), or as specs by name (only those the
-    draft touches are compiled), or, None, the touched policies read from the database."""
+def _broad() -> sa.ColumnElement[bool]:
+    """Rules that are not one exact origin (``re:``, ``*``, ``*.``, ``:*``, ``null``,
+    ``file://``): any of them may allow an origin whose text it is not."""
+    text = _RULES.c.origin
+    return sa.or_(text.like("re:%"), text.like("%*%"), text.in_(["null", "file://"]))
+
+
+def _entry(row: Any) -> OriginEntry:
+    return OriginEntry(parse_origin_rule(row.origin, stored=True), row.note or "", row.expires_at)
+
+
+def relevant_specs(
+    connection: Connectable, draft: Draft, origins: Mapping[str, Iterable[str]]
+) -> dict[str, PolicySpec]:
+    """The live policies the draft touches, each with the rules that can allow one of
+    ``origins[name]``: every rule that is not one exact origin, and the exact rules of
+    those origins. Their verdict on those origins, and the draft's, are the whole
+    policy's; no other exact rule is read (a policy may have a million)."""
+    c = _RULES.c
+    found: dict[str, PolicySpec] = {}
+    for row in connection.execute(sa.select(_POLICIES).where(_POLICIES.c.name.in_(draft.policies))):
+        entries = [
+            _entry(rule)
+            for rule in connection.execute(
+                sa.select(c.origin, c.note, c.expires_at).where(c.policy_id == row.id, _broad())
+            )
+        ]
+        texts = sorted(set(origins.get(row.name, ())))
+        for start in range(0, len(texts), _IN_CHUNK):
+            chunk = texts[start : start + _IN_CHUNK]
+            entries += map(
+                _entry,
+                connection.execute(
+                    sa.select(c.origin, c.note, c.expires_at).where(
+                        c.policy_id == row.id, c.origin.in_(chunk), sa.not_(_broad())
+                    )
+                ),
+            )
+        entries.sort(key=lambda e: e.rule.text)
+        found[row.name] = dataclasses.replace(settings_spec(row), origins=OriginEntries.of(entries))
+    return found
+
+
+def _live_settings(
+    connection: Connectable, draft: Draft, live: Live | None
+) -> dict[str, PolicySpec]:
+    """The live policies the draft touches, their rules as ``live`` has them (None:
+    none read, for their settings only)."""
+    if live is None:
+        rows = connection.execute(sa.select(_POLICIES).where(_POLICIES.c.name.in_(draft.policies)))
+        return {row.name: settings_spec(row) for row in rows}
+    if isinstance(live, Trial):
+        live = live.live
+    if isinstance(live, Snapshot):
+        return {s.name: s for s in live.specs if s.name in draft.policies}
+    return {name: live[name] for name in draft.policies if name in live}
+
+
+def trial_for(connection: Connectable, draft: Draft, live: Live | None = None) -> Trial:
+    """``draft`` applied to the live policies: ``live`` as the trial of this draft
+    version (taken as it is) or of another (its live snapshot is used), as a snapshot
+    (its compiled policies are taken over), or as specs by name (each holding every
+    rule; only those the draft touches are compiled), or, None, the touched policies
+    read whole from the database (:func:`history_impact` reads less)."""
+    if isinstance(live, Trial):
+        if (live.draft.id, live.draft.version) == (draft.id, draft.version):
+            return live
+        live = live.live
     if isinstance(live, Snapshot):
         return build_trial(live, draft)
     specs = live if live is not None else live_specs(connection, draft.policies)
@@ -177,34 +251,57 @@ def _named_rules(connection: Connectable, policy: str, texts: list[str]) -> Iter
         yield from map(_usage_row, rows)
 
 
+def _whole(draft: Draft, live: Mapping[str, PolicySpec]) -> set[str]:
+    """The policies whose every usage row the draft may answer otherwise: not enabled
+    live or not enabled (or not there) in the draft."""
+    whole = set()
+    for name in replayed_policies(draft):
+        spec = live.get(name)
+        proposed = draft.policies[name].proposed(spec)
+        if spec is None or not spec.enabled or proposed is None or not proposed.enabled:
+            whole.add(name)
+    return whole
+
+
 def _usage_rows(
-    connection: Connectable, trial: Trial, unread: MutableMapping[str, Beyond]
+    connection: Connectable, draft: Draft, whole: set[str], unread: MutableMapping[str, Beyond]
 ) -> Iterator[UsageRow]:
     """The usage rows whose verdict the draft may change (see the module's docstring)."""
-    for name in replayed_policies(trial.draft):
+    for name in replayed_policies(draft):
         yield from _most_counted(connection, name, _not_pinned(), unread)
-        whole = trial.live.policy_named(name) is None or trial.snapshot.policy_named(name) is None
-        if whole:
+        if name in whole:
             yield from _most_counted(connection, name, _pinned(), unread)
         else:
-            texts = sorted(t for t in trial.draft.policies[name].origins if not is_bucket(t))
+            texts = sorted(t for t in draft.policies[name].origins if not is_bucket(t))
             yield from _named_rules(connection, name, texts)
 
 
 def history_impact(
     connection: Connectable,
     draft: Draft,
-    live: Mapping[str, PolicySpec] | Snapshot | None = None,
+    live: Live | None = None,
     *,
     limit: int | None = None,
 ) -> Impact:
     """What ``draft`` would have done to the origins the usage table saw on the
-    policies it updates or deletes (``live``: see :func:`trial_for`); at most
-    ``limit`` origins listed per outcome (default :data:`MAX_IMPACT_ORIGINS`)."""
-    trial = trial_for(connection, draft, live)
+    policies it updates or deletes; at most ``limit`` origins listed per outcome
+    (default :data:`MAX_IMPACT_ORIGINS`).
+
+    ``live``: the live policies, as for :func:`trial_for` (specs must hold every rule:
+    a rule the draft does not name may allow an origin too). None (best outside a
+    serving process): the rows are read first, then only the live rules that can
+    allow one of their origins (:func:`relevant_specs`)."""
     unread: dict[str, Beyond] = {}
-    limit = MAX_IMPACT_ORIGINS if limit is None else limit
-    impact = replay(trial, _usage_rows(connection, trial, unread), limit=limit)
+    whole = _whole(draft, _live_settings(connection, draft, live))
+    rows: Iterable[UsageRow] = _usage_rows(connection, draft, whole, unread)
+    if live is None:
+        rows = list(rows)
+        seen: dict[str, set[str]] = {}
+        for row in rows:
+            seen.setdefault(row.policy, set()).add(row.origin)
+        live = relevant_specs(connection, draft, seen)
+    trial = trial_for(connection, draft, live)
+    impact = replay(trial, rows, limit=MAX_IMPACT_ORIGINS if limit is None else limit)
     return dataclasses.replace(impact, unread=unread)
 
 
@@ -305,7 +402,7 @@ def traffic_report(
 
 def draft_report(
     connection: Connectable,
-    live: Mapping[str, PolicySpec] | Snapshot | None = None,
+    live: Live | None = None,
     *,
     draft: Draft | None = None,
 ) -> DraftReport:
