@@ -86,8 +86,8 @@ def test_nothing_seen_yet(seeded: Host, runner: FlaskCliRunner) -> None:
     result = report(runner)
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
-        f"draft {draft.id} by alice, {format_time(draft.created_at)}",
-        f"last changed by alice, {format_time(draft.updated_at)} (version 2)",
+        f"draft {draft.id} (version 2) by alice, {format_time(draft.created_at)}",
+        f"last changed by alice, {format_time(draft.updated_at)}",
         "reason: partner leaves",
         "policies it changes: api",
         "",

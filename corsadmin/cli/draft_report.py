@@ -95,18 +95,15 @@ def _times(count: int, unit: str) -> str:
 
 
 def _header(draft: Draft) -> list[str]:
-    lines = [f"draft {draft.id} by {draft.created_by}, {_when(draft.created_at)}"]
-    if draft.version > 1:
-        lines.append(
-            f"last changed by {draft.updated_by}, {_when(draft.updated_at)} "
-            f"(version {draft.version})"
-        )
+    """Who proposed the draft, when, why (as ``draft show`` prints it: not imported from
+    :mod:`corsadmin.cli.drafts`, which imports this module)."""
+    proposed = f"by {draft.created_by}, {_when(draft.created_at)}"
+    lines = [f"draft {draft.id} (version {draft.version}) {proposed}"]
+    if draft.updated_by != draft.created_by or draft.updated_at != draft.created_at:
+        lines.append(f"last changed by {draft.updated_by}, {_when(draft.updated_at)}")
     lines.append(f"reason: {draft.reason or '(none given)'}")
-    changes = []
-    for name in sorted(draft.policies):
-        action = draft.policies[name].action
-        changes.append(f"{name}{_ACTIONS[action]}")
-    lines.append(f"policies it changes: {', '.join(changes) or '(none)'}")
+    changes = [f"{name}{_ACTIONS[draft.policies[name].action]}" for name in sorted(draft.policies)]
+    lines.append(f"policies it changes: {', '.join(changes) or 'none'}")
     return lines
 
 
