@@ -36,7 +36,7 @@ from ..engine.impact import (
     EVALUATED,
     MAX_IMPACT_ORIGINS,
     MAX_TRAFFIC_ORIGINS_PER_OUTCOME,
-    OUTCOMES,
+    REPORTED_OUTCOMES,
     Beyond,
     DraftReport,
     Impact,
@@ -309,10 +309,8 @@ def history_impact(
 
 
 def _outcome_order(outcome: str) -> int:
-    for index, known in enumerate(OUTCOMES):
-        if outcome == known:
-            return index
-    return len(OUTCOMES)
+    known = REPORTED_OUTCOMES
+    return known.index(outcome) if outcome in known else len(known)
 
 
 def _totals(connection: Connectable, draft_id: int) -> list[Any]:
@@ -367,7 +365,7 @@ def traffic_report(
 ) -> TrafficReport:
     """What the workers counted for draft ``draft_id`` (``corsadmin_draft_traffic``):
     requests evaluated per policy, and per policy and outcome the ``limit`` origins
-    most counted (by policy, outcome as :data:`OUTCOMES` orders them, count) with the
+    most counted (by policy, outcome as :data:`REPORTED_OUTCOMES` orders them, count) with the
     totals of every row. ``limit``: :data:`MAX_TRAFFIC_ORIGINS_PER_OUTCOME` by default."""
     limit = MAX_TRAFFIC_ORIGINS_PER_OUTCOME if limit is None else limit
     evaluated: dict[str, int] = {}

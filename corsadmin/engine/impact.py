@@ -32,7 +32,7 @@ import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from ..policy.draft import Draft
 from ..policy.spec import format_time
@@ -46,13 +46,12 @@ __all__ = [
     "MAX_TRAFFIC_ORIGINS_PER_OUTCOME",
     "NEWLY_ALLOWED",
     "NEWLY_REFUSED",
-    "OUTCOMES",
+    "REPORTED_OUTCOMES",
     "Beyond",
     "DraftReport",
     "Impact",
     "OutcomeTotal",
     "SeenOrigin",
-    "TrafficOutcome",
     "TrafficReport",
     "TrafficRow",
     "UsageRow",
@@ -73,13 +72,13 @@ MAX_TRAFFIC_ORIGINS_PER_OUTCOME: Final = 50
 #: The outcomes of ``corsadmin_draft_traffic`` rows: the draft would refuse what live
 #: allows, allow what live refuses, answer the same verdict with other headers; and
 #: ``evaluated``, every request of a policy the draft changes (``origin`` empty).
+#: (The same values as the runtime's, in :mod:`corsadmin.engine.trial` once it has them.)
 NEWLY_REFUSED: Final = "newly-refused"
 NEWLY_ALLOWED: Final = "newly-allowed"
 HEADERS: Final = "headers"
 EVALUATED: Final = "evaluated"
-TrafficOutcome = Literal["newly-refused", "newly-allowed", "headers"]
 #: The outcomes of differing requests, in the order reports list them (what breaks first).
-OUTCOMES: Final[tuple[TrafficOutcome, ...]] = (NEWLY_REFUSED, NEWLY_ALLOWED, HEADERS)
+REPORTED_OUTCOMES: Final[tuple[str, ...]] = (NEWLY_REFUSED, NEWLY_ALLOWED, HEADERS)
 
 
 def is_bucket(origin: str) -> bool:
@@ -324,7 +323,7 @@ class TrafficReport:
 
     #: Requests evaluated against the draft, per policy it changes.
     evaluated: Mapping[str, int] = field(default_factory=dict)
-    #: By policy, outcome (:data:`OUTCOMES` order), count (most first); at most
+    #: By policy, outcome (:data:`REPORTED_OUTCOMES` order), count (most first); at most
     #: :data:`MAX_TRAFFIC_ORIGINS_PER_OUTCOME` per policy and outcome.
     rows: tuple[TrafficRow, ...] = ()
     #: Per policy and outcome, every row counted (listed in ``rows`` or not).
