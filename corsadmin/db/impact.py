@@ -65,8 +65,8 @@ __all__ = [
     "history_impact",
     "live_specs",
     "relevant_specs",
+    "snapshots_for",
     "traffic_report",
-    "trial_for",
 ]
 
 #: Usage rows read per policy by each of :func:`history_impact`'s reads, the most
@@ -84,8 +84,8 @@ _TRAFFIC: Final[sa.Table] = DraftTrafficRow.__table__  # type: ignore[assignment
 _POLICIES: Final[sa.Table] = Policy.__table__  # type: ignore[assignment]
 _RULES: Final[sa.Table] = OriginRuleRow.__table__  # type: ignore[assignment]
 
-#: The live policies, as a draft's impact may be given them (see :func:`trial_for`).
-Live = Mapping[str, PolicySpec] | Snapshot | Trial
+#: The live policies, as a draft's impact may be given them (see :func:`snapshots_for`).
+Live = Mapping[str, PolicySpec] | Snapshot
 
 
 def _connection(connection: Connectable) -> sa.Connection:
@@ -149,28 +149,31 @@ def _live_settings(
     if live is None:
         rows = connection.execute(sa.select(_POLICIES).where(_POLICIES.c.name.in_(draft.policies)))
         return {row.name: settings_spec(row) for row in rows}
-    if isinstance(live, Trial):
-        live = live.live
     if isinstance(live, Snapshot):
         return {s.name: s for s in live.specs if s.name in draft.policies}
     return {name: live[name] for name in draft.policies if name in live}
 
 
-def trial_for(connection: Connectable, draft: Draft, live: Live | None = None) -> Trial:
-    """``draft`` applied to the live policies: ``live`` as the trial of this draft
-    version (taken as it is) or of another (its live snapshot is used), as a snapshot
-    (its compiled policies are taken over), or as specs by name (each holding every
-    rule; only those the draft touches are compiled), or, None, the touched policies
-    read whole from the database (:func:`history_impact` reads less)."""
-    if isinstance(live, Trial):
-        if (live.draft.id, live.draft.version) == (draft.id, draft.version):
-            return live
-        live = live.live
+def _same_draft(a: Draft, b: Draft) -> bool:
+    return (a.id, a.version) == (b.id, b.version)
+
+
+def snapshots_for(
+    connection: Connectable, draft: Draft, live: Live | None = None
+) -> tuple[Snapshot, Snapshot]:
+    """The live snapshot and the draft's (``build_trial(live, draft).snapshot``), from
+    ``live`` as a snapshot (the process's own: its compiled policies are taken over,
+    and its trial of this draft version when it has one), or as specs by name (each
+    holding every rule; only those the draft touches are compiled), or, None, the
+    touched policies read whole from the database (:func:`history_impact` reads less)."""
     if isinstance(live, Snapshot):
-        return build_trial(live, draft)
+        trial = getattr(live, "trial", None)  # the process's trial of the active draft
+        if isinstance(trial, Trial) and _same_draft(trial.draft, draft):
+            return live, trial.snapshot
+        return live, build_trial(live, draft).snapshot
     specs = live if live is not None else live_specs(connection, draft.policies)
-    touched = [specs[name] for name in sorted(draft.policies) if name in specs]
-    return build_trial(Snapshot(0, touched), draft)
+    touched = Snapshot(0, [specs[name] for name in sorted(draft.policies) if name in specs])
+    return touched, build_trial(touched, draft).snapshot
 
 
 # From history ----------------------------------------------------------------------
@@ -287,7 +290,7 @@ def history_impact(
     policies it updates or deletes; at most ``limit`` origins listed per outcome
     (default :data:`MAX_IMPACT_ORIGINS`).
 
-    ``live``: the live policies, as for :func:`trial_for` (specs must hold every rule:
+    ``live``: the live policies, as for :func:`snapshots_for` (specs must hold every rule:
     a rule the draft does not name may allow an origin too). None (best outside a
     serving process): the rows are read first, then only the live rules that can
     allow one of their origins (:func:`relevant_specs`)."""
@@ -300,8 +303,9 @@ def history_impact(
         for row in rows:
             seen.setdefault(row.policy, set()).add(row.origin)
         live = relevant_specs(connection, draft, seen)
-    trial = trial_for(connection, draft, live)
-    impact = replay(trial, rows, limit=MAX_IMPACT_ORIGINS if limit is None else limit)
+    before, after = snapshots_for(connection, draft, live)
+    limit = MAX_IMPACT_ORIGINS if limit is None else limit
+    impact = replay(draft, before, after, rows, limit=limit)
     return dataclasses.replace(impact, unread=unread)
 
 

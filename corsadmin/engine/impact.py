@@ -37,7 +37,6 @@ from typing import Any, Final
 from ..policy.draft import Draft
 from ..policy.spec import format_time
 from .snapshot import Decision, Snapshot, decide_origin
-from .trial import Trial
 
 __all__ = [
     "EVALUATED",
@@ -229,12 +228,20 @@ def _rule(decision: Decision | None) -> str | None:
     return None if rule is None else rule.text
 
 
-def replay(trial: Trial, rows: Iterable[UsageRow], *, limit: int = MAX_IMPACT_ORIGINS) -> Impact:
-    """The impact of ``trial.draft`` on the origins of ``rows`` (usage rows; those of a
-    policy the draft does not update or delete are ignored): each decided against
-    ``trial.live`` and ``trial.snapshot``. Memory: ``limit`` origins per outcome,
+def replay(
+    draft: Draft,
+    live: Snapshot,
+    tried: Snapshot,
+    rows: Iterable[UsageRow],
+    *,
+    limit: int = MAX_IMPACT_ORIGINS,
+) -> Impact:
+    """The impact of ``draft`` on the origins of ``rows`` (usage rows; those of a policy
+    the draft does not update or delete are ignored): each decided against ``live``
+    and against ``tried``, the draft's snapshot of it
+    (``build_trial(live, draft).snapshot``). Memory: ``limit`` origins per outcome,
     whatever the number of rows."""
-    replayed = set(replayed_policies(trial.draft))
+    replayed = set(replayed_policies(draft))
     refused, allowed = _Top(limit), _Top(limit)
     unlisted: list[SeenOrigin] = []
     seen = 0
@@ -245,18 +252,18 @@ def replay(trial: Trial, rows: Iterable[UsageRow], *, limit: int = MAX_IMPACT_OR
             unlisted.append(_seen(row, None, None))
             continue
         seen += 1
-        live, draft = _verdict(trial.live, row), _verdict(trial.snapshot, row)
-        live_allows = live is not None and live.allowed
-        draft_allows = draft is not None and draft.allowed
+        before, after = _verdict(live, row), _verdict(tried, row)
+        live_allows = before is not None and before.allowed
+        draft_allows = after is not None and after.allowed
         if live_allows and not draft_allows:
-            refused.add(_seen(row, _rule(live), None))
+            refused.add(_seen(row, _rule(before), None))
         elif draft_allows and not live_allows:
-            allowed.add(_seen(row, None, _rule(draft)))
+            allowed.add(_seen(row, None, _rule(after)))
     unlisted.sort(key=lambda s: (s.policy, -s.count, s.origin))
     return Impact(
         newly_refused=refused.listed(),
         newly_allowed=allowed.listed(),
-        policies=tuple(sorted(trial.draft.policies)),
+        policies=tuple(sorted(draft.policies)),
         seen=seen,
         unlisted=tuple(unlisted),
         beyond={NEWLY_REFUSED: refused.beyond, NEWLY_ALLOWED: allowed.beyond},
