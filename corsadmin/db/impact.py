@@ -118,7 +118,9 @@ def relevant_specs(
     policy's; no other exact rule is read (a policy may have a million)."""
     c = _RULES.c
     found: dict[str, PolicySpec] = {}
-    for row in connection.execute(sa.select(_POLICIES).where(_POLICIES.c.name.in_(draft.policies))):
+    for row in connection.execute(
+        sa.select(_POLICIES).where(_POLICIES.c.name.in_(sorted(draft.policies)))
+    ):
         entries = [
             _entry(rule)
             for rule in connection.execute(
@@ -147,7 +149,9 @@ def _live_settings(
     """The live policies the draft touches, their rules as ``live`` has them (None:
     none read, for their settings only)."""
     if live is None:
-        rows = connection.execute(sa.select(_POLICIES).where(_POLICIES.c.name.in_(draft.policies)))
+        rows = connection.execute(
+            sa.select(_POLICIES).where(_POLICIES.c.name.in_(sorted(draft.policies)))
+        )
         return {row.name: settings_spec(row) for row in rows}
     if isinstance(live, Snapshot):
         return {s.name: s for s in live.specs if s.name in draft.policies}
