@@ -26,7 +26,7 @@ from ..policy.spec import format_time
 from ..state import state
 from .errors import user_errors
 
-__all__ = ["format_report", "report_command"]
+__all__ = ["draft_header", "format_report", "report_command"]
 
 #: How each outcome of live traffic reads in the report.
 _TRAFFIC_LABELS = {
@@ -76,7 +76,7 @@ def report_command(output_format: str) -> None:
 def format_report(report: DraftReport) -> list[str]:
     """The report as lines of text: the draft, then history, then live traffic."""
     return [
-        *_header(report.draft),
+        *draft_header(report.draft),
         "",
         "From history (the origins seen on those policies):",
         *(f"  {line}" for line in _history(report.draft, report.history)),
@@ -94,9 +94,9 @@ def _times(count: int, unit: str) -> str:
     return f"{count:,} {unit}" if count == 1 else f"{count:,} {unit}s"
 
 
-def _header(draft: Draft) -> list[str]:
-    """Who proposed the draft, when, why (as ``draft show`` prints it: not imported from
-    :mod:`corsadmin.cli.drafts`, which imports this module)."""
+def draft_header(draft: Draft) -> list[str]:
+    """Who proposed the draft, when, why, its version and the policies it changes
+    (``draft show`` and ``draft report`` print it)."""
     proposed = f"by {draft.created_by}, {_when(draft.created_at)}"
     lines = [f"draft {draft.id} (version {draft.version}) {proposed}"]
     if draft.updated_by != draft.created_by or draft.updated_at != draft.created_at:
