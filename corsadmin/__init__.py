@@ -8,14 +8,18 @@ redeploy.
 
 from __future__ import annotations
 
+from .db.drafts import DraftStore, Promotion
 from .db.store import ImportReport, PolicyStore
 from .engine.explain import Evaluation, Explanation, evaluate, explain
 from .engine.snapshot import CorsRequest, Decision, Snapshot
 from .errors import (
     CorsAdminError,
+    DraftConflict,
     FieldError,
+    NoActiveDraft,
     OriginRuleNotFound,
     PolicyNotFound,
+    StaleDraft,
     StaleVersion,
     ValidationError,
 )
@@ -32,16 +36,21 @@ __all__ = [
     "CorsAdminNotInitialized",
     "CorsRequest",
     "Decision",
+    "DraftConflict",
+    "DraftStore",
     "Evaluation",
     "Explanation",
     "FieldError",
     "ImportReport",
+    "NoActiveDraft",
     "OriginEntry",
     "OriginRuleNotFound",
     "PolicyNotFound",
     "PolicySpec",
     "PolicyStore",
+    "Promotion",
     "Snapshot",
+    "StaleDraft",
     "StaleVersion",
     "ValidationError",
     "__version__",

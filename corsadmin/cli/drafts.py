@@ -22,6 +22,7 @@ from ..policy.draft import Draft
 from ..policy.spec import PolicySpec, format_time
 from .context import store
 from .documents import read_document
+from .draft_report import draft_header, report_command
 from .errors import user_errors
 
 __all__ = ["draft_diffs", "draft_group", "draft_header"]
@@ -60,19 +61,6 @@ def draft_diffs(draft: Draft, live: Mapping[str, PolicySpec]) -> list[PolicyDiff
     """What the draft would change, policy by policy (the unchanged left out)."""
     diffs = (diff_draft(change, live.get(name)) for name, change in sorted(draft.policies.items()))
     return [d for d in diffs if d.changed]
-
-
-def draft_header(draft: Draft) -> list[str]:
-    """Who proposed the draft, when, why, and its version."""
-    lines = [
-        f"draft {draft.id} (version {draft.version}) by {draft.created_by}, "
-        f"{format_time(draft.created_at)}",
-    ]
-    if draft.updated_by != draft.created_by or draft.updated_at != draft.created_at:
-        lines.append(f"last changed by {draft.updated_by}, {format_time(draft.updated_at)}")
-    lines.append(f"reason: {draft.reason or '(none given)'}")
-    lines.append("policies it changes: " + (", ".join(sorted(draft.policies)) or "none"))
-    return lines
 
 
 def _document(draft: Draft, diffs: list[PolicyDiff]) -> dict[str, Any]:
@@ -166,3 +154,6 @@ def discard_command(expected_version: int | None) -> None:
     """Drop the active draft; the live policies stay as they are."""
     draft_id = drafts().discard(expected_version=expected_version)
     click.echo(f"discarded draft {draft_id}; the live policies are unchanged")
+
+
+draft_group.add_command(report_command)

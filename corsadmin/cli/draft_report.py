@@ -1,0 +1,188 @@
+"""``corsadmin draft report``: what the active draft would do, from history and from
+live traffic (:mod:`corsadmin.db.impact`), as text or JSON."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import click
+from flask.cli import with_appcontext
+
+from ..db.impact import draft_report
+from ..engine.impact import (
+    HEADERS,
+    NEWLY_ALLOWED,
+    NEWLY_REFUSED,
+    Beyond,
+    DraftReport,
+    Impact,
+    SeenOrigin,
+    TrafficReport,
+    TrafficRow,
+)
+from ..policy.draft import Draft
+from ..policy.spec import format_time
+from ..state import state
+from .errors import user_errors
+
+__all__ = ["draft_header", "format_report", "report_command"]
+
+#: How each outcome of live traffic reads in the report.
+_TRAFFIC_LABELS = {
+    NEWLY_REFUSED: "would be refused",
+    NEWLY_ALLOWED: "would be allowed",
+    HEADERS: "other headers",
+}
+#: What an outcome's origins beyond those listed are, in a sentence.
+_TRAFFIC_MORE = {
+    NEWLY_REFUSED: "it would refuse",
+    NEWLY_ALLOWED: "it would allow",
+    HEADERS: "it would answer with other headers",
+}
+NOTHING_SEEN = "nothing seen yet"
+#: How the header names what the draft does to each policy.
+_ACTIONS = {"update": "", "create": " (new)", "delete": " (deleted)"}
+
+
+@click.command("report")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Text for people, JSON (the same data, stable keys) for scripts.",
+)
+@with_appcontext
+@user_errors
+def report_command(output_format: str) -> None:
+    """What the active draft would do to real traffic.
+
+    From history: the origins the usage counts saw on the policies it changes,
+    replayed against it (would have refused, would have allowed). From live
+    traffic: the requests the workers answered while it was active that it would
+    answer otherwise, as they flushed them. Exit status 1 when there is no draft.
+    """
+    with state().db.engine.connect() as connection:
+        report = draft_report(connection)
+    if output_format == "json":
+        click.echo(json.dumps(report.as_document(), indent=2, ensure_ascii=False))
+        return
+    for line in format_report(report):
+        click.echo(line)
+
+
+def format_report(report: DraftReport) -> list[str]:
+    """The report as lines of text: the draft, then history, then live traffic."""
+    return [
+        *draft_header(report.draft),
+        "",
+        "From history (the origins seen on those policies):",
+        *(f"  {line}" for line in _history(report.draft, report.history)),
+        "",
+        "Live traffic while the draft is active (as the workers flushed it):",
+        *(f"  {line}" for line in _traffic(report.traffic)),
+    ]
+
+
+def _when(value: datetime) -> str:
+    return format_time(value)
+
+
+def _times(count: int, unit: str) -> str:
+    return f"{count:,} {unit}" if count == 1 else f"{count:,} {unit}s"
+
+
+def draft_header(draft: Draft) -> list[str]:
+    """Who proposed the draft, when, why, its version and the policies it changes
+    (``draft show`` and ``draft report`` print it)."""
+    proposed = f"by {draft.created_by}, {_when(draft.created_at)}"
+    lines = [f"draft {draft.id} (version {draft.version}) {proposed}"]
+    if draft.updated_by != draft.created_by or draft.updated_at != draft.created_at:
+        lines.append(f"last changed by {draft.updated_by}, {_when(draft.updated_at)}")
+    lines.append(f"reason: {draft.reason or '(none given)'}")
+    changes = [f"{name}{_ACTIONS[draft.policies[name].action]}" for name in sorted(draft.policies)]
+    lines.append(f"policies it changes: {', '.join(changes) or 'none'}")
+    return lines
+
+
+def _seen_line(verb: str, seen: SeenOrigin) -> str:
+    line = (
+        f"{verb} {seen.origin} on {seen.policy}: seen {_times(seen.count, 'time')} "
+        f"since {_when(seen.first_seen)}, last {_when(seen.last_seen)}"
+    )
+    if seen.live_rule is not None and seen.live_rule != seen.origin:
+        line += f" (allowed live by rule {seen.live_rule})"
+    if seen.draft_rule is not None and seen.draft_rule != seen.origin:
+        line += f" (by the draft's rule {seen.draft_rule})"
+    return line
+
+
+def _beyond(beyond: Beyond, what: str) -> str:
+    return (
+        f"... and {_times(beyond.origins, 'more origin')} {what} "
+        f"({_times(beyond.requests, 'request')})"
+    )
+
+
+def _history(draft: Draft, impact: Impact) -> list[str]:
+    lines = [_seen_line("would have refused", s) for s in impact.newly_refused]
+    if impact.beyond.get(NEWLY_REFUSED):
+        lines.append(_beyond(impact.beyond[NEWLY_REFUSED], "it would have refused"))
+    lines += [_seen_line("would have allowed", s) for s in impact.newly_allowed]
+    if impact.beyond.get(NEWLY_ALLOWED):
+        lines.append(_beyond(impact.beyond[NEWLY_ALLOWED], "it would have allowed"))
+    if not lines:
+        lines.append(
+            f"no origin seen ({impact.seen:,}) would have been answered otherwise"
+            if impact.seen
+            else NOTHING_SEEN
+        )
+    for bucket in impact.unlisted:
+        lines.append(
+            f"not replayed: {_times(bucket.count, 'request')} on {bucket.policy} counted "
+            f"together as {bucket.origin}, last {_when(bucket.last_seen)}"
+        )
+    for policy, unread in sorted(impact.unread.items()):
+        lines.append(
+            f"not read: {_times(unread.origins, 'more origin')} on {policy} "
+            f"({_times(unread.requests, 'request')}), the least seen, were not replayed"
+        )
+    for name in sorted(draft.policies):
+        if draft.policies[name].action == "create":
+            lines.append(f"{name} is a new policy: no history")
+    return lines
+
+
+def _traffic_line(row: TrafficRow) -> str:
+    line = (
+        f"{_TRAFFIC_LABELS.get(row.outcome, row.outcome)}: {row.origin} on {row.policy}: "
+        f"{_times(row.count, 'request')}, last {_when(row.last_seen)}"
+    )
+    if row.example_method or row.example_path:
+        line += f", e.g. {row.example_method} {row.example_path}".rstrip()
+    return line
+
+
+def _traffic(traffic: TrafficReport) -> list[str]:
+    if traffic.empty:
+        return [NOTHING_SEEN]
+    lines = []
+    for policy in traffic.policies:
+        otherwise = traffic.answered_otherwise(policy)
+        if policy in traffic.evaluated:
+            evaluated = _times(traffic.evaluated[policy], "request")
+            lines.append(f"{policy}: {evaluated} evaluated, {otherwise:,} answered otherwise")
+        else:
+            lines.append(f"{policy}: {_times(otherwise, 'request')} answered otherwise")
+        for outcome in _TRAFFIC_LABELS:
+            lines += [
+                _traffic_line(r)
+                for r in traffic.rows
+                if r.policy == policy and r.outcome == outcome
+            ]
+            beyond = traffic.beyond(policy, outcome)
+            if beyond:
+                lines.append(_beyond(beyond, f"{_TRAFFIC_MORE[outcome]} on {policy}"))
+    return lines
