@@ -10,15 +10,17 @@ and the draft's version (refused if the draft changed since the page was loaded)
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Final, TypeVar
 
 from flask import render_template, url_for
 from werkzeug.wrappers import Response
 
 from ..db.drafts import Promotion, read_draft
+from ..db.impact import history_impact, traffic_report
+from ..engine.impact import NEWLY_REFUSED, Impact, SeenOrigin, TrafficReport
+from ..engine.snapshot import Snapshot
 from ..errors import DraftConflict, NoActiveDraft, StaleDraft
 from ..policy.draft import MAX_DRAFT_REASON_LENGTH, Draft
 from ..policy.spec import PolicySpec
@@ -52,30 +54,30 @@ NO_DRAFT_MESSAGE = (
 
 @dataclass(frozen=True)
 class DraftImpact:
-    """The draft's impact: from history (an ``Impact``) and from live traffic (a
-    ``TrafficReport``), both of :mod:`corsadmin.engine.impact`; None where unknown."""
+    """What the draft would do: to the origins the usage counts saw (``history``), and
+    to live traffic while it is active (``traffic``, as the workers flushed it)."""
 
-    history: Any = None
-    traffic: Any = None
+    history: Impact
+    traffic: TrafficReport
 
 
-def live_specs(draft: Draft) -> dict[str, PolicySpec]:
-    """The live policies the draft touches, from this process's snapshot (brought up
-    to date: only what changed since is read)."""
-    snapshot = state().load()
+def live_snapshot() -> Snapshot:
+    """This process's snapshot of the live policies, brought up to date (only what
+    changed since it was loaded is read): the diff and the impact both use it."""
+    return state().load()
+
+
+def live_specs(draft: Draft, snapshot: Snapshot) -> dict[str, PolicySpec]:
+    """The live policies the draft touches."""
     return {spec.name: spec for spec in snapshot.specs if spec.name in draft.policies}
 
 
-def draft_impact(draft: Draft) -> DraftImpact:
-    """The one place the impact API (:mod:`corsadmin.db.impact`) is called."""
-    try:
-        impact = importlib.import_module("corsadmin.db.impact")
-    except ImportError:  # pragma: no cover - until the impact API lands
-        return DraftImpact()
+def draft_impact(draft: Draft, snapshot: Snapshot) -> DraftImpact:
+    """The draft's impact (bounded reads: :mod:`corsadmin.db.impact`)."""
     session = db_session()
     return DraftImpact(
-        history=impact.history_impact(session, draft, state().load()),
-        traffic=impact.traffic_report(session, draft.id),
+        history=history_impact(session, draft, snapshot),
+        traffic=traffic_report(session, draft.id),
     )
 
 
@@ -102,15 +104,16 @@ def render_draft(
         decision_form = DraftForm(formdata=None)
     reason_form.version.data = version
     decision_form.version.data = version
+    snapshot = live_snapshot()
     changes = draft_changes(
-        found, live_specs(found), queries.live_versions(session, found.policies)
+        found, live_specs(found, snapshot), queries.live_versions(session, found.policies)
     )
     html = render_template(
         "corsadmin/draft.html",
         draft=found,
         changes=changes,
         moved=[c for c in changes if c.moved],
-        impact=draft_impact(found),
+        impact=draft_impact(found, snapshot),
         reason_form=reason_form,
         decision_form=decision_form,
         max_reason=MAX_DRAFT_REASON_LENGTH,
@@ -226,17 +229,14 @@ class DraftSummary:
     impact: DraftImpact
 
     @property
-    def newly_refused(self) -> tuple[Any, ...]:
+    def newly_refused(self) -> tuple[SeenOrigin, ...]:
         """The origins seen on its policies that it would refuse, the most seen first."""
-        return tuple(self.impact.history.newly_refused) if self.impact.history else ()
+        return self.impact.history.newly_refused
 
     @property
     def traffic_refused(self) -> int:
         """Requests of live traffic the draft would have refused, as the workers counted."""
-        report = self.impact.traffic
-        if report is None:
-            return 0
-        return sum(t.requests for t in report.totals if t.outcome == "newly-refused")
+        return sum(t.requests for t in self.impact.traffic.totals if t.outcome == NEWLY_REFUSED)
 
 
 def draft_summary() -> DraftSummary | None:
@@ -244,4 +244,4 @@ def draft_summary() -> DraftSummary | None:
     found = read_draft(db_session())
     if found is None:
         return None
-    return DraftSummary(found, draft_impact(found))
+    return DraftSummary(found, draft_impact(found, live_snapshot()))
