@@ -221,7 +221,7 @@ def seed_draft(database_url: str) -> None:
             )
         draft_id = drafts.require_active().id
         for outcome, origin, count, method, path in [
-            ("evaluated", "", 1204, "", ""),
+            ("evaluated", "", 5310, "", ""),
             ("newly-refused", "https://app.acme-partner.example", 1180, "GET", "/api/v1/orders"),
             ("headers", "https://portal.globex.example", 24, "OPTIONS", "/api/v1/orders/7"),
         ]:
