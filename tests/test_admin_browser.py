@@ -262,6 +262,46 @@ def test_operator_allows_a_partner_origin_and_the_running_api_serves_it(
     assert pages["partner"] not in server.origins()
 
 
+# --- a change tried first: saved as draft, then promoted ------------------------------------------
+
+
+def test_a_removal_saved_as_draft_is_not_enforced_until_promoted(
+    server: Admin, pages: dict[str, str], new_context: Any
+) -> None:
+    partner = partner_page(new_context, pages)
+    admin = admin_page(new_context, server)
+    admin.goto(f"{server.admin}/policies/status")
+    admin.fill("#origin", pages["partner"])
+    admin.click("button:has-text('Allow origin')")
+    admin.wait_for_url(f"{server.admin}/policies/status")
+    result = partner.evaluate(
+        "(url) => pollUntilOk(url, 8000)", f"{server.base}/api/status?probe={uuid.uuid4().hex}"
+    )
+    assert result["reached"], (result, server.log())
+
+    # Propose removing it: the confirmation page's "Save as draft".
+    admin.click(f"a[aria-label='Remove {pages['partner']}']")
+    admin.click("button:has-text('Save as draft')")
+    admin.wait_for_url(f"{server.admin}/draft")
+    flash = admin.locator(".flash-success").text_content() or ""
+    assert f"Saved in the draft: stop allowing {pages['partner']} on status" in flash
+    assert admin.locator(".nav-badge").count() == 1
+    assert admin.locator("tr.rule-removed code.origin").text_content() == pages["partner"]
+    time.sleep(REFRESH_INTERVAL * 2)  # every worker has the draft by now: it is not enforced
+    assert fetch_status(partner, server)["ok"] is True, server.log()
+    assert pages["partner"] in server.origins()
+
+    admin.click("button:has-text('Promote draft')")
+    admin.wait_for_url(f"{server.admin}/policies/status")
+    promoted_at = time.monotonic()
+    assert "Promoted draft" in (admin.locator(".flash-success").text_content() or "")
+    assert admin.locator(".nav-badge").count() == 0
+    while fetch_status(partner, server) != FAILED_TO_FETCH:
+        assert time.monotonic() - promoted_at < PROPAGATION_LIMIT, server.log()
+        time.sleep(0.05)
+    assert pages["partner"] not in server.origins()
+
+
 # --- a script typed into a field never runs ------------------------------------------------------
 
 
