@@ -181,3 +181,21 @@ def test_the_trial_snapshot_shares_every_policy_the_draft_leaves_alone(
     assert not decide_origin(changed, "https://a.example").allowed
     assert decide_origin(changed, "https://b.example").allowed
     assert trial.snapshot.revision == live.revision
+
+
+def test_origin_proposals_on_an_older_live_version_are_refused(
+    store: PolicyStore, drafts: DraftStore
+) -> None:
+    seen = store.policy("api").version
+    store.add_origin("api", "https://z.example")
+    with pytest.raises(StaleVersion):
+        drafts.add_origin("api", "https://c.example", expected_version=seen)
+    with pytest.raises(StaleVersion):
+        drafts.change_origin("api", "https://a.example", note="n", expected_version=seen)
+    with pytest.raises(StaleVersion):
+        drafts.remove_origin("api", "https://a.example", expected_version=seen)
+    assert read_draft(store.session) is None
+    drafts.remove_origin("api", "https://a.example", expected_version=seen + 1)
+    draft = read_draft(store.session)
+    assert draft is not None
+    assert draft.policies["api"].origins == {"https://a.example": None}

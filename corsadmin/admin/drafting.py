@@ -18,9 +18,8 @@ from typing import Final, TypeVar
 from flask import request, url_for
 
 from ..db.drafts import DraftStore
-from ..errors import OriginRuleNotFound, PolicyNotFound, StaleVersion, ValidationError
-from . import queries
-from .blueprint import db_session, store
+from ..errors import OriginRuleNotFound, PolicyNotFound, ValidationError
+from .blueprint import store
 from .forms import VersionedForm
 from .saving import Flash, Page, save
 
@@ -47,18 +46,6 @@ def drafted(what: str) -> Flash:
         f"Saved in the draft: {what}. Live traffic is answered as before until the draft "
         "is promoted."
     )
-
-
-def require_live_version(name: str, expected: int | None) -> None:
-    """Refuse (stale) a draft change based on an older version of the live policy than
-    there is now: the draft records the live version it was saved against, and a draft
-    of what the operator saw on an older version would hide that change from promotion.
-    (Used where :class:`DraftStore` takes no version: the origin rule changes.)"""
-    if expected is None:
-        return
-    actual = queries.live_versions(db_session(), [name]).get(name)
-    if actual is not None and actual != expected:
-        raise StaleVersion(name, expected, actual)
 
 
 def in_draft(change: Callable[[], T], name: str, origin: str | None = None) -> Callable[[], T]:

@@ -27,7 +27,7 @@ from ..policy.spec import (
 )
 from . import queries
 from .blueprint import bp, db_session, saved_message, store
-from .drafting import draft_store, in_draft, require_live_version, save_or_draft
+from .drafting import draft_store, in_draft, save_or_draft
 from .forms import (
     ConfirmForm,
     EditOriginForm,
@@ -223,12 +223,12 @@ def add_origin(name: str) -> Page:
 
 
 def _draft_add_origin(name: str, form: OriginForm) -> OriginEntry:
-    require_live_version(name, form.expected_version())
     return draft_store().add_origin(
         name,
         (form.origin.data or "").strip(),
         note=form.note.data or "",
         expires=(form.expires.data or "").strip() or None,
+        expected_version=form.expected_version(),
     )
 
 
@@ -313,12 +313,12 @@ def edit_origin(name: str) -> Page:
 
 
 def _draft_change_origin(name: str, origin: str, form: EditOriginForm) -> OriginEntry:
-    require_live_version(name, form.expected_version())
     return draft_store().change_origin(
         name,
         origin,
         note=form.note.data or "",
         expires=(form.expires.data or "").strip(),  # empty: never expires
+        expected_version=form.expected_version(),
     )
 
 
@@ -515,9 +515,10 @@ def remove_origin(name: str) -> Page:
             abort(404, description=_no_rule(name, origin))
 
     def draft() -> None:
-        require_live_version(name, form.expected_version())
         try:
-            draft_store().remove_origin(name, origin or "")
+            draft_store().remove_origin(
+                name, origin or "", expected_version=form.expected_version()
+            )
         except ValidationError as error:  # not an origin rule at all: said on the form
             raise ValidationError.single("", _no_rule(name, origin)) from error
 

@@ -266,10 +266,13 @@ class DraftStore:
         note: str | Keep = KEEP,
         expires: object = KEEP,
         reason: str | None = None,
+        expected_version: int | None = None,
     ) -> OriginEntry:
         """Propose allowing one more origin (or, for one the policy has, a new note or
         expiry: what is not given is kept). The rule as proposed is returned."""
-        return self._put_origin(policy_name, origin, note, expires, reason, must_exist=False)
+        return self._put_origin(
+            policy_name, origin, note, expires, reason, expected_version, must_exist=False
+        )
 
     def change_origin(
         self,
@@ -279,15 +282,26 @@ class DraftStore:
         note: str | Keep = KEEP,
         expires: object = KEEP,
         reason: str | None = None,
+        expected_version: int | None = None,
     ) -> OriginEntry:
         """Propose a new note or expiry for a rule the policy has (as proposed)."""
-        return self._put_origin(policy_name, origin, note, expires, reason, must_exist=True)
+        return self._put_origin(
+            policy_name, origin, note, expires, reason, expected_version, must_exist=True
+        )
 
-    def remove_origin(self, policy_name: str, origin: str, *, reason: str | None = None) -> None:
+    def remove_origin(
+        self,
+        policy_name: str,
+        origin: str,
+        *,
+        reason: str | None = None,
+        expected_version: int | None = None,
+    ) -> None:
         """Propose no longer allowing one origin rule (given as stored or as typed)."""
         with self.store._change():
             draft = self._draft(reason)
             live = self._live(policy_name)
+            _check_version(policy_name, live, expected_version)
             proposed = self._proposed(draft, policy_name, live)
             if proposed is None:
                 raise PolicyNotFound(policy_name)
@@ -306,6 +320,7 @@ class DraftStore:
         note: str | Keep,
         expires: object,
         reason: str | None,
+        expected_version: int | None,
         *,
         must_exist: bool,
     ) -> OriginEntry:
@@ -313,6 +328,7 @@ class DraftStore:
             entry = _typed_origin_entry(origin, note, expires)
             draft = self._draft(reason)
             live = self._live(policy_name)
+            _check_version(policy_name, live, expected_version)
             proposed = self._proposed(draft, policy_name, live)
             if proposed is None:
                 raise PolicyNotFound(policy_name)
@@ -563,6 +579,13 @@ class DraftStore:
             revision=store._revision,
         )
         store._events.append(("draft.save", policy))
+
+
+def _check_version(name: str, live: Policy | None, expected_version: int | None) -> None:
+    """A change proposed on what the caller saw of the live policy at ``expected_version``
+    is refused when the live policy moved on since (the draft would hide that change)."""
+    if live is not None and expected_version is not None and live.version != expected_version:
+        raise StaleVersion(name, expected_version, live.version)
 
 
 def _same_settings(a: PolicySpec, b: PolicySpec) -> bool:
