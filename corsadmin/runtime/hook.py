@@ -20,6 +20,7 @@ from ..engine.decide import decide
 from ..engine.headers import CORS_RESPONSE_HEADERS, HeaderPairs
 from ..signals import Receivers, decision_made, report_receiver_failure
 from .refresh import SnapshotHolder
+from .trial import TrialRecorder, try_draft
 
 
 class HookState(Protocol):
@@ -30,6 +31,7 @@ class HookState(Protocol):
     admin_prefix: str
     answer_preflights: bool
     decisions: Receivers  # of decision_made, for this app
+    trial_recorder: TrialRecorder  # counts what the active draft would answer otherwise
     secure_admin_response: Callable[[BaseResponse], object] | None
 
     def report_hook_failure(self, what: str) -> None: ...
@@ -84,7 +86,9 @@ def add_cors_headers(state: HookState, response: BaseResponse) -> BaseResponse:
     """Write the CORS headers of the covered paths (computed by Flask-CORS, memoized).
 
     The hot path: on a memo hit this is a path look-up and a dictionary look-up,
-    with no allocation but the key tuple.
+    with no allocation but the key tuple. With a draft active (``snapshot.trial``),
+    :func:`corsadmin.runtime.trial.try_draft` runs after the headers are written;
+    without one, that costs one attribute read.
     """
     try:
         req = request._get_current_object()  # type: ignore[attr-defined]
@@ -104,8 +108,10 @@ def add_cors_headers(state: HookState, response: BaseResponse) -> BaseResponse:
         snapshot = state.holder.current()
         evaluation = decide(snapshot, path, method, origin, acr_method, acr_headers, private)
         decision = evaluation.decision
-        if decision.policy is None:
-            return response  # no policy covers the path: not corsadmin's response
+        if decision.policy is None:  # no policy covers the path: not corsadmin's response
+            if snapshot.trial is not None and origin is not None:  # a draft may cover it
+                try_draft(state.trial_recorder, snapshot.trial, evaluation, path, method, origin)
+            return response
         if (
             acr_method is not None
             and origin is not None
@@ -118,7 +124,21 @@ def add_cors_headers(state: HookState, response: BaseResponse) -> BaseResponse:
         # Never a 500 because of CORS: the response goes out without CORS headers.
         state.report_hook_failure("computing CORS headers")
         return response
-    if origin is not None and decision_made.receivers:  # usage counting listens
+    if origin is None:
+        return response
+    if snapshot.trial is not None:  # a draft is tried: report-only, after the live answer
+        try_draft(
+            state.trial_recorder,
+            snapshot.trial,
+            evaluation,
+            path,
+            method,
+            origin,
+            acr_method,
+            acr_headers,
+            private,
+        )
+    if decision_made.receivers:  # usage counting listens
         try:
             state.decisions.send(evaluation=evaluation, path=path, method=method)
         except Exception:  # a subscriber never changes the response
