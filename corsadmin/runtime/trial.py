@@ -48,6 +48,7 @@ from ..limits import (
     MAX_TRIAL_KEYS,
     MAX_TRIAL_ORIGINS_PER_OUTCOME,
 )
+from ..policy.origins import is_canonical_request_origin
 from .counts import delete_beyond, upsert_counts, write_dropping_bad_rows
 
 __all__ = [
@@ -86,6 +87,11 @@ class _Count:
 def _pinned(key: TrialKey) -> bool:
     """An ``evaluated`` count or a bucket: bounded by the policies, kept whatever the bounds."""
     return key[2] == EVALUATED or key[3] in BUCKETS
+
+
+def _storable(origin: str) -> bool:
+    """Is ``origin`` a serialized origin as a browser sends it (checked once per key)?"""
+    return len(origin) <= MAX_USAGE_ORIGIN_LENGTH and is_canonical_request_origin(origin)
 
 
 def _example(value: str, limit: int) -> str:
@@ -180,7 +186,7 @@ class TrialRecorder:
         """Add a count under the lock, keeping the bounds (a bucket when beyond them)."""
         if not _pinned(key):
             draft, policy, outcome, origin = key
-            if not origin or len(origin) > MAX_USAGE_ORIGIN_LENGTH or not origin.isascii():
+            if key not in self._counts and not _storable(origin):
                 key = (draft, policy, outcome, NOT_AN_ORIGIN)
             elif key not in self._counts and self._bounded_keys >= self.max_keys:
                 self.folded += new.count
