@@ -49,6 +49,15 @@ API: dict[str, Any] = {
 WEB: dict[str, Any] = {"name": "web", "path": "/web/**", "origins": [A, B]}
 
 
+#: No periodic flush takes the counts away while a test looks at them.
+NO_PERIODIC_FLUSH: dict[str, Any] = {"CORSADMIN_USAGE_FLUSH_INTERVAL": 3600.0}
+
+
+@pytest.fixture
+def app_config() -> dict[str, Any]:
+    return dict(NO_PERIODIC_FLUSH)
+
+
 def state_of(app: Flask) -> CorsAdminState:
     return CorsAdmin.state(app)
 
@@ -248,7 +257,7 @@ def test_counts_of_a_closed_draft_are_dropped(app: Flask, drafts: DraftStore) ->
     assert traffic_rows(engine_of(app), first) == {}
 
 
-@pytest.mark.parametrize("app_config", [{"CORSADMIN_TRACK_USAGE": False}])
+@pytest.mark.parametrize("app_config", [{**NO_PERIODIC_FLUSH, "CORSADMIN_TRACK_USAGE": False}])
 def test_flushed_with_usage_tracking_off(app: Flask, drafts: DraftStore) -> None:
     assert state_of(app).usage is None
     drafts.remove_origin("api", A)

@@ -108,25 +108,23 @@ def add_cors_headers(state: HookState, response: BaseResponse) -> BaseResponse:
         snapshot = state.holder.current()
         evaluation = decide(snapshot, path, method, origin, acr_method, acr_headers, private)
         decision = evaluation.decision
-        if decision.policy is None:  # no policy covers the path: not corsadmin's response
-            if snapshot.trial is not None and origin is not None:  # a draft may cover it
-                try_draft(state.trial_recorder, snapshot.trial, evaluation, path, method, origin)
-            return response
-        if (
-            acr_method is not None
-            and origin is not None
-            and state.answer_preflights
-            and not 200 <= response.status_code < 300
-        ):
-            response = state.app.response_class(status=204)  # see install
-        write_headers(response, evaluation.headers, decision.vary_origin)
+        if decision.policy is not None:  # else not corsadmin's response: no policy covers it
+            if (
+                acr_method is not None
+                and origin is not None
+                and state.answer_preflights
+                and not 200 <= response.status_code < 300
+            ):
+                response = state.app.response_class(status=204)  # see install
+            write_headers(response, evaluation.headers, decision.vary_origin)
     except Exception:
         # Never a 500 because of CORS: the response goes out without CORS headers.
         state.report_hook_failure("computing CORS headers")
         return response
     if origin is None:
         return response
-    if snapshot.trial is not None:  # a draft is tried: report-only, after the live answer
+    # A draft is tried (report-only, after the live answer; it may cover an uncovered path).
+    if snapshot.trial is not None:
         try_draft(
             state.trial_recorder,
             snapshot.trial,
@@ -138,7 +136,7 @@ def add_cors_headers(state: HookState, response: BaseResponse) -> BaseResponse:
             acr_headers,
             private,
         )
-    if decision_made.receivers:  # usage counting listens
+    if decision.policy is not None and decision_made.receivers:  # usage counting listens
         try:
             state.decisions.send(evaluation=evaluation, path=path, method=method)
         except Exception:  # a subscriber never changes the response
