@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -19,13 +20,17 @@ from flask.testing import FlaskClient
 
 from corsadmin import CorsAdmin
 from corsadmin.db.drafts import DraftStore
+from corsadmin.engine.decide import decide
 from corsadmin.engine.snapshot import Snapshot
+from corsadmin.engine.trial import attach_trial
 from corsadmin.limits import (
     MAX_TRIAL_EXAMPLE_METHOD,
     MAX_TRIAL_EXAMPLE_PATH,
     MAX_TRIAL_KEYS,
     MAX_TRIAL_ORIGINS_PER_OUTCOME,
 )
+from corsadmin.policy.draft import Draft, PolicyDraft
+from corsadmin.policy.spec import validate_policy
 from corsadmin.runtime import trial as trial_module
 from corsadmin.runtime.trial import NOT_AN_ORIGIN, OTHER_ORIGINS, TrialRecorder
 from corsadmin.state import CorsAdminState
@@ -279,3 +284,35 @@ def test_a_failing_trial_never_changes_the_response(
         assert responses(client) == before
     failures = [r for r in caplog.records if "trying the draft" in r.getMessage()]
     assert len(failures) == 1  # logged once
+
+
+def test_the_trial_refers_to_its_live_snapshot_weakly_and_survives_a_recompile() -> None:
+    """No reference cycle: the live snapshot holds its trial, the trial its live snapshot
+    weakly; recompiling the live snapshot (an expiry) tries the draft again with the
+    draft's answers carried over."""
+    api, web = validate_policy(API), validate_policy(WEB)
+    draft = Draft(
+        id=1,
+        reason="",
+        created_by="t",
+        created_at=datetime.now(UTC),
+        updated_by="t",
+        updated_at=datetime.now(UTC),
+        version=1,
+        policies={"api": PolicyDraft("api", "update", 1, None, {A: None})},
+    )
+    live = attach_trial(Snapshot(1, [api, web]), draft)
+    trial = live.trial
+    assert trial is not None
+    assert trial.live is live
+    assert trial.snapshot.policy_named("web") is live.policy_named("web")
+    assert decide(trial.snapshot, "/api/x", "GET", A).decision.allowed is False
+    recompiled = live.recompiled()
+    again = recompiled.trial
+    assert again is not None
+    assert again.live is recompiled
+    assert again.snapshot.policy_named("api") is trial.snapshot.policy_named("api")
+    assert again.snapshot.evaluations == trial.snapshot.evaluations
+    del live, recompiled
+    assert trial.live is None
+    assert again.live is None
