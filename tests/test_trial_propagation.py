@@ -162,6 +162,15 @@ def test_a_draft_change_re_reads_the_draft_only_and_a_live_change_keeps_its_answ
     for key, value in answers.items():
         assert after.snapshot.evaluations[key] is value
     assert after.live is current(app)
+    with second_app.app_context():  # the draft changes again, api's proposal stays
+        drafts_of(second_app).remove_origin("web", A)
+    revision = current(second_app).revision
+    wait_until(lambda: current(app).revision == revision, interval + 1.0)
+    latest = current(app).trial
+    assert latest is not None
+    assert set(latest.draft.policies) == {"api", "web"}
+    assert latest.snapshot.policy_named("api") is drafted
+    assert latest.snapshot.policy_named("web") is not current(app).policy_named("web")
     assert full_loads == []
 
 

@@ -189,7 +189,7 @@ def load_snapshot(
     snapshot = Snapshot(revision, specs, previous=previous)
     if draft is None:
         return snapshot
-    return attach_trial(snapshot, draft, _same_draft(previous, draft))
+    return attach_trial(snapshot, draft, _trial_of(previous))
 
 
 def _load_everything(
@@ -229,13 +229,10 @@ def _no_such_table(error: sa.exc.DBAPIError) -> bool:
     return "no such table" in str(error.orig)
 
 
-def _same_draft(previous: Snapshot | None, draft: Draft) -> Trial | None:
-    """``previous``'s trial when it tries this very draft (same id and version): its
-    compiled policies and answers are carried over."""
-    trial = previous.trial if previous is not None else None
-    if trial is None or (trial.draft.id, trial.draft.version) != (draft.id, draft.version):
-        return None
-    return trial
+def _trial_of(previous: Snapshot | None) -> Trial | None:
+    """``previous``'s trial: the new trial takes over its compiled policies (and their
+    memoized answers) that the draft still makes alike, changed or not."""
+    return previous.trial if previous is not None else None
 
 
 def load_changes(
@@ -273,7 +270,7 @@ def load_changes(
             snapshot = previous.with_changes(revision, policies, origins)
             if draft is None:
                 return snapshot
-            return attach_trial(snapshot, draft, _same_draft(previous, draft))
+            return attach_trial(snapshot, draft, _trial_of(previous))
         if connection.in_transaction():
             connection.rollback()
     raise InconsistentRead(f"policies changed during {LOAD_ATTEMPTS} reads in a row")
