@@ -253,13 +253,9 @@ class Snapshot:
         rules, the compiled rules are updated in place of a compile. The cost grows with
         the number of policies and of rules changed, not with the rules left alone
         (except a memory copy of the lookups of a changed policy's matcher).
-
-        ``memo_from`` (default: this snapshot) is the snapshot whose memoized answers
-        the new one carries over; another snapshot's compiled policy is also taken over
-        for a changed policy whose spec it holds already. A draft's snapshot is built so
-        from the live one (:func:`corsadmin.engine.trial.build_trial`), with the draft's
-        previous snapshot as ``memo_from``: its answers survive a reload, as the live
-        ones do."""
+        ``memo_from`` (default: this snapshot): whose memoized answers are carried over,
+        and whose compiled policy of a changed policy's very spec is taken over (a
+        draft's snapshot keeps its answers across reloads: ``build_trial``)."""
         now = now or datetime.now(UTC)
         origins = origins or {}
         source = self if memo_from is None else memo_from
@@ -271,17 +267,16 @@ class Snapshot:
             compiled.pop(name, None)
             expiry.pop(name, None)
             by_name.pop(name, None)
+        by_name.update((spec.name, spec) for spec, _changes in origins.values())
+        by_name.update((spec.name, spec) for spec in policies.values() if spec is not None)
+        if source is not self:
+            for name in [*policies, *origins]:
+                if name in by_name:
+                    _take_over(source, by_name[name], now, compiled, expiry)
         for name, (spec, changes) in origins.items():
-            by_name[name] = spec
-            if source is not self and _take_over(source, spec, now, compiled, expiry):
-                continue
-            current = self._current(name, now)
+            current = None if name in compiled else self._current(name, now)
             if spec.enabled and current is not None and _same_but_origins(current[0].spec, spec):
                 compiled[name], expiry[name] = _updated(*current, spec, changes, now)
-        for spec in [*(s for s in policies.values() if s is not None)]:
-            by_name[spec.name] = spec
-            if source is not self:
-                _take_over(source, spec, now, compiled, expiry)
         for spec in by_name.values():  # changed, or a rule of it expired
             if spec.enabled and spec.name not in compiled:
                 current = self._current(spec.name, now)

@@ -86,9 +86,7 @@ def add_cors_headers(state: HookState, response: BaseResponse) -> BaseResponse:
     """Write the CORS headers of the covered paths (computed by Flask-CORS, memoized).
 
     The hot path: on a memo hit this is a path look-up and a dictionary look-up,
-    with no allocation but the key tuple. With a draft active (``snapshot.trial``),
-    :func:`corsadmin.runtime.trial.try_draft` runs after the headers are written;
-    without one, that costs one attribute read.
+    with no allocation but the key tuple. Trying a draft: one attribute read if none.
     """
     try:
         req = request._get_current_object()  # type: ignore[attr-defined]
@@ -123,19 +121,9 @@ def add_cors_headers(state: HookState, response: BaseResponse) -> BaseResponse:
         return response
     if origin is None:
         return response
-    # A draft is tried (report-only, after the live answer; it may cover an uncovered path).
-    if snapshot.trial is not None:
-        try_draft(
-            state.trial_recorder,
-            snapshot.trial,
-            evaluation,
-            path,
-            method,
-            origin,
-            acr_method,
-            acr_headers,
-            private,
-        )
+    if snapshot.trial is not None:  # report-only, after the live answer (covered or not)
+        fields = (path, method, origin, acr_method, acr_headers, private)
+        try_draft(state.trial_recorder, snapshot.trial, evaluation, *fields)
     if decision.policy is not None and decision_made.receivers:  # usage counting listens
         try:
             state.decisions.send(evaluation=evaluation, path=path, method=method)
