@@ -45,3 +45,17 @@ REGEX_CHECK_CACHE_SIZE: Final = 1024
 #: The longest path kept as an example of a request a draft would answer differently
 #: (``corsadmin_draft_traffic.example_path``): longer paths are cut to this.
 MAX_TRIAL_EXAMPLE_PATH: Final = 512
+
+#: The longest method kept as an example (``corsadmin_draft_traffic.example_method``):
+#: clients choose the method, longer ones are cut to this.
+MAX_TRIAL_EXAMPLE_METHOD: Final = 32
+
+#: Distinct (draft, policy, outcome, origin) counts one process keeps between two
+#: flushes of the draft's traffic (:mod:`corsadmin.runtime.trial`), not counting each
+#: policy's ``evaluated`` count and the buckets. Beyond it, new origins are counted in
+#: the "(other origins)" bucket of their outcome.
+MAX_TRIAL_KEYS: Final = 4096
+
+#: Origins kept per draft, policy and outcome in ``corsadmin_draft_traffic``, the most
+#: counted; at each flush the others are folded into the "(other origins)" bucket row.
+MAX_TRIAL_ORIGINS_PER_OUTCOME: Final = 1000

@@ -21,12 +21,14 @@ from flask_sqlalchemy import SQLAlchemy
 from werkzeug.wrappers import Response as BaseResponse
 
 from .config import CorsAdminConfig
+from .db.drafts import read_draft
 from .db.loader import RuleCache, load_snapshot, read_revision
 from .db.store import PolicyStore
 from .engine.snapshot import Snapshot
 from .runtime.notify import RevisionListener
 from .runtime.notify import supported as notify_supported
 from .runtime.refresh import SnapshotHolder
+from .runtime.trial import TrialRecorder
 from .runtime.usage import UsageRecorder
 from .signals import Receivers
 
@@ -57,20 +59,36 @@ class CorsAdminState:
     usage_flush_interval: float
     #: The receivers of ``decision_made`` for this app (the hook sends through it).
     decisions: Receivers
+    #: What the active draft would answer otherwise (flushed with the usage counts).
+    trial_recorder: TrialRecorder = field(default_factory=TrialRecorder)
     last_usage_flush: float = field(default_factory=time.monotonic)  # first write: an interval on
     hook_failed: bool = False
     #: Applied to every response under the admin prefix (the admin UI's security headers).
     secure_admin_response: Callable[[BaseResponse], object] | None = None
 
     def flush_usage(self, force: bool = False) -> int:
-        """Write the usage counts if the flush interval passed (or ``force``)."""
-        if self.usage is None or not len(self.usage):
+        """Write the usage counts and the draft's traffic counts if the flush interval
+        passed (or ``force``); returns the rows written. The draft's counts are written
+        with usage tracking off too. One failing does not keep the other from being
+        written (the first error is raised after)."""
+        recorders = [r for r in (self.usage, self.trial_recorder) if r is not None and len(r)]
+        if not recorders:
             return 0
         now = time.monotonic()
         if not force and now - self.last_usage_flush < self.usage_flush_interval:
             return 0
         self.last_usage_flush = now
-        return self.usage.flush(self.engine())
+        engine = self.engine()
+        written = 0
+        failure: Exception | None = None
+        for recorder in recorders:
+            try:
+                written += recorder.flush(engine)
+            except Exception as error:
+                failure = failure or error
+        if failure is not None:
+            raise failure
+        return written
 
     def change_waiter(self) -> RevisionListener | None:
         """A PostgreSQL LISTEN connection for this process's refresh thread, if possible."""
@@ -85,7 +103,9 @@ class CorsAdminState:
 
     def load(self) -> Snapshot:
         """A snapshot from the database, taking over the current one's unchanged policies."""
-        return load_snapshot(self.engine(), self.rule_cache, previous=self.holder.snapshot)
+        return load_snapshot(
+            self.engine(), self.rule_cache, previous=self.holder.snapshot, read_draft=read_draft
+        )
 
     def read_revision(self) -> int:
         with self.engine().connect() as connection:

@@ -13,6 +13,8 @@ from typing import Any, Final, assert_never, overload
 import sqlalchemy as sa
 
 from ..engine.snapshot import Snapshot
+from ..engine.trial import Trial, attach_trial
+from ..policy.draft import Draft
 from ..policy.fields import PLAIN_FIELDS, Kind
 from ..policy.origins import (
     OriginRule,
@@ -21,8 +23,11 @@ from ..policy.origins import (
 )
 from ..policy.paths import PathPattern, load_path_pattern
 from ..policy.spec import OriginEntries, OriginEntry, PolicySpec, plain_or_entry
-from .changelog import read_delta
+from .changelog import Delta, read_delta
 from .models import OriginRuleRow, Policy, State
+
+#: Reads the active draft (:func:`corsadmin.db.drafts.read_draft`), or None.
+DraftReader = Callable[[sa.Connection], "Draft | None"]
 
 #: Rows fetched at a time when reading every origin rule (PostgreSQL: a server-side
 #: cursor, so that a million rows are never all held at once as driver tuples).
@@ -157,33 +162,94 @@ def _every_origin_row(connection: sa.Connection) -> Iterator[tuple[Any, ...]]:
 
 
 def load_snapshot(
-    engine: sa.Engine, cache: RuleCache | None = None, previous: Snapshot | None = None
+    engine: sa.Engine,
+    cache: RuleCache | None = None,
+    previous: Snapshot | None = None,
+    *,
+    read_draft: DraftReader | None = None,
 ) -> Snapshot:
     """Compile a snapshot from the database (one consistent revision), taking over
     the unchanged policies of ``previous``.
 
     With ``previous``, only what the change log says changed since its revision is
-    read (:func:`load_changes`); when the log cannot say, everything is.
+    read (:func:`load_changes`); when the log cannot say, everything is. With
+    ``read_draft``, the active draft is read in the same consistent read and tried
+    against the snapshot (``Snapshot.trial``: :func:`corsadmin.engine.trial.attach_trial`);
+    without it the snapshot tries no draft.
     """
     cache = cache or RuleCache()
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
         if previous is not None and previous.loaded:
-            snapshot = load_changes(connection, previous, cache)
+            snapshot = load_changes(connection, previous, cache, read_draft=read_draft)
             if snapshot is not None:
                 return snapshot
+        revision, specs, draft = _load_everything(connection, cache, read_draft)
+    snapshot = Snapshot(revision, specs, previous=previous)
+    if draft is None:
+        return snapshot
+    return attach_trial(snapshot, draft, _trial_of(previous))
+
+
+def _load_everything(
+    connection: sa.Connection, cache: RuleCache, read_draft: DraftReader | None
+) -> tuple[int, list[PolicySpec], Draft | None]:
+    """:func:`load_specs`, and the active draft at the same revision."""
+    for _attempt in range(LOAD_ATTEMPTS):
         revision, specs = load_specs(connection, cache)
-    return Snapshot(revision, specs, previous=previous)
+        if read_draft is None:
+            return revision, specs, None
+        draft = _read_draft(connection, read_draft)
+        if read_revision(connection) == revision:
+            return revision, specs, draft
+        if connection.in_transaction():
+            connection.rollback()
+    raise InconsistentRead(f"policies changed during {LOAD_ATTEMPTS} reads in a row")
+
+
+def _read_draft(connection: sa.Connection, read_draft: DraftReader) -> Draft | None:
+    """The active draft; None on a database without the draft tables (not upgraded yet:
+    the policies are enforced all the same)."""
+    if not connection.in_transaction():
+        connection.begin()
+    try:
+        with connection.begin_nested():
+            return read_draft(connection)
+    except sa.exc.DBAPIError as error:
+        if not _no_such_table(error):
+            raise
+        return None
+
+
+def _no_such_table(error: sa.exc.DBAPIError) -> bool:
+    """Did a read fail because its table does not exist (PostgreSQL 42P01, SQLite)?"""
+    if getattr(error.orig, "sqlstate", None) == "42P01":
+        return True
+    return "no such table" in str(error.orig)
+
+
+def _trial_of(previous: Snapshot | None) -> Trial | None:
+    """``previous``'s trial: the new trial takes over its compiled policies (and their
+    memoized answers) that the draft still makes alike, changed or not."""
+    return previous.trial if previous is not None else None
 
 
 def load_changes(
-    connection: sa.Connection, previous: Snapshot, cache: RuleCache
+    connection: sa.Connection,
+    previous: Snapshot,
+    cache: RuleCache,
+    *,
+    read_draft: DraftReader | None = None,
 ) -> Snapshot | None:
     """``previous`` brought to the current revision by reading only the policies and
     origin rules the change log names since its revision; None when the log cannot
     say (then load everything). One revision, never a mixture: the same check as
-    :func:`load_specs` (the revision before and after the reads)."""
+    :func:`load_specs` (the revision before and after the reads).
+
+    With ``read_draft``, the draft is re-read when the log says it changed (a change
+    of kind ``draft``), and ``previous``'s draft is tried against the new snapshot
+    otherwise."""
     for _attempt in range(LOAD_ATTEMPTS):
         revision = read_revision(connection)
         if revision < previous.revision:
@@ -199,11 +265,27 @@ def load_changes(
         if origins is None or settings is None:
             return None
         policies.update(settings)
+        draft = _draft_after(connection, delta, previous, read_draft)
         if read_revision(connection) == revision:
-            return previous.with_changes(revision, policies, origins)
+            snapshot = previous.with_changes(revision, policies, origins)
+            if draft is None:
+                return snapshot
+            return attach_trial(snapshot, draft, _trial_of(previous))
         if connection.in_transaction():
             connection.rollback()
     raise InconsistentRead(f"policies changed during {LOAD_ATTEMPTS} reads in a row")
+
+
+def _draft_after(
+    connection: sa.Connection, delta: Delta, previous: Snapshot, read_draft: DraftReader | None
+) -> Draft | None:
+    """The active draft after the changes of ``delta``: read again when it changed, else
+    the one ``previous`` tries (None without ``read_draft``: no draft is tried)."""
+    if read_draft is None:
+        return None
+    if delta.draft:
+        return _read_draft(connection, read_draft)
+    return previous.trial.draft if previous.trial is not None else None
 
 
 def _read_settings(

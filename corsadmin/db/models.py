@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from ..limits import MAX_TRIAL_EXAMPLE_PATH
+from ..limits import MAX_TRIAL_EXAMPLE_METHOD, MAX_TRIAL_EXAMPLE_PATH
 from ..policy.fields import DEFAULT_REVIEW_EVERY_DAYS
 
 NAMING_CONVENTION = {
@@ -268,7 +268,7 @@ class DraftTrafficRow(Base):
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     example_path: Mapped[str] = mapped_column(sa.String(MAX_TRIAL_EXAMPLE_PATH), default="")
-    example_method: Mapped[str] = mapped_column(sa.String(32), default="")
+    example_method: Mapped[str] = mapped_column(sa.String(MAX_TRIAL_EXAMPLE_METHOD), default="")
 
 
 class Operator(Base):

@@ -30,6 +30,7 @@ from .memo import BoundedMemo
 
 if TYPE_CHECKING:
     from .decide import Evaluation, MemoKey
+    from .trial import Trial
 
 __all__ = [
     "MAX_MEMO_PATH",
@@ -145,6 +146,7 @@ class Snapshot:
     """Every enabled policy at one revision, compiled."""
 
     __slots__ = (
+        "__weakref__",  # a Trial refers to the live snapshot it was built from weakly
         "_by_path",
         "_compiled",
         "_expiry",
@@ -154,6 +156,7 @@ class Snapshot:
         "loaded",
         "revision",
         "specs",
+        "trial",
         "valid_until",
     )
 
@@ -217,6 +220,9 @@ class Snapshot:
         self.evaluations: BoundedMemo[MemoKey, Evaluation] = _carried_over(memo, compiled.values())
         #: When an origin rule expires, the snapshot must be compiled again (epoch seconds).
         self.valid_until: float = min(expiry.values(), default=math.inf)
+        #: The active draft tried against this snapshot, or None: the request hook's one
+        #: check when no draft is active (:func:`corsadmin.engine.trial.attach_trial`).
+        self.trial: Trial | None = None
 
     def _current(self, name: str, now: datetime) -> tuple[CompiledPolicy, float] | None:
         """This snapshot's compiled policy ``name`` and when a rule of it expires next,
@@ -240,14 +246,19 @@ class Snapshot:
         origins: Mapping[str, tuple[PolicySpec, OriginChanges]] | None = None,
         *,
         now: datetime | None = None,
+        memo_from: Snapshot | None = None,
     ) -> Snapshot:
         """This snapshot at a later ``revision``: ``policies`` replaced (None: deleted)
         and compiled again; for ``origins``, policies whose only change is some origin
         rules, the compiled rules are updated in place of a compile. The cost grows with
         the number of policies and of rules changed, not with the rules left alone
-        (except a memory copy of the lookups of a changed policy's matcher)."""
+        (except a memory copy of the lookups of a changed policy's matcher).
+        ``memo_from`` (default: this snapshot): whose memoized answers are carried over,
+        and whose compiled policy of a changed policy's very spec is taken over (a
+        draft's snapshot keeps its answers across reloads: ``build_trial``)."""
         now = now or datetime.now(UTC)
         origins = origins or {}
+        source = self if memo_from is None else memo_from
         by_name = {s.name: s for s in self.specs}
         moment = now.timestamp()
         expiry = {name: when for name, when in self._expiry.items() if moment < when}
@@ -256,13 +267,16 @@ class Snapshot:
             compiled.pop(name, None)
             expiry.pop(name, None)
             by_name.pop(name, None)
+        by_name.update((spec.name, spec) for spec, _changes in origins.values())
+        by_name.update((spec.name, spec) for spec in policies.values() if spec is not None)
+        if source is not self:
+            for name in [*policies, *origins]:
+                if name in by_name:
+                    _take_over(source, by_name[name], now, compiled, expiry)
         for name, (spec, changes) in origins.items():
-            by_name[name] = spec
-            current = self._current(name, now)
+            current = None if name in compiled else self._current(name, now)
             if spec.enabled and current is not None and _same_but_origins(current[0].spec, spec):
                 compiled[name], expiry[name] = _updated(*current, spec, changes, now)
-        for spec in [*(s for s in policies.values() if s is not None)]:
-            by_name[spec.name] = spec
         for spec in by_name.values():  # changed, or a rule of it expired
             if spec.enabled and spec.name not in compiled:
                 current = self._current(spec.name, now)
@@ -273,7 +287,7 @@ class Snapshot:
                     expiry[spec.name] = _next_expiry(spec.origins.detailed(), now)
         snapshot = Snapshot.__new__(Snapshot)
         specs = tuple(sorted(by_name.values(), key=lambda s: s.name))
-        snapshot._set(revision, specs, compiled, expiry, now, self.loaded, self.evaluations)
+        snapshot._set(revision, specs, compiled, expiry, now, self.loaded, source.evaluations)
         return snapshot
 
     @classmethod
@@ -282,8 +296,12 @@ class Snapshot:
         return cls(-1, (), loaded=False)
 
     def recompiled(self, now: datetime | None = None) -> Snapshot:
-        """The same policies, those with an origin rule expired since compiled again."""
-        return Snapshot(self.revision, self.specs, now=now, loaded=self.loaded, previous=self)
+        """The same policies, those with an origin rule expired since compiled again (and
+        the draft tried against them, if any, applied to them again)."""
+        snapshot = Snapshot(self.revision, self.specs, now=now, loaded=self.loaded, previous=self)
+        if self.trial is not None:
+            self.trial.attach_to(snapshot)
+        return snapshot
 
     def __len__(self) -> int:
         return len(self._paths)
@@ -318,6 +336,24 @@ class Snapshot:
         )
         policy = self.policy_for(request.path)
         return NOT_COVERED if policy is None else decide_origin(policy, request.origin)
+
+
+def _take_over(
+    source: Snapshot,
+    spec: PolicySpec,
+    now: datetime,
+    compiled: dict[str, CompiledPolicy],
+    expiry: dict[str, float],
+) -> bool:
+    """Take ``source``'s compiled policy of ``spec``'s name over when it was compiled
+    from an equal spec (its rules expired by ``now`` taken out); True if taken."""
+    if not spec.enabled:
+        return False
+    current = source._current(spec.name, now)
+    if current is None or not (current[0].spec is spec or current[0].spec == spec):
+        return False
+    compiled[spec.name], expiry[spec.name] = current
+    return True
 
 
 def _updated(

@@ -20,6 +20,7 @@ from ..engine.decide import decide
 from ..engine.headers import CORS_RESPONSE_HEADERS, HeaderPairs
 from ..signals import Receivers, decision_made, report_receiver_failure
 from .refresh import SnapshotHolder
+from .trial import TrialRecorder, try_draft
 
 
 class HookState(Protocol):
@@ -30,6 +31,7 @@ class HookState(Protocol):
     admin_prefix: str
     answer_preflights: bool
     decisions: Receivers  # of decision_made, for this app
+    trial_recorder: TrialRecorder  # counts what the active draft would answer otherwise
     secure_admin_response: Callable[[BaseResponse], object] | None
 
     def report_hook_failure(self, what: str) -> None: ...
@@ -84,7 +86,7 @@ def add_cors_headers(state: HookState, response: BaseResponse) -> BaseResponse:
     """Write the CORS headers of the covered paths (computed by Flask-CORS, memoized).
 
     The hot path: on a memo hit this is a path look-up and a dictionary look-up,
-    with no allocation but the key tuple.
+    with no allocation but the key tuple. Trying a draft: one attribute read if none.
     """
     try:
         req = request._get_current_object()  # type: ignore[attr-defined]
@@ -104,21 +106,25 @@ def add_cors_headers(state: HookState, response: BaseResponse) -> BaseResponse:
         snapshot = state.holder.current()
         evaluation = decide(snapshot, path, method, origin, acr_method, acr_headers, private)
         decision = evaluation.decision
-        if decision.policy is None:
-            return response  # no policy covers the path: not corsadmin's response
-        if (
-            acr_method is not None
-            and origin is not None
-            and state.answer_preflights
-            and not 200 <= response.status_code < 300
-        ):
-            response = state.app.response_class(status=204)  # see install
-        write_headers(response, evaluation.headers, decision.vary_origin)
+        if decision.policy is not None:  # else not corsadmin's response: no policy covers it
+            if (
+                acr_method is not None
+                and origin is not None
+                and state.answer_preflights
+                and not 200 <= response.status_code < 300
+            ):
+                response = state.app.response_class(status=204)  # see install
+            write_headers(response, evaluation.headers, decision.vary_origin)
     except Exception:
         # Never a 500 because of CORS: the response goes out without CORS headers.
         state.report_hook_failure("computing CORS headers")
         return response
-    if origin is not None and decision_made.receivers:  # usage counting listens
+    if origin is None:
+        return response
+    if snapshot.trial is not None:  # report-only, after the live answer (covered or not)
+        fields = (path, method, origin, acr_method, acr_headers, private)
+        try_draft(state.trial_recorder, snapshot.trial, evaluation, *fields)
+    if decision.policy is not None and decision_made.receivers:  # usage counting listens
         try:
             state.decisions.send(evaluation=evaluation, path=path, method=method)
         except Exception:  # a subscriber never changes the response

@@ -39,7 +39,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ..config import DEFAULT_RETENTION_DAYS as DEFAULT_RETENTION_DAYS
 from ..config import MAX_RETENTION_DAYS as MAX_RETENTION_DAYS
@@ -54,6 +53,10 @@ from ..policy.origins import (
     is_canonical_request_origin,
     parse_origin_rule,
 )
+from .counts import MAX_MAINTENANCE_ROWS as MAX_MAINTENANCE_ROWS
+from .counts import WRITE_CHUNK as WRITE_CHUNK
+from .counts import delete_beyond, upsert_counts, write_dropping_bad_rows, write_in_savepoints
+from .counts import is_row_error as is_row_error
 
 log = logging.getLogger("corsadmin")
 
@@ -66,20 +69,12 @@ MAX_KEYS: Final = 10_000
 MAX_USAGE_ORIGINS_PER_POLICY: Final = 1_000
 #: Seconds between two deletions of expired rows by one process.
 RETENTION_CHECK_INTERVAL: Final = 3600.0
-#: Rows folded or deleted per flush at most (the rest at the next flush).
-MAX_MAINTENANCE_ROWS: Final = 10_000
-#: Rows per INSERT statement.
-WRITE_CHUNK: Final = 500
 
 #: Allowed origins beyond the policy's MAX_USAGE_ORIGINS_PER_POLICY, counted together.
 OTHER_ALLOWED: Final = "(other allowed origins)"
 #: Refused origins beyond the policy's MAX_USAGE_ORIGINS_PER_POLICY, counted together.
 OTHER_REFUSED: Final = "(other refused origins)"
 BUCKETS: Final = frozenset({NOT_AN_ORIGIN, OTHER_ALLOWED, OTHER_REFUSED})
-
-#: SQLSTATE classes of errors caused by one row's values, not by the database:
-#: data exception, integrity violation, program limit exceeded (index row size).
-_ROW_ERROR_SQLSTATE_CLASSES: Final = frozenset({"22", "23", "54"})
 
 
 @dataclass(slots=True)
@@ -203,16 +198,14 @@ class UsageRecorder:
         if not counts:
             return 0
         items = sorted(counts.items())
-        failed: list[Key] = []
+
+        def rules_last_seen(connection: sa.Connection) -> None:
+            if rules_seen:
+                write_usage(connection, (), rules_seen)
+
         try:
-            try:
-                with engine.begin() as connection:
-                    write_usage(connection, items, rules_seen)
-            except Exception as error:
-                if not is_row_error(error):
-                    raise
-                with engine.begin() as connection:
-                    failed = write_usage_separately(connection, items, rules_seen)
+            refused = write_dropping_bad_rows(engine, items, write_usage, rules_last_seen)
+            failed = [key for key, _count in refused]
         except Exception:
             self._merge_back(counts, rules_seen)
             raise
@@ -273,21 +266,6 @@ class UsageRecorder:
             self._maintenance_failing = False
 
 
-def is_row_error(error: BaseException) -> bool:
-    """Did a write fail because of the values of a row (not the database being
-    unreachable, locked or missing a table)?"""
-    if isinstance(error, ValueError):  # a value the driver cannot send (UnicodeEncodeError)
-        return True
-    if not isinstance(error, sa.exc.DBAPIError):  # a value SQLAlchemy could not bind
-        return isinstance(error, sa.exc.StatementError) and isinstance(error.orig, ValueError)
-    if error.connection_invalidated:
-        return False
-    if isinstance(error, sa.exc.IntegrityError | sa.exc.DataError):
-        return True
-    sqlstate = getattr(error.orig, "sqlstate", None)
-    return isinstance(sqlstate, str) and sqlstate[:2] in _ROW_ERROR_SQLSTATE_CLASSES
-
-
 def _ts(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
@@ -299,30 +277,7 @@ def _table() -> sa.Table:
 
 def _upsert(connection: sa.Connection, rows: list[dict[str, object]]) -> None:
     """Insert usage rows, adding the counts up where (policy, origin) exists."""
-    if not rows:
-        return
-    table = _table()
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(table)
-    excluded = statement.excluded
-    upsert = statement.on_conflict_do_update(
-        index_elements=["policy_name", "origin"],
-        set_={
-            "count": table.c.count + excluded.count,
-            "rule": excluded.rule,
-            "allowed": excluded.allowed,
-            "first_seen": sa.case(
-                (excluded.first_seen < table.c.first_seen, excluded.first_seen),
-                else_=table.c.first_seen,
-            ),
-            "last_seen": sa.case(
-                (excluded.last_seen > table.c.last_seen, excluded.last_seen),
-                else_=table.c.last_seen,
-            ),
-        },
-    )
-    for start in range(0, len(rows), WRITE_CHUNK):  # one statement, compiled once
-        connection.execute(upsert, rows[start : start + WRITE_CHUNK])
+    upsert_counts(connection, _table(), ("policy_name", "origin"), rows, ("rule", "allowed"))
 
 
 def write_usage(
@@ -379,24 +334,7 @@ def write_usage_separately(
 
     An error that is not about a row's values (the database went away) is raised.
     """
-    failed: list[Key] = []
-    for start in range(0, len(items), WRITE_CHUNK):
-        chunk = items[start : start + WRITE_CHUNK]
-        try:
-            with connection.begin_nested():
-                write_usage(connection, chunk)
-            continue
-        except Exception as error:
-            if not is_row_error(error):
-                raise
-        for item in chunk:
-            try:
-                with connection.begin_nested():
-                    write_usage(connection, [item])
-            except Exception as error:
-                if not is_row_error(error):
-                    raise
-                failed.append(item[0])
+    failed = [key for key, _count in write_in_savepoints(connection, items, write_usage)]
     if rules_seen:
         with connection.begin_nested():
             write_usage(connection, (), rules_seen)
@@ -420,31 +358,20 @@ def fold_usage(connection: sa.Connection, policies: Sequence[str], keep: int) ->
     two processes folding at once count nothing twice.
     """
     table = _table()
-    rank = (
-        sa.func.row_number()
-        .over(
-            partition_by=table.c.policy_name,
-            order_by=(table.c.count.desc(), table.c.last_seen.desc(), table.c.id),
-        )
-        .label("rank")
-    )
-    ranked = (
-        sa.select(table.c.id, rank)
-        .where(table.c.policy_name.in_(list(policies)), _foldable(table))
-        .subquery()
-    )
-    beyond = sa.select(ranked.c.id).where(ranked.c.rank > keep).limit(MAX_MAINTENANCE_ROWS)
-    deleted = connection.execute(
-        sa.delete(table)
-        .where(table.c.id.in_(beyond))
-        .returning(
+    deleted = delete_beyond(
+        connection,
+        table,
+        (table.c.policy_name,),
+        sa.and_(table.c.policy_name.in_(list(policies)), _foldable(table)),
+        keep,
+        (
             table.c.policy_name,
             table.c.allowed,
             table.c.count,
             table.c.first_seen,
             table.c.last_seen,
-        )
-    ).all()
+        ),
+    )
     _upsert(connection, _other_bucket_rows(deleted))
     return len(deleted)
 
