@@ -37,6 +37,7 @@ from typing import Any, Final
 from ..policy.draft import Draft
 from ..policy.spec import format_time
 from .snapshot import Decision, Snapshot, decide_origin
+from .trial import EVALUATED, HEADERS, NEWLY_ALLOWED, NEWLY_REFUSED
 
 __all__ = [
     "EVALUATED",
@@ -68,14 +69,6 @@ MAX_IMPACT_ORIGINS: Final = 200
 #: are counted in :attr:`TrafficReport.totals`.
 MAX_TRAFFIC_ORIGINS_PER_OUTCOME: Final = 50
 
-#: The outcomes of ``corsadmin_draft_traffic`` rows: the draft would refuse what live
-#: allows, allow what live refuses, answer the same verdict with other headers; and
-#: ``evaluated``, every request of a policy the draft changes (``origin`` empty).
-#: (The same values as the runtime's, in :mod:`corsadmin.engine.trial` once it has them.)
-NEWLY_REFUSED: Final = "newly-refused"
-NEWLY_ALLOWED: Final = "newly-allowed"
-HEADERS: Final = "headers"
-EVALUATED: Final = "evaluated"
 #: The outcomes of differing requests, in the order reports list them (what breaks first).
 REPORTED_OUTCOMES: Final[tuple[str, ...]] = (NEWLY_REFUSED, NEWLY_ALLOWED, HEADERS)
 
