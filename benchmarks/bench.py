@@ -3,6 +3,8 @@
     python benchmarks/bench.py                 full run (a few minutes), prints the tables
     python benchmarks/bench.py --write FILE    also writes them, with the machine, to FILE
     python benchmarks/bench.py --quick         smoke mode (what CI runs): tiny counts
+    python benchmarks/bench.py --trial         what an active draft costs per request
+                                               (callgrind instructions: trial_bench.py)
 
 Per-request times are measured in-process: each application is called as a
 WSGI callable with a prepared environ, so the figures are Flask plus the CORS
@@ -1553,7 +1555,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="only issue 9's growth curves, 10^3-10^6 rules: load, writes, import, admin, "
         "propagation (SQLite and PostgreSQL; about an hour, 3 GiB)",
     )
+    parser.add_argument(
+        "--trial",
+        action="store_true",
+        help="only the cost of trying a draft (callgrind; benchmarks/trial_bench.py)",
+    )
     args = parser.parse_args(argv)
+    if args.trial:
+        import trial_bench
+
+        return trial_bench.main([])
     if args.scale_curve:
         text = scale_curve(args.quick)
         print(text)

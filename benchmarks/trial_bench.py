@@ -105,13 +105,13 @@ def per_request(repo: Path, kind: str, mode: str) -> int:
     )
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo", type=Path, default=HERE.parent, help="the checkout to measure")
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--kinds", default="get,preflight")
     parser.add_argument("--inner", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     repo = args.repo.resolve()
     modes = args.modes.split(",")
     kinds = args.kinds.split(",")

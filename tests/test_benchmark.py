@@ -53,3 +53,27 @@ def test_the_benchmark_runs_end_to_end_in_smoke_mode(
         "Propagation: gunicorn, 2 workers, PostgreSQL",
     ):
         assert row in text, row
+
+
+@pytest.mark.parametrize("mode", ["none", "elsewhere", "here", "changed"])
+@pytest.mark.parametrize("kind", ["get", "preflight"])
+def test_the_trial_benchmark_loop_runs_each_mode(mode: str, kind: str) -> None:
+    """``bench.py --trial`` counts this loop under callgrind; here it runs bare (the
+    live answer is checked before and after the draft is made, in every mode)."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/trial_bench.py",
+            "--inner",
+            "50",
+            "--modes",
+            mode,
+            "--kinds",
+            kind,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
