@@ -11,9 +11,10 @@ from typing import Any
 
 import click
 
+from ..policy.document import MAX_DOCUMENT_DEPTH
 from .check import check_command
 from .context import ACTOR_KEY
-from .documents import MAX_DOCUMENT_DEPTH, export_command, import_command, read_document
+from .documents import export_command, import_command, read_document
 from .drafts import draft_group
 from .errors import fail
 from .operators import operator_group
