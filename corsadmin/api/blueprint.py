@@ -24,8 +24,10 @@ from .problems import Problem, http_problem, problem_of
 
 bp = Blueprint("corsadmin_api", __name__)
 
+#: The API's version: a change that breaks a client gets a new one (and a new path).
+API_VERSION: Final = "1"
 #: Where the API is mounted, under the admin prefix (``/corsadmin/api/v1``).
-API_PATH: Final = "/api/v1"
+API_PATH: Final = f"/api/v{API_VERSION}"
 
 #: Endpoints answered without a token: the OpenAPI description and the problems of
 #: paths and methods the API does not have.

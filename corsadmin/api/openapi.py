@@ -13,11 +13,10 @@ from typing import Any, Final
 
 from flask import Response, jsonify
 
-from .. import __version__
 from ..policy.fields import FIELDS, Kind, PolicyField
 from ..policy.spec import NAME_RE
 from ..state import state
-from .blueprint import API_PATH, bp
+from .blueprint import API_PATH, API_VERSION, bp
 from .body import MAX_API_BODY_BYTES, MAX_QUERY_INT, MAX_QUERY_TEXT
 from .document_views import IMPORT_MODES
 from .problems import PROBLEM_JSON, PROBLEM_TYPES
@@ -737,7 +736,7 @@ def openapi_document(server: str) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {
             "title": "corsadmin API",
-            "version": __version__,
+            "version": API_VERSION,
             "description": "CORS policy as data: policies, origin rules, the policy "
             "document, check, review, refused origins, the audit log and drafts. "
             "Authorization: Bearer <token> (corsadmin token create NAME --scope "
