@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from corsadmin import CorsAdmin
+from corsadmin.db.drafts import DraftStore, read_draft
 from corsadmin.db.export import export_text
 from corsadmin.db.tokens import TokenStore
 
@@ -100,9 +101,9 @@ PARTNER: dict[str, Any] = {
 }
 
 
-def stored(app: Flask) -> tuple[str, int, int]:
-    """What the database holds: the exported document, the revision, the audit events
-    (to prove a refused request changed nothing)."""
+def stored(app: Flask) -> tuple[str, int, int, tuple[int, int] | None]:
+    """What the database holds: the exported document, the revision, the audit events,
+    the active draft's id and version (to prove a refused request changed nothing)."""
     with app.app_context():
         state = CorsAdmin.state(app)
         session = state.db.session
@@ -110,8 +111,16 @@ def stored(app: Flask) -> tuple[str, int, int]:
         store = state.store("tests")
         revision = store.revision()
         events = len(store.audit_events(limit=1_000_000))
+        draft = read_draft(session)
         session.remove()
-    return text, revision, events
+    return text, revision, events, None if draft is None else (draft.id, draft.version)
+
+
+def seed_draft(app: Flask, document: dict[str, Any], *, replace: bool = False) -> None:
+    """Save ``document`` into the active draft (actor 'seed')."""
+    with app.app_context():
+        store = CorsAdmin.state(app).store("seed")
+        DraftStore(store).import_document(document, replace=replace, reason="seeded")
 
 
 def audit_actors(app: Flask, limit: int = 100) -> list[tuple[str, str]]:
