@@ -11,7 +11,7 @@ from ..db.export import export_text
 from ..db.loader import spec_of
 from ..engine.decide import Evaluation
 from ..engine.explain import explain
-from ..errors import ValidationError
+from ..errors import FieldError, ValidationError
 from ..policy.diff import diff_document, format_diff
 from ..policy.document import parse_document
 from ..policy.spec import TOKEN_RE
@@ -39,9 +39,15 @@ def read_document_request(fields: Fields) -> tuple[Any, bool]:
     return document, replace
 
 
-def in_document(error: ValidationError) -> ValidationError:
-    """A policy document's errors, their fields named inside the request's ``document``."""
-    return error.prefixed("document")
+def in_document(error: ValidationError, *, own: tuple[str, ...] = ()) -> ValidationError:
+    """A policy document's errors, their fields named inside the request's ``document``
+    (but the request's ``own`` fields)."""
+    return ValidationError(
+        e
+        if e.field in own
+        else FieldError(f"document.{e.field}" if e.field else "document", e.message)
+        for e in error.errors
+    )
 
 
 @bp.post("/document")
@@ -56,6 +62,8 @@ def import_document() -> Response:
     fields.done()
     try:
         specs = parse_document(document)
+        if not dry_run:
+            report = store().import_document(document, replace=replace)
     except ValidationError as error:
         raise in_document(error) from None
     if dry_run:
@@ -67,7 +75,6 @@ def import_document() -> Response:
             lines=format_diff(diffs) or ["importing the document would change nothing"],
             message=f"dry run: nothing was written ({len(diffs)} policies would change)",
         )
-    report = store().import_document(document, replace=replace)
     return jsonify(
         dry_run=False,
         report={

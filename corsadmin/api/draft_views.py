@@ -49,10 +49,10 @@ def import_draft() -> Response:
     reason = fields.text("reason")
     fields.done()
     try:
-        parse_document(document)
+        parse_document(document)  # the document's errors first, all of them
+        names = drafts().import_document(document, replace=replace, reason=reason)
     except ValidationError as error:
-        raise in_document(error) from None
-    names = drafts().import_document(document, replace=replace, reason=reason)
+        raise in_document(error, own=("reason",)) from None
     found = drafts().require_active()
     changed = ", ".join(names) if names else "nothing (it matches the live policies)"
     response = jsonify(
