@@ -70,7 +70,7 @@ def database_error(error: sa.exc.OperationalError) -> Response:
     return Problem(503, detail, headers={"Retry-After": str(BUSY_RETRY_AFTER)}).get_response()
 
 
-@bp.route("/", defaults={"rest": ""}, methods=_METHODS)
+@bp.route("/", defaults={"rest": ""}, methods=_METHODS, strict_slashes=False)
 @bp.route("/<path:rest>", methods=_METHODS)
 def unknown(rest: str) -> Response:
     """Any path or method the API does not have: 404, or 405 naming the methods the

@@ -58,8 +58,12 @@ def json_body() -> dict[str, Any]:
             "send the body as JSON (Content-Type: application/json)",
             headers={"Accept-Post": "application/json"},
         )
-    request.max_content_length = MAX_API_BODY_BYTES  # also bounds a chunked body
+    # A streamed (chunked) body is cut at the maximum without an error (Werkzeug's
+    # LimitedStream): read one byte more, and refuse the body if it is there.
+    request.max_content_length = MAX_API_BODY_BYTES + 1
     raw = request.get_data(cache=True)
+    if len(raw) > MAX_API_BODY_BYTES:
+        raise _too_large()
     return parse_object(raw)
 
 

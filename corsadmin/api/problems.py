@@ -114,6 +114,10 @@ class Problem(HTTPException):
 
     def get_response(self, environ: Any = None, scope: Any = None) -> Response:
         body = json.dumps(self.document(), ensure_ascii=False)
+        try:
+            body.encode("utf-8")
+        except UnicodeEncodeError:  # a message quoting a lone surrogate a client sent
+            body = json.dumps(self.document())
         response = Response(body, status=self.code, mimetype=PROBLEM_JSON)
         for name, value in self.extra_headers.items():
             response.headers[name] = value

@@ -21,6 +21,7 @@ from .errors import user_errors
 #: in memory: it is read in chunks of ``corsadmin.db.export.EXPORT_CHUNK_ROWS`` rows).
 EXPORT_WRITE_CHARS: Final = 64 * 1024
 
+
 def read_document(file: str) -> Any:
     """The JSON document in ``file`` ('-': standard input), or a one-line
     ValidationError naming the file: unreadable, not UTF-8, not JSON, nested too

@@ -129,7 +129,8 @@ def _check_text(text: str, where: str, refuse: Callable[[str], ValidationError])
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
         code = ord(text[exc.start])
+        place = where.encode("utf-8", "backslashreplace").decode("utf-8")  # (a key's own)
         raise refuse(
-            f"{where or 'the document'} holds a lone surrogate escape (\\u{code:04x}), "
+            f"{place or 'the document'} holds a lone surrogate escape (\\u{code:04x}), "
             "which is not text"
         ) from None
