@@ -17,6 +17,7 @@ from flask import request
 from ..db.store import MAX_ACTOR_LENGTH
 from ..errors import FieldError, ValidationError
 from ..policy.document import check_document_text, too_deep
+from ..policy.spec import MAX_INT
 from .problems import Problem
 
 #: The largest request body the API reads (bytes): a policy document of about 300,000
@@ -27,8 +28,9 @@ MAX_API_BODY_BYTES: Final = 16 * 1024 * 1024
 #: action): the longest actor a change may have.
 MAX_QUERY_TEXT: Final = MAX_ACTOR_LENGTH
 
-#: The largest whole number a query parameter (a cursor) may hold: a 64-bit id.
-MAX_QUERY_INT: Final = 2**63 - 1
+#: The largest whole number a query parameter (a cursor: a row id) may hold: ids are
+#: 32-bit integers on PostgreSQL (a larger one cannot even be compared with them).
+MAX_QUERY_INT: Final = MAX_INT
 
 #: Media types read as JSON: ``application/json`` and any ``application/...+json``.
 _JSON_SUFFIX: Final = "+json"

@@ -138,6 +138,12 @@ def _resource_schemas() -> dict[str, Schema]:
             },
             required=("policies",),
         ),
+        **_origin_schemas(),
+    }
+
+
+def _origin_schemas() -> dict[str, Schema]:
+    return {
         "OriginRequest": {
             **_object(
                 {"origin": _TEXT, "note": _nullable(_TEXT), "expires": _nullable(_TIME)},
@@ -467,6 +473,32 @@ _READ_ERRORS: Final = (401, 429)
 _WRITE_ERRORS: Final = (400, 401, 403, 413, 415, 429, 503)
 
 
+_EXAMPLE_POLICY: Final = {"name": "partner", "path": "/api/**", "origins": ["https://a.example"]}
+_EXAMPLE_DOCUMENT: Final = {"corsadmin": 1, "policies": [_EXAMPLE_POLICY]}
+
+#: An example of each request body (documentation, and the first requests schemathesis
+#: sends).
+BODY_EXAMPLES: Final[dict[str, Any]] = {
+    "PolicyDocument": {
+        "name": "preview-42",
+        "path": "/preview/**",
+        "origins": ["https://pr-42.preview.example"],
+        "methods": ["GET", "POST"],
+    },
+    "PolicyReplacement": {**_EXAMPLE_POLICY, "credentials": True},
+    "PolicyChanges": {"max_age": 600},
+    "OriginRequest": {"origin": "https://b.example", "note": "ticket 42", "expires": None},
+    "ImportRequest": {"document": _EXAMPLE_DOCUMENT, "mode": "merge", "dry_run": True},
+    "CheckRequest": {
+        "origin": "https://a.example",
+        "path": "/api/items",
+        "method": "PUT",
+        "headers": ["Content-Type: application/json"],
+    },
+    "DraftImportRequest": {"document": _EXAMPLE_DOCUMENT, "reason": "partner moves"},
+}
+
+
 def _operation(
     operation_id: str,
     summary: str,
@@ -485,7 +517,7 @@ def _operation(
     if body is not None:
         operation["requestBody"] = {
             "required": True,
-            "content": {JSON: {"schema": _ref(body)}},
+            "content": {JSON: {"schema": _ref(body), "example": BODY_EXAMPLES[body]}},
         }
     if parameters:
         operation["parameters"] = list(parameters)
@@ -498,6 +530,7 @@ _NAME: Final[Schema] = {
     "required": True,
     "description": "The policy's name",
     "schema": {"type": "string", "pattern": f"^{NAME_RE.pattern}$"},
+    "example": "partner",
 }
 
 
@@ -509,17 +542,23 @@ def _if_match(required: bool, what: str = "policy") -> Schema:
         "description": f'The {what}\'s ETag as read ("<version>"), or * for any version'
         + ("" if required else "; when given, a stale version is refused (412)"),
         "schema": {"type": "string"},
+        "example": "*",
     }
 
 
-def _query(name: str, schema: Schema, description: str, *, required: bool = False) -> Schema:
-    return {
+def _query(
+    name: str, schema: Schema, description: str, *, required: bool = False, example: Any = None
+) -> Schema:
+    parameter = {
         "name": name,
         "in": "query",
         "required": required,
         "description": description,
         "schema": schema,
     }
+    if example is not None:
+        parameter["example"] = example
+    return parameter
 
 
 _CHANGE: Final = (*_WRITE_ERRORS, 404, 412, 428)
@@ -577,6 +616,7 @@ def _origin_operations(optional_match: Schema) -> Schema:
         {"type": "string", "minLength": 1},
         "The rule to remove, as stored or as typed (in the query: an origin holds '://')",
         required=True,
+        example="https://a.example",
     )
     return {
         "parameters": [_NAME],
