@@ -36,6 +36,7 @@ from .models import ApiToken, utcnow
 from .store import PolicyStore
 
 __all__ = [
+    "MAX_EXPIRES_IN_DAYS",
     "READ",
     "SCOPES",
     "TOKEN_ACTOR_PREFIX",
@@ -61,6 +62,8 @@ TOKEN_SECRET_BYTES: Final = 32
 #: A token's ``last_used_at`` is written at most once per this many seconds (not on
 #: every request): the last use shown may be this much behind.
 TOKEN_LAST_USED_RESOLUTION: Final = 60
+#: The furthest ahead ``--expires-in-days`` (CLI) may set a new token's expiry.
+MAX_EXPIRES_IN_DAYS: Final = 3650
 #: The actor of a change made with a token: this and the token's name.
 TOKEN_ACTOR_PREFIX: Final = "token:"  # noqa: S105 - an actor prefix, not a secret
 
