@@ -158,6 +158,9 @@ def test_revoke_after_a_confirmation(client: FlaskClient, app: Flask) -> None:
     assert flashes(after) == ["Revoked API token ci: requests with it are refused from now on."]
     assert "revoked" in after
     assert f'href="{revoke_url}"' not in after
+    audit = client.get(f"{PREFIX}/audit")
+    assert audit.status_code == 200
+    assert "revoked API token ci (write)" in audit.text
     # A second POST (an old confirmation page) changes nothing.
     before = revision(app)
     page = client.get(revoke_url)

@@ -74,6 +74,9 @@ WRITE: Final = "write"
 #: The scopes, the narrowest first: a scope allows what the ones before it allow.
 SCOPES: Final[tuple[str, ...]] = (READ, WRITE)
 
+#: How much of a refused scope an error message quotes.
+MAX_SHOWN: Final = 80
+
 _SECRET_LENGTH: Final = -(-TOKEN_SECRET_BYTES * 4 // 3)  # base64 without padding
 _SECRET_RE: Final = re.compile(rf"{re.escape(TOKEN_PREFIX)}[A-Za-z0-9_-]{{{_SECRET_LENGTH}}}")
 _TOKENS: Final[sa.Table] = ApiToken.__table__  # type: ignore[assignment]
@@ -173,10 +176,12 @@ def check_name(name: object) -> str:
 
 
 def check_scope(scope: object) -> str:
+    """A token's scope: one of :data:`SCOPES`."""
+    choices = " or ".join(SCOPES)
+    if not isinstance(scope, str):
+        raise ValidationError.single("scope", f"must be a string: {choices}")
     if scope not in SCOPES:
-        shown = repr(scope) if isinstance(scope, str) else "a scope"
-        raise ValidationError.single("scope", f"{shown[:80]} is not a scope: {' or '.join(SCOPES)}")
-    assert isinstance(scope, str)
+        raise ValidationError.single("scope", f"{scope[:MAX_SHOWN]!r} is not a scope: {choices}")
     return scope
 
 
