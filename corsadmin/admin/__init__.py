@@ -5,7 +5,7 @@ Closed by default: until the application says who may enter
 operators), every admin route answers 403. See :mod:`corsadmin.admin.access`.
 
 Modules: ``access`` (who may enter), ``security`` (response headers), ``forms``,
-``policy_views``, ``report_views``, ``login_views``, ``review`` and ``audit``
+``policy_views``, ``report_views``, ``login_views``, ``token_views``, ``review`` and ``audit``
 (pure decision logic), ``queries`` (read-only SQL), ``settings`` (the admin
 settings, from the config object). The built-in operators' data live in
 ``corsadmin.db.operators``, their commands in ``corsadmin.cli.operators``.
@@ -19,7 +19,7 @@ from flask import Flask
 from werkzeug.wrappers import Response
 
 from ..state import CorsAdminState
-from . import login_views, policy_views, report_views  # noqa: F401 - they add the routes
+from . import login_views, policy_views, report_views, token_views  # noqa: F401 - they add routes
 from .blueprint import bp
 from .security import add_security_headers
 from .settings import ADMIN_DEFAULTS

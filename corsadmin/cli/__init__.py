@@ -21,6 +21,7 @@ from .operators import operator_group
 from .origins import origin_group
 from .policies import policy_group
 from .schema import db_upgrade_command
+from .tokens import token_group
 
 __all__ = [
     "MAX_DOCUMENT_DEPTH",
@@ -34,6 +35,7 @@ __all__ = [
     "origin_group",
     "policy_group",
     "read_document",
+    "token_group",
 ]
 
 
@@ -71,5 +73,6 @@ for _command in (
     db_upgrade_command,
     operator_group,
     draft_group,
+    token_group,
 ):
     corsadmin_cli.add_command(_command)

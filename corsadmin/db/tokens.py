@@ -36,6 +36,7 @@ from .models import ApiToken, utcnow
 from .store import PolicyStore
 
 __all__ = [
+    "MAX_EXPIRES_IN_DAYS",
     "READ",
     "SCOPES",
     "TOKEN_ACTOR_PREFIX",
@@ -61,6 +62,8 @@ TOKEN_SECRET_BYTES: Final = 32
 #: A token's ``last_used_at`` is written at most once per this many seconds (not on
 #: every request): the last use shown may be this much behind.
 TOKEN_LAST_USED_RESOLUTION: Final = 60
+#: The furthest ahead ``--expires-in-days`` (CLI) may set a new token's expiry.
+MAX_EXPIRES_IN_DAYS: Final = 3650
 #: The actor of a change made with a token: this and the token's name.
 TOKEN_ACTOR_PREFIX: Final = "token:"  # noqa: S105 - an actor prefix, not a secret
 
@@ -70,6 +73,9 @@ READ: Final = "read"
 WRITE: Final = "write"
 #: The scopes, the narrowest first: a scope allows what the ones before it allow.
 SCOPES: Final[tuple[str, ...]] = (READ, WRITE)
+
+#: How much of a refused scope an error message quotes.
+MAX_SHOWN: Final = 80
 
 _SECRET_LENGTH: Final = -(-TOKEN_SECRET_BYTES * 4 // 3)  # base64 without padding
 _SECRET_RE: Final = re.compile(rf"{re.escape(TOKEN_PREFIX)}[A-Za-z0-9_-]{{{_SECRET_LENGTH}}}")
@@ -170,10 +176,12 @@ def check_name(name: object) -> str:
 
 
 def check_scope(scope: object) -> str:
+    """A token's scope: one of :data:`SCOPES`."""
+    choices = " or ".join(SCOPES)
+    if not isinstance(scope, str):
+        raise ValidationError.single("scope", f"must be a string: {choices}")
     if scope not in SCOPES:
-        shown = repr(scope) if isinstance(scope, str) else "a scope"
-        raise ValidationError.single("scope", f"{shown[:80]} is not a scope: {' or '.join(SCOPES)}")
-    assert isinstance(scope, str)
+        raise ValidationError.single("scope", f"{scope[:MAX_SHOWN]!r} is not a scope: {choices}")
     return scope
 
 
