@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .db.drafts import DraftStore, Promotion
 from .db.store import ImportReport, PolicyStore
+from .db.tokens import Token, TokenStore
 from .engine.explain import Evaluation, Explanation, evaluate, explain
 from .engine.snapshot import CorsRequest, Decision, Snapshot
 from .errors import (
@@ -21,6 +22,7 @@ from .errors import (
     PolicyNotFound,
     StaleDraft,
     StaleVersion,
+    TokenNotFound,
     ValidationError,
 )
 from .extension import CorsAdmin
@@ -52,6 +54,9 @@ __all__ = [
     "Snapshot",
     "StaleDraft",
     "StaleVersion",
+    "Token",
+    "TokenNotFound",
+    "TokenStore",
     "ValidationError",
     "__version__",
     "evaluate",

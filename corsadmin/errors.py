@@ -126,3 +126,14 @@ class StaleDraft(CorsAdminError, Conflict):
             f"draft {self.draft} changed since you read it (your version {self.expected}, "
             f"now {self.actual}); look at it again before promoting or discarding it"
         )
+
+
+class TokenNotFound(CorsAdminError, NotFound):
+    """No API token has that name."""
+
+    def __init__(self, name: str) -> None:
+        self.token = name
+        super().__init__(description=str(self))
+
+    def __str__(self) -> str:
+        return f"no API token named {self.token!r}"

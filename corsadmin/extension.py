@@ -16,7 +16,7 @@ from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
-from . import admin
+from . import admin, api
 from .cli import corsadmin_cli
 from .config import DEFAULT_CONFIG, CorsAdminConfig
 from .db import schema
@@ -60,7 +60,8 @@ class CorsAdmin:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        """Register corsadmin on ``app``: configuration, state, hooks, CLI, admin UI."""
+        """Register corsadmin on ``app``: configuration, state, hooks, CLI, admin UI and
+        its HTTP API."""
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError(
                 "corsadmin is already registered on this application; "
@@ -75,6 +76,7 @@ class CorsAdmin:
         app.cli.add_command(corsadmin_cli)
         if config.admin_enabled:
             app_state.secure_admin_response = admin.register_admin(app, app_state)
+            api.register_api(app, app_state)
         if click.get_current_context(silent=True) is None:  # a server, not a CLI command
             load_at_start(app_state)
 

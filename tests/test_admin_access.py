@@ -14,6 +14,7 @@ from corsadmin import CorsAdmin
 from corsadmin.admin.security import CONTENT_SECURITY_POLICY
 from corsadmin.db import operators
 from corsadmin.db.models import Operator
+from corsadmin.db.tokens import TokenStore
 from tests.support.admin import (
     HTML,
     PASSWORD,
@@ -42,6 +43,9 @@ GET_ROUTES = [
     "/audit",
     "/check?origin=https://a.example&path=/api/x",
     "/draft",
+    "/tokens",
+    "/tokens/new",
+    "/tokens/partner/revoke",
 ]
 POST_ROUTES = [
     "/policies/partner/origins",
@@ -57,15 +61,19 @@ POST_ROUTES = [
     "/draft/promote",
     "/draft/discard",
     "/draft/reason",
+    "/tokens/new",
+    "/tokens/partner/revoke",
 ]
 PUBLIC = {"corsadmin.static", "corsadmin.login", "corsadmin.logout"}
 
 
 def _seed(app: Flask) -> None:
     with app.app_context():
-        host_of(app).cors.store("seed", app).create_policy(
+        store = host_of(app).cors.store("seed", app)
+        store.create_policy(
             {"name": "partner", "path": "/api/**", "origins": ["https://a.example"]}
         )
+        TokenStore(store).create("partner", "read")
 
 
 def _revision(app: Flask) -> int:
@@ -123,7 +131,8 @@ def test_without_any_check_configured_every_post_is_403_and_changes_nothing(
 ) -> None:
     before = _revision(host_app)
     response = host_app.test_client().post(
-        PREFIX + path, data={"origin": "https://evil.example", "version": "1"}
+        PREFIX + path,
+        data={"origin": "https://evil.example", "version": "1", "name": "evil", "scope": "write"},
     )
     assert response.status_code == 403
     assert _revision(host_app) == before
@@ -166,6 +175,8 @@ def test_logged_out_post_is_401_and_changes_nothing(seeded: Flask, path: str) ->
             "origin": "https://evil.example",
             "version": "1",
             "policy": "partner",
+            "name": "evil",
+            "scope": "write",
         },
         headers=HTML,
     )

@@ -31,11 +31,12 @@ from werkzeug.security import generate_password_hash
 from corsadmin import CorsAdmin
 from corsadmin.db.models import Base
 from corsadmin.db.schema import VERSION_TABLE, alembic_config, head_revision, upgrade
+from corsadmin.db.tokens import TokenStore
 from tests.support.admin import PASSWORD, log_in
 from tests.support.host import close_app, make_app
 
 REPO = Path(__file__).resolve().parent.parent
-HEAD = "0004_drafts"
+HEAD = "0005_api_tokens"
 #: The tables the models describe; the four of the policy contract must be among them.
 CORSADMIN_TABLES = set(Base.metadata.tables)
 assert {
@@ -48,6 +49,9 @@ assert all(name.startswith("corsadmin_") for name in CORSADMIN_TABLES)
 #: The tables of migration 0004 (drafts).
 DRAFT_TABLES = {name for name in CORSADMIN_TABLES if name.startswith("corsadmin_draft")}
 assert len(DRAFT_TABLES) == 4
+#: The tables of migration 0005 (API tokens).
+TOKEN_TABLES = {"corsadmin_api_token"}
+assert TOKEN_TABLES <= CORSADMIN_TABLES
 
 
 @pytest.fixture
@@ -314,6 +318,7 @@ def test_0002_adds_login_sessions_to_a_database_made_by_0001(
         "corsadmin_operator_session",
         "corsadmin_change",
         *DRAFT_TABLES,
+        *TOKEN_TABLES,
     } | {VERSION_TABLE}
     with engine.begin() as conn:  # an operator and a policy made under 0001
         conn.execute(
@@ -349,6 +354,7 @@ def test_0002_adds_login_sessions_to_a_database_made_by_0001(
         "corsadmin_operator_session",
         "corsadmin_change",
         *DRAFT_TABLES,
+        *TOKEN_TABLES,
     } | {VERSION_TABLE}
     assert rows(engine, "SELECT name FROM corsadmin_operator") == [("alice",)]
     assert rows(engine, f"SELECT version_num FROM {VERSION_TABLE}") == [("0001_initial",)]
@@ -358,9 +364,11 @@ def test_0003_adds_the_change_log_to_a_database_made_by_0002(
     database_url: str, engine: sa.Engine
 ) -> None:
     upgrade(engine, "0002_operator_sessions")
-    assert tables(engine) == CORSADMIN_TABLES - {"corsadmin_change", *DRAFT_TABLES} | {
-        VERSION_TABLE
-    }
+    assert tables(engine) == CORSADMIN_TABLES - {
+        "corsadmin_change",
+        *DRAFT_TABLES,
+        *TOKEN_TABLES,
+    } | {VERSION_TABLE}
     with engine.begin() as conn:  # a policy written by the previous release (revision 3)
         conn.execute(
             sa.text(
@@ -408,9 +416,11 @@ def test_0003_adds_the_change_log_to_a_database_made_by_0002(
     # Down to 0002 again: only the change log goes.
     with engine.begin() as conn:
         command.downgrade(alembic_config(conn), "0002_operator_sessions")
-    assert tables(engine) == CORSADMIN_TABLES - {"corsadmin_change", *DRAFT_TABLES} | {
-        VERSION_TABLE
-    }
+    assert tables(engine) == CORSADMIN_TABLES - {
+        "corsadmin_change",
+        *DRAFT_TABLES,
+        *TOKEN_TABLES,
+    } | {VERSION_TABLE}
     assert rows(engine, "SELECT revision FROM corsadmin_state") == [(4,)]
 
 
@@ -418,9 +428,9 @@ def test_0004_adds_the_draft_tables_and_takes_them_away(
     database_url: str, engine: sa.Engine
 ) -> None:
     upgrade(engine, "0003_change_log")
-    assert tables(engine) == CORSADMIN_TABLES - DRAFT_TABLES | {VERSION_TABLE}
-    manage_db_upgrade(database_url)
-    assert tables(engine) == CORSADMIN_TABLES | {VERSION_TABLE}
+    assert tables(engine) == CORSADMIN_TABLES - DRAFT_TABLES - TOKEN_TABLES | {VERSION_TABLE}
+    upgrade(engine, "0004_drafts")
+    assert tables(engine) == CORSADMIN_TABLES - TOKEN_TABLES | {VERSION_TABLE}
     with engine.begin() as conn:
         conn.execute(
             sa.text(
@@ -430,4 +440,38 @@ def test_0004_adds_the_draft_tables_and_takes_them_away(
             )
         )
         command.downgrade(alembic_config(conn), "0003_change_log")
-    assert tables(engine) == CORSADMIN_TABLES - DRAFT_TABLES | {VERSION_TABLE}
+    assert tables(engine) == CORSADMIN_TABLES - DRAFT_TABLES - TOKEN_TABLES | {VERSION_TABLE}
+
+
+def test_0005_adds_the_api_token_table_and_takes_it_away(
+    database_url: str, engine: sa.Engine
+) -> None:
+    upgrade(engine, "0004_drafts")
+    assert tables(engine) == CORSADMIN_TABLES - TOKEN_TABLES | {VERSION_TABLE}
+    with engine.begin() as conn:  # a draft made under 0004 survives the round trip
+        conn.execute(
+            sa.text(
+                "INSERT INTO corsadmin_draft (id, status, reason, created_at, created_by, "
+                "updated_at, updated_by, version) VALUES (1, 'active', 'why', "
+                "CURRENT_TIMESTAMP, 'a', CURRENT_TIMESTAMP, 'a', 1)"
+            )
+        )
+    manage_db_upgrade(database_url)
+    assert tables(engine) == CORSADMIN_TABLES | {VERSION_TABLE}
+    assert rows(engine, f"SELECT version_num FROM {VERSION_TABLE}") == [(HEAD,)]
+    app = make_app(database_url)
+    try:
+        with app.app_context():
+            tokens = TokenStore(CorsAdmin.state(app).extension.store("tester", app))
+            _, secret = tokens.create("ci", "write")
+    finally:
+        close_app(app)
+    assert rows(engine, "SELECT name, scope, created_by FROM corsadmin_api_token") == [
+        ("ci", "write", "tester")
+    ]
+    assert secret not in str(rows(engine, "SELECT * FROM corsadmin_api_token"))
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0004_drafts")
+    assert tables(engine) == CORSADMIN_TABLES - TOKEN_TABLES | {VERSION_TABLE}
+    assert rows(engine, "SELECT reason FROM corsadmin_draft") == [("why",)]
+    assert rows(engine, f"SELECT version_num FROM {VERSION_TABLE}") == [("0004_drafts",)]

@@ -7,7 +7,7 @@ operators), every admin route answers 403. See :mod:`corsadmin.admin.access`.
 Modules: ``access`` (who may enter), ``security`` (response headers), ``forms``,
 ``policy_views``, ``report_views``, ``draft_views`` (the draft page; ``drafting``: the
 "Save as draft" of every edit form, ``draft_diff``: the draft page's diff),
-``login_views``, ``review`` and ``audit``
+``login_views``, ``token_views`` (API tokens), ``review`` and ``audit``
 (pure decision logic), ``queries`` (read-only SQL), ``settings`` (the admin
 settings, from the config object). The built-in operators' data live in
 ``corsadmin.db.operators``, their commands in ``corsadmin.cli.operators``.
@@ -21,7 +21,13 @@ from flask import Flask
 from werkzeug.wrappers import Response
 
 from ..state import CorsAdminState
-from . import draft_views, login_views, policy_views, report_views  # noqa: F401 - they add the routes
+from . import (  # noqa: F401 - they add the routes
+    draft_views,
+    login_views,
+    policy_views,
+    report_views,
+    token_views,
+)
 from .blueprint import bp
 from .security import add_security_headers
 from .settings import ADMIN_DEFAULTS

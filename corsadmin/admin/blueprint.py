@@ -1,6 +1,6 @@
 """The admin blueprint: access check, error pages, and what every page shares.
 
-The views live in :mod:`.policy_views`, :mod:`.report_views` and
+The views live in :mod:`.policy_views`, :mod:`.report_views`, :mod:`.token_views` and
 :mod:`.login_views`; each registers its routes on :data:`bp`.
 """
 

@@ -18,10 +18,12 @@ from wtforms import (  # type: ignore[import-untyped]
     Field,
     HiddenField,
     PasswordField,
+    SelectField,
     StringField,
     TextAreaField,
 )
 
+from ..db.tokens import READ, SCOPES
 from ..errors import ValidationError
 from ..policy.fields import FIELD, FIELDS, Kind, PolicyField
 
@@ -149,6 +151,29 @@ class LoginForm(FlaskForm):  # type: ignore[misc]
 
 class LogoutForm(FlaskForm):  # type: ignore[misc]
     """Only the CSRF token: logging out is a POST too."""
+
+
+class TokenForm(FlaskForm):  # type: ignore[misc]
+    """A new API token (the store checks every field: its messages go beside them)."""
+
+    name = StringField(
+        "Name", description="Who uses it: lower-case letters, digits, '.', '_', '-'."
+    )
+    scope = SelectField(
+        "Scope",
+        choices=list(SCOPES),
+        default=READ,
+        validate_choice=False,
+        description="read: look only. write: change the policy too.",
+    )
+    expires = StringField(
+        "Expires",
+        description="A date (UTC) or an ISO 8601 time. Empty: it never expires.",
+    )
+
+
+class RevokeTokenForm(FlaskForm):  # type: ignore[misc]
+    """Only the CSRF token: the yes to revoking a token."""
 
 
 # --- turning fields into document fields ----------------------------------------------

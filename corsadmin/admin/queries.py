@@ -363,15 +363,18 @@ def audit_page(
     *,
     policy: str | None = None,
     actor: str | None = None,
+    action: str | None = None,
     before: int | None = None,
     size: int = AUDIT_PAGE_SIZE,
 ) -> AuditPage:
-    """One page of audit events, newest first, filtered by policy and by actor."""
+    """One page of audit events, newest first, filtered by policy, actor and action."""
     query = sa.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(size + 1)
     if policy:
         query = query.where(AuditEvent.policy_name == policy)
     if actor:
         query = query.where(AuditEvent.actor == actor)
+    if action:
+        query = query.where(AuditEvent.action == action)
     if before is not None:
         query = query.where(AuditEvent.id < before)
     events = list(session.scalars(query))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 
 from flask import render_template, request, url_for
 from werkzeug.wrappers import Response
@@ -24,6 +25,7 @@ from .blueprint import bp, db_session, saved_message, store
 from .draft_views import REVIEW_DRAFT_ORIGINS, draft_summary
 from .forms import AllowRefusedForm, CheckForm, ReviewForm
 from .policy_views import load_policy
+from .queries import AnySession
 from .review import allowing_rule
 from .saving import Flash, save
 from .settings import review_settings
@@ -64,6 +66,31 @@ def refused() -> Page:
     """Which origins were refused on which policy, how often, first and last seen."""
     session = db_session()
     chosen = request.args.get("policy", "").strip() or None
+    return render_template(
+        "corsadmin/refused.html",
+        items=refused_items(session, chosen),
+        chosen=chosen,
+        policy_names=queries.refused_policy_names(session),
+        max_origins=MAX_USAGE_ORIGINS_PER_POLICY,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedItem:
+    """A row of the refused-origins report: the usage row, whether its policy still
+    exists, what kind of value it counts (:func:`_refused_kind`), and the rule that
+    allows the origin now, if an operator allowed it since."""
+
+    row: queries.RefusedOrigin
+    exists: bool
+    kind: str
+    now_allowed_by: str | None
+
+
+def refused_items(session: AnySession, chosen: str | None) -> list[RefusedItem]:
+    """The refused-origins report (of the policy ``chosen``, else of every policy), the
+    most recently seen first, at most ``queries.REFUSED_LIMIT`` rows (the screen and
+    the API show the same)."""
     rows = queries.refused_origins(session, policy=chosen)
     policies = {p.name: p for p in queries.policy_rows(session)}
     rules = {row.origin: rule_for_refused_origin(row.origin) for row in rows}
@@ -77,25 +104,15 @@ def refused() -> Page:
     for row in rows:
         policy = policies.get(row.policy)
         rule = rules[row.origin]
+        allowed_by = None
+        if policy is not None and rule is not None:
+            allowed_by = allowing_rule(candidates[policy.id], row.origin, now)
         items.append(
-            {
-                "row": row,
-                "exists": policy is not None,
-                "kind": _refused_kind(row.origin, rule is not None),
-                "now_allowed_by": (
-                    allowing_rule(candidates[policy.id], row.origin, now)
-                    if policy is not None and rule
-                    else None
-                ),
-            }
+            RefusedItem(
+                row, policy is not None, _refused_kind(row.origin, rule is not None), allowed_by
+            )
         )
-    return render_template(
-        "corsadmin/refused.html",
-        items=items,
-        chosen=chosen,
-        policy_names=queries.refused_policy_names(session),
-        max_origins=MAX_USAGE_ORIGINS_PER_POLICY,
-    )
+    return items
 
 
 def _refused_kind(origin: str, allowable: bool) -> str:

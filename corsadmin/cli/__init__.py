@@ -11,15 +11,17 @@ from typing import Any
 
 import click
 
+from ..policy.document import MAX_DOCUMENT_DEPTH
 from .check import check_command
 from .context import ACTOR_KEY
-from .documents import MAX_DOCUMENT_DEPTH, export_command, import_command, read_document
+from .documents import export_command, import_command, read_document
 from .drafts import draft_group
 from .errors import fail
 from .operators import operator_group
 from .origins import origin_group
 from .policies import policy_group
 from .schema import db_upgrade_command
+from .tokens import token_group
 
 __all__ = [
     "MAX_DOCUMENT_DEPTH",
@@ -33,6 +35,7 @@ __all__ = [
     "origin_group",
     "policy_group",
     "read_document",
+    "token_group",
 ]
 
 
@@ -70,5 +73,6 @@ for _command in (
     db_upgrade_command,
     operator_group,
     draft_group,
+    token_group,
 ):
     corsadmin_cli.add_command(_command)

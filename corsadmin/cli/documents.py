@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from typing import Any, Final
 
 import click
@@ -14,17 +13,13 @@ from ..db.export import export_text
 from ..db.loader import spec_of
 from ..errors import ValidationError
 from ..policy.diff import diff_document, format_diff
-from ..policy.document import parse_document
+from ..policy.document import check_document_text, parse_document, too_deep
 from .context import session, store
 from .errors import user_errors
 
 #: Characters of the exported document written at a time (the document is never whole
 #: in memory: it is read in chunks of ``corsadmin.db.export.EXPORT_CHUNK_ROWS`` rows).
 EXPORT_WRITE_CHARS: Final = 64 * 1024
-
-#: How deep ``[`` and ``{`` may nest in a document read from a file (a policy document
-#: needs 4: the document, its policies, a policy, an origin object).
-MAX_DOCUMENT_DEPTH: Final = 32
 
 
 def read_document(file: str) -> Any:
@@ -52,49 +47,13 @@ def read_document(file: str) -> Any:
             f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
     except RecursionError:
-        raise refuse(_too_deep()) from None
+        raise refuse(too_deep()) from None
     except ValueError:  # Python refuses to read an integer of more than 4,300 digits
         raise refuse(
             f"has a whole number of more than {sys.get_int_max_str_digits()} digits"
         ) from None
-    _check_document_text(document, refuse)
+    check_document_text(document, refuse)
     return document
-
-
-def _too_deep() -> str:
-    return f"is nested too deeply (more than {MAX_DOCUMENT_DEPTH} levels of [ and {{)"
-
-
-def _check_document_text(document: Any, refuse: Callable[[str], ValidationError]) -> None:
-    """Refuse a document nested deeper than MAX_DOCUMENT_DEPTH, or holding a string that
-    is not text (a lone surrogate escape such as \\ud800): no database stores it."""
-    stack: list[tuple[Any, str, int]] = [(document, "", 1)]
-    while stack:
-        value, where, depth = stack.pop()
-        if isinstance(value, dict | list):
-            if depth > MAX_DOCUMENT_DEPTH:
-                raise refuse(_too_deep())
-            items = value.items() if isinstance(value, dict) else enumerate(value)
-            for key, item in items:
-                if isinstance(key, str):
-                    _check_text(key, f"{where}.{key}" if where else key, refuse)
-                    place = f"{where}.{key}" if where else key
-                else:
-                    place = f"{where}[{key}]"
-                stack.append((item, place, depth + 1))
-        elif isinstance(value, str):
-            _check_text(value, where, refuse)
-
-
-def _check_text(text: str, where: str, refuse: Callable[[str], ValidationError]) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        code = ord(text[exc.start])
-        raise refuse(
-            f"{where or 'the document'} holds a lone surrogate escape (\\u{code:04x}), "
-            "which is not text"
-        ) from None
 
 
 @click.command("import")

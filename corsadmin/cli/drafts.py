@@ -25,7 +25,7 @@ from .documents import read_document
 from .draft_report import draft_header, report_command
 from .errors import user_errors
 
-__all__ = ["draft_diffs", "draft_group", "draft_header"]
+__all__ = ["draft_diffs", "draft_document", "draft_group", "draft_header"]
 
 _FORMAT = click.option(
     "--format",
@@ -63,7 +63,8 @@ def draft_diffs(draft: Draft, live: Mapping[str, PolicySpec]) -> list[PolicyDiff
     return [d for d in diffs if d.changed]
 
 
-def _document(draft: Draft, diffs: list[PolicyDiff]) -> dict[str, Any]:
+def draft_document(draft: Draft, diffs: list[PolicyDiff]) -> dict[str, Any]:
+    """The draft as `draft show --format json` prints it (and the API returns it)."""
     return {
         "draft": draft.id,
         "version": draft.version,
@@ -105,7 +106,7 @@ def show_command(fmt: str) -> None:
     draft = drafts().require_active()
     diffs = draft_diffs(draft, live_specs(draft))
     if fmt == "json":
-        click.echo(json.dumps(_document(draft, diffs), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(draft_document(draft, diffs), indent=2, ensure_ascii=False))
         return
     for line in draft_header(draft):
         click.echo(line)

@@ -302,6 +302,26 @@ class OperatorSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class ApiToken(Base):
+    """A bearer token of the HTTP API (:mod:`corsadmin.db.tokens`): its name, scope and
+    life. The secret is shown once at creation; this row keeps only its SHA-256. A
+    revoked token keeps its row (and its name) for the record."""
+
+    __tablename__ = "corsadmin_api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    #: ``read`` or ``write``.
+    scope: Mapped[str] = mapped_column(sa.String(8))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(sa.String(200), default="")
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+
+
 def ensure_state_row(engine: sa.Engine) -> None:
     """Insert the revision row (revision 0) if the tables were created without it."""
     with engine.begin() as connection:

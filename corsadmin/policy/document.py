@@ -6,7 +6,7 @@ Pure: validation goes through :mod:`corsadmin.policy.spec`; no Flask, no databas
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from ..errors import FieldError, ValidationError
@@ -14,6 +14,10 @@ from .spec import PolicySpec, field_name, validate_policy
 
 #: The ``"corsadmin"`` key of a document this release reads and writes.
 DOCUMENT_FORMAT: Final = 1
+
+#: How deep ``[`` and ``{`` may nest in a document read from a file or a request (a
+#: policy document needs 4: the document, its policies, a policy, an origin object).
+MAX_DOCUMENT_DEPTH: Final = 32
 
 
 def canonical(spec: PolicySpec) -> dict[str, Any]:
@@ -91,3 +95,42 @@ def describe_change(before: PolicySpec, after: PolicySpec) -> str:
         elif old.get(key) != new[key]:
             parts.append(f"{key}: {old.get(key)!r} -> {new[key]!r}")
     return f"updated {after.name}: " + ("; ".join(parts) if parts else "no change")
+
+
+def too_deep() -> str:
+    """The message (after a name) for JSON nested deeper than MAX_DOCUMENT_DEPTH."""
+    return f"is nested too deeply (more than {MAX_DOCUMENT_DEPTH} levels of [ and {{)"
+
+
+def check_document_text(document: Any, refuse: Callable[[str], ValidationError]) -> None:
+    """Refuse decoded JSON nested deeper than MAX_DOCUMENT_DEPTH, or holding a string
+    that is not text (a lone surrogate escape such as \\ud800): no database stores it.
+    ``refuse(message)`` makes the error (naming the file or the request body)."""
+    stack: list[tuple[Any, str, int]] = [(document, "", 1)]
+    while stack:
+        value, where, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DOCUMENT_DEPTH:
+                raise refuse(too_deep())
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str):
+                    _check_text(key, f"{where}.{key}" if where else key, refuse)
+                    place = f"{where}.{key}" if where else key
+                else:
+                    place = f"{where}[{key}]"
+                stack.append((item, place, depth + 1))
+        elif isinstance(value, str):
+            _check_text(value, where, refuse)
+
+
+def _check_text(text: str, where: str, refuse: Callable[[str], ValidationError]) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(text[exc.start])
+        place = where.encode("utf-8", "backslashreplace").decode("utf-8")  # (a key's own)
+        raise refuse(
+            f"{place or 'the document'} holds a lone surrogate escape (\\u{code:04x}), "
+            "which is not text"
+        ) from None

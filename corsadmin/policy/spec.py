@@ -561,22 +561,28 @@ def _check_unknown_fields(errors: _Collector, data: Mapping[str, Any]) -> None:
         errors.add(key, "unknown field")
 
 
+def name_problem(name: object) -> str | None:
+    """What is wrong with ``name`` as a name (of a policy, of an API token), or None."""
+    if name is None or name == "":
+        return "is required"
+    if not isinstance(name, str):
+        return "must be a string"
+    if not NAME_RE.fullmatch(name):
+        return (
+            f"{_quoted(name)} is not a valid name: lower-case letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit, at most 64 characters"
+        )
+    return None
+
+
 def _validated_name(errors: _Collector, data: Mapping[str, Any]) -> str:
     """The policy's name ("" when it has a problem, which is reported)."""
     name: object = data.get("name")
-    if name is None or name == "":
-        errors.add("name", "is required")
-    elif not isinstance(name, str):
-        errors.add("name", "must be a string")
-    elif not NAME_RE.fullmatch(name):
-        errors.add(
-            "name",
-            f"{_quoted(name)} is not a valid name: lower-case letters, digits, '.', '_' and '-', "
-            "starting with a letter or digit, at most 64 characters",
-        )
-    else:
-        return str(name)
-    return ""
+    problem = name_problem(name)
+    if problem is not None:
+        errors.add("name", problem)
+        return ""
+    return str(name)
 
 
 def _validated_path(errors: _Collector, data: Mapping[str, Any]) -> PathPattern | None:

@@ -1,0 +1,227 @@
+"""Policies and their origin rules: what ``corsadmin policy ...`` and ``corsadmin origin
+...`` do, through the same store calls.
+
+A policy's ``ETag`` is its version (``"3"``). Replacing, patching or deleting a policy
+needs ``If-Match`` (428 without it, 412 when the policy moved on: the store's
+:class:`~corsadmin.errors.StaleVersion`, checked under the policy's row lock, as the
+admin UI's saves are). An origin rule's change takes ``If-Match`` too, but does not
+need it: it writes that one rule and nothing else of the policy.
+
+The origin rule an origin endpoint works on is named in the body (add, change) or in
+the ``origin`` query parameter (remove), never in the path: an origin holds ``://``
+and a ``re:`` rule any character, which proxies and routers rewrite in paths.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import jsonify, request, url_for
+from werkzeug.wrappers import Response
+
+from ..admin import queries
+from ..db.loader import spec_of
+from ..db.models import Policy
+from ..db.store import KEEP, Keep, OriginChange
+from ..errors import PolicyNotFound, ValidationError
+from ..policy.document import canonical
+from ..policy.origins import MAX_ORIGIN_LENGTH
+from ..policy.spec import OriginEntry, format_time, parse_origin_entry, validate_policy
+from .blueprint import bp, checked_name, db_session, enforced_message, etag, if_match, store
+from .body import Fields, json_body
+
+#: The fields of an origin rule in a request body.
+ORIGIN_FIELDS = ("origin", "note", "expires")
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else format_time(value)
+
+
+def policy_summary(policy: Policy, origins: int) -> dict[str, Any]:
+    """A policy as the list shows it (as ``corsadmin policy list``: no rule read)."""
+    return {
+        "name": policy.name,
+        "path": policy.path,
+        "version": policy.version,
+        "enabled": policy.enabled,
+        "credentials": policy.credentials,
+        "private_network": policy.private_network,
+        "priority": policy.priority,
+        "origin_count": origins,
+    }
+
+
+def policy_response(name: str, status: int = 200) -> Response:
+    """The stored policy ``name``: its document, version and who changed it when; its
+    version as the ETag."""
+    policy = _row(name)
+    document = {
+        "policy": canonical(spec_of(policy)),
+        "version": policy.version,
+        "created_at": _time(policy.created_at),
+        "created_by": policy.created_by,
+        "updated_at": _time(policy.updated_at),
+        "updated_by": policy.updated_by,
+        "reviewed_at": _time(policy.reviewed_at),
+        "reviewed_by": policy.reviewed_by,
+    }
+    response = _json(document, status)
+    response.headers["ETag"] = etag(policy.version)
+    response.headers["Location"] = url_for(".policy", name=policy.name)
+    return response
+
+
+def _row(name: str) -> Policy:
+    """The policy's row (its rules are read only when touched)."""
+    policy = queries.policy_row(db_session(), name)
+    if policy is None:
+        raise PolicyNotFound(name)
+    return policy
+
+
+def _json(document: Any, status: int = 200) -> Response:
+    response = jsonify(document)
+    response.status_code = status
+    return response
+
+
+@bp.get("/policies")
+def policies() -> Response:
+    """Every policy by name, with its origin rules counted (none is read)."""
+    session = db_session()
+    counts = queries.rule_counts(session)
+    rows = queries.policy_rows(session)
+    return _json({"policies": [policy_summary(p, counts.get(p.id, 0)) for p in rows]})
+
+
+@bp.post("/policies")
+def create_policy() -> Response:
+    """Add a policy (the body: a policy as the document holds it)."""
+    spec = store().create_policy(json_body())
+    return policy_response(spec.name, 201)
+
+
+@bp.get("/policies/<name>")
+def policy(name: str) -> Response:
+    """One policy, every origin rule included; its version as the ETag."""
+    return policy_response(checked_name(name))
+
+
+@bp.put("/policies/<name>")
+def replace_policy(name: str) -> Response:
+    """Replace a policy by the body (a whole policy: a field left out takes its default;
+    ``name`` left out is the one in the URL, another one renames it). If-Match needed."""
+    name = checked_name(name)
+    data = json_body()
+    expected = if_match(required=True)
+    spec = validate_policy({"name": name, **data})
+    after = store().update_policy(name, canonical(spec), expected_version=expected)
+    return policy_response(after.name)
+
+
+@bp.patch("/policies/<name>")
+def patch_policy(name: str) -> Response:
+    """Change the fields the body gives (``origins`` replaces the whole list), as
+    ``corsadmin policy update``. If-Match needed."""
+    name = checked_name(name)
+    changes = json_body()
+    expected = if_match(required=True)
+    if not changes:
+        raise ValidationError.single("", "nothing to change: give at least one field")
+    after = store().update_policy(name, changes, expected_version=expected)
+    return policy_response(after.name)
+
+
+@bp.delete("/policies/<name>")
+def delete_policy(name: str) -> Response:
+    """Remove a policy and its origin rules. If-Match needed."""
+    name = checked_name(name)
+    expected = if_match(required=True)
+    store().delete_policy(name, expected_version=expected)
+    return Response(status=204)
+
+
+# --- origin rules -----------------------------------------------------------------------
+
+
+def _rule_change(data: dict[str, Any], *, adding: bool) -> tuple[str, str | Keep, object]:
+    """(origin, note, expires) of a body: a field left out is kept as the rule has it;
+    ``"expires": null`` makes it permanent, ``"note": null`` or ``""`` removes the note."""
+    fields = Fields(data, ORIGIN_FIELDS)
+    origin = fields.text("origin", required=True)
+    note: str | Keep = KEEP
+    if "note" in data:
+        note = fields.text("note") or ""
+    expires: object = KEEP
+    if "expires" in data:
+        expires = fields.text("expires")
+    fields.done()
+    assert origin is not None
+    if not adding and isinstance(note, Keep) and isinstance(expires, Keep):
+        raise ValidationError.single("", "nothing to change: give note or expires")
+    return origin, note, expires
+
+
+def _origin_response(change: OriginChange, status: int) -> Response:
+    entry: OriginEntry = change.entry
+    text, policy = entry.rule.text, change.policy
+    if change.outcome == "allowed":
+        message = enforced_message(f"allowed {text} on {policy}")
+    elif change.outcome == "changed":
+        message = enforced_message(f"changed {text} on {policy}: {change.details()}")
+    else:
+        message = (
+            f"{text} is allowed on {policy} already; left as it was ({change.state()}); "
+            "note or expires change it"
+        )
+    version = _row(policy).version
+    document = {
+        "policy": policy,
+        "outcome": change.outcome,
+        "origin": {"origin": text, "note": entry.note, "expires": _time(entry.expires)},
+        "version": version,
+        "message": message,
+    }
+    response = _json(document, status)
+    response.headers["ETag"] = etag(version)
+    return response
+
+
+@bp.post("/policies/<name>/origins")
+def add_origin(name: str) -> Response:
+    """Allow an origin on a policy, or change the note or expiry of a rule it has (as
+    ``corsadmin origin add``): 201 when the rule is new, else 200 saying what happened."""
+    name = checked_name(name)
+    origin, note, expires = _rule_change(json_body(), adding=True)
+    change = store().allow_origin(
+        name, origin, note=note, expires=expires, expected_version=if_match(required=False)
+    )
+    return _origin_response(change, 201 if change.outcome == "allowed" else 200)
+
+
+@bp.patch("/policies/<name>/origins")
+def change_origin(name: str) -> Response:
+    """Change the note or expiry of a rule the policy has (404 for one it has not)."""
+    name = checked_name(name)
+    origin, note, expires = _rule_change(json_body(), adding=False)
+    change = store().change_origin(
+        name, origin, note=note, expires=expires, expected_version=if_match(required=False)
+    )
+    return _origin_response(change, 200)
+
+
+@bp.delete("/policies/<name>/origins")
+def remove_origin(name: str) -> Response:
+    """Stop allowing the origin rule named by the ``origin`` query parameter (as stored,
+    or as typed), as ``corsadmin origin remove``."""
+    name = checked_name(name)
+    origin = request.args.get("origin", "")
+    if not origin:
+        raise ValidationError.single("origin", "is required (the query parameter)")
+    if len(origin) > MAX_ORIGIN_LENGTH or not origin.isprintable():
+        # Not a rule as stored: as typed, then (the reason it cannot be one, if so).
+        origin = parse_origin_entry(origin).rule.text
+    store().remove_origin(name, origin, expected_version=if_match(required=False))
+    return Response(status=204)
