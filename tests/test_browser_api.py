@@ -161,7 +161,11 @@ def test_a_pipeline_adds_a_preview_origin_and_removes_it(deployment: Deployment)
     removed = pipeline(deployment, "remove", POLICY, origin)
     settles(deployment, removed, allowed=False)
 
-    changes = [(e["actor"], e["after"], e["before"]) for e in audit(deployment)[:2]]
-    assert [actor for actor, _, _ in changes] == ["token:pipeline", "token:pipeline"], changes
-    dump = json.dumps(changes)
-    assert origin in dump and NOTE in dump, changes
+    newest = audit(deployment)[:2]
+    assert [(e["actor"], e["action"]) for e in newest] == [
+        ("token:pipeline", "origin.remove"),
+        ("token:pipeline", "origin.add"),
+    ], newest
+    assert origin in json.dumps(newest[1]["after"]), newest[1]
+    assert NOTE in json.dumps(newest[1]["after"]), newest[1]
+    assert origin in json.dumps(newest[0]["before"]), newest[0]
