@@ -28,10 +28,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page
 
+from tests.support.browser import document, fetch, page_app
 from tests.support.cli import REPO_ROOT, run_cli
 from tests.support.servers import LOOPBACK, free_port, serve_process, serve_wsgi_in_thread
 from tests.support.standalone import fresh_database
-from tests.test_browser_draft import _page_app, document, fetch
 
 pytestmark = pytest.mark.browser
 
@@ -69,8 +69,8 @@ def deployment(
     request: pytest.FixtureRequest, tmp_path: Path, browser: Browser
 ) -> Iterator[Deployment]:
     with (
-        serve_wsgi_in_thread(_page_app) as preview,
-        serve_wsgi_in_thread(_page_app) as other,
+        serve_wsgi_in_thread(page_app) as preview,
+        serve_wsgi_in_thread(page_app) as other,
         fresh_database(request.param, tmp_path, request) as url,
     ):
         env = {

@@ -20,12 +20,11 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page
-from werkzeug.wrappers import Request, Response
 
+from tests.support.browser import document, fetch, page_app
 from tests.support.cli import REPO_ROOT, run_cli
 from tests.support.servers import serve_wsgi_in_thread
 from tests.support.standalone import fresh_database, run_standalone
@@ -37,35 +36,6 @@ FLUSH_INTERVAL = 1  # seconds (CORSADMIN_USAGE_FLUSH_INTERVAL): the report's ref
 PROPAGATION_LIMIT = 2.0  # seconds: the promise
 REPORT_LIMIT = 15.0  # seconds for the draft to reach the worker and its counts the table
 
-PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>partner</title></head>
-<body><p id="status">loaded</p>
-<script>
-async function call(url) {
-  try {
-    const response = await fetch(url, {cache: "no-store"});
-    return {ok: true, status: response.status, body: await response.text()};
-  } catch (error) {
-    return {ok: false, error: error.name};
-  }
-}
-</script></body></html>
-"""
-
-
-@Request.application
-def _page_app(request: Request) -> Response:
-    return Response(PAGE, mimetype="text/html")
-
-
-def document(*origins: str) -> dict[str, Any]:
-    return {
-        "corsadmin": 1,
-        "policies": [
-            {"name": "status", "path": "/api/status", "origins": list(origins), "methods": ["GET"]}
-        ],
-    }
-
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def setup(
@@ -73,8 +43,8 @@ def setup(
 ) -> Iterator[tuple[dict[str, str], str, str, Page]]:
     """(env, server base URL, partner origin, a page loaded from the partner's origin)."""
     with (
-        serve_wsgi_in_thread(_page_app) as partner,
-        serve_wsgi_in_thread(_page_app) as other,
+        serve_wsgi_in_thread(page_app) as partner,
+        serve_wsgi_in_thread(page_app) as other,
         fresh_database(request.param, tmp_path, request) as url,
     ):
         env = {
@@ -97,12 +67,6 @@ def setup(
                 yield env, base, partner, page
             finally:
                 context.close()
-
-
-def fetch(page: Page, url: str) -> dict[str, Any]:
-    result = page.evaluate("(url) => call(url)", url)
-    assert isinstance(result, dict)
-    return result
 
 
 def test_a_draft_removing_the_partner_is_reported_then_promoted(

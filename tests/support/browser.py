@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from playwright.sync_api import Browser, Playwright
+from playwright.sync_api import Browser, Page, Playwright
+from werkzeug.wrappers import Request, Response
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -44,3 +46,43 @@ def launch_chromium(playwright: Playwright) -> Browser:
         headless=True,
         args=list(CHROMIUM_ARGS),
     )
+
+
+#: A page that fetches a URL on request (browser tests of CORS answers).
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>partner</title></head>
+<body><p id="status">loaded</p>
+<script>
+async function call(url) {
+  try {
+    const response = await fetch(url, {cache: "no-store"});
+    return {ok: true, status: response.status, body: await response.text()};
+  } catch (error) {
+    return {ok: false, error: error.name};
+  }
+}
+</script></body></html>
+"""
+
+
+@Request.application
+def page_app(request: Request) -> Response:
+    """A page on an origin of its own, with ``call(url)``: a fetch, its outcome as data."""
+    return Response(PAGE, mimetype="text/html")
+
+
+def document(*origins: str) -> dict[str, Any]:
+    """A policy document: ``GET /api/status`` allowed to ``origins``."""
+    return {
+        "corsadmin": 1,
+        "policies": [
+            {"name": "status", "path": "/api/status", "origins": list(origins), "methods": ["GET"]}
+        ],
+    }
+
+
+def fetch(page: Page, url: str) -> dict[str, Any]:
+    """``call(url)`` in ``page``: {ok, status, body} or {ok: false, error}."""
+    result = page.evaluate("(url) => call(url)", url)
+    assert isinstance(result, dict)
+    return result
