@@ -17,7 +17,6 @@ from markupsafe import escape
 from corsadmin import CorsAdmin
 from corsadmin.db.drafts import DraftStore, read_draft
 from corsadmin.db.models import AuditEvent, DraftTrafficRow, OriginUsage, utcnow
-from corsadmin.db.store import PolicyStore
 from corsadmin.policy.draft import Draft
 from tests.support.admin import (
     HTML,
@@ -26,7 +25,8 @@ from tests.support.admin import (
     flashes,
     form_for,
     form_level_errors,
-    logged_in_client,
+    in_app,
+    partner_client,
     submit,
 )
 from tests.support.host import host_of
@@ -39,24 +39,7 @@ DRAFT_PAGE = f"{PREFIX}/draft"
 
 @pytest.fixture
 def client(app: Flask, cors: CorsAdmin) -> FlaskClient:
-    with app.app_context():
-        cors.store("seed", app).create_policy(
-            {
-                "name": "partner",
-                "path": "/api/**",
-                "origins": [
-                    "https://a.example",
-                    {"origin": "https://b.example", "note": "ticket 7"},
-                ],
-                "methods": ["GET", "POST"],
-            }
-        )
-    return logged_in_client(app)
-
-
-def in_app(app: Flask, action: Callable[[PolicyStore], Any], actor: str = "bob") -> Any:
-    with app.app_context():
-        return action(host_of(app).cors.store(actor, app))
+    return partner_client(app, cors)
 
 
 def in_draft(app: Flask, action: Callable[[DraftStore], Any], actor: str = "bob") -> Any:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +18,6 @@ from markupsafe import escape
 from corsadmin import CorsAdmin
 from corsadmin.db.loader import load_snapshot
 from corsadmin.db.models import OriginRuleRow, OriginUsage, Policy, utcnow
-from corsadmin.db.store import PolicyStore
 from corsadmin.engine.explain import explain
 from tests.support.admin import (
     PREFIX,
@@ -27,11 +25,13 @@ from tests.support.admin import (
     flashes,
     form_for,
     form_level_errors,
+    in_app,
     log_in,
     logged_in_client,
+    partner_client,
     submit,
 )
-from tests.support.host import close_app, host_of, make_app
+from tests.support.host import close_app, make_app
 
 SAVED = "Every worker enforces this within 0.2 s."  # CORSADMIN_REFRESH_INTERVAL of make_app
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -39,24 +39,7 @@ XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 @pytest.fixture
 def client(app: Flask, cors: CorsAdmin) -> FlaskClient:
-    with app.app_context():
-        cors.store("seed", app).create_policy(
-            {
-                "name": "partner",
-                "path": "/api/**",
-                "origins": [
-                    "https://a.example",
-                    {"origin": "https://b.example", "note": "ticket 7"},
-                ],
-                "methods": ["GET", "POST"],
-            }
-        )
-    return logged_in_client(app)
-
-
-def in_app(app: Flask, action: Callable[[PolicyStore], Any], actor: str = "bob") -> Any:
-    with app.app_context():
-        return action(host_of(app).cors.store(actor, app))
+    return partner_client(app, cors)
 
 
 def stored(app: Flask, name: str = "partner") -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -11,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from corsadmin import CorsAdmin
+from corsadmin import CorsAdmin, PolicyStore
 from corsadmin.db import operators
 
 PASSWORD = "correct horse battery"
@@ -153,3 +154,25 @@ def _unescape(text: str) -> str:
     import html as html_module
 
     return html_module.unescape(re.sub(r"<[^>]+>", "", text)).strip()
+
+
+#: The policy the admin view tests start from: two origins, one with a note.
+PARTNER: dict[str, Any] = {
+    "name": "partner",
+    "path": "/api/**",
+    "origins": ["https://a.example", {"origin": "https://b.example", "note": "ticket 7"}],
+    "methods": ["GET", "POST"],
+}
+
+
+def partner_client(app: Flask, cors: CorsAdmin) -> FlaskClient:
+    """A logged-in client of an app holding :data:`PARTNER`."""
+    with app.app_context():
+        cors.store("seed", app).create_policy(PARTNER)
+    return logged_in_client(app)
+
+
+def in_app(app: Flask, action: Callable[[PolicyStore], Any], actor: str = "bob") -> Any:
+    """``action`` on the app's store acting as ``actor``, in an app context."""
+    with app.app_context():
+        return action(CorsAdmin.state(app).store(actor))
