@@ -20,7 +20,9 @@ from typing import Final
 #: benchmarks/bench.py: a preflight from a 253-character host with 256 characters of
 #: requested headers, echoed by an allow-any-headers policy), so the memo holds at
 #: most about 28 MiB per process and app, whatever the number of policies (for a
-#: moment twice that, while requests still use the snapshot just replaced).
+#: moment twice that, while requests still use the snapshot just replaced). While a
+#: draft is tried, its snapshot has a memo of its own with the same bound: up to
+#: about 28 MiB more.
 EVALUATION_MEMO_LIMIT: Final = 16384
 
 #: Answers for an Origin longer than this are computed without being memoized (the
