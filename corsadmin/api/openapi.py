@@ -394,6 +394,10 @@ def _draft_schemas() -> dict[str, Schema]:
                 "created_at": _TIME,
                 "updated_by": _TEXT,
                 "updated_at": _TIME,
+                "policies": {
+                    "type": "object",
+                    "additionalProperties": {"enum": ["create", "update", "delete"]},
+                },
                 "diff": {"type": "array", "items": _ref("PolicyDiff")},
             },
             required=("draft", "version", "diff"),

@@ -24,8 +24,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 ACTOR_KEY: Final = "corsadmin.actor"
 #: Where the group keeps the remote instance's client (``--url``), or None.
 REMOTE_KEY: Final = "corsadmin.remote"
-#: Set by the ``corsadmin`` console script: there is no app, only a remote instance.
-REMOTE_ONLY_KEY: Final = "corsadmin.remote_only"
+
+
+class RemoteOnly:
+    """The root context's object when the ``corsadmin`` console script runs the group:
+    there is no app, only a remote instance."""
+
+
+def remote_only() -> bool:
+    return isinstance(click.get_current_context().find_root().obj, RemoteOnly)
+
 
 NEEDS_URL: Final = (
     "the corsadmin command works on a remote instance: give --url (or CORSADMIN_URL) "
@@ -72,7 +80,7 @@ def app_or_remote(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if remote_api() is not None:
             return func(*args, **kwargs)
-        if click.get_current_context().find_root().meta.get(REMOTE_ONLY_KEY):
+        if remote_only():
             fail(NEEDS_URL)
         return local(*args, **kwargs)
 
@@ -87,7 +95,7 @@ def local_only(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
-        if remote_api() is not None or ctx.find_root().meta.get(REMOTE_ONLY_KEY):
+        if remote_api() is not None or remote_only():
             fail(
                 f"`corsadmin {ctx.command_path.split('corsadmin ', 1)[-1]}` needs the database: "
                 "it does not work with --url (run it where the app runs, with "

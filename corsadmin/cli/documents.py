@@ -113,13 +113,15 @@ def _remote_import(
     click.echo(f"imported {name}: {report}")
 
 
-def outside_request(error: ValidationError) -> ValidationError:
+def outside_request(error: ValidationError, *, own: tuple[str, ...] = ()) -> ValidationError:
     """The API's errors of the request's ``document`` named as in the document itself
-    (as the local command names them)."""
+    (as the local command names them); the request's ``own`` fields as they are."""
     fields = []
     for e in error.errors:
         field = e.field
-        if field == "document":
+        if field in own:
+            pass
+        elif field == "document":
             field = ""
         elif field.startswith("document."):
             field = field.removeprefix("document.")
