@@ -118,8 +118,9 @@ def header_lines(draft: Mapping[str, Any]) -> list[str]:
     proposed = f"by {draft['created_by']}, {draft['created_at']}"
     number = draft["id"] if "id" in draft else draft["draft"]
     lines = [f"draft {number} (version {draft['version']}) {proposed}"]
-    changed = draft["updated_by"] != draft["created_by"]
-    if changed or draft["updated_at"] != draft["created_at"]:
+    # A draft is made at version 1; every later change moves it on (and its updated_at:
+    # the document's times are to the second, its version tells).
+    if draft["version"] > 1 or draft["updated_by"] != draft["created_by"]:
         lines.append(f"last changed by {draft['updated_by']}, {draft['updated_at']}")
     lines.append(f"reason: {draft['reason'] or '(none given)'}")
     actions = draft["policies"]
