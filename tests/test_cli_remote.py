@@ -5,6 +5,8 @@ commands without one refuse --url. The remote process has no database URL at all
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from tests.support.api import new_token
+from tests.support.cli import CLI_TIMEOUT, REPO_ROOT
 from tests.support.remote import Outcome, Remote, clean_env, local, write_json
 from tests.support.servers import free_port, serve_wsgi_in_thread
 
@@ -231,3 +234,23 @@ def test_the_token_is_read_from_a_file_and_never_printed(
     assert by_file.code == 0, by_file
     assert secret not in by_file.out + by_file.err
     assert clean_env().keys() == {"PATH", "LANG"}
+
+
+def test_manage_py_takes_the_url_and_never_opens_its_database(
+    runner: FlaskCliRunner, remote: Remote, tmp_path: Path
+) -> None:
+    unused = tmp_path / "unused.db"
+    env = clean_env(
+        DATABASE_URL=f"sqlite:///{unused}", CORSADMIN_URL=remote.url, CORSADMIN_TOKEN=remote.token
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "corsadmin", "policy", "list"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (0, local(runner, "policy", "list").out)
+    assert not unused.exists()
