@@ -254,3 +254,12 @@ def test_manage_py_takes_the_url_and_never_opens_its_database(
     )
     assert (result.returncode, result.stdout) == (0, local(runner, "policy", "list").out)
     assert not unused.exists()
+
+
+def test_a_url_that_is_not_the_api_is_one_error_line(remote: Remote) -> None:
+    site = remote.url.removesuffix("/corsadmin")
+    outcome = Remote(site, remote.token).run("policy", "list")
+    assert outcome.code == 1
+    assert outcome.out == ""
+    assert outcome.err.startswith(f"error: {site}/api/v1 answered HTTP 404, not the corsadmin API")
+    assert len(outcome.err.splitlines()) == 1

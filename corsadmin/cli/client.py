@@ -30,8 +30,6 @@ API_ROOT: Final = "/api/v1"
 ANY_VERSION: Final = "*"
 #: The most bytes of a problem's body read to explain a refusal.
 MAX_PROBLEM_BYTES: Final = 64 * 1024
-#: The most characters of a non-JSON error body quoted in a message.
-MAX_QUOTED_CHARS: Final = 200
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -127,10 +125,9 @@ def refusal(status: int, raw: bytes, base: str) -> CorsAdminError:
     except (UnicodeDecodeError, json.JSONDecodeError):
         problem = None
     if not isinstance(problem, dict) or "detail" not in problem:
-        quoted = raw.decode("utf-8", "replace").strip()[:MAX_QUOTED_CHARS]
         return RemoteError(
-            f"{base} answered HTTP {status}, not the corsadmin API "
-            f"(check --url / CORSADMIN_URL){': ' + quoted if quoted else ''}"
+            f"{base} answered HTTP {status}, not the corsadmin API (check --url or "
+            "CORSADMIN_URL: the site and the admin prefix, e.g. https://app.example.com/corsadmin)"
         )
     detail = str(problem["detail"])
     if status == 401:
