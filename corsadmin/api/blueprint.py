@@ -7,11 +7,13 @@ the API answers a problem too (404, or 405 with ``Allow``), never an HTML page.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Final
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, request
+from flask.wrappers import Response as FlaskResponse
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.wrappers import Response
 
@@ -139,6 +141,13 @@ def if_match(*, required: bool) -> int | None:
     if found is None:
         raise Problem.field("If-Match", 'must be one ETag as the API sent it ("<version>") or *')
     return int(found.group(1))
+
+
+def ordered_json(document: Any) -> FlaskResponse:
+    """``document`` as JSON with its keys in their order (``jsonify`` sorts them): for
+    the documents the CLI prints as they are (``draft show``, ``draft report``)."""
+    body = json.dumps(document, ensure_ascii=False)
+    return current_app.response_class(body, mimetype="application/json")
 
 
 def enforced_message(what: str) -> str:

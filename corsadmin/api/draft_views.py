@@ -17,7 +17,7 @@ from ..db.promote import live_policies
 from ..errors import ValidationError
 from ..policy.document import parse_document
 from ..state import state
-from .blueprint import bp, db_session, etag, if_match, store
+from .blueprint import bp, db_session, etag, if_match, ordered_json, store
 from .body import Fields, json_body
 from .document_views import in_document, read_document_request
 
@@ -37,7 +37,7 @@ def draft() -> Response:
     and rule by rule (``corsadmin draft show --format json``); 404 when there is none."""
     found = drafts().require_active()
     diffs = draft_diffs(found, live_policies(db_session(), found))
-    return _with_etag(jsonify(draft_document(found, diffs)), found.version)
+    return _with_etag(ordered_json(draft_document(found, diffs)), found.version)
 
 
 @bp.post("/draft/import")
@@ -70,7 +70,7 @@ def report() -> Response:
     --format json``): from history and from live traffic."""
     with state().db.engine.connect() as connection:
         found = draft_report(connection)
-    return _with_etag(jsonify(found.as_document()), found.draft.version)
+    return _with_etag(ordered_json(found.as_document()), found.draft.version)
 
 
 @bp.post("/draft/promote")

@@ -92,6 +92,19 @@ def _policy_schemas() -> dict[str, Schema]:
             "description": "The fields to change (origins replaces the whole list).",
         },
         "StoredPolicy": _object(properties, required=tuple(f.name for f in FIELDS)),
+        "StoredRule": {
+            **_object(
+                {
+                    "origin": _TEXT,
+                    "note": _TEXT,
+                    "expires": _nullable(_TIME),
+                    "created_at": _TIME,
+                    "created_by": _TEXT,
+                },
+                required=("origin", "note", "expires", "created_at", "created_by"),
+            ),
+            "additionalProperties": False,
+        },
         "OriginRule": {
             **_object(
                 {"origin": _TEXT, "note": _TEXT, "expires": _nullable(_TIME)},
@@ -114,8 +127,9 @@ def _resource_schemas() -> dict[str, Schema]:
                 "updated_by": _TEXT,
                 "reviewed_at": _nullable(_TIME),
                 "reviewed_by": _nullable(_TEXT),
+                "rules": {"type": "array", "items": _ref("StoredRule")},
             },
-            required=("policy", "version", "created_at", "updated_at"),
+            required=("policy", "version", "created_at", "updated_at", "rules"),
         ),
         "PolicyList": _object(
             {
@@ -380,6 +394,10 @@ def _draft_schemas() -> dict[str, Schema]:
                 "created_at": _TIME,
                 "updated_by": _TEXT,
                 "updated_at": _TIME,
+                "policies": {
+                    "type": "object",
+                    "additionalProperties": {"enum": ["create", "update", "delete"]},
+                },
                 "diff": {"type": "array", "items": _ref("PolicyDiff")},
             },
             required=("draft", "version", "diff"),

@@ -17,12 +17,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from flask import jsonify, request, url_for
 from werkzeug.wrappers import Response
 
 from ..admin import queries
 from ..db.loader import spec_of
-from ..db.models import Policy
+from ..db.models import OriginRuleRow, Policy
 from ..db.store import KEEP, Keep, OriginChange
 from ..errors import PolicyNotFound, ValidationError
 from ..policy.document import canonical
@@ -66,11 +67,30 @@ def policy_response(name: str, status: int = 200) -> Response:
         "updated_by": policy.updated_by,
         "reviewed_at": _time(policy.reviewed_at),
         "reviewed_by": policy.reviewed_by,
+        "rules": [_rule(r) for r in _rules(policy)],
     }
     response = _json(document, status)
     response.headers["ETag"] = etag(policy.version)
     response.headers["Location"] = url_for(".policy", name=policy.name)
     return response
+
+
+def _rules(policy: Policy) -> list[OriginRuleRow]:
+    """The policy's origin rules in the order ``corsadmin policy show`` prints them
+    (the database's order of their text)."""
+    query = sa.select(OriginRuleRow).where(OriginRuleRow.policy_id == policy.id)
+    return list(db_session().scalars(query.order_by(OriginRuleRow.origin)))
+
+
+def _rule(rule: OriginRuleRow) -> dict[str, Any]:
+    """An origin rule as stored, with who added it when (``corsadmin policy show``)."""
+    return {
+        "origin": rule.origin,
+        "note": rule.note,
+        "expires": _time(rule.expires_at),
+        "created_at": _time(rule.created_at),
+        "created_by": rule.created_by,
+    }
 
 
 def _row(name: str) -> Policy:

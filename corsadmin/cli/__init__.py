@@ -13,7 +13,8 @@ import click
 
 from ..policy.document import MAX_DOCUMENT_DEPTH
 from .check import check_command
-from .context import ACTOR_KEY
+from .client import ApiClient, RemoteError
+from .context import ACTOR_KEY, REMOTE_KEY
 from .documents import export_command, import_command, read_document
 from .drafts import draft_group
 from .errors import fail
@@ -56,12 +57,55 @@ class _Group(click.Group):
 @click.option(
     "--actor",
     envvar="CORSADMIN_ACTOR",
-    help="Who the audit log names for these changes (default: cli:<login name>).",
+    help="Who the audit log names for these changes (default: cli:<login name>). "
+    "With --url the API names the token (token:<name>).",
+)
+@click.option(
+    "--url",
+    envvar="CORSADMIN_URL",
+    help="Work on a remote instance through its API: the site and the admin prefix, "
+    "e.g. https://app.example.com/corsadmin (no database needed).",
+)
+@click.option(
+    "--token",
+    envvar="CORSADMIN_TOKEN",
+    show_default=False,
+    help="The API token for --url (better: CORSADMIN_TOKEN or --token-file).",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Read the API token for --url from this file ('-': standard input).",
 )
 @click.pass_context
-def corsadmin_cli(ctx: click.Context, actor: str | None) -> None:
-    """Manage the CORS policy kept in the database."""
-    ctx.find_root().meta[ACTOR_KEY] = actor
+def corsadmin_cli(
+    ctx: click.Context,
+    actor: str | None,
+    url: str | None,
+    token: str | None,
+    token_file: str | None,
+) -> None:
+    """Manage the CORS policy kept in the database (or, with --url, a remote one's)."""
+    root = ctx.find_root()
+    root.meta[ACTOR_KEY] = actor
+    if url:
+        root.meta[REMOTE_KEY] = _client(url, token, token_file)
+
+
+def _client(url: str, token: str | None, token_file: str | None) -> ApiClient:
+    """The remote instance's client, with the token given (never printed)."""
+    if token_file is not None:
+        try:
+            with click.open_file(token_file, "r", encoding="utf-8") as stream:
+                token = stream.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"--token-file: cannot read {token_file}: {getattr(exc, 'strerror', exc)}")
+    if not token or not token.strip():
+        fail("--url needs an API token: --token, --token-file or CORSADMIN_TOKEN")
+    try:
+        return ApiClient(url, token)
+    except RemoteError as exc:
+        fail(str(exc))
 
 
 for _command in (

@@ -5,12 +5,12 @@ from __future__ import annotations
 import sys
 
 import click
-from flask.cli import with_appcontext
 
 from ..db.loader import load_snapshot
 from ..engine.explain import explain
 from ..errors import ValidationError
 from ..state import state
+from .context import app_or_remote, remote_api
 from .errors import user_errors
 
 
@@ -25,7 +25,7 @@ from .errors import user_errors
     help="A request header the page sets: NAME or 'NAME: value' (repeatable).",
 )
 @click.option("--private-network", is_flag=True, help="The page reaches a private network.")
-@with_appcontext
+@app_or_remote
 @user_errors
 def check_command(
     origin: str, path: str, method: str, headers: tuple[str, ...], private_network: bool
@@ -38,6 +38,18 @@ def check_command(
     """
     if not path.startswith("/"):
         raise ValidationError.single("path", "must start with '/' (the request path)")
+    remote = remote_api()
+    if remote:
+        body = {
+            "origin": origin,
+            "path": path,
+            "method": method,
+            "headers": list(headers),
+            "private_network": private_network,
+        }
+        answer = remote.post("/check", body)
+        click.echo("\n".join(answer["explanation"]))
+        sys.exit(0 if answer["allowed"] else 2)
     snapshot = load_snapshot(state().db.engine)
     explanation = explain(snapshot, origin, path, method, headers, private_network=private_network)
     click.echo(str(explanation))

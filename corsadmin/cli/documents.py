@@ -7,14 +7,15 @@ import sys
 from typing import Any, Final
 
 import click
-from flask.cli import with_appcontext
 
 from ..db.export import export_text
 from ..db.loader import spec_of
-from ..errors import ValidationError
+from ..db.store import ImportReport
+from ..errors import FieldError, ValidationError
 from ..policy.diff import diff_document, format_diff
 from ..policy.document import check_document_text, parse_document, too_deep
-from .context import session, store
+from .client import ApiClient
+from .context import app_or_remote, remote_api, session, store
 from .errors import user_errors
 
 #: Characters of the exported document written at a time (the document is never whole
@@ -64,7 +65,7 @@ def read_document(file: str) -> Any:
     is_flag=True,
     help="Print what would change, field by field and rule by rule; write nothing.",
 )
-@with_appcontext
+@app_or_remote
 @user_errors
 def import_command(file: str, replace: bool, dry_run: bool) -> None:
     """Import a policy document (JSON; '-' reads standard input).
@@ -75,23 +76,69 @@ def import_command(file: str, replace: bool, dry_run: bool) -> None:
     """
     document = read_document(file)
     name = "<stdin>" if file == "-" else file
+    remote = remote_api()
+    if remote:
+        _remote_import(remote, document, name, replace=replace, dry_run=dry_run)
+        return
     if dry_run:
         specs = parse_document(document)
         live = {p.name: spec_of(p) for p in store().policies()}
         diffs = diff_document(live, specs, replace=replace)
-        for line in format_diff(diffs) or [f"importing {name} would change nothing"]:
-            click.echo(line)
-        click.echo(f"dry run: nothing was written ({len(diffs)} policies would change)")
+        _echo_dry_run(format_diff(diffs), len(diffs), name)
         return
     report = store().import_document(document, replace=replace)
     click.echo(f"imported {name}: {report}")
 
 
+def _echo_dry_run(lines: list[str], changes: int, name: str) -> None:
+    for line in lines or [f"importing {name} would change nothing"]:
+        click.echo(line)
+    click.echo(f"dry run: nothing was written ({changes} policies would change)")
+
+
+def _remote_import(
+    remote: ApiClient, document: Any, name: str, *, replace: bool, dry_run: bool
+) -> None:
+    """``import`` through the API: the same diff lines, the same report."""
+    body = {"document": document, "mode": "replace" if replace else "merge", "dry_run": dry_run}
+    try:
+        answer = remote.post("/document", body)
+    except ValidationError as error:
+        raise outside_request(error) from None
+    if dry_run:
+        changes = answer["changes"]
+        _echo_dry_run(answer["lines"] if changes else [], len(changes), name)
+        return
+    report = ImportReport(**answer["report"])
+    click.echo(f"imported {name}: {report}")
+
+
+def outside_request(error: ValidationError, *, own: tuple[str, ...] = ()) -> ValidationError:
+    """The API's errors of the request's ``document`` named as in the document itself
+    (as the local command names them); the request's ``own`` fields as they are."""
+    fields = []
+    for e in error.errors:
+        field = e.field
+        if field in own:
+            pass
+        elif field == "document":
+            field = ""
+        elif field.startswith("document."):
+            field = field.removeprefix("document.")
+        fields.append(FieldError(field, e.message))
+    return ValidationError(fields)
+
+
 @click.command("export")
-@with_appcontext
+@app_or_remote
 @user_errors
 def export_command() -> None:
     """Print the whole policy as a document (JSON), sorted by name."""
+    remote = remote_api()
+    if remote:
+        reply = remote.call("GET", "/document")
+        click.echo(reply.body.decode("utf-8"))
+        return
     pending: list[str] = []
     size = 0
     for piece in export_text(session()):

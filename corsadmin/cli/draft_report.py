@@ -4,10 +4,11 @@ live traffic (:mod:`corsadmin.db.impact`), as text or JSON."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import click
-from flask.cli import with_appcontext
 
 from ..db.impact import draft_report
 from ..engine.impact import (
@@ -20,13 +21,16 @@ from ..engine.impact import (
     SeenOrigin,
     TrafficReport,
     TrafficRow,
+    draft_document,
 )
+from ..engine.impact_document import impact_of, traffic_of
 from ..policy.draft import Draft
 from ..policy.spec import format_time
 from ..state import state
+from .context import app_or_remote, remote_api
 from .errors import user_errors
 
-__all__ = ["draft_header", "format_report", "report_command"]
+__all__ = ["draft_header", "format_report", "header_lines", "report_command"]
 
 #: How each outcome of live traffic reads in the report.
 _TRAFFIC_LABELS = {
@@ -54,7 +58,7 @@ _ACTIONS = {"update": "", "create": " (new)", "delete": " (deleted)"}
     show_default=True,
     help="Text for people, JSON (the same data, stable keys) for scripts.",
 )
-@with_appcontext
+@app_or_remote
 @user_errors
 def report_command(output_format: str) -> None:
     """What the active draft would do to real traffic.
@@ -64,25 +68,33 @@ def report_command(output_format: str) -> None:
     traffic: the requests the workers answered while it was active that it would
     answer otherwise, as they flushed them. Exit status 1 when there is no draft.
     """
-    with state().db.engine.connect() as connection:
-        report = draft_report(connection)
+    remote = remote_api()
+    if remote:
+        document = remote.get("/draft/report")
+    else:
+        with state().db.engine.connect() as connection:
+            document = draft_report(connection).as_document()
     if output_format == "json":
-        click.echo(json.dumps(report.as_document(), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
         return
-    for line in format_report(report):
+    for line in format_report(document):
         click.echo(line)
 
 
-def format_report(report: DraftReport) -> list[str]:
-    """The report as lines of text: the draft, then history, then live traffic."""
+def format_report(report: DraftReport | Mapping[str, Any]) -> list[str]:
+    """The report (or its document) as lines of text: the draft, then history, then
+    live traffic."""
+    if isinstance(report, DraftReport):
+        report = report.as_document()
+    draft = report["draft"]
     return [
-        *draft_header(report.draft),
+        *header_lines(draft),
         "",
         "From history (the origins seen on those policies):",
-        *(f"  {line}" for line in _history(report.draft, report.history)),
+        *(f"  {line}" for line in _history(draft["policies"], impact_of(report["history"]))),
         "",
         "Live traffic while the draft is active (as the workers flushed it):",
-        *(f"  {line}" for line in _traffic(report.traffic)),
+        *(f"  {line}" for line in _traffic(traffic_of(report["traffic"]))),
     ]
 
 
@@ -97,12 +109,22 @@ def _times(count: int, unit: str) -> str:
 def draft_header(draft: Draft) -> list[str]:
     """Who proposed the draft, when, why, its version and the policies it changes
     (``draft show`` and ``draft report`` print it)."""
-    proposed = f"by {draft.created_by}, {_when(draft.created_at)}"
-    lines = [f"draft {draft.id} (version {draft.version}) {proposed}"]
-    if draft.updated_by != draft.created_by or draft.updated_at != draft.created_at:
-        lines.append(f"last changed by {draft.updated_by}, {_when(draft.updated_at)}")
-    lines.append(f"reason: {draft.reason or '(none given)'}")
-    changes = [f"{name}{_ACTIONS[draft.policies[name].action]}" for name in sorted(draft.policies)]
+    return header_lines(draft_document(draft))
+
+
+def header_lines(draft: Mapping[str, Any]) -> list[str]:
+    """:func:`draft_header` of the draft's document (``id`` or ``draft``, its times as
+    text, ``policies``: name to action)."""
+    proposed = f"by {draft['created_by']}, {draft['created_at']}"
+    number = draft["id"] if "id" in draft else draft["draft"]
+    lines = [f"draft {number} (version {draft['version']}) {proposed}"]
+    # A draft is made at version 1; every later change moves it on (and its updated_at:
+    # the document's times are to the second, its version tells).
+    if draft["version"] > 1 or draft["updated_by"] != draft["created_by"]:
+        lines.append(f"last changed by {draft['updated_by']}, {draft['updated_at']}")
+    lines.append(f"reason: {draft['reason'] or '(none given)'}")
+    actions = draft["policies"]
+    changes = [f"{name}{_ACTIONS[actions[name]]}" for name in sorted(actions)]
     lines.append(f"policies it changes: {', '.join(changes) or 'none'}")
     return lines
 
@@ -126,7 +148,7 @@ def _beyond(beyond: Beyond, what: str) -> str:
     )
 
 
-def _history(draft: Draft, impact: Impact) -> list[str]:
+def _history(actions: Mapping[str, str], impact: Impact) -> list[str]:
     lines = [_seen_line("would have refused", s) for s in impact.newly_refused]
     if impact.beyond.get(NEWLY_REFUSED):
         lines.append(_beyond(impact.beyond[NEWLY_REFUSED], "it would have refused"))
@@ -149,8 +171,8 @@ def _history(draft: Draft, impact: Impact) -> list[str]:
             f"not read: {_times(unread.origins, 'more origin')} on {policy} "
             f"({_times(unread.requests, 'request')}), the least seen, were not replayed"
         )
-    for name in sorted(draft.policies):
-        if draft.policies[name].action == "create":
+    for name in sorted(actions):
+        if actions[name] == "create":
             lines.append(f"{name} is a new policy: no history")
     return lines
 

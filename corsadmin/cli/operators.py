@@ -14,11 +14,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
-from flask.cli import with_appcontext
 
 from ..db import operators
 from ..errors import ValidationError
-from .context import current_actor, session
+from .context import current_actor, local_only, session
 from .errors import user_errors
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -55,7 +54,7 @@ def operator_group() -> None:
 @operator_group.command("add")
 @click.argument("name")
 @password_stdin
-@with_appcontext
+@local_only
 @user_errors
 def operator_add(name: str, password_stdin: bool) -> None:
     """Add operator NAME (asks for the password, or reads it with --password-stdin)."""
@@ -66,7 +65,7 @@ def operator_add(name: str, password_stdin: bool) -> None:
 
 
 @operator_group.command("list")
-@with_appcontext
+@local_only
 @user_errors
 def operator_list() -> None:
     """List the operators: name, created, last login, disabled."""
@@ -92,7 +91,7 @@ def operator_list() -> None:
 @operator_group.command("passwd")
 @click.argument("name")
 @password_stdin
-@with_appcontext
+@local_only
 @user_errors
 def operator_passwd(name: str, password_stdin: bool) -> None:
     """Give operator NAME a new password (ends the operator's open sessions)."""
@@ -104,7 +103,7 @@ def operator_passwd(name: str, password_stdin: bool) -> None:
 
 @operator_group.command("disable")
 @click.argument("name")
-@with_appcontext
+@local_only
 @user_errors
 def operator_disable(name: str) -> None:
     """Stop operator NAME from logging in (open sessions end at once)."""
@@ -114,7 +113,7 @@ def operator_disable(name: str) -> None:
 
 @operator_group.command("enable")
 @click.argument("name")
-@with_appcontext
+@local_only
 @user_errors
 def operator_enable(name: str) -> None:
     """Let a disabled operator NAME log in again."""
@@ -124,7 +123,7 @@ def operator_enable(name: str) -> None:
 
 @operator_group.command("remove")
 @click.argument("name")
-@with_appcontext
+@local_only
 @user_errors
 def operator_remove(name: str) -> None:
     """Remove operator NAME (open sessions end at once)."""

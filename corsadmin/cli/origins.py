@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any, Final
+
 import click
-from flask.cli import with_appcontext
 
 from ..db.store import KEEP
 from ..errors import ValidationError
 from ..state import state
-from .context import store
+from .context import app_or_remote, remote_api, store
 from .errors import user_errors
 
 
@@ -33,7 +34,7 @@ def origin_group() -> None:
     "its expiry unless this or --no-expires is given.",
 )
 @click.option("--no-expires", is_flag=True, help="The rule never expires (removes an expiry).")
-@with_appcontext
+@app_or_remote
 @user_errors
 def origin_add(
     policy: str, origin: str, note: str | None, expires: str | None, no_expires: bool
@@ -44,6 +45,15 @@ def origin_add(
     """
     if no_expires and expires is not None:
         raise ValidationError.single("expires", "give --expires or --no-expires, not both")
+    remote = remote_api()
+    if remote:
+        body: dict[str, Any] = {"origin": origin}
+        if note is not None:
+            body["note"] = note
+        if no_expires or expires is not None:
+            body["expires"] = expires
+        click.echo(_remote_message(remote.post(f"/policies/{policy}/origins", body)))
+        return
     change = store().allow_origin(
         policy,
         origin,
@@ -58,18 +68,33 @@ def origin_add(
     elif change.outcome == "changed":
         click.echo(f"changed {text} on {policy}: {change.details()}; {enforced}")
     else:
-        click.echo(
-            f"{text} is allowed on {policy} already; left as it was ({change.state()}); "
-            "--note, --expires or --no-expires change it"
-        )
+        click.echo(f"{text} is allowed on {policy} already; {UNCHANGED.format(change.state())}")
+
+
+#: What ``origin add`` says of a rule it left as it was (with the rule's state).
+UNCHANGED: Final = "left as it was ({}); --note, --expires or --no-expires change it"
+
+
+def _remote_message(change: dict[str, Any]) -> str:
+    """The API's message, but for a rule left as it was: named as this command's options
+    (the API names its body's fields)."""
+    message = str(change["message"])
+    if change["outcome"] == "unchanged":
+        head, _, rest = message.partition("; left as it was (")
+        message = f"{head}; {UNCHANGED.format(rest.rpartition('); ')[0])}"
+    return message
 
 
 @origin_group.command("remove")
 @click.argument("policy")
 @click.argument("origin")
-@with_appcontext
+@app_or_remote
 @user_errors
 def origin_remove(policy: str, origin: str) -> None:
     """Stop allowing ORIGIN on POLICY."""
-    store().remove_origin(policy, origin)
+    remote = remote_api()
+    if remote:
+        remote.call("DELETE", f"/policies/{policy}/origins", query={"origin": origin})
+    else:
+        store().remove_origin(policy, origin)
     click.echo(f"removed {origin} from {policy}")

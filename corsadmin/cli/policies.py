@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final, TypeVar, assert_never
 
 import click
 import sqlalchemy as sa
-from flask.cli import with_appcontext
 
 from ..db.export import settings_spec
 from ..db.models import OriginRuleRow, Policy
 from ..errors import PolicyNotFound, ValidationError
 from ..policy.fields import CLI_FIELDS, SHOW_FIELDS, Kind, PolicyField, value_text
-from ..policy.spec import PolicySpec
-from .context import session, store
+from ..policy.spec import PolicySpec, validate_policy
+from .client import ANY_VERSION, ApiClient
+from .context import app_or_remote, remote_api, session, store
 from .errors import user_errors
 
 #: The origin rules ``policy show`` prints unless given ``--all`` (a policy with more
@@ -62,22 +64,18 @@ def _changes(**given: Any) -> dict[str, Any]:
 
 
 @policy_group.command("list")
-@with_appcontext
+@app_or_remote
 @user_errors
 def policy_list() -> None:
     """List every policy: name, path, origins, flags."""
-    db = session()
-    policies = list(db.scalars(sa.select(Policy).order_by(Policy.name)))  # rules not read
-    rule = OriginRuleRow.__table__
-    counts: dict[int, int] = dict(
-        db.execute(sa.select(rule.c.policy_id, sa.func.count()).group_by(rule.c.policy_id)).all()
-    )
-    if not policies:
+    remote = remote_api()
+    summaries = remote.get("/policies")["policies"] if remote else _local_summaries()
+    if not summaries:
         click.echo("no policies yet: add one with `corsadmin policy add NAME PATH --origin ...`")
         return
     rows = [("NAME", "PATH", "ORIGINS", "FLAGS")]
-    for p in policies:
-        rows.append((p.name, p.path, str(counts.get(p.id, 0)), _flags(p)))
+    for p in summaries:
+        rows.append((p["name"], p["path"], str(p["origin_count"]), _flags(p)))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for row in rows:
         click.echo(
@@ -85,17 +83,68 @@ def policy_list() -> None:
         )
 
 
-def _flags(p: Policy) -> str:
+def _local_summaries() -> list[dict[str, Any]]:
+    """Every policy as the API's list shows it (its rules counted, none read)."""
+    db = session()
+    policies = list(db.scalars(sa.select(Policy).order_by(Policy.name)))  # rules not read
+    rule = OriginRuleRow.__table__
+    counts: dict[int, int] = dict(
+        db.execute(sa.select(rule.c.policy_id, sa.func.count()).group_by(rule.c.policy_id)).all()
+    )
+    return [
+        {
+            "name": p.name,
+            "path": p.path,
+            "origin_count": counts.get(p.id, 0),
+            "enabled": p.enabled,
+            "credentials": p.credentials,
+            "private_network": p.private_network,
+            "priority": p.priority,
+        }
+        for p in policies
+    ]
+
+
+def _flags(p: dict[str, Any]) -> str:
     flags = []
-    if not p.enabled:
+    if not p["enabled"]:
         flags.append("disabled")
-    if p.credentials:
+    if p["credentials"]:
         flags.append("credentials")
-    if p.private_network:
+    if p["private_network"]:
         flags.append("private-network")
-    if p.priority:
-        flags.append(f"priority={p.priority}")
+    if p["priority"]:
+        flags.append(f"priority={p['priority']}")
     return ",".join(flags) or "-"
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What ``policy show`` prints of a policy, read locally or from the API."""
+
+    name: str
+    version: int
+    spec: PolicySpec
+    created: str
+    updated: str
+    total: int
+    rules: list[str]
+
+
+def _when(value: datetime | str) -> str:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return f"{value:%Y-%m-%d %H:%M}"
+
+
+def _rule_line(origin: str, note: str, expires: Any, created_at: Any, created_by: str) -> str:
+    extra = []
+    if note:
+        extra.append(f"note: {note}")
+    if expires:
+        extra.append(f"expires {_when(expires)} UTC")
+    extra.append(f"added {_when(created_at)[:10]} by {created_by}")
+    return f"    {origin}  ({'; '.join(extra)})"
 
 
 @policy_group.command("show")
@@ -106,48 +155,71 @@ def _flags(p: Policy) -> str:
     is_flag=True,
     help=f"Print every origin rule (by default the first {SHOW_ORIGINS}).",
 )
-@with_appcontext
+@app_or_remote
 @user_errors
 def policy_show(name: str, every: bool) -> None:
     """Show one policy with its origin rules and who changed it."""
+    remote = remote_api()
+    shown = _remote_shown(remote, name, every) if remote else _local_shown(name, every)
+    click.echo(f"policy {shown.name} (version {shown.version})")
+    for line in _settings_lines(shown.spec):
+        click.echo(line)
+    click.echo(f"  created:           {shown.created}")
+    click.echo(f"  updated:           {shown.updated}")
+    click.echo(f"  origins ({shown.total}):")
+    for line in shown.rules:
+        click.echo(line)
+    if not every and shown.total > SHOW_ORIGINS:
+        click.echo(
+            f"    ... and {shown.total - SHOW_ORIGINS} more (the first {SHOW_ORIGINS} are "
+            f"shown): `corsadmin policy show {name} --all` prints every one"
+        )
+
+
+def _local_shown(name: str, every: bool) -> Shown:
+    """The policy from the database: its rules counted, at most SHOW_ORIGINS read
+    unless ``every``."""
     db = session()
     p = db.scalar(sa.select(Policy).where(Policy.name == name))
     if p is None:
         raise PolicyNotFound(name)
-    spec = settings_spec(p)
-    click.echo(f"policy {p.name} (version {p.version})")
-    for line in _settings_lines(spec):
-        click.echo(line)
-    click.echo(f"  created:           {p.created_at:%Y-%m-%d %H:%M} UTC by {p.created_by}")
-    click.echo(f"  updated:           {p.updated_at:%Y-%m-%d %H:%M} UTC by {p.updated_by}")
-    total = int(
-        db.scalar(
-            sa.select(sa.func.count())
-            .select_from(OriginRuleRow)
-            .where(OriginRuleRow.policy_id == p.id)
-        )
-        or 0
-    )
-    click.echo(f"  origins ({total}):")
+    count = sa.select(sa.func.count()).select_from(OriginRuleRow)
+    total = int(db.scalar(count.where(OriginRuleRow.policy_id == p.id)) or 0)
     rules = sa.select(OriginRuleRow).where(OriginRuleRow.policy_id == p.id)
     rules = rules.order_by(OriginRuleRow.origin).execution_options(yield_per=1000)
-    for r in db.scalars(rules if every else rules.limit(SHOW_ORIGINS)):
-        _echo_rule(r)
-    if not every and total > SHOW_ORIGINS:
-        click.echo(
-            f"    ... and {total - SHOW_ORIGINS} more (the first {SHOW_ORIGINS} are shown): "
-            f"`corsadmin policy show {name} --all` prints every one"
-        )
+    lines = [
+        _rule_line(r.origin, r.note, r.expires_at, r.created_at, r.created_by)
+        for r in db.scalars(rules if every else rules.limit(SHOW_ORIGINS))
+    ]
+    return Shown(
+        name=p.name,
+        version=p.version,
+        spec=settings_spec(p),
+        created=f"{_when(p.created_at)} UTC by {p.created_by}",
+        updated=f"{_when(p.updated_at)} UTC by {p.updated_by}",
+        total=total,
+        rules=lines,
+    )
 
 
-def _echo_rule(r: OriginRuleRow) -> None:
-    extra = []
-    if r.note:
-        extra.append(f"note: {r.note}")
-    if r.expires_at:
-        extra.append(f"expires {r.expires_at:%Y-%m-%d %H:%M} UTC")
-    extra.append(f"added {r.created_at:%Y-%m-%d} by {r.created_by}")
-    click.echo(f"    {r.origin}  ({'; '.join(extra)})")
+def _remote_shown(remote: ApiClient, name: str, every: bool) -> Shown:
+    """The policy as the API returns it (every rule; the first SHOW_ORIGINS kept
+    unless ``every``)."""
+    found = remote.get(f"/policies/{name}")
+    rules = found["rules"] if every else found["rules"][:SHOW_ORIGINS]
+    settings = validate_policy({**found["policy"], "origins": []})
+    return Shown(
+        name=found["policy"]["name"],
+        version=found["version"],
+        spec=settings,
+        created=f"{_when(found['created_at'])} UTC by {found['created_by']}",
+        updated=f"{_when(found['updated_at'])} UTC by {found['updated_by']}",
+        total=len(found["rules"]),
+        rules=[
+            _rule_line(r["origin"], r["note"], r["expires"], r["created_at"], r["created_by"])
+            for r in rules
+        ],
+    )
 
 
 def _settings_lines(spec: PolicySpec) -> list[str]:
@@ -168,36 +240,51 @@ def _settings_lines(spec: PolicySpec) -> list[str]:
 @click.argument("name")
 @click.argument("path")
 @_policy_options
-@with_appcontext
+@app_or_remote
 @user_errors
 def policy_add(name: str, path: str, **options: Any) -> None:
     """Add a policy NAME covering the route pattern PATH."""
     data = {"name": name, "path": path, "origins": list(options.pop("origins"))}
     data.update(_changes(**options))
-    spec = store().create_policy(data)
-    click.echo(f"added policy {spec.name} for {spec.path.text} with {len(spec.origins)} origin(s)")
+    remote = remote_api()
+    if remote:
+        stored = remote.post("/policies", data)["policy"]
+        added = (stored["name"], stored["path"], len(stored["origins"]))
+    else:
+        spec = store().create_policy(data)
+        added = (spec.name, spec.path.text, len(spec.origins))
+    click.echo(f"added policy {added[0]} for {added[1]} with {added[2]} origin(s)")
 
 
 @policy_group.command("update")
 @click.argument("name")
 @click.option("--path", default=None, help="A new route pattern.")
 @_policy_options
-@with_appcontext
+@app_or_remote
 @user_errors
 def policy_update(name: str, **options: Any) -> None:
     """Change the given settings of policy NAME (--origin replaces the whole list)."""
     changes = _changes(**options)
     if not changes:
         raise ValidationError.single("", "nothing to change: give at least one option")
-    spec = store().update_policy(name, changes)
-    click.echo(f"updated policy {spec.name}")
+    remote = remote_api()
+    if remote:  # as the local command: whatever version is stored
+        after = remote.call("PATCH", f"/policies/{name}", changes, if_match=ANY_VERSION).json()
+        updated = after["policy"]["name"]
+    else:
+        updated = store().update_policy(name, changes).name
+    click.echo(f"updated policy {updated}")
 
 
 @policy_group.command("remove")
 @click.argument("name")
-@with_appcontext
+@app_or_remote
 @user_errors
 def policy_remove(name: str) -> None:
     """Remove policy NAME and its origin rules."""
-    store().delete_policy(name)
+    remote = remote_api()
+    if remote:
+        remote.call("DELETE", f"/policies/{name}", if_match=ANY_VERSION)
+    else:
+        store().delete_policy(name)
     click.echo(f"removed policy {name}")

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import click
-from flask.cli import with_appcontext
 
 from ..db.schema import upgrade
 from ..state import state
+from .context import local_only
 from .errors import user_errors
 
 
 @click.command("db-upgrade")
 @click.option("--revision", default="head", show_default=True)
-@with_appcontext
+@local_only
 @user_errors
 def db_upgrade_command(revision: str) -> None:
     """Create or upgrade corsadmin's tables (its own Alembic version table)."""

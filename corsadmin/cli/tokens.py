@@ -11,12 +11,11 @@ import json
 from datetime import datetime, timedelta
 
 import click
-from flask.cli import with_appcontext
 
 from ..db.models import utcnow
 from ..db.tokens import MAX_EXPIRES_IN_DAYS, SCOPES, Token, TokenStore
 from ..errors import ValidationError
-from .context import store
+from .context import local_only, store
 from .errors import user_errors
 
 #: What ``create`` says after the secret (on standard error).
@@ -51,7 +50,7 @@ def token_group() -> None:
     default=None,
     help="When it stops working: this many days from now.",
 )
-@with_appcontext
+@local_only
 @user_errors
 def token_create(name: str, scope: str, expires: str | None, expires_in_days: int | None) -> None:
     """Create API token NAME and print its secret (once: it is not shown again)."""
@@ -76,7 +75,7 @@ def token_create(name: str, scope: str, expires: str | None, expires_in_days: in
     show_default=True,
     help="A table, or JSON (times in ISO 8601, UTC).",
 )
-@with_appcontext
+@local_only
 @user_errors
 def token_list(output_format: str) -> None:
     """List the API tokens: scope, status, created, expires, last used, revoked."""
@@ -116,7 +115,7 @@ def format_tokens(found: list[Token], now: datetime) -> list[str]:
 
 @token_group.command("revoke")
 @click.argument("name")
-@with_appcontext
+@local_only
 @user_errors
 def token_revoke(name: str) -> None:
     """Revoke API token NAME: every request with it is refused from now on."""

@@ -19,7 +19,7 @@ from typing import Any, Final, Literal
 
 from .draft import PolicyDraft
 from .fields import FIELDS, Kind
-from .spec import OriginEntry, PolicySpec, format_time
+from .spec import OriginEntry, PolicySpec
 
 __all__ = [
     "MAX_LISTED_RULES",
@@ -31,6 +31,7 @@ __all__ = [
     "diff_draft",
     "diff_policy",
     "format_diff",
+    "format_diff_documents",
 ]
 
 #: The most rule lines :func:`format_diff` prints per policy; more are counted.
@@ -178,52 +179,75 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _entry_text(entry: OriginEntry) -> str:
+def _entry_text(entry: Any) -> str:
+    """An origin rule as its document holds it (text, or origin, note, expires)."""
+    if isinstance(entry, str):
+        return entry
     details = []
-    if entry.note:
-        details.append(f"note {_json(entry.note)}")
-    if entry.expires is not None:
-        details.append(f"expires {format_time(entry.expires)}")
-    return entry.rule.text + (f" ({', '.join(details)})" if details else "")
+    if entry.get("note"):
+        details.append(f"note {_json(entry['note'])}")
+    if entry.get("expires") is not None:
+        details.append(f"expires {entry['expires']}")
+    return str(entry["origin"]) + (f" ({', '.join(details)})" if details else "")
 
 
-def _rule_line(rule: RuleChange) -> str:
-    if rule.after is None:
-        return f"    - origin {rule.origin}"
-    if rule.before is None:
-        return f"    + origin {_entry_text(rule.after)}"
-    return f"    ~ origin {_entry_text(rule.before)} -> {_entry_text(rule.after)}"
+def _origin_text(entry: Any) -> str:
+    return entry if isinstance(entry, str) else str(entry["origin"])
+
+
+def _rule_lines(origins: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(rule text, line) of every rule change of a diff document."""
+    lines = [(_origin_text(e), f"    + origin {_entry_text(e)}") for e in origins["added"]]
+    lines += [(_origin_text(e), f"    - origin {_origin_text(e)}") for e in origins["removed"]]
+    lines += [
+        (
+            _origin_text(c["before"]),
+            f"    ~ origin {_entry_text(c['before'])} -> {_entry_text(c['after'])}",
+        )
+        for c in origins["changed"]
+    ]
+    return sorted(lines, key=lambda pair: pair[0])
 
 
 def format_diff(diffs: Iterable[PolicyDiff], *, limit: int = MAX_LISTED_RULES) -> list[str]:
     """The diff as lines: ``+ policy NAME`` (new), ``- policy NAME`` (deleted),
     ``~ policy NAME`` (changed), then its settings and rules indented; at most
     ``limit`` rule lines per policy."""
+    return format_diff_documents((d.as_document() for d in diffs if d.changed), limit=limit)
+
+
+def format_diff_documents(
+    diffs: Iterable[Mapping[str, Any]], *, limit: int = MAX_LISTED_RULES
+) -> list[str]:
+    """:func:`format_diff` of the diffs' documents (:meth:`PolicyDiff.as_document`, as
+    the API returns them)."""
     lines: list[str] = []
     for diff in diffs:
-        if not diff.changed:
+        action, fields = diff["action"], diff["fields"]
+        rules = _rule_lines(diff["origins"])
+        if action == "update" and not fields and not rules:
             continue
-        mark = {"create": "+", "delete": "-", "update": "~"}[diff.action]
-        counts = _counts(diff)
-        lines.append(f"{mark} policy {diff.name}" + (f" ({counts})" if counts else ""))
-        if diff.action != "delete":
-            for f in diff.fields:
-                if diff.action == "create":
-                    lines.append(f"    {f.name}: {_json(f.after)}")
+        mark = {"create": "+", "delete": "-", "update": "~"}[action]
+        counts = _counts(diff["origins"])
+        lines.append(f"{mark} policy {diff['name']}" + (f" ({counts})" if counts else ""))
+        if action != "delete":
+            for name, change in fields.items():
+                if action == "create":
+                    lines.append(f"    {name}: {_json(change['after'])}")
                 else:
-                    lines.append(f"    {f.name}: {_json(f.before)} -> {_json(f.after)}")
-        for rule in diff.rules[:limit]:
-            lines.append(_rule_line(rule))
-        if len(diff.rules) > limit:
-            lines.append(f"    ... and {len(diff.rules) - limit} more origin rules")
+                    lines.append(
+                        f"    {name}: {_json(change['before'])} -> {_json(change['after'])}"
+                    )
+        lines += [line for _, line in rules[:limit]]
+        if len(rules) > limit:
+            lines.append(f"    ... and {len(rules) - limit} more origin rules")
     return lines
 
 
-def _counts(diff: PolicyDiff) -> str:
+def _counts(origins: Mapping[str, Any]) -> str:
     parts = []
-    kinds: tuple[Literal["added", "removed", "changed"], ...] = ("added", "removed", "changed")
-    for kind in kinds:
-        n = len(diff.rules_of(kind))
+    for kind in ("added", "removed", "changed"):
+        n = len(origins[kind])
         if n:
             parts.append(f"{n} {'rule' if n == 1 else 'rules'} {kind}")
     return ", ".join(parts)
