@@ -104,3 +104,16 @@ def local_only(func: F) -> F:
         return local(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def format_option(help_text: str) -> Callable[[F], F]:
+    """``--format text|json`` (the ``output_format`` argument): lines for people, or
+    JSON for scripts, as ``help_text`` says."""
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help=help_text,
+    )

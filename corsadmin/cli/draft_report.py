@@ -27,7 +27,7 @@ from ..engine.impact_document import impact_of, traffic_of
 from ..policy.draft import Draft
 from ..policy.spec import format_time
 from ..state import state
-from .context import app_or_remote, remote_api
+from .context import app_or_remote, format_option, remote_api
 from .errors import user_errors
 
 __all__ = ["draft_header", "format_report", "header_lines", "report_command"]
@@ -50,14 +50,7 @@ _ACTIONS = {"update": "", "create": " (new)", "delete": " (deleted)"}
 
 
 @click.command("report")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Text for people, JSON (the same data, stable keys) for scripts.",
-)
+@format_option("Text for people, JSON (the same data, stable keys) for scripts.")
 @app_or_remote
 @user_errors
 def report_command(output_format: str) -> None:

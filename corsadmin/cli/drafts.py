@@ -21,21 +21,14 @@ from ..policy.diff import PolicyDiff, diff_draft, format_diff_documents
 from ..policy.draft import Draft
 from ..policy.spec import PolicySpec, format_time
 from .client import ANY_VERSION
-from .context import app_or_remote, remote_api, store
+from .context import app_or_remote, format_option, remote_api, store
 from .documents import outside_request, read_document
 from .draft_report import draft_header, header_lines, report_command
 from .errors import user_errors
 
 __all__ = ["draft_diffs", "draft_document", "draft_group", "draft_header"]
 
-_FORMAT = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Lines for people, or JSON for scripts.",
-)
+_FORMAT = format_option("Lines for people, or JSON for scripts.")
 _VERSION = click.option(
     "--version",
     "expected_version",
@@ -123,10 +116,10 @@ def _shown() -> dict[str, Any]:
 @_FORMAT
 @app_or_remote
 @user_errors
-def show_command(fmt: str) -> None:
+def show_command(output_format: str) -> None:
     """Who proposed the active draft, when and why, and what it changes."""
     shown = _shown()
-    if fmt == "json":
+    if output_format == "json":
         click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
         return
     for line in header_lines(shown):
@@ -140,10 +133,10 @@ def show_command(fmt: str) -> None:
 @_FORMAT
 @app_or_remote
 @user_errors
-def diff_command(fmt: str) -> None:
+def diff_command(output_format: str) -> None:
     """The active draft against the live policies, field by field and rule by rule."""
     diffs = _shown()["diff"]
-    if fmt == "json":
+    if output_format == "json":
         click.echo(json.dumps(diffs, indent=2, ensure_ascii=False))
         return
     for line in format_diff_documents(diffs) or ["no change from the live policies"]:

@@ -15,7 +15,7 @@ import click
 from ..db.models import utcnow
 from ..db.tokens import MAX_EXPIRES_IN_DAYS, SCOPES, Token, TokenStore
 from ..errors import ValidationError
-from .context import local_only, store
+from .context import format_option, local_only, store
 from .errors import user_errors
 
 #: What ``create`` says after the secret (on standard error).
@@ -67,14 +67,7 @@ def token_create(name: str, scope: str, expires: str | None, expires_in_days: in
 
 
 @token_group.command("list")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="A table, or JSON (times in ISO 8601, UTC).",
-)
+@format_option("A table, or JSON (times in ISO 8601, UTC).")
 @local_only
 @user_errors
 def token_list(output_format: str) -> None:
