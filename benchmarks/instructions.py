@@ -43,18 +43,15 @@ def request_loop(repo: Path, count: int, preflight: bool) -> None:
         state.holder.stop()
 
 
-def collected(repo: Path, count: int, kind: str) -> int:
+def callgrind_instructions(script: Path, args: list[str]) -> int:
+    """The instructions callgrind counts for ``python script args`` (PYTHONHASHSEED=0)."""
     command = [
         "valgrind",
         "--tool=callgrind",
         "--callgrind-out-file=/dev/null",
         sys.executable,
-        str(Path(__file__)),
-        "--inner",
-        str(count),
-        "--repo",
-        str(repo),
-        kind,
+        str(script),
+        *args,
     ]
     env = dict(os.environ, PYTHONHASHSEED="0")
     result = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
@@ -62,6 +59,12 @@ def collected(repo: Path, count: int, kind: str) -> int:
     if found is None:
         raise SystemExit(f"no instruction count in valgrind's output:\n{result.stderr[-2000:]}")
     return int(found.group(1))
+
+
+def collected(repo: Path, count: int, kind: str) -> int:
+    return callgrind_instructions(
+        Path(__file__), ["--inner", str(count), "--repo", str(repo), kind]
+    )
 
 
 def main() -> int:

@@ -20,13 +20,12 @@ Needs Debian's valgrind.
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Final
+
+from instructions import callgrind_instructions
 
 HERE = Path(__file__).resolve().parent
 SHORT, LONG = 1000, 5000
@@ -76,27 +75,8 @@ def request_loop(repo: Path, count: int, preflight: bool, mode: str) -> None:
 
 
 def collected(repo: Path, count: int, kind: str, mode: str) -> int:
-    command = [
-        "valgrind",
-        "--tool=callgrind",
-        "--callgrind-out-file=/dev/null",
-        sys.executable,
-        str(Path(__file__)),
-        "--inner",
-        str(count),
-        "--repo",
-        str(repo),
-        "--modes",
-        mode,
-        "--kinds",
-        kind,
-    ]
-    env = dict(os.environ, PYTHONHASHSEED="0")
-    result = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
-    found = re.search(r"Collected : (\d+)", result.stderr)
-    if found is None:
-        raise SystemExit(f"no instruction count in valgrind's output:\n{result.stderr[-2000:]}")
-    return int(found.group(1))
+    args = ["--inner", str(count), "--repo", str(repo), "--modes", mode, "--kinds", kind]
+    return callgrind_instructions(Path(__file__), args)
 
 
 def per_request(repo: Path, kind: str, mode: str) -> int:
