@@ -169,7 +169,8 @@ def test_a_reload_after_one_origin_add_reads_only_that_rule(
     with sql_log(db.engine) as statements, counted(monkeypatch, loader, "_entry") as rows:
         after = load_snapshot(db.engine, cache, previous=before)
     assert rows == [1]  # one origin rule row read, whatever the number of rules
-    assert len(statements) == 5, statements  # revision, log, policy id, the rule, revision
+    # revision, log, policy id, the rule, revision, and when that revision committed
+    assert len(statements) == 6, statements
     assert all(" WHERE " in s for s in statements), statements
     assert after.revision == before.revision + 1
     assert_same(after, load_snapshot(db.engine))

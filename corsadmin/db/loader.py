@@ -60,6 +60,15 @@ class RuleCache:
         self._paths = {k: v for k, v in self._paths.items() if k in paths}
 
 
+def read_committed_at(connection: sa.Connection, revision: int) -> float:
+    """When the change that made ``revision`` committed (epoch seconds; 0.0 when the
+    revision moved on since, or nothing was ever written)."""
+    value = connection.execute(
+        sa.select(State.changed_at).where(State.id == 1, State.revision == revision)
+    ).scalar()
+    return value.timestamp() if value is not None else 0.0
+
+
 def read_revision(connection: sa.Connection) -> int:
     """The current revision (0 on a database where nothing was ever written)."""
     value = connection.execute(sa.select(State.revision).where(State.id == 1)).scalar()
@@ -181,15 +190,17 @@ def load_snapshot(
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        snapshot = None
         if previous is not None and previous.loaded:
             snapshot = load_changes(connection, previous, cache, read_draft=read_draft)
-            if snapshot is not None:
-                return snapshot
-        revision, specs, draft = _load_everything(connection, cache, read_draft)
-    snapshot = Snapshot(revision, specs, previous=previous)
-    if draft is None:
-        return snapshot
-    return attach_trial(snapshot, draft, _trial_of(previous))
+        if snapshot is None:
+            revision, specs, draft = _load_everything(connection, cache, read_draft)
+            snapshot = Snapshot(revision, specs, previous=previous)
+            if draft is not None:
+                snapshot = attach_trial(snapshot, draft, _trial_of(previous))
+        if snapshot is not previous and not snapshot.committed_at:
+            snapshot.committed_at = read_committed_at(connection, snapshot.revision)
+    return snapshot
 
 
 def _load_everything(

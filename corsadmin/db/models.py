@@ -322,6 +322,31 @@ class ApiToken(Base):
     revoked_by: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
 
 
+class WorkerRow(Base):
+    """One process enforcing the policy, as it last reported (the fleet view:
+    :mod:`corsadmin.db.fleet`): what it enforces, since when, when it last checked
+    the revision and whether its LISTEN connection is up. Each process writes its row
+    at most once per refresh interval; rows of processes that stopped reporting are
+    deleted once expired."""
+
+    __tablename__ = "corsadmin_worker"
+
+    host: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    pid: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revision: Mapped[int] = mapped_column(sa.BigInteger, default=-1)
+    #: When this process installed ``revision``, and when that revision committed.
+    loaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    committed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: The last successful revision check (stale while the database cannot be read).
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: Is its LISTEN connection up (None: the database has no notifications; it polls).
+    listening: Mapped[bool | None] = mapped_column(nullable=True)
+    #: The refresh interval it runs with (seconds): how stale "stale" is.
+    interval: Mapped[float] = mapped_column(sa.Float, default=1.0)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
 def ensure_state_row(engine: sa.Engine) -> None:
     """Insert the revision row (revision 0) if the tables were created without it."""
     with engine.begin() as connection:

@@ -151,6 +151,7 @@ class Snapshot:
         "_compiled",
         "_expiry",
         "_paths",
+        "committed_at",
         "compiled_at",
         "evaluations",
         "loaded",
@@ -204,6 +205,10 @@ class Snapshot:
         self.loaded = loaded
         self.specs = specs
         self.compiled_at = now
+        #: When the change that made ``revision`` committed (epoch seconds, the writer's
+        #: clock), or 0.0 when not known: set by the loader (``corsadmin.db.loader``);
+        #: the fleet view and the metrics measure the time to enforcement from it.
+        self.committed_at = 0.0
         #: The compiled enabled policies by name, and when a rule of each expires.
         self._compiled = compiled
         self._expiry = expiry
@@ -299,6 +304,7 @@ class Snapshot:
         """The same policies, those with an origin rule expired since compiled again (and
         the draft tried against them, if any, applied to them again)."""
         snapshot = Snapshot(self.revision, self.specs, now=now, loaded=self.loaded, previous=self)
+        snapshot.committed_at = self.committed_at
         if self.trial is not None:
             self.trial.attach_to(snapshot)
         return snapshot
