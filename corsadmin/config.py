@@ -26,6 +26,9 @@ MAX_RETENTION_DAYS: Final = 36_500
 DEFAULT_STALE_AFTER_DAYS: Final = 30
 #: Review screen: origin rules expiring within this many days are listed.
 DEFAULT_EXPIRING_WITHIN_DAYS: Final = 14
+#: Seconds between two fleet view reports of an idle process, by default (the value
+#: ``corsadmin.engine.fleet`` judges rows with when given no other).
+DEFAULT_FLEET_HEARTBEAT: Final = 5.0
 #: Built-in login sessions end after this many minutes without a request (NIST SP 800-63B, AAL2).
 DEFAULT_SESSION_IDLE_MINUTES: Final = 30
 #: No built-in login session lasts longer than this, whatever its use (12 hours).
@@ -197,6 +200,18 @@ class CorsAdminConfig:
     usage_retention_days: float = _setting(
         "CORSADMIN_USAGE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, _retention,
         "days a usage row is kept after it was last seen; rules keep their own 'last seen'",
+    )  # fmt: skip
+
+    fleet_report: bool = _setting(
+        "CORSADMIN_FLEET_REPORT", True, _flag,
+        "each process reports what it enforces to the fleet view (the Workers screen, "
+        "corsadmin status): at once after a change, else every CORSADMIN_FLEET_HEARTBEAT",
+    )  # fmt: skip
+    fleet_heartbeat: float = _setting(
+        "CORSADMIN_FLEET_HEARTBEAT", DEFAULT_FLEET_HEARTBEAT, _number(minimum=0.1),
+        "seconds between two reports of an idle process (at least the refresh interval); "
+        "a process silent for 3 of them leaves the fleet view, one whose last check is "
+        "older than 2 is stale; the same on every process of the app",
     )  # fmt: skip
 
     @classmethod

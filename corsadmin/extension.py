@@ -98,7 +98,8 @@ class CorsAdmin:
             background=config.refresh_in_background,
             name=f"corsadmin-{app.name}",
             sender=app,
-            on_tick=lambda: state(app).flush_usage(),
+            on_tick=lambda: state(app).tick(),
+            on_stop=lambda: state(app).stopped(),
             change_waiter=lambda: state(app).change_waiter(),
         )
         usage = None

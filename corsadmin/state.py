@@ -25,6 +25,7 @@ from .db.drafts import read_draft
 from .db.loader import RuleCache, load_snapshot, read_revision
 from .db.store import PolicyStore
 from .engine.snapshot import Snapshot
+from .runtime.fleet import FleetReporter, FleetView, read_fleet
 from .runtime.notify import RevisionListener
 from .runtime.notify import supported as notify_supported
 from .runtime.refresh import SnapshotHolder
@@ -65,6 +66,42 @@ class CorsAdminState:
     hook_failed: bool = False
     #: Applied to every response under the admin prefix (the admin UI's security headers).
     secure_admin_response: Callable[[BaseResponse], object] | None = None
+    #: This process's reports to the fleet view (``CORSADMIN_FLEET_REPORT``).
+    fleet: FleetReporter | None = None
+
+    def __post_init__(self) -> None:
+        if self.fleet is None:
+            self.fleet = FleetReporter(
+                self.holder,
+                self.engine,
+                heartbeat=self.config.fleet_heartbeat,
+                enabled=self.config.fleet_report,
+            )
+
+    def tick(self) -> None:
+        """The refresh thread's periodic step: write the usage counts, then report to the
+        fleet view. Each step's failure is its own: the fleet step never raises (it logs
+        once); a usage failure is raised after it (the holder logs it once)."""
+        failure: Exception | None = None
+        try:
+            self.flush_usage()
+        except Exception as error:
+            failure = error
+        assert self.fleet is not None
+        self.fleet.step()
+        if failure is not None:
+            raise failure
+
+    def stopped(self) -> None:
+        """After the refresh thread stopped (a clean shutdown): leave the fleet view."""
+        assert self.fleet is not None
+        self.fleet.remove()
+
+    def fleet_view(self) -> FleetView:
+        """Every live process with its status, and the current revision's summary (this
+        process alone, from memory, when the database cannot be read)."""
+        assert self.fleet is not None
+        return read_fleet(self.engine(), self.fleet, self.config.fleet_heartbeat)
 
     def flush_usage(self, force: bool = False) -> int:
         """Write the usage counts and the draft's traffic counts if the flush interval

@@ -79,6 +79,7 @@ def _forget_thread_after_fork(holder: SnapshotHolder) -> None:
         alive = ref()
         if alive is not None:
             alive._thread_running = False
+            alive._waiting = False  # the parent's LISTEN connection is not this child's
             # A snapshot inherited from the parent (a preloading gunicorn master) may be
             # old: the new poller thread checks the revision at once.
             alive._check_at_start = alive._snapshot.loaded
@@ -115,8 +116,10 @@ class SnapshotHolder:
         on_tick: Callable[[], object] | None = None,
         change_waiter: Callable[[], ChangeWaiter | None] | None = None,
         sender: object = None,
+        on_stop: Callable[[], object] | None = None,
     ) -> None:
         self._change_waiter = change_waiter
+        self._on_stop = on_stop
         self.sender = sender  # of the signals (the Flask app)
         self._load = load
         self._on_tick = on_tick
@@ -135,7 +138,10 @@ class SnapshotHolder:
         self._failing = False
         self._tick_failing = False
         self._listen_failing = False
+        self._waiting = False  # a change waiter (LISTEN connection) is in use
         self._last_check = 0.0
+        self._installed_wall: float | None = None  # time.time() of the last install
+        self._checked_wall: float | None = None  # time.time() of the last good check
         self._load_started = 0.0  # time.perf_counter() when the last load began
         self.loads = 0  # how many snapshots were loaded (for tests and the admin UI)
         #: Snapshots prepared ahead of the expiries of ``_upcoming_base`` (each the one
@@ -166,6 +172,24 @@ class SnapshotHolder:
     def snapshot(self) -> Snapshot:
         """The snapshot in force now, without starting or loading anything."""
         return self._snapshot
+
+    @property
+    def installed_at(self) -> float | None:
+        """When (epoch seconds) the snapshot in force was installed; None before any."""
+        return self._installed_wall
+
+    @property
+    def checked_at(self) -> float | None:
+        """When (epoch seconds) the revision was last read successfully; None before."""
+        return self._checked_wall
+
+    @property
+    def listening(self) -> bool | None:
+        """Whether this process's change notifications (LISTEN) are up: None when it has
+        no change waiter (another database, notifications off, or no thread yet)."""
+        if not self._waiting:
+            return None
+        return not self._listen_failing
 
     # Loading ------------------------------------------------------------------
 
@@ -221,6 +245,7 @@ class SnapshotHolder:
             if current.loaded and snapshot.revision < current.revision:
                 return
             self._snapshot = snapshot
+            self._installed_wall = time.time()
             self.loads += 1
         freeze_long_lived(snapshot)
         self._report_success()
@@ -299,6 +324,10 @@ class SnapshotHolder:
                 waiter = self._change_waiter()
             except Exception:
                 log.warning("corsadmin cannot listen for changes; polling only", exc_info=True)
+                self._listen_failing = True
+        self._waiting = self._change_waiter is not None and (
+            waiter is not None or self._listen_failing
+        )
         interval = self.interval or 0.05
         if self._check_at_start:
             self._check_at_start = False
@@ -323,6 +352,7 @@ class SnapshotHolder:
                 self.prepare_expiries()
                 self.tick()
         finally:
+            self._waiting = False
             if waiter is not None:
                 waiter.close()
 
@@ -362,12 +392,18 @@ class SnapshotHolder:
             self._tick_failing = False
 
     def stop(self) -> None:
-        """Stop the poller thread (tests, shutdown), then run the side job a last time."""
+        """Stop the poller thread (tests, shutdown), then run the side job a last time,
+        then the ``on_stop`` job (the fleet row's removal); neither raises."""
         self._stop.set()
         thread = self._thread
         if thread is not None and thread.is_alive() and thread is not threading.current_thread():
             thread.join(timeout=5)
         self.tick()
+        if self._on_stop is not None:
+            try:
+                self._on_stop()
+            except Exception as exc:
+                log.warning("corsadmin failed while stopping (%s)", type(exc).__name__)
 
     # Logging once ---------------------------------------------------------------
 
@@ -392,6 +428,7 @@ class SnapshotHolder:
             )
 
     def _report_success(self) -> None:
+        self._checked_wall = time.time()
         if self._failing:
             self._failing = False
             log.warning(
