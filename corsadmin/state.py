@@ -97,11 +97,12 @@ class CorsAdminState:
         assert self.fleet is not None
         self.fleet.remove()
 
-    def fleet_view(self) -> FleetView:
+    def fleet_view(self, fallback: bool = True) -> FleetView:
         """Every live process with its status, and the current revision's summary (this
-        process alone, from memory, when the database cannot be read)."""
+        process alone, from memory, when the database cannot be read, unless not
+        ``fallback``: then the error is raised)."""
         assert self.fleet is not None
-        return read_fleet(self.engine(), self.fleet, self.config.fleet_heartbeat)
+        return read_fleet(self.engine(), self.fleet, self.config.fleet_heartbeat, fallback=fallback)
 
     def flush_usage(self, force: bool = False) -> int:
         """Write the usage counts and the draft's traffic counts if the flush interval

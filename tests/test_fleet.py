@@ -21,7 +21,6 @@ from corsadmin.engine.fleet import (
     LAGGING_INTERVALS,
     STALE_HEARTBEATS,
     WorkerFacts,
-    WorkerStatus,
     expires_after,
     fleet_summary,
     stale_after,
@@ -105,7 +104,8 @@ def test_the_summary_counts_the_processes_on_the_revision_and_the_slowest_load()
     assert fleet_summary([facts()], 7).text().startswith("revision 7: enforced by 1 of 1 worker,")
     assert fleet_summary([], 7).text() == "revision 7: enforced by 0 of 0 workers so far"
     unknown = fleet_summary([facts(committed_at=None)], 7)
-    assert unknown.seconds is None and unknown.text() == "revision 7: enforced by 1 of 1 worker"
+    assert unknown.seconds is None
+    assert unknown.text() == "revision 7: enforced by 1 of 1 worker"
 
 
 def test_expiry_is_three_heartbeats() -> None:
@@ -159,7 +159,8 @@ def test_live_workers_is_a_bounded_read(app: Flask, monkeypatch: pytest.MonkeyPa
         fleet_table.report(engine_of(app), facts(pid=pid, reported_at=now))
     with engine_of(app).connect() as connection:
         found, truncated = fleet_table.live_workers(connection, now=now, expiry=10)
-    assert truncated and [w.pid for w in found] == [0, 1, 2]
+    assert truncated
+    assert [w.pid for w in found] == [0, 1, 2]
 
 
 # This process's reports ----------------------------------------------------------------
@@ -190,17 +191,20 @@ def test_the_refresh_thread_reports_at_once_after_a_new_revision(
     first = wait_for(lambda: own_row(app))
     holder = state(app).holder
     assert first.revision == holder.snapshot.revision
-    assert first.checked_at is not None and first.interval == holder.interval
+    assert first.checked_at is not None
+    assert first.interval == holder.interval
     assert first.listening is (None if database_url.startswith("sqlite") else True)
     with app.app_context():
         changes = cors.store("tester", app)
         changes.create_policy(POLICY)
         revision = changes.revision()
     row = wait_for(lambda: (r := own_row(app)) and r.revision == revision and r)
-    assert row.committed_at is not None and row.loaded_at is not None
+    assert row.committed_at is not None
+    assert row.loaded_at is not None
     assert 0 <= row.propagation < 60
     view = state(app).fleet_view()
-    assert view.unreachable is None and view.all_current
+    assert view.unreachable is None
+    assert view.all_current
     assert view.summary.text().startswith(f"revision {revision}: enforced by 1 of 1 worker, ")
 
 
@@ -211,7 +215,8 @@ def test_an_idle_process_reports_every_heartbeat_and_leaves_on_a_clean_stop(
     app.test_client().get("/api/status")
     first = wait_for(lambda: own_row(app))
     later = wait_for(lambda: (r := own_row(app)) and r.reported_at > first.reported_at + 0.2 and r)
-    assert later.checked_at is not None and later.checked_at > first.checked_at  # type: ignore[operator]
+    assert later.checked_at is not None
+    assert later.checked_at > first.checked_at
     cors.stop(app)
     assert own_row(app) is None
 

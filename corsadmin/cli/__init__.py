@@ -22,6 +22,7 @@ from .operators import operator_group
 from .origins import origin_group
 from .policies import policy_group
 from .schema import db_upgrade_command
+from .status import status_command
 from .tokens import token_group
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "origin_group",
     "policy_group",
     "read_document",
+    "status_command",
     "token_group",
 ]
 
@@ -118,5 +120,6 @@ for _command in (
     operator_group,
     draft_group,
     token_group,
+    status_command,
 ):
     corsadmin_cli.add_command(_command)

@@ -109,9 +109,7 @@ def facts_of(row: Any) -> WorkerFacts:
 def delete_expired(engine: sa.Engine, *, now: float, ttl: float = WORKER_ROW_TTL) -> int:
     """Delete the rows of processes silent for ``ttl`` seconds; how many were deleted."""
     with engine.begin() as connection:
-        done = connection.execute(
-            sa.delete(_TABLE).where(_TABLE.c.reported_at < _when(now - ttl))
-        )
+        done = connection.execute(sa.delete(_TABLE).where(_TABLE.c.reported_at < _when(now - ttl)))
         return int(done.rowcount or 0)
 
 
@@ -125,4 +123,3 @@ def table_missing(engine: sa.Engine) -> bool:
     """True when the database has no fleet table (not upgraded to 0006 yet)."""
     with engine.connect() as connection:
         return not sa.inspect(connection).has_table(WorkerRow.__tablename__)
-

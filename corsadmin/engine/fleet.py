@@ -155,3 +155,16 @@ def fleet_summary(workers: Iterable[WorkerFacts], revision: int) -> FleetSummary
         workers=len(listed),
         seconds=max(known) if known and len(known) == len(times) else None,
     )
+
+
+def format_age(seconds: float | None) -> str:
+    """'0.3 s', '42 s', '5 min', '3 h', '2 d' ('-' for None): how long ago, in short."""
+    if seconds is None:
+        return "-"
+    seconds = max(0.0, seconds)
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit}"
+    return f"{int(seconds)} s"

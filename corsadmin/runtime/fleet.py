@@ -250,10 +250,13 @@ def _judged(
     ]
 
 
-def read_fleet(engine: sa.Engine, reporter: FleetReporter, heartbeat: float) -> FleetView:
+def read_fleet(
+    engine: sa.Engine, reporter: FleetReporter, heartbeat: float, *, fallback: bool = True
+) -> FleetView:
     """The live processes from the table, each with its status, and the summary of the
     current revision. When the table cannot be read, this process alone, from memory
-    (its own last check tells whether it is stale), with the reason."""
+    (its own last check tells whether it is stale), with the reason; without
+    ``fallback`` (a CLI command enforces nothing), the error is raised."""
     now = time.time()
     try:
         with engine.connect() as connection:
@@ -263,6 +266,8 @@ def read_fleet(engine: sa.Engine, reporter: FleetReporter, heartbeat: float) -> 
                 connection, now=now, expiry=expires_after(heartbeat, reporter.holder.interval)
             )
     except Exception as exc:
+        if not fallback:
+            raise
         own = reporter.facts()
         first = str(exc).splitlines()[0][:200] if str(exc) else ""
         revision, committed_at = own.revision, own.committed_at or 0.0
