@@ -64,7 +64,8 @@ def test_status_lists_every_live_process_and_exits_0_when_all_are_current(
         "STARTED",
     ]  # fmt: skip
     assert lines[2].split()[:4] == ["web-<1>", "11", str(revision), "current"]
-    assert "0.04 s" in lines[2] and lines[2].split()[-4] == "yes"
+    assert "0.04 s" in lines[2]
+    assert lines[2].split()[-4] == "yes"
     assert lines[3].split()[-4] == "-"  # no notifications on its database
     assert lines[-1] == "2 processes: 2 current, 0 lagging, 0 stale"
 
@@ -101,7 +102,8 @@ def test_status_json_has_the_rows_the_statuses_and_the_summary(
     assert result.exit_code == 0, result.output
     document = json.loads(result.output)
     assert document["revision"] == revision
-    assert document["reachable"] is True and document["all_current"] is True
+    assert document["reachable"] is True
+    assert document["all_current"] is True
     assert document["counts"] == {"current": 1, "lagging": 0, "stale": 0}
     assert document["summary"]["text"].startswith(f"revision {revision}: enforced by 1 of 1")
     (row,) = document["workers"]
