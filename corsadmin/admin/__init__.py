@@ -7,8 +7,8 @@ operators), every admin route answers 403. See :mod:`corsadmin.admin.access`.
 Modules: ``access`` (who may enter), ``security`` (response headers), ``forms``,
 ``policy_views``, ``report_views``, ``draft_views`` (the draft page; ``drafting``: the
 "Save as draft" of every edit form, ``draft_diff``: the draft page's diff),
-``login_views``, ``token_views`` (API tokens), ``review`` and ``audit``
-(pure decision logic), ``queries`` (read-only SQL), ``settings`` (the admin
+``login_views``, ``token_views`` (API tokens), ``fleet_views`` (the Workers screen),
+``review`` and ``audit`` (pure decision logic), ``queries`` (read-only SQL), ``settings`` (the admin
 settings, from the config object). The built-in operators' data live in
 ``corsadmin.db.operators``, their commands in ``corsadmin.cli.operators``.
 """
@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 from ..state import CorsAdminState
 from . import (  # noqa: F401 - they add the routes
     draft_views,
+    fleet_views,
     login_views,
     policy_views,
     report_views,

@@ -101,7 +101,13 @@ class FleetReporter:
             self.started_at = time.time()
             self._marks = None
             self._last_report = self._last_purge = 0.0
+            self.reports = 0
             _remove_at_exit(self)
+
+    @property
+    def pid(self) -> int:
+        """The process this reporter last reported for (0: none yet)."""
+        return self._pid
 
     def facts(self) -> WorkerFacts:
         """This process's facts now, from memory."""
@@ -279,6 +285,7 @@ def read_fleet(
             summary=fleet_summary([own], revision),
             unreachable=f"{type(exc).__name__}: {first}" if first else type(exc).__name__,
         )
+    workers = _with_own(workers, reporter)
     return FleetView(
         now=now,
         revision=revision,
@@ -287,3 +294,12 @@ def read_fleet(
         summary=fleet_summary(workers, revision),
         truncated=truncated,
     )
+
+
+def _with_own(workers: list[WorkerFacts], reporter: FleetReporter) -> list[WorkerFacts]:
+    """The rows, this process's own replaced by its facts from memory (newer than its
+    last report) when it reports (a serving process, not a CLI command)."""
+    if not reporter.enabled or not reporter.reports or reporter.pid != os.getpid():
+        return workers
+    own = reporter.facts()
+    return [own if (w.host, w.pid) == (own.host, own.pid) else w for w in workers]
