@@ -72,7 +72,9 @@ def after_change_summary() -> FleetSummary | None:
         return None
     view = _read()
     end = time.monotonic() + MAX_WAIT_FOR_FLEET
-    while view is not None and not view.summary.complete and time.monotonic() < end:
+    while view is not None and view.workers and not view.summary.complete:
+        if time.monotonic() >= end:
+            break
         time.sleep(FLEET_POLL)
         view = _read()
     return None if view is None or not view.workers else view.summary
