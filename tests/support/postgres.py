@@ -104,6 +104,36 @@ class PostgresServer:
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
+def halt(server: PostgresServer) -> None:
+    """Stop a server this process started (``start_postgres``), keeping its data, as an
+    outage would: :func:`resume` starts it again on the same port."""
+    _pg_ctl(server, ["-m", "immediate", "-w", "stop"], "pg_ctl stop")
+
+
+def resume(server: PostgresServer) -> None:
+    """Start again a server :func:`halt` stopped."""
+    assert server.directory is not None
+    assert server.port is not None
+    options = _server_options(server.directory, server.port)
+    args = ["-l", str(server.log_path), "-o", options, "-w", "-t", str(int(START_TIMEOUT))]
+    _pg_ctl(server, [*args, "start"], "pg_ctl start")
+
+
+def _pg_ctl(server: PostgresServer, args: list[str], what: str) -> None:
+    if server.directory is None or server._pg_ctl is None:
+        raise PostgresError(
+            f"{what}: this test stops and starts its own server; it cannot use {ENV_URL}"
+        )
+    _run(
+        [str(server._pg_ctl), "-D", str(server.directory / "data"), *args],
+        as_postgres=server._as_postgres,
+        cwd=server.directory,
+        log_path=server.log_path,
+        what=what,
+        timeout=START_TIMEOUT + 30,
+    )
+
+
 def start_postgres(base_dir: Path, database: str = DEFAULT_DATABASE) -> PostgresServer:
     """Start (or, with CORSADMIN_TEST_POSTGRES_URL, reuse) a server with an empty database."""
     external = os.environ.get(ENV_URL, "").strip()
@@ -269,17 +299,7 @@ def _start_cluster(
         what="initdb",
         timeout=120,
     )
-    options = " ".join(
-        [
-            "-c listen_addresses=127.0.0.1",
-            f"-p {port}",
-            f"-k {directory}",
-            "-c fsync=off",
-            "-c synchronous_commit=off",
-            "-c full_page_writes=off",
-            "-c max_connections=100",
-        ]
-    )
+    options = _server_options(directory, port)
     server = PostgresServer(
         url="",
         admin_url=URL.create(
@@ -323,6 +343,20 @@ def _start_cluster(
         server.stop()
         raise
     return server
+
+
+def _server_options(directory: Path, port: int) -> str:
+    return " ".join(
+        [
+            "-c listen_addresses=127.0.0.1",
+            f"-p {port}",
+            f"-k {directory}",
+            "-c fsync=off",
+            "-c synchronous_commit=off",
+            "-c full_page_writes=off",
+            "-c max_connections=100",
+        ]
+    )
 
 
 def _run(
