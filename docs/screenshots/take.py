@@ -242,6 +242,61 @@ def seed_draft(database_url: str) -> None:
     cors.stop(app)
 
 
+def seed_workers(database_url: str) -> None:
+    """The demo fleet beside the demo server's own process: two hosts of four gunicorn
+    workers each on the current revision, and one worker of a third host still on the
+    revision before, its LISTEN connection down (lagging: the change is a few seconds
+    old by the time of the photograph)."""
+    import time
+
+    import sqlalchemy as sa
+
+    from corsadmin.db import fleet
+    from corsadmin.db.models import State
+    from corsadmin.engine.fleet import FLEET_MARGIN, LAGGING_INTERVALS, WorkerFacts
+
+    engine = sa.create_engine(database_url)
+    with engine.begin() as connection:
+        row = connection.execute(sa.select(State.revision, State.changed_at)).one()
+    revision, committed = int(row.revision), row.changed_at.timestamp()
+    time.sleep(max(0.0, committed + LAGGING_INTERVALS + FLEET_MARGIN + 0.5 - time.time()))
+    now = time.time()
+    delays = [0.031, 0.027, 0.044, 0.029, 0.038, 0.041, 0.033, 0.036]
+    for i, delay in enumerate(delays):
+        host = "web-1.prod.example" if i < 4 else "web-2.prod.example"
+        fleet.report(
+            engine,
+            WorkerFacts(
+                host=host,
+                pid=4100 + 7 * i if i < 4 else 2200 + 5 * i,
+                started_at=now - 86400 * 2 - 600 * i,
+                revision=revision,
+                loaded_at=committed + delay,
+                committed_at=committed,
+                checked_at=now - 0.2 * (i % 5),
+                listening=True,
+                interval=1.0,
+                reported_at=now - 0.3 * (i % 4),
+            ),
+        )
+    fleet.report(
+        engine,
+        WorkerFacts(
+            host="web-3.prod.example",
+            pid=917,
+            started_at=now - 86400 * 9,
+            revision=revision - 1,
+            loaded_at=now - 86400,
+            committed_at=now - 86400 - 0.05,
+            checked_at=now - 0.6,
+            listening=False,
+            interval=1.0,
+            reported_at=now - 0.6,
+        ),
+    )
+    engine.dispose()
+
+
 #: The screens photographed before the draft is made: (name, path under the admin).
 BEFORE_DRAFT = [
     ("policies", "/"),
@@ -305,6 +360,8 @@ def main(wanted: set[str]) -> None:
             seed_draft(database_url)
             for name, path in WITH_DRAFT:
                 shot(name, path)
+            seed_workers(database_url)
+            shot("workers", "/workers")
             browser.close()
 
 
