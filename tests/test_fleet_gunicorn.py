@@ -150,7 +150,7 @@ def test_every_gunicorn_worker_reports_a_change_and_a_killed_one_leaves(
         assert document["revision"] == revision
         for row in document["workers"]:
             assert row["revision"] == revision
-            assert 0 <= row["loaded_at"] - row["committed_at"] < PATIENCE
+            assert 0 <= row["propagation"] < PATIENCE
         assert document["summary"]["text"].startswith(
             f"revision {revision}: enforced by {WORKERS} of {WORKERS} workers, "
         )
@@ -177,14 +177,13 @@ def test_the_fleet_view_through_a_postgresql_outage(tmp_path: Path) -> None:
     try:
         with reader_of(server.url) as reader, gunicorn(server.url, tmp_path) as (port, log):
             pids = all_workers(port, log)
-            document = wait_for("all workers current", lambda: fleet_of(reader, pids), log)
-            own = document["workers"][0]
+            wait_for("all workers current", lambda: fleet_of(reader, pids), log)
             with reader.app_context():
                 state(reader).db.engine.dispose()
             halt(server)
             # Longer than the stale threshold (and than the expiry of the rows).
             facts = fleet_app.HEARTBEAT
-            time.sleep(max(expires_after(facts, 0.2), stale_after_of(own)) + 1.0)
+            time.sleep(max(expires_after(facts, 0.2), stale_after_of_a_worker()) + 1.0)
             code, page = get(port, "/corsadmin/workers")
             assert code == 200, page
             assert "The database cannot be read" in page
@@ -202,6 +201,18 @@ def test_the_fleet_view_through_a_postgresql_outage(tmp_path: Path) -> None:
         server.stop()
 
 
-def stale_after_of(row: dict[str, Any]) -> float:
-    fields = {k: v for k, v in row.items() if k != "status"}
-    return stale_after(WorkerFacts(**fields), fleet_app.HEARTBEAT)
+def stale_after_of_a_worker() -> float:
+    """How old a worker's last check may be before it is stale (seconds)."""
+    worker = WorkerFacts(
+        host="",
+        pid=0,
+        started_at=0.0,
+        revision=0,
+        loaded_at=None,
+        committed_at=None,
+        checked_at=None,
+        listening=None,
+        interval=fleet_app.REFRESH_INTERVAL,
+        reported_at=0.0,
+    )
+    return stale_after(worker, fleet_app.HEARTBEAT)

@@ -110,7 +110,9 @@ def test_status_json_has_the_rows_the_statuses_and_the_summary(
     assert (row["host"], row["pid"], row["status"], row["listening"]) == (
         "web-<1>", 31, "current", True,
     )  # fmt: skip
-    assert abs(row["loaded_at"] - row["committed_at"] - 0.04) < 1e-3
+    assert abs(row["propagation"] - 0.04) < 1e-3
+    assert row["loaded_at"].endswith("Z")
+    assert row["committed_at"] == document["committed_at"]
 
 
 def test_status_with_no_process_reporting_says_so(app: Flask, runner: FlaskCliRunner) -> None:

@@ -10,7 +10,7 @@ problem details (:mod:`.problems`); the OpenAPI description is kept in code
 Modules: ``blueprint`` (authentication first, errors, what views share), ``auth``,
 ``problems``, ``body`` (reading requests, bounded), ``policy_views``,
 ``document_views`` (export, import, check), ``report_views`` (review, refused
-origins, audit), ``draft_views``, ``openapi``.
+origins, audit), ``draft_views``, ``fleet_views`` (the workers), ``openapi``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,14 @@ from __future__ import annotations
 from flask import Flask
 
 from ..state import CorsAdminState
-from . import document_views, draft_views, openapi, policy_views, report_views  # noqa: F401
+from . import (  # noqa: F401 - they add the routes
+    document_views,
+    draft_views,
+    fleet_views,
+    openapi,
+    policy_views,
+    report_views,
+)
 from .blueprint import API_PATH, bp
 
 __all__ = ["API_PATH", "register_api"]

@@ -444,7 +444,57 @@ def schemas() -> dict[str, Schema]:
         **_check_schemas(),
         **_report_schemas(),
         **_draft_schemas(),
+        "Workers": _workers_schema(),
     }
+
+
+def _workers_schema() -> Schema:
+    """The fleet view (``GET /workers``)."""
+    when = _nullable({**_TIME, "description": "ISO 8601, UTC, to the millisecond"})
+    number = {"type": "number"}
+    worker = _object(
+        {
+            "host": _TEXT,
+            "pid": _INT,
+            "status": {"enum": ["current", "lagging", "stale"]},
+            "revision": _INT,
+            "started_at": when,
+            "loaded_at": when,
+            "committed_at": when,
+            "propagation": _nullable(number),
+            "checked_at": when,
+            "listening": _nullable(_BOOL),
+            "interval": number,
+            "reported_at": when,
+        },
+        required=("host", "pid", "status", "revision"),
+    )
+    summary = _object(
+        {
+            "revision": _INT,
+            "enforcing": _INT,
+            "workers": _INT,
+            "seconds": _nullable(number),
+            "complete": _BOOL,
+            "text": _TEXT,
+        },
+        required=("revision", "enforcing", "workers", "text"),
+    )
+    return _object(
+        {
+            "revision": _INT,
+            "committed_at": when,
+            "now": when,
+            "reachable": _BOOL,
+            "error": _nullable(_TEXT),
+            "all_current": _BOOL,
+            "truncated": _BOOL,
+            "counts": _object({k: _INT for k in ("current", "lagging", "stale")}),
+            "summary": summary,
+            "workers": {"type": "array", "items": worker},
+        },
+        required=("revision", "reachable", "all_current", "summary", "workers"),
+    )
 
 
 # --- operations --------------------------------------------------------------------------
@@ -728,6 +778,14 @@ def _report_paths() -> dict[str, Schema]:
                 _ok("Audit"),
                 (400, *_READ_ERRORS),
                 parameters=audit_parameters,
+            )
+        },
+        "/workers": {
+            "get": _operation(
+                "workers",
+                "Every live process enforcing the policy, lagging and stale ones flagged",
+                _ok("Workers"),
+                _READ_ERRORS,
             )
         },
     }

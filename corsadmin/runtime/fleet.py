@@ -21,7 +21,8 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -227,19 +228,45 @@ class FleetView:
         return found
 
     def to_document(self) -> dict[str, Any]:
-        """The view as JSON-ready data (times in epoch seconds)."""
+        """The view as JSON-ready data (times in ISO 8601, UTC, to the millisecond)."""
         return {
             "revision": self.revision,
-            "committed_at": self.committed_at or None,
-            "now": self.now,
+            "committed_at": iso_time(self.committed_at or None),
+            "now": iso_time(self.now),
             "reachable": self.unreachable is None,
             "error": self.unreachable,
             "all_current": self.all_current,
             "truncated": self.truncated,
             "counts": self.counts(),
             "summary": self.summary.to_document(),
-            "workers": [{**asdict(w), "status": s.value} for w, s in self.workers],
+            "workers": [worker_document(w, s) for w, s in self.workers],
         }
+
+
+def iso_time(epoch: float | None) -> str | None:
+    """Epoch seconds as ISO 8601 in UTC with a ``Z``, to the millisecond (None: None)."""
+    if epoch is None:
+        return None
+    text = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def worker_document(worker: WorkerFacts, status: WorkerStatus) -> dict[str, Any]:
+    """One process of the view as JSON-ready data."""
+    return {
+        "host": worker.host,
+        "pid": worker.pid,
+        "status": status.value,
+        "revision": worker.revision,
+        "started_at": iso_time(worker.started_at),
+        "loaded_at": iso_time(worker.loaded_at),
+        "committed_at": iso_time(worker.committed_at),
+        "propagation": worker.propagation,
+        "checked_at": iso_time(worker.checked_at),
+        "listening": worker.listening,
+        "interval": worker.interval,
+        "reported_at": iso_time(worker.reported_at),
+    }
 
 
 def _judged(
