@@ -7,6 +7,7 @@ import json
 import time
 from dataclasses import replace
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
@@ -14,6 +15,10 @@ from corsadmin import CorsAdmin
 from corsadmin.db import fleet as fleet_table
 from corsadmin.engine.fleet import WorkerFacts
 from corsadmin.state import state
+from tests.support.admin import PREFIX
+from tests.support.api import new_token, reader
+from tests.support.remote import Remote, local
+from tests.support.servers import serve_wsgi_in_thread
 
 POLICY = {"name": "api", "path": "/api/**", "origins": ["https://a.example"]}
 
@@ -121,3 +126,40 @@ def test_status_with_no_process_reporting_says_so(app: Flask, runner: FlaskCliRu
     first, second = result.output.splitlines()
     assert first.startswith("revision 0: enforced by 0 of 0 workers so far")
     assert second == "no process has reported lately (they report once they serve requests)"
+
+
+NO_REPORTS = {"CORSADMIN_FLEET_REPORT": False}  # only the rows the test writes
+
+
+@pytest.mark.parametrize("app_config", [NO_REPORTS])
+def test_the_api_lists_the_workers_to_a_read_token(app: Flask, cors: CorsAdmin) -> None:
+    revision, committed = current_revision(app, cors)
+    fleet_table.report(state(app).engine(), worker(51, revision, committed))
+    response = reader(app).get("/workers")
+    assert response.status_code == 200
+    document = response.get_json()
+    assert [(w["pid"], w["status"]) for w in document["workers"]] == [(51, "current")]
+    assert document["all_current"] is True
+    assert app.test_client().get(f"{PREFIX}/api/v1/workers").status_code == 401
+
+
+@pytest.mark.parametrize("app_config", [NO_REPORTS])
+def test_status_with_url_prints_the_same_fleet_as_on_the_database(
+    app: Flask, cors: CorsAdmin, runner: FlaskCliRunner
+) -> None:
+    token = new_token(app, "ops", "read")
+    revision, committed = current_revision(app, cors)
+    engine = state(app).engine()
+    fleet_table.report(engine, worker(61, revision, committed))
+    fleet_table.report(engine, worker(62, revision, committed, checked_at=time.time() - 300))
+    here = local(runner, "status")
+    with serve_wsgi_in_thread(app) as base:
+        there = Remote(f"{base}{PREFIX}", token).run("status")
+    assert (there.code, here.code) == (1, 1)
+    assert there.err == here.err == ""
+
+    def without_ages(out: str) -> list[list[str]]:
+        return [line.split()[:4] for line in out.splitlines()]
+
+    assert without_ages(there.out) == without_ages(here.out)
+    assert there.out.splitlines()[-1] == "2 processes: 1 current, 0 lagging, 1 stale"
