@@ -67,16 +67,15 @@ class CorsAdminState:
     #: Applied to every response under the admin prefix (the admin UI's security headers).
     secure_admin_response: Callable[[BaseResponse], object] | None = None
     #: This process's reports to the fleet view (``CORSADMIN_FLEET_REPORT``).
-    fleet: FleetReporter | None = None
+    fleet: FleetReporter = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.fleet is None:
-            self.fleet = FleetReporter(
-                self.holder,
-                self.engine,
-                heartbeat=self.config.fleet_heartbeat,
-                enabled=self.config.fleet_report,
-            )
+        self.fleet = FleetReporter(
+            self.holder,
+            self.engine,
+            heartbeat=self.config.fleet_heartbeat,
+            enabled=self.config.fleet_report,
+        )
 
     def tick(self) -> None:
         """The refresh thread's periodic step: write the usage counts, then report to the
@@ -87,21 +86,18 @@ class CorsAdminState:
             self.flush_usage()
         except Exception as error:
             failure = error
-        assert self.fleet is not None
         self.fleet.step()
         if failure is not None:
             raise failure
 
     def stopped(self) -> None:
         """After the refresh thread stopped (a clean shutdown): leave the fleet view."""
-        assert self.fleet is not None
         self.fleet.remove()
 
     def fleet_view(self, fallback: bool = True) -> FleetView:
         """Every live process with its status, and the current revision's summary (this
         process alone, from memory, when the database cannot be read, unless not
         ``fallback``: then the error is raised)."""
-        assert self.fleet is not None
         return read_fleet(self.engine(), self.fleet, self.config.fleet_heartbeat, fallback=fallback)
 
     def flush_usage(self, force: bool = False) -> int:

@@ -91,7 +91,7 @@ def test_when_the_table_cannot_be_read_the_screen_shows_this_process_from_memory
     client = logged_in_client(app)
     client.get("/api/status")  # this process starts its refresh thread, and reports
     deadline = time.monotonic() + 10
-    while not state(app).fleet.reports and time.monotonic() < deadline:  # type: ignore[union-attr]
+    while not state(app).fleet.reports and time.monotonic() < deadline:
         time.sleep(0.05)
     with state(app).engine().begin() as connection:
         connection.execute(sa.text("DROP TABLE corsadmin_worker"))
@@ -107,7 +107,7 @@ def test_the_page_after_a_change_says_how_far_it_got(app: Flask, cors: CorsAdmin
     client = partner_client(app, cors)
     client.get("/api/status")  # the refresh thread starts and reports this process
     deadline = time.monotonic() + 10
-    while not state(app).fleet.reports and time.monotonic() < deadline:  # type: ignore[union-attr]
+    while not state(app).fleet.reports and time.monotonic() < deadline:
         time.sleep(0.05)
     response = submit(
         client,

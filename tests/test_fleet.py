@@ -235,7 +235,6 @@ def test_a_database_without_the_table_is_skipped_quietly(
     with engine_of(app).begin() as connection:
         connection.execute(sa.text("DROP TABLE corsadmin_worker"))
     reporter = state(app).fleet
-    assert reporter is not None
     with caplog.at_level(logging.INFO, logger="corsadmin"):
         assert not reporter.step(force=True)
         assert not reporter.step(force=True)

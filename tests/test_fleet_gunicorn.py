@@ -22,6 +22,7 @@ from typing import Any
 from flask import Flask
 
 from corsadmin import CorsAdmin
+from corsadmin.db import fleet as fleet_table
 from corsadmin.engine.fleet import WorkerFacts, expires_after, stale_after
 from corsadmin.state import state
 from tests.support import fleet_app
@@ -130,46 +131,65 @@ def all_workers(port: int, log: Path) -> set[int]:
 def test_every_gunicorn_worker_reports_a_change_and_a_killed_one_leaves(
     database_url: str, tmp_path: Path
 ) -> None:
-    with reader_of(database_url) as reader, gunicorn(database_url, tmp_path) as (port, log):
-        pids = all_workers(port, log)
-        document = wait_for("all workers current", lambda: fleet_of(reader, pids), log)
-        assert document["summary"]["workers"] == WORKERS
-        listening = {w["listening"] for w in document["workers"]}
-        assert listening == ({None} if database_url.startswith("sqlite") else {True})
-        # A change: every row reaches the new revision, with its propagation time.
-        with reader.app_context():
-            changes = state(reader).store("tester")
-            changes.allow_origin("api", "https://new.example")
-            revision = changes.revision()
+    with reader_of(database_url) as reader:
+        with gunicorn(database_url, tmp_path) as (port, log):
+            pids = all_workers(port, log)
+            document = wait_for("all workers current", lambda: fleet_of(reader, pids), log)
+            assert document["summary"]["workers"] == WORKERS
+            listening = {w["listening"] for w in document["workers"]}
+            assert listening == ({None} if database_url.startswith("sqlite") else {True})
+            a_change_reaches_every_worker(reader, pids, log)
+            victim, live = a_killed_worker_leaves_and_is_replaced(reader, pids, port, log)
+        # gunicorn stopped its workers cleanly: each deleted its row; the killed one's
+        # stays (out of the view) until WORKER_ROW_TTL.
+        with reader.app_context(), state(reader).engine().connect() as connection:
+            rows, _ = fleet_table.live_workers(connection, now=time.time(), expiry=3600)
+        assert {w.pid for w in rows} == {victim}
+        assert not live & {w.pid for w in rows}
 
-        def on_new_revision() -> dict[str, Any] | None:
-            found = fleet_of(reader, pids)
-            return found if found and found["summary"]["complete"] else None
 
-        document = wait_for("every worker on the new revision", on_new_revision, log)
-        assert document["revision"] == revision
-        for row in document["workers"]:
-            assert row["revision"] == revision
-            assert 0 <= row["propagation"] < PATIENCE
-        assert document["summary"]["text"].startswith(
-            f"revision {revision}: enforced by {WORKERS} of {WORKERS} workers, "
-        )
-        assert document["summary"]["text"].endswith(" s after commit")
-        # A killed worker leaves the view; the worker gunicorn starts instead appears.
-        victim = min(pids)
-        os.kill(victim, signal.SIGKILL)
-        alive = pids - {victim}
+def a_change_reaches_every_worker(reader: Flask, pids: set[int], log: Path) -> None:
+    with reader.app_context():
+        changes = state(reader).store("tester")
+        changes.allow_origin("api", "https://new.example")
+        revision = changes.revision()
 
-        def replaced() -> dict[str, Any] | None:
-            listed = {w["pid"] for w in status(reader)[1].get("workers", [])}
-            if victim in listed:
-                return None
-            fresh = served_by(port) - pids
-            return fleet_of(reader, alive | fresh) if len(fresh) == 1 else None
+    def on_new_revision() -> dict[str, Any] | None:
+        found = fleet_of(reader, pids)
+        return found if found and found["summary"]["complete"] else None
 
-        document = wait_for("the killed worker replaced in the view", replaced, log)
-        assert victim not in {w["pid"] for w in document["workers"]}
-        assert len(document["workers"]) == WORKERS
+    document = wait_for("every worker on the new revision", on_new_revision, log)
+    assert document["revision"] == revision
+    for row in document["workers"]:
+        assert row["revision"] == revision
+        assert 0 <= row["propagation"] < PATIENCE
+    assert document["summary"]["text"].startswith(
+        f"revision {revision}: enforced by {WORKERS} of {WORKERS} workers, "
+    )
+    assert document["summary"]["text"].endswith(" s after commit")
+
+
+def a_killed_worker_leaves_and_is_replaced(
+    reader: Flask, pids: set[int], port: int, log: Path
+) -> tuple[int, set[int]]:
+    """SIGKILL one worker: its row leaves the view, gunicorn's new worker appears.
+    The victim's pid, and the pids live after."""
+    victim = min(pids)
+    os.kill(victim, signal.SIGKILL)
+    alive = pids - {victim}
+
+    def replaced() -> dict[str, Any] | None:
+        listed = {w["pid"] for w in status(reader)[1].get("workers", [])}
+        if victim in listed:
+            return None
+        fresh = served_by(port) - pids
+        return fleet_of(reader, alive | fresh) if len(fresh) == 1 else None
+
+    document = wait_for("the killed worker replaced in the view", replaced, log)
+    live = {w["pid"] for w in document["workers"]}
+    assert victim not in live
+    assert len(live) == WORKERS
+    return victim, live
 
 
 def test_the_fleet_view_through_a_postgresql_outage(tmp_path: Path) -> None:
