@@ -26,7 +26,9 @@ from corsadmin.engine.fleet import (
     stale_after,
     worker_status,
 )
+from corsadmin.engine.snapshot import Snapshot
 from corsadmin.runtime.fleet import host_name
+from corsadmin.runtime.refresh import SnapshotHolder
 from corsadmin.state import state
 
 NOW = 1_800_000_000.0
@@ -241,3 +243,64 @@ def test_a_database_without_the_table_is_skipped_quietly(
     said = [r.getMessage() for r in caplog.records if "fleet" in r.getMessage()]
     assert said == ["corsadmin's fleet view is off until the database is upgraded (0006)"]
     assert all(r.levelno < logging.WARNING for r in caplog.records)
+
+
+# What the holder knows -----------------------------------------------------------------
+
+
+class _Waiter:
+    """A change waiter whose connection is down (every wait fails), or up (it times out)."""
+
+    def __init__(self, up: bool) -> None:
+        self.up = up
+
+    def wait(self, timeout: float) -> bool:
+        if not self.up:
+            raise OSError("connection lost")
+        time.sleep(timeout)
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("waiter", "expected"),
+    [
+        (None, None),
+        (lambda: None, None),
+        (lambda: _Waiter(True), True),
+        (lambda: _Waiter(False), False),
+    ],
+    ids=["no-waiter", "no-notifications", "listening", "connection-down"],
+)
+def test_the_holder_says_whether_it_listens_when_it_checked_and_installed(
+    waiter: Any, expected: bool | None
+) -> None:
+    holder = SnapshotHolder(
+        load=lambda: Snapshot(1, ()),
+        read_revision=lambda: 1,
+        interval=0.05,
+        change_waiter=waiter,
+    )
+    assert (holder.installed_at, holder.checked_at, holder.listening) == (None, None, None)
+    before = time.time()
+    holder.current()  # the first load, and the thread
+    try:
+        assert holder.installed_at is not None
+        assert holder.installed_at >= before
+        first_check = holder.checked_at
+        assert first_check is not None
+        wait_for(lambda: holder.listening is expected and (holder.checked_at or 0) > first_check)
+    finally:
+        holder.stop()
+    assert holder.stopped
+    assert holder.listening is None  # the thread is gone
+
+
+def test_a_process_that_never_served_writes_no_row_when_it_stops(
+    app: Flask, cors: CorsAdmin
+) -> None:
+    cors.stop(app)
+    assert own_row(app) is None
+    assert not state(app).fleet.step(force=True)  # stopped: no more reports

@@ -93,7 +93,9 @@ class FleetReporter:
         self._marks: _Marks | None = None
         self._no_table = False  # logged once
         self._failing = False  # logged once
+        self._closed = False  # this process's row was deleted: no more reports
         self.reports = 0
+        _new_lock_after_fork(self)
 
     def _this_process(self) -> None:
         pid = os.getpid()
@@ -103,6 +105,7 @@ class FleetReporter:
             self._marks = None
             self._last_report = self._last_purge = 0.0
             self.reports = 0
+            self._closed = False
             _remove_at_exit(self)
 
     @property
@@ -129,11 +132,11 @@ class FleetReporter:
     def step(self, force: bool = False) -> bool:
         """Report if due (or ``force``); True when a row was written. Never raises: a
         failure is logged once (and the recovery once), the next step tries again."""
-        if not self.enabled:
-            return False
+        if not self.enabled or self.holder.stopped:
+            return False  # a process shutting down reports no more (it deletes its row)
         with self._lock:
             self._this_process()
-            if not (force or self.due()):
+            if self._closed or not (force or self.due()):
                 return False
             return self._write()
 
@@ -178,13 +181,27 @@ class FleetReporter:
 
     def remove(self) -> None:
         """Delete this process's row (a clean stop); never raises."""
-        if not self.enabled or self._pid != os.getpid() or not self.reports:
-            return
-        try:
-            fleet_table.remove(self._engine(), host_name(), self._pid)
-        except Exception as exc:
-            log.info("corsadmin could not remove its fleet row (%s)", type(exc).__name__)
-        self.reports = 0
+        with self._lock:
+            if not self.enabled or self._pid != os.getpid() or not self.reports:
+                return
+            self._closed = True
+            self.reports = 0
+            try:
+                fleet_table.remove(self._engine(), host_name(), self._pid)
+            except Exception as exc:
+                log.info("corsadmin could not remove its fleet row (%s)", type(exc).__name__)
+
+
+def _new_lock_after_fork(reporter: FleetReporter) -> None:
+    """A forked child gets a lock of its own (a thread of the parent may have held it)."""
+    ref = weakref.ref(reporter)
+
+    def after_fork_in_child() -> None:
+        alive = ref()
+        if alive is not None:
+            alive._lock = threading.Lock()
+
+    os.register_at_fork(after_in_child=after_fork_in_child)
 
 
 def _remove_at_exit(reporter: FleetReporter) -> None:

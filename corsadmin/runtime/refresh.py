@@ -174,6 +174,11 @@ class SnapshotHolder:
         return self._snapshot
 
     @property
+    def stopped(self) -> bool:
+        """True once :meth:`stop` was called (the process is shutting down)."""
+        return self._stop.is_set()
+
+    @property
     def installed_at(self) -> float | None:
         """When (epoch seconds) the snapshot in force was installed; None before any."""
         return self._installed_wall
