@@ -46,6 +46,7 @@ GET_ROUTES = [
     "/tokens",
     "/tokens/new",
     "/tokens/partner/revoke",
+    "/workers",
 ]
 POST_ROUTES = [
     "/policies/partner/origins",
