@@ -374,9 +374,7 @@ class AlertRow(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    last_error: Mapped[str | None] = mapped_column(
-        sa.String(MAX_ALERT_ERROR_LENGTH), nullable=True
-    )
+    last_error: Mapped[str | None] = mapped_column(sa.String(MAX_ALERT_ERROR_LENGTH), nullable=True)
 
 
 class RefusalHourRow(Base):
@@ -385,9 +383,7 @@ class RefusalHourRow(Base):
     :data:`corsadmin.db.alerts.REFUSAL_HOURS_KEPT`."""
 
     __tablename__ = "corsadmin_refusal_hour"
-    __table_args__ = (
-        sa.UniqueConstraint("policy_name", "hour", name="uq_corsadmin_refusal_hour"),
-    )
+    __table_args__ = (sa.UniqueConstraint("policy_name", "hour", name="uq_corsadmin_refusal_hour"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     policy_name: Mapped[str] = mapped_column(sa.String(64))
