@@ -30,6 +30,7 @@ from typing import Final
 
 import sqlalchemy as sa
 
+from ..config import CorsAdminConfig
 from ..db import alerts as outbox
 from ..engine.alerts import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
 
@@ -67,8 +68,8 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-#: The webhook's opener: no redirects, no proxies from the environment.
-_OPENER: Final = urllib.request.build_opener(_NoRedirects(), urllib.request.ProxyHandler({}))
+#: The webhook's opener: redirects are not followed (proxies from the environment are).
+_OPENER: Final = urllib.request.build_opener(_NoRedirects())
 
 
 class DeliveryError(Exception):
@@ -140,14 +141,14 @@ class AlertRunner:
         """Has ``interval`` passed since the last periodic run?"""
         return self.last_run is None or time.monotonic() - self.last_run >= self.interval
 
-    def tick(self, engine: sa.Engine) -> RunResult | None:
+    def tick(self, engine: Callable[[], sa.Engine]) -> RunResult | None:
         """The periodic run (the refresh thread): when a webhook is set and the interval
         passed; never raises (a failure is logged once until a run succeeds)."""
         if self.webhook is None or not self.due():
             return None
         self.last_run = time.monotonic()
         try:
-            result = self.run(engine)
+            result = self.run(engine())
         except Exception as error:
             if not self._failing:
                 self._failing = True
@@ -195,3 +196,15 @@ class AlertRunner:
                 continue
             outbox.record_success(engine, alert, self.clock())
             result.delivered += 1
+
+
+def alert_runner(config: CorsAdminConfig) -> AlertRunner:
+    """The runner ``config`` asks for (its webhook None without a URL: scans only)."""
+    webhook = None
+    if config.alert_webhook_url is not None and config.alert_webhook_secret is not None:
+        webhook = Webhook(config.alert_webhook_url, config.alert_webhook_secret)
+    return AlertRunner(
+        webhook=webhook,
+        expiring_within_days=config.expiring_within_days,
+        interval=config.alert_interval,
+    )
