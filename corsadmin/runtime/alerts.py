@@ -185,7 +185,7 @@ class AlertRunner:
             if alert is None:
                 return
             try:
-                webhook.post(alert.payload, int(self.clock().timestamp()))
+                webhook.post(alert.payload, int(time.time()))  # signed with the real time
             except DeliveryError as error:
                 status = outbox.record_failure(engine, alert, str(error), self.clock())
                 if status == outbox.FAILED:
