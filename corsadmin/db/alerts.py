@@ -213,10 +213,15 @@ def enqueue(connection: sa.Connection, events: Iterable[AlertEvent], now: dateti
     ]
     if not rows:
         return 0
-    statement = _insert(connection, _table(AlertRow)).on_conflict_do_nothing(index_elements=["key"])
+    table = _table(AlertRow)
+    statement = (
+        _insert(connection, table)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(table.c.id)
+    )
     added = 0
-    for row in rows:  # rowcount per row: how many were new, on both databases
-        added += connection.execute(statement, row).rowcount
+    for row in rows:  # a row back for each new one (rowcount is not portable here)
+        added += len(connection.execute(statement, row).all())
     return added
 
 
