@@ -443,3 +443,29 @@ def test_review_without_due_prints_the_review_screens_counts(
     document = json.loads(result.output)
     assert document["due"] == 1
     assert document["policies"] == 1
+
+
+def test_a_redirect_is_not_followed_but_retried(app: Flask, store: PolicyStore) -> None:
+    due_policy(store, app)
+    with running_receiver(SECRET, statuses=[302]) as receiver:
+        result = runner_for(receiver.url, Clock()).run(engine_of(app))
+        assert len(receiver.received) == 1
+        assert receiver.gets == []  # not followed (a followed 302 comes back as a GET)
+    assert (result.delivered, result.retrying) == (0, 1)
+    [row] = alert_rows(app)
+    assert row.last_error.startswith("HTTP 302")
+
+
+def test_a_failing_periodic_run_is_logged_once_and_never_raises(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    runner = AlertRunner(Webhook("http://127.0.0.1:9/", SECRET), 14, interval=0.0)
+
+    def no_database() -> sa.Engine:
+        raise sa.exc.OperationalError("connect", {}, Exception("database is down"))
+
+    with caplog.at_level("WARNING", logger="corsadmin"):
+        assert runner.tick(no_database) is None
+        assert runner.tick(no_database) is None
+    warnings = [r for r in caplog.records if "could not scan or deliver alerts" in r.message]
+    assert len(warnings) == 1

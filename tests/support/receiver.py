@@ -34,6 +34,8 @@ class Receiver:
     secret: str
     statuses: list[int] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
+    #: Paths of GET requests (a redirected POST followed by a client would come as one).
+    gets: list[str] = field(default_factory=list)
     url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -72,9 +74,18 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                     )
                 )
             self.send_response(status)
+            if 300 <= status < 400:
+                self.send_header("Location", "/elsewhere")
             self.send_header("Content-Length", "2")
             self.end_headers()
             self.wfile.write(b"ok")
+
+        def do_GET(self) -> None:
+            with receiver.lock:
+                receiver.gets.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
         def log_message(self, format: str, *args: Any) -> None:
             return
