@@ -265,7 +265,7 @@ def test_two_processes_delivering_at_once_post_each_event_once(
         assert outbox.enqueue(connection, events(count), datetime.now(UTC)) == count
     other = make_host(database_url)
     try:
-        with running_receiver(SECRET) as receiver:
+        with running_receiver(SECRET, delay=0.02) as receiver:
             engines = [engine_of(app), engine_of(other.app)]
             runners = [runner_for(receiver.url, Clock()) for _ in engines]
             threads = [

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ class Receiver:
     secret: str
     statuses: list[int] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
+    #: Seconds each POST takes to answer (so two senders' posts overlap).
+    delay: float = 0.0
     #: Paths of GET requests (a redirected POST followed by a client would come as one).
     gets: list[str] = field(default_factory=list)
     url: str = ""
@@ -63,6 +66,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 receiver.secret, self.headers.get("X-Corsadmin-Signature"), raw
             )
             status = receiver.answer(verified)
+            time.sleep(receiver.delay)
             with receiver.lock:
                 receiver.received.append(
                     Received(
@@ -94,9 +98,11 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def running_receiver(secret: str, statuses: list[int] | None = None) -> Iterator[Receiver]:
+def running_receiver(
+    secret: str, statuses: list[int] | None = None, delay: float = 0.0
+) -> Iterator[Receiver]:
     """A receiver listening on 127.0.0.1 (a free port) for the ``with`` block."""
-    receiver = Receiver(secret=secret, statuses=list(statuses or []))
+    receiver = Receiver(secret=secret, statuses=list(statuses or []), delay=delay)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
     receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
