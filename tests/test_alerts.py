@@ -7,6 +7,7 @@ send|list``). Time is a clock the test moves: nothing sleeps through a backoff."
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -32,7 +33,8 @@ from corsadmin.engine.alerts import (
 )
 from corsadmin.runtime.alerts import AlertRunner, RunResult, Webhook
 from corsadmin.runtime.usage import UsageRecorder
-from tests.support.host import close_host, make_host
+from tests.support.cli import run_cli
+from tests.support.host import TEST_SECRET_KEY, close_host, make_host
 from tests.support.receiver import running_receiver
 
 SECRET: Final = "alerts-test-secret-0123456789"
@@ -469,3 +471,24 @@ def test_a_failing_periodic_run_is_logged_once_and_never_raises(
         assert runner.tick(no_database) is None
     warnings = [r for r in caplog.records if "could not scan or deliver alerts" in r.message]
     assert len(warnings) == 1
+
+
+def test_two_processes_one_after_the_other_send_an_event_once(
+    app: Flask, store: PolicyStore, database_url: str
+) -> None:
+    """``python manage.py corsadmin alerts send`` twice: two real processes on the same
+    database (the standalone app reads the webhook settings from the environment)."""
+    due_policy(store, app)
+    with running_receiver(SECRET) as receiver:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "CORSADMIN_"))},
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": TEST_SECRET_KEY,
+            "CORSADMIN_ALERT_WEBHOOK_URL": receiver.url,
+            "CORSADMIN_ALERT_WEBHOOK_SECRET": SECRET,
+        }
+        first = run_cli(env, "alerts", "send")
+        second = run_cli(env, "alerts", "send")
+        assert [p.verified for p in receiver.received] == [True]
+    assert "1 new; 1 delivered" in first.stdout
+    assert "0 new; 0 delivered" in second.stdout
