@@ -196,7 +196,14 @@ def _insert(connection: sa.Connection, table: sa.Table) -> Any:
 
 
 def enqueue(connection: sa.Connection, events: Iterable[AlertEvent], now: datetime) -> int:
-    """Queue the events whose key is not queued yet; returns how many were new."""
+    """Queue the events whose key is not queued yet; returns how many were new. The
+    keys queued already are read first (one SELECT: a scan finds mostly those), the
+    others inserted ON CONFLICT DO NOTHING (another process may queue them meanwhile)."""
+    table = _table(AlertRow)
+    found = list(events)
+    known = set(
+        connection.scalars(sa.select(table.c.key).where(table.c.key.in_([e.key for e in found])))
+    )
     rows = [
         {
             "key": e.key,
@@ -209,11 +216,11 @@ def enqueue(connection: sa.Connection, events: Iterable[AlertEvent], now: dateti
             "attempts": 0,
             "next_attempt_at": now,
         }
-        for e in events
+        for e in found
+        if e.key not in known
     ]
     if not rows:
         return 0
-    table = _table(AlertRow)
     statement = (
         _insert(connection, table)
         .on_conflict_do_nothing(index_elements=["key"])

@@ -105,7 +105,10 @@ class Webhook:
             with _OPENER.open(self.request(payload, unix_time), timeout=self.timeout) as answer:
                 status = answer.status
         except urllib.error.HTTPError as error:
-            excerpt = error.read(ERROR_BODY_EXCERPT).decode("utf-8", "replace")
+            try:
+                excerpt = error.read(ERROR_BODY_EXCERPT).decode("utf-8", "replace")
+            except OSError:
+                excerpt = ""
             raise DeliveryError(f"HTTP {error.code}: {excerpt}") from None
         except (OSError, ValueError) as error:  # URLError, timeouts, refused connections
             raise DeliveryError(f"{type(error).__name__}: {error}") from None
