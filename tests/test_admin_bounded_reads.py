@@ -1,7 +1,7 @@
 """Admin pages at scale: no page reads every origin rule of a policy.
 
 The rules that are plainly ``https://host`` by their stored text are told apart in SQL
-(:func:`corsadmin.admin.review_reads.plain_https_rule`) and never fetched; the test here
+(:func:`corsadmin.db.review.plain_https_rule`) and never fetched; the test here
 counts the origin rule rows each page loads, with a policy of N and of 10N such rules,
 and checks that the SQL test and its Python twin agree and vouch only for rules with
 no risk. On SQLite and PostgreSQL."""
