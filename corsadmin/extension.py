@@ -25,6 +25,7 @@ from .db.models import Base, State, ensure_state_row
 from .db.store import PolicyStore
 from .engine.snapshot import Snapshot
 from .runtime import hook
+from .runtime.alerts import alert_runner
 from .runtime.refresh import SnapshotHolder
 from .runtime.usage import UsageRecorder
 from .signals import Receivers, decision_made
@@ -118,6 +119,7 @@ class CorsAdmin:
             usage=usage,
             usage_flush_interval=config.usage_flush_interval,
             decisions=Receivers(decision_made, app),
+            alerts=alert_runner(config),
         )
 
     # Reaching the per-app state ----------------------------------------------------

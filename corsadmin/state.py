@@ -25,6 +25,7 @@ from .db.drafts import read_draft
 from .db.loader import RuleCache, load_snapshot, read_revision
 from .db.store import PolicyStore
 from .engine.snapshot import Snapshot
+from .runtime.alerts import AlertRunner
 from .runtime.fleet import FleetReporter, FleetView, read_fleet
 from .runtime.notify import RevisionListener
 from .runtime.notify import supported as notify_supported
@@ -66,6 +67,8 @@ class CorsAdminState:
     hook_failed: bool = False
     #: Applied to every response under the admin prefix (the admin UI's security headers).
     secure_admin_response: Callable[[BaseResponse], object] | None = None
+    #: Scans and delivers alerts (posts only with ``CORSADMIN_ALERT_WEBHOOK_URL``).
+    alerts: AlertRunner | None = None
     #: This process's reports to the fleet view (``CORSADMIN_FLEET_REPORT``).
     fleet: FleetReporter = field(init=False)
 
@@ -78,15 +81,19 @@ class CorsAdminState:
         )
 
     def tick(self) -> None:
-        """The refresh thread's periodic step: write the usage counts, then report to the
-        fleet view. Each step's failure is its own: the fleet step never raises (it logs
-        once); a usage failure is raised after it (the holder logs it once)."""
+        """The refresh thread's periodic step: write the usage counts, report to the fleet
+        view, then (in the refresh thread only, never on a request) scan and deliver
+        alerts, at most once per ``CORSADMIN_ALERT_INTERVAL``. Each step's failure is its
+        own: the fleet and alert steps never raise (they log once); a usage failure is
+        raised after them (the holder logs it once)."""
         failure: Exception | None = None
         try:
             self.flush_usage()
         except Exception as error:
             failure = error
         self.fleet.step()
+        if self.alerts is not None and self.holder.in_refresh_thread():
+            self.alerts.tick(self.engine)  # never raises (logged once)
         if failure is not None:
             raise failure
 

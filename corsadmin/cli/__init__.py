@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from ..policy.document import MAX_DOCUMENT_DEPTH
+from .alerts import alerts_group, review_command
 from .check import check_command
 from .client import ApiClient, RemoteError
 from .context import ACTOR_KEY, REMOTE_KEY
@@ -27,6 +28,7 @@ from .tokens import token_group
 
 __all__ = [
     "MAX_DOCUMENT_DEPTH",
+    "alerts_group",
     "check_command",
     "corsadmin_cli",
     "db_upgrade_command",
@@ -37,6 +39,7 @@ __all__ = [
     "origin_group",
     "policy_group",
     "read_document",
+    "review_command",
     "status_command",
     "token_group",
 ]
@@ -121,5 +124,7 @@ for _command in (
     draft_group,
     token_group,
     status_command,
+    review_command,
+    alerts_group,
 ):
     corsadmin_cli.add_command(_command)
