@@ -116,6 +116,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     alert_interval = os.environ.get("CORSADMIN_ALERT_INTERVAL")
     if alert_interval:
         app.config["CORSADMIN_ALERT_INTERVAL"] = float(alert_interval)
+    heartbeat = os.environ.get("CORSADMIN_FLEET_HEARTBEAT")
+    if heartbeat:
+        app.config["CORSADMIN_FLEET_HEARTBEAT"] = float(heartbeat)
     if test_config is not None:
         app.config.update(test_config)
     if not app.config.get("SECRET_KEY"):

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from corsadmin import CorsAdmin
+from corsadmin import CorsAdmin, standalone
 from corsadmin.db import fleet as fleet_table
 from corsadmin.engine.fleet import (
     EXPIRY_HEARTBEATS,
@@ -304,3 +304,18 @@ def test_a_process_that_never_served_writes_no_row_when_it_stops(
     cors.stop(app)
     assert own_row(app) is None
     assert not state(app).fleet.step(force=True)  # stopped: no more reports
+
+
+def test_the_standalone_app_reads_the_heartbeat_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'standalone.sqlite'}")
+    monkeypatch.setenv("CORSADMIN_FLEET_HEARTBEAT", "2.5")
+    app = standalone.create_app({"SECRET_KEY": "x" * 32})
+    try:
+        assert state(app).config.fleet_heartbeat == 2.5
+        assert state(app).fleet.heartbeat == 2.5
+    finally:
+        state(app).holder.stop()
+        with app.app_context():
+            state(app).db.engine.dispose()
