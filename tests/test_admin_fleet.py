@@ -101,6 +101,7 @@ def test_when_the_table_cannot_be_read_the_screen_shows_this_process_from_memory
     found = rows(page.text)
     assert list(found) == [str(os.getpid())]
     assert found[str(os.getpid())].startswith("current|")  # it checked a moment ago
+    assert "this process" in found[str(os.getpid())]
 
 
 def test_the_page_after_a_change_says_how_far_it_got(app: Flask, cors: CorsAdmin) -> None:

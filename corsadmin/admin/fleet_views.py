@@ -8,13 +8,14 @@ then reads nothing more from the database (no draft badge).
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Final
 
 from flask import g, get_flashed_messages, render_template
 
 from ..engine.fleet import FleetSummary, WorkerFacts, format_age
-from ..runtime.fleet import FleetView
+from ..runtime.fleet import FleetView, host_name
 from ..state import state
 from .blueprint import bp
 
@@ -58,6 +59,7 @@ def workers() -> str:
         view=view,
         f=FleetFormatting,
         heartbeat=state().config.fleet_heartbeat,
+        own=(host_name(), os.getpid()),
     )
 
 
