@@ -15,15 +15,12 @@ from corsadmin.config import MIN_WEBHOOK_SECRET_LENGTH, CorsAdminConfig
 from corsadmin.engine.alerts import (
     EXPIRING,
     FIRST_RETRY_DELAY,
-    LAG_AFTER,
     MAX_ATTEMPTS,
     MAX_RETRY_DELAY,
-    MIN_REPORT_WINDOW,
     RETRY_FACTOR,
     SPIKE_BASELINE_HOURS,
     SPIKE_FACTOR,
     SPIKE_MIN_REFUSALS,
-    WorkerFacts,
     event_id,
     event_key,
     expiring_event,
@@ -31,9 +28,9 @@ from corsadmin.engine.alerts import (
     retry_delay,
     review_due_event,
     sign,
-    worker_lag,
     worker_lagging_event,
 )
+from corsadmin.engine.fleet import WorkerFacts, WorkerStatus
 from corsadmin.limits import MAX_ALERT_KEY_LENGTH
 
 NOW = datetime(2026, 12, 7, 12, 30, tzinfo=UTC)
@@ -105,51 +102,45 @@ def test_a_spike_is_the_minimum_and_ten_times_the_weeks_hourly_average(
 
 
 def worker(**changes: object) -> WorkerFacts:
+    moment = NOW.timestamp() - 1
     values: dict[str, object] = {
         "host": "web-1",
         "pid": 42,
-        "revision": 7,
-        "checked_at": NOW - timedelta(seconds=1),
+        "started_at": moment - 60,
+        "revision": 6,
+        "loaded_at": moment - 30,
+        "committed_at": moment - 31,
+        "checked_at": moment,
+        "listening": True,
         "interval": 1.0,
-        "reported_at": NOW - timedelta(seconds=1),
+        "reported_at": moment,
     }
     values.update(changes)
     return WorkerFacts(**values)  # type: ignore[arg-type]
 
 
-LONG_AGO = NOW - timedelta(seconds=LAG_AFTER + 1)
-JUST_NOW = NOW - timedelta(seconds=LAG_AFTER - 1)
+def test_a_current_worker_raises_no_event() -> None:
+    assert worker_lagging_event(worker(), WorkerStatus.CURRENT, 7) is None
 
 
-def test_a_worker_up_to_date_does_not_lag() -> None:
-    assert worker_lag(worker(), 7, LONG_AGO, NOW) is None
-
-
-def test_a_worker_on_an_older_revision_lags_once_the_new_one_is_lag_after_old() -> None:
-    assert worker_lag(worker(revision=6), 7, JUST_NOW, NOW) is None  # still catching up
-    why = worker_lag(worker(revision=6), 7, LONG_AGO, NOW)
-    assert why is not None
-    assert "enforces revision 6" in why
-    event = worker_lagging_event(worker(revision=6), 7, LONG_AGO, NOW)
+def test_a_lagging_worker_is_an_event_keyed_by_its_revision() -> None:
+    event = worker_lagging_event(worker(), WorkerStatus.LAGGING, 7)
     assert event is not None
     assert event.key == "worker-lagging:web-1:42:6"
     assert event.policy is None
+    assert "enforces revision 6, the current one is 7" in event.summary
     assert event.details["current_revision"] == 7
+    assert event.details["status"] == "lagging"
 
 
-def test_a_worker_without_a_recent_successful_check_lags() -> None:
-    why = worker_lag(worker(checked_at=LONG_AGO), 7, LONG_AGO, NOW)
-    assert why is not None
-    assert "no successful revision check" in why
-    assert worker_lag(worker(checked_at=None), 7, LONG_AGO, NOW) is not None
-
-
-def test_a_worker_that_stopped_reporting_is_not_lagging_it_is_gone() -> None:
-    gone = NOW - timedelta(seconds=MIN_REPORT_WINDOW + 1)
-    assert worker_lag(worker(revision=1, reported_at=gone), 7, LONG_AGO, NOW) is None
-    # a slow interval widens the window: 3 x 10 s
-    slow = worker(revision=1, interval=10.0, reported_at=NOW - timedelta(seconds=25))
-    assert worker_lag(slow, 7, LONG_AGO, NOW) is not None
+def test_a_stale_worker_says_when_it_last_checked() -> None:
+    event = worker_lagging_event(worker(checked_at=NOW.timestamp() - 60), WorkerStatus.STALE, 6)
+    assert event is not None
+    assert "no successful revision check since 2026-12-07T12:29:00" in event.summary
+    assert event.details["status"] == "stale"
+    never = worker_lagging_event(worker(checked_at=None), WorkerStatus.STALE, 6)
+    assert never is not None
+    assert "since never" in never.summary
 
 
 # --- retries -------------------------------------------------------------------------------------

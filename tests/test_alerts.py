@@ -24,7 +24,6 @@ from corsadmin.db import alerts as outbox
 from corsadmin.db.models import AlertRow, Policy, RefusalHourRow, State, WorkerRow
 from corsadmin.engine.alerts import (
     FIRST_RETRY_DELAY,
-    LAG_AFTER,
     MAX_ATTEMPTS,
     MAX_RETRY_DELAY,
     SPIKE_BASELINE_HOURS,
@@ -179,7 +178,7 @@ def test_a_worker_on_an_old_revision_or_not_checking_is_lagging(
     add_policy(store, "one")
     add_policy(store, "two")
     now = datetime.now(UTC)
-    committed = now - timedelta(seconds=LAG_AFTER * 2)
+    committed = now - timedelta(seconds=60)  # past the fleet's lagging and stale thresholds
     with engine_of(app).begin() as connection:
         connection.execute(sa.update(State).values(changed_at=committed))
         current = int(connection.scalar(sa.select(State.revision)) or 0)

@@ -66,7 +66,10 @@ def review_command(due: bool, output_format: str) -> None:
         _review_totals(now, output_format)
         return
     with app_state.engine().connect() as connection:
-        events = outbox.detect(connection, now, app_state.config.expiring_within_days)
+        config = app_state.config
+        events = outbox.detect(
+            connection, now, config.expiring_within_days, heartbeat=config.fleet_heartbeat
+        )
     bodies = [webhook_body(e, now) for e in events]
     if output_format == "json":
         document = {"now": _iso(now), "count": len(bodies), "events": bodies}

@@ -31,7 +31,6 @@ from ..engine.alerts import (
     SPIKE_BASELINE_HOURS,
     SPIKE_MIN_REFUSALS,
     AlertEvent,
-    WorkerFacts,
     expiring_event,
     refusal_spike_event,
     retry_delay,
@@ -39,9 +38,11 @@ from ..engine.alerts import (
     webhook_body,
     worker_lagging_event,
 )
+from ..engine.fleet import DEFAULT_HEARTBEAT, expires_after, worker_status
 from ..engine.review import PolicyFacts, review_status
 from ..limits import MAX_ALERT_ERROR_LENGTH
-from .models import AlertRow, OriginRuleRow, Policy, RefusalHourRow, State, WorkerRow
+from .fleet import live_workers
+from .models import AlertRow, OriginRuleRow, Policy, RefusalHourRow, State
 
 #: Events of one kind one scan finds at most (the soonest first); the rest next time.
 MAX_EVENTS_PER_KIND: Final = 500
@@ -80,14 +81,16 @@ def detect(
     expiring_within_days: int,
     *,
     due_since: datetime | None = None,
+    heartbeat: float = DEFAULT_HEARTBEAT,
 ) -> list[AlertEvent]:
     """Every event there is now, by kind (:data:`KINDS`) then key. ``due_since``: only
-    the reviews that fell due since then (the alert scan), else every due review."""
+    the reviews that fell due since then (the alert scan), else every due review;
+    ``heartbeat``: the fleet's (``CORSADMIN_FLEET_HEARTBEAT``), to judge the workers."""
     events = [
         *due_reviews(connection, now, due_since),
         *expiring_rules(connection, now, expiring_within_days),
         *refusal_spikes(connection, now),
-        *lagging_workers(connection, now),
+        *lagging_workers(connection, now, heartbeat),
     ]
     order = {kind: i for i, kind in enumerate(KINDS)}
     return sorted(events, key=lambda e: (order[e.kind], e.key))
@@ -165,26 +168,29 @@ def current_revision(connection: sa.Connection) -> tuple[int, datetime] | None:
     return None if row is None else (int(row.revision), row.changed_at)
 
 
-def lagging_workers(connection: sa.Connection, now: datetime) -> list[AlertEvent]:
-    """The running workers that lag (:func:`corsadmin.engine.alerts.worker_lag`)."""
+def lagging_workers(
+    connection: sa.Connection, now: datetime, heartbeat: float = DEFAULT_HEARTBEAT
+) -> list[AlertEvent]:
+    """The live processes the fleet view flags lagging or stale
+    (:func:`corsadmin.engine.fleet.worker_status`, judged with ``heartbeat``)."""
     current = current_revision(connection)
     if current is None:
         return []
-    w = _table(WorkerRow)
-    rows = connection.execute(
-        sa.select(w.c.host, w.c.pid, w.c.revision, w.c.checked_at, w.c.interval, w.c.reported_at)
-        .order_by(w.c.reported_at.desc(), w.c.host, w.c.pid)
-        .limit(MAX_EVENTS_PER_KIND)
-    )
+    moment = now.timestamp()
+    workers, _more = live_workers(connection, now=moment, expiry=expires_after(heartbeat))
     found: list[AlertEvent] = []
-    for row in rows:
-        worker = WorkerFacts(
-            row.host, int(row.pid), int(row.revision), row.checked_at, row.interval, row.reported_at
+    for worker in workers:
+        status = worker_status(
+            worker,
+            revision=current[0],
+            committed_at=current[1].timestamp(),
+            now=moment,
+            heartbeat=heartbeat,
         )
-        event = worker_lagging_event(worker, current[0], current[1], now)
+        event = worker_lagging_event(worker, status, current[0])
         if event is not None:
             found.append(event)
-    return found
+    return found[:MAX_EVENTS_PER_KIND]
 
 
 # --- the outbox ----------------------------------------------------------------------------------

@@ -16,9 +16,9 @@ same key, so it is queued once):
   in one clock hour and at least :data:`SPIKE_FACTOR` times its average hourly
   refusals over the :data:`SPIKE_BASELINE_HOURS` before that hour (hours without
   refusals count as 0); key ``refusal-spike:<policy>:<hour>``;
-- ``worker-lagging``: a process that reports (its row is fresh) but enforces a
-  revision older than the current one committed more than :data:`LAG_AFTER`
-  seconds ago, or whose last successful revision check is older than that; key
+- ``worker-lagging``: a process in the fleet view that is *lagging* or *stale* by
+  the fleet's one test (:func:`corsadmin.engine.fleet.worker_status`: the Workers
+  screen and ``corsadmin status`` flag the same processes); key
   ``worker-lagging:<host>:<pid>:<revision>``.
 
 The signature (``X-Corsadmin-Signature``) is ``t=<unix time>,v1=<hex>``, the hex an
@@ -32,10 +32,11 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from ..limits import MAX_ALERT_KEY_LENGTH, MAX_ALERT_SUMMARY_LENGTH
+from .fleet import WorkerFacts, WorkerStatus
 
 REVIEW_DUE: Final = "review-due"
 EXPIRING: Final = "expiring"
@@ -51,15 +52,6 @@ SPIKE_MIN_REFUSALS: Final = 100
 SPIKE_FACTOR: Final = 10
 #: Refusal spike: the hours before an hour its average is taken over (7 days).
 SPIKE_BASELINE_HOURS: Final = 7 * 24
-
-#: Worker lagging: seconds a worker may stay on an older revision (or go without a
-#: successful revision check) before it is lagging.
-LAG_AFTER: Final = 30.0
-#: Worker lagging: a worker counts as running when it reported within this many of
-#: its refresh intervals...
-REPORT_INTERVALS: Final = 3
-#: ...or within this many seconds, whichever is longer.
-MIN_REPORT_WINDOW: Final = 10.0
 
 #: Delivery: seconds before the second attempt; each next waits RETRY_FACTOR times longer.
 FIRST_RETRY_DELAY: Final = 30.0
@@ -102,6 +94,10 @@ def event_id(key: str) -> str:
     """The event's id (``X-Corsadmin-Event-Id``): the same for every attempt, every
     process and every restart, so a receiver can drop a repeat."""
     return hashlib.sha256(key.encode()).hexdigest()[:EVENT_ID_LENGTH]
+
+
+def _moment(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 def _iso(value: datetime) -> str:
@@ -179,46 +175,18 @@ def refusal_spike_event(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class WorkerFacts:
-    """A worker's row (``corsadmin_worker``), as the lag rule needs it."""
-
-    host: str
-    pid: int
-    revision: int
-    checked_at: datetime | None
-    interval: float
-    reported_at: datetime
-
-
-def worker_lag(
-    worker: WorkerFacts, current: int, committed_at: datetime, now: datetime
-) -> str | None:
-    """Why ``worker`` lags (None: it does not, or it stopped reporting): a running
-    worker on a revision older than ``current``, which committed at ``committed_at``
-    more than :data:`LAG_AFTER` ago, or without a successful check for that long."""
-    window = max(REPORT_INTERVALS * worker.interval, MIN_REPORT_WINDOW)
-    if worker.reported_at < now - timedelta(seconds=window):
-        return None  # not running (any more): the fleet view shows it as gone
-    lag = timedelta(seconds=LAG_AFTER)
-    if worker.revision < current and committed_at < now - lag:
-        return (
-            f"enforces revision {worker.revision}; revision {current} committed at "
-            f"{_iso(committed_at)}"
-        )
-    if worker.checked_at is None or worker.checked_at < now - lag:
-        last = _iso(worker.checked_at) if worker.checked_at else "never"
-        return f"no successful revision check since {last}"
-    return None
-
-
 def worker_lagging_event(
-    worker: WorkerFacts, current: int, committed_at: datetime, now: datetime
+    worker: WorkerFacts, status: WorkerStatus, current: int
 ) -> AlertEvent | None:
-    """The lagging event of ``worker`` (see :func:`worker_lag`), or None."""
-    why = worker_lag(worker, current, committed_at, now)
-    if why is None:
+    """The lagging event of ``worker``, whose fleet status is ``status``
+    (:func:`corsadmin.engine.fleet.worker_status`), or None when it is current."""
+    if status is WorkerStatus.CURRENT:
         return None
+    if status is WorkerStatus.LAGGING:
+        why = f"enforces revision {worker.revision}, the current one is {current}"
+    else:
+        last = _iso(_moment(worker.checked_at)) if worker.checked_at else "never"
+        why = f"no successful revision check since {last}"
     return AlertEvent(
         key=event_key(WORKER_LAGGING, worker.host, worker.pid, worker.revision),
         kind=WORKER_LAGGING,
@@ -229,8 +197,9 @@ def worker_lagging_event(
             "pid": worker.pid,
             "revision": worker.revision,
             "current_revision": current,
-            "checked_at": _iso(worker.checked_at) if worker.checked_at else None,
-            "reported_at": _iso(worker.reported_at),
+            "status": status.value,
+            "checked_at": _iso(_moment(worker.checked_at)) if worker.checked_at else None,
+            "reported_at": _iso(_moment(worker.reported_at)),
         },
     )
 

@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from ..config import CorsAdminConfig
 from ..db import alerts as outbox
 from ..engine.alerts import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
+from ..engine.fleet import DEFAULT_HEARTBEAT
 
 log = logging.getLogger("corsadmin")
 
@@ -135,6 +136,8 @@ class AlertRunner:
     webhook: Webhook | None
     expiring_within_days: int
     interval: float
+    #: The fleet's heartbeat (``CORSADMIN_FLEET_HEARTBEAT``): how workers are judged.
+    heartbeat: float = DEFAULT_HEARTBEAT
     #: Injectable for tests: what "now" is (the backoff is computed from it).
     clock: Clock = utc_now
     last_run: float | None = None
@@ -173,7 +176,13 @@ class AlertRunner:
         since = now - timedelta(days=outbox.ALERT_RETENTION_DAYS)
         result = RunResult()
         with engine.begin() as connection:
-            events = outbox.detect(connection, now, self.expiring_within_days, due_since=since)
+            events = outbox.detect(
+                connection,
+                now,
+                self.expiring_within_days,
+                due_since=since,
+                heartbeat=self.heartbeat,
+            )
             result.detected = len(events)
             result.queued = outbox.enqueue(connection, events, now)
             result.pruned = outbox.prune(connection, now, self.expiring_within_days)
@@ -210,4 +219,5 @@ def alert_runner(config: CorsAdminConfig) -> AlertRunner:
         webhook=webhook,
         expiring_within_days=config.expiring_within_days,
         interval=config.alert_interval,
+        heartbeat=config.fleet_heartbeat,
     )
