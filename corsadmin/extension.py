@@ -25,6 +25,7 @@ from .db.models import Base, State, ensure_state_row
 from .db.store import PolicyStore
 from .engine.snapshot import Snapshot
 from .runtime import hook
+from .runtime.metrics import start_metrics
 from .runtime.refresh import SnapshotHolder
 from .runtime.usage import UsageRecorder
 from .signals import Receivers, decision_made
@@ -101,6 +102,8 @@ class CorsAdmin:
             on_tick=lambda: state(app).flush_usage(),
             change_waiter=lambda: state(app).change_waiter(),
         )
+        # Before the first load (load_at_start), so the metrics see it.
+        metrics = start_metrics(app) if config.metrics else None
         usage = None
         if config.track_usage:  # usage counting is a subscriber of this app's decisions
             usage = UsageRecorder(retention_days=config.usage_retention_days)
@@ -117,6 +120,7 @@ class CorsAdmin:
             usage=usage,
             usage_flush_interval=config.usage_flush_interval,
             decisions=Receivers(decision_made, app),
+            metrics=metrics,
         )
 
     # Reaching the per-app state ----------------------------------------------------

@@ -25,6 +25,7 @@ from .db.drafts import read_draft
 from .db.loader import RuleCache, load_snapshot, read_revision
 from .db.store import PolicyStore
 from .engine.snapshot import Snapshot
+from .runtime.metrics import MetricsRecorder
 from .runtime.notify import RevisionListener
 from .runtime.notify import supported as notify_supported
 from .runtime.refresh import SnapshotHolder
@@ -65,6 +66,8 @@ class CorsAdminState:
     hook_failed: bool = False
     #: Applied to every response under the admin prefix (the admin UI's security headers).
     secure_admin_response: Callable[[BaseResponse], object] | None = None
+    #: This app's Prometheus metrics (``CORSADMIN_METRICS``), or None when off.
+    metrics: MetricsRecorder | None = None
 
     def flush_usage(self, force: bool = False) -> int:
         """Write the usage counts and the draft's traffic counts if the flush interval

@@ -10,6 +10,7 @@ and allocation-free on a memo hit: this is the hot path (``benchmarks/bench.py``
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Protocol
 
@@ -19,7 +20,9 @@ from werkzeug.wrappers import Response as BaseResponse
 from ..engine.decide import decide
 from ..engine.headers import CORS_RESPONSE_HEADERS, HeaderPairs
 from ..signals import Receivers, decision_made, report_receiver_failure
+from .metrics import MetricsRecorder
 from .refresh import SnapshotHolder
+from .refusals import log_refusal, refusal_log
 from .trial import TrialRecorder, try_draft
 
 
@@ -33,6 +36,7 @@ class HookState(Protocol):
     decisions: Receivers  # of decision_made, for this app
     trial_recorder: TrialRecorder  # counts what the active draft would answer otherwise
     secure_admin_response: Callable[[BaseResponse], object] | None
+    metrics: MetricsRecorder | None  # None: CORSADMIN_METRICS is off
 
     def report_hook_failure(self, what: str) -> None: ...
 
@@ -86,7 +90,9 @@ def add_cors_headers(state: HookState, response: BaseResponse) -> BaseResponse:
     """Write the CORS headers of the covered paths (computed by Flask-CORS, memoized).
 
     The hot path: on a memo hit this is a path look-up and a dictionary look-up,
-    with no allocation but the key tuple. Trying a draft: one attribute read if none.
+    with no allocation but the key tuple. Trying a draft: one attribute read if none;
+    metrics: one attribute read if off; the refusal log: one comparison of the
+    outcome, and a level check only for a refused request.
     """
     try:
         req = request._get_current_object()  # type: ignore[attr-defined]
@@ -121,6 +127,13 @@ def add_cors_headers(state: HookState, response: BaseResponse) -> BaseResponse:
         return response
     if origin is None:
         return response
+    if state.metrics is not None:  # metrics off: this attribute test is all they cost
+        try:
+            state.metrics.count(decision.policy, evaluation.outcome)
+        except Exception:
+            state.report_hook_failure("counting a decision")
+    if evaluation.outcome != "allowed" and refusal_log.isEnabledFor(logging.DEBUG):
+        log_refusal(evaluation, origin, method, acr_method)
     if snapshot.trial is not None:  # report-only, after the live answer (covered or not)
         fields = (path, method, origin, acr_method, acr_headers, private)
         try_draft(state.trial_recorder, snapshot.trial, evaluation, *fields)
