@@ -229,8 +229,7 @@ def test_metrics_on_without_prometheus_client_fail_init_app_clearly() -> None:
 
 def test_several_apps_share_one_set_of_metric_objects(tmp_path: Path) -> None:
     apps = [
-        make_app(f"sqlite:///{tmp_path / f'{i}.sqlite'}", CORSADMIN_METRICS=True)
-        for i in range(2)
+        make_app(f"sqlite:///{tmp_path / f'{i}.sqlite'}", CORSADMIN_METRICS=True) for i in range(2)
     ]
     try:
         recorders = [state(app).metrics for app in apps]
@@ -255,4 +254,3 @@ def test_the_host_mounts_a_view_or_a_wsgi_app(app: Flask) -> None:
     body = b"".join(Client(served).get("/internal/metrics").response)
     assert line.encode() in body
     assert b"corsadmin_revision{" in body
-

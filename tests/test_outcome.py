@@ -60,7 +60,7 @@ def test_the_codes_are_a_fixed_set() -> None:
         "not-a-serialized-origin",
         "no-policy",
     )
-    assert OUTCOMES == get_args(Outcome)
+    assert get_args(Outcome) == OUTCOMES
 
 
 @pytest.mark.parametrize(
