@@ -17,7 +17,7 @@ from typing import Protocol
 from flask import Flask, request
 from werkzeug.wrappers import Response as BaseResponse
 
-from ..engine.decide import decide
+from ..engine.decide import Evaluation, decide
 from ..engine.headers import CORS_RESPONSE_HEADERS, HeaderPairs
 from ..signals import Receivers, decision_made, report_receiver_failure
 from .metrics import MetricsRecorder
@@ -88,12 +88,8 @@ def is_covered_preflight(state: HookState) -> bool:
 
 def add_cors_headers(state: HookState, response: BaseResponse) -> BaseResponse:
     """Write the CORS headers of the covered paths (computed by Flask-CORS, memoized).
-
-    The hot path: on a memo hit this is a path look-up and a dictionary look-up,
-    with no allocation but the key tuple. Trying a draft: one attribute read if none;
-    metrics: one attribute read if off; the refusal log: one comparison of the
-    outcome, and a level check only for a refused request.
-    """
+    The hot path: a memo hit is a path and a dictionary look-up, allocating only the key
+    tuple; no draft, metrics off, allowed: an attribute read each and one comparison."""
     try:
         req = request._get_current_object()  # type: ignore[attr-defined]
         path = req.path
@@ -127,13 +123,8 @@ def add_cors_headers(state: HookState, response: BaseResponse) -> BaseResponse:
         return response
     if origin is None:
         return response
-    if state.metrics is not None:  # metrics off: this attribute test is all they cost
-        try:
-            state.metrics.count(decision.policy, evaluation.outcome)
-        except Exception:
-            state.report_hook_failure("counting a decision")
-    if evaluation.outcome != "allowed" and refusal_log.isEnabledFor(logging.DEBUG):
-        log_refusal(evaluation, origin, method, acr_method)
+    if state.metrics is not None or evaluation.outcome != "allowed":
+        observe(state, evaluation, origin, method, acr_method)
     if snapshot.trial is not None:  # report-only, after the live answer (covered or not)
         fields = (path, method, origin, acr_method, acr_headers, private)
         try_draft(state.trial_recorder, snapshot.trial, evaluation, *fields)
@@ -143,6 +134,20 @@ def add_cors_headers(state: HookState, response: BaseResponse) -> BaseResponse:
         except Exception:  # a subscriber never changes the response
             report_receiver_failure(decision_made)
     return response
+
+
+def observe(
+    state: HookState, evaluation: Evaluation, origin: str, method: str, acr_method: str | None
+) -> None:
+    """Count a CORS request (metrics on) and log it if refused (``corsadmin.refusals``
+    at DEBUG: the level is checked here, for refused requests only)."""
+    if state.metrics is not None:
+        try:
+            state.metrics.count(evaluation.decision.policy, evaluation.outcome)
+        except Exception:
+            state.report_hook_failure("counting a decision")
+    if evaluation.outcome != "allowed" and refusal_log.isEnabledFor(logging.DEBUG):
+        log_refusal(evaluation, origin, method, acr_method)
 
 
 def write_headers(response: BaseResponse, pairs: HeaderPairs, vary_origin: bool) -> None:
