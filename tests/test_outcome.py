@@ -50,45 +50,38 @@ def outcome(
     return decide(snapshot, path, method, origin, requested, headers, private).outcome
 
 
-def test_the_codes_are_a_fixed_set() -> None:
-    assert OUTCOMES == (
-        "allowed",
-        "origin-not-allowed",
-        "method-not-allowed",
-        "header-not-allowed",
-        "private-network-not-allowed",
-        "not-a-serialized-origin",
-        "no-policy",
-    )
+CASES: list[tuple[tuple[object, ...], Outcome]] = [
+    (("/api/x", APP), "allowed"),
+    (("/open/x", "https://anyone.example"), "allowed"),
+    (("/api/x", "https://evil.example"), "origin-not-allowed"),
+    (("/api/x", "https://app.example/path"), "not-a-serialized-origin"),
+    (("/api/x", "not an origin"), "not-a-serialized-origin"),
+    (("/elsewhere", APP), "no-policy"),
+    # Preflights: the method, the headers, private network.
+    (("/api/x", APP, "OPTIONS", "PUT", "content-type, x-trace"), "allowed"),
+    (("/api/x", APP, "OPTIONS", "POST"), "allowed"),  # safelisted: never needs listing
+    (("/api/x", APP, "OPTIONS", "DELETE"), "method-not-allowed"),
+    (("/api/x", APP, "OPTIONS", "delete"), "method-not-allowed"),
+    (("/api/x", APP, "OPTIONS", "PUT", "x-other"), "header-not-allowed"),
+    (("/api/x", APP, "OPTIONS", "PUT", "content-type, x-other"), "header-not-allowed"),
+    (("/api/x", APP, "OPTIONS", "PUT", "bad header(,"), "header-not-allowed"),
+    (("/api/x", APP, "OPTIONS", "PUT", ", ,"), "allowed"),  # no name at all
+    (("/api/x", APP, "OPTIONS", "PUT", None, True), "private-network-not-allowed"),
+    (("/lan/x", APP, "OPTIONS", "DELETE", "x-anything", True), "allowed"),
+    (("/open/x", APP, "OPTIONS", "PUT"), "method-not-allowed"),
+    (("/api/x", "https://evil.example", "OPTIONS", "PUT"), "origin-not-allowed"),
+    # An OPTIONS request that is no preflight is judged as a plain request.
+    (("/api/x", APP, "OPTIONS"), "allowed"),
+]
+
+
+def test_the_codes_are_a_fixed_set_and_each_is_tested() -> None:
     assert get_args(Outcome) == OUTCOMES
+    assert len(set(OUTCOMES)) == 7
+    assert {expected for _args, expected in CASES} == set(OUTCOMES)
 
 
-@pytest.mark.parametrize(
-    ("args", "expected"),
-    [
-        (("/api/x", APP), "allowed"),
-        (("/open/x", "https://anyone.example"), "allowed"),
-        (("/api/x", "https://evil.example"), "origin-not-allowed"),
-        (("/api/x", "https://app.example/path"), "not-a-serialized-origin"),
-        (("/api/x", "not an origin"), "not-a-serialized-origin"),
-        (("/elsewhere", APP), "no-policy"),
-        # Preflights: the method, the headers, private network.
-        (("/api/x", APP, "OPTIONS", "PUT", "content-type, x-trace"), "allowed"),
-        (("/api/x", APP, "OPTIONS", "POST"), "allowed"),  # safelisted: never needs listing
-        (("/api/x", APP, "OPTIONS", "DELETE"), "method-not-allowed"),
-        (("/api/x", APP, "OPTIONS", "delete"), "method-not-allowed"),
-        (("/api/x", APP, "OPTIONS", "PUT", "x-other"), "header-not-allowed"),
-        (("/api/x", APP, "OPTIONS", "PUT", "content-type, x-other"), "header-not-allowed"),
-        (("/api/x", APP, "OPTIONS", "PUT", "bad header(,"), "header-not-allowed"),
-        (("/api/x", APP, "OPTIONS", "PUT", ", ,"), "allowed"),  # no name at all
-        (("/api/x", APP, "OPTIONS", "PUT", None, True), "private-network-not-allowed"),
-        (("/lan/x", APP, "OPTIONS", "DELETE", "x-anything", True), "allowed"),
-        (("/open/x", APP, "OPTIONS", "PUT"), "method-not-allowed"),
-        (("/api/x", "https://evil.example", "OPTIONS", "PUT"), "origin-not-allowed"),
-        # An OPTIONS request that is no preflight is judged as a plain request.
-        (("/api/x", APP, "OPTIONS"), "allowed"),
-    ],
-)
+@pytest.mark.parametrize(("args", "expected"), CASES)
 def test_each_case_has_its_code(args: tuple[object, ...], expected: Outcome) -> None:
     assert outcome(*args) == expected  # type: ignore[arg-type]
 
