@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -41,6 +43,23 @@ def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
     return found
 
 
+def revision_pids(port: int) -> set[int]:
+    return {int(labels["pid"]) for labels, _value in scrape(port)["corsadmin_revision"]}
+
+
+def wait_for_series_to_go(port: int, pid: int, deadline: float = 20.0) -> bool:
+    """True once the scrape has no revision series of ``pid`` (an exited worker)."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        try:
+            if pid not in revision_pids(port):
+                return True
+        except OSError:
+            pass  # no worker free to answer yet
+        time.sleep(0.1)
+    return False
+
+
 @pytest.mark.slow
 def test_the_scrape_sums_every_worker_and_shows_each_revision(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'served.sqlite'}"
@@ -57,6 +76,7 @@ def test_the_scrape_sums_every_worker_and_shows_each_revision(tmp_path: Path) ->
     port = free_port()
     log_path = tmp_path / "gunicorn.log"
     cmd = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-b", f"{LOOPBACK}:{port}"]
+    cmd += ["-c", "tests/support/metrics_gunicorn_conf.py"]
     cmd += ["tests.support.metrics_app:create_app()"]
     with serve_process(
         cmd, port=port, env=env, cwd=REPO_ROOT, ready_path="/metrics", log_path=log_path
@@ -70,6 +90,9 @@ def test_the_scrape_sums_every_worker_and_shows_each_revision(tmp_path: Path) ->
         get(port, "/api/x")  # no Origin: not counted
         assert len(pids) == WORKERS, log_tail(log_path)
         found = scrape(port)
+        victim = min(pids)
+        os.kill(victim, signal.SIGTERM)  # the master starts another; child_exit forgets it
+        assert wait_for_series_to_go(port, victim), log_tail(log_path)
     decisions = {
         (labels["policy"], labels["outcome"]): value
         for labels, value in found["corsadmin_decisions_total"]
