@@ -254,3 +254,19 @@ def test_the_host_mounts_a_view_or_a_wsgi_app(app: Flask) -> None:
     body = b"".join(Client(served).get("/internal/metrics").response)
     assert line.encode() in body
     assert b"corsadmin_revision{" in body
+
+
+def test_the_metrics_benchmark_runs_in_smoke_mode() -> None:
+    """``bench.py --metrics`` (figures in benchmarks/RESULTS.md): it runs, measuring
+    the same requests with metrics off and on (no assertion on the times here)."""
+    done = subprocess.run(
+        [sys.executable, "benchmarks/bench.py", "--metrics", "--quick"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line.split("|")[1].strip() for line in done.stdout.splitlines() if "|" in line]
+    assert rows[2:] == ["GET, allowed", "preflight, allowed", "GET, refused"]
