@@ -2,7 +2,8 @@
 
 The request's walk (docs/architecture.md): :func:`add_cors_headers` asks
 :func:`corsadmin.engine.decide.decide` for the answer (memoized: the one
-evaluator), writes the headers Flask-CORS computed, and tells the
+evaluator), writes the headers Flask-CORS computed, counts a CORS request for the
+metrics and logs a refused one at DEBUG (:func:`observe`), and tells the
 :data:`corsadmin.signals.decision_made` subscribers (usage counting is one).
 :func:`install` registers it on an app with the preflight override. Kept short
 and allocation-free on a memo hit: this is the hot path (``benchmarks/bench.py``).
