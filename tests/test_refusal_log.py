@@ -7,6 +7,8 @@ import logging
 
 import pytest
 from flask import Flask
+from hypothesis import given
+from hypothesis import strategies as st
 
 from corsadmin import CorsAdmin
 from corsadmin.runtime.refusals import (
@@ -103,3 +105,15 @@ def test_sanitised() -> None:
     assert sanitised("a\nb\u2028", 300) == "a\\nb\\u2028"
     long = "x" * (MAX_LOGGED_ORIGIN + 1)
     assert sanitised(long, MAX_LOGGED_ORIGIN) == "x" * MAX_LOGGED_ORIGIN + CUT_MARK
+
+
+@given(st.text(max_size=2 * MAX_LOGGED_ORIGIN))
+def test_any_origin_becomes_one_printable_bounded_value(origin: str) -> None:
+    value = sanitised(origin, MAX_LOGGED_ORIGIN)
+    assert value.isprintable()  # no line break, no escape sequence: one line, as written
+    assert len(value) <= len(r"\U0010ffff") * MAX_LOGGED_ORIGIN + len(CUT_MARK)
+    assert value.endswith(CUT_MARK) == (len(origin) > MAX_LOGGED_ORIGIN) or origin.endswith(
+        CUT_MARK
+    )
+    if origin.isprintable() and "\\" not in origin and len(origin) <= MAX_LOGGED_ORIGIN:
+        assert value == origin
