@@ -11,6 +11,7 @@ from __future__ import annotations
 from .db.drafts import DraftStore, Promotion
 from .db.store import ImportReport, PolicyStore
 from .db.tokens import Token, TokenStore
+from .engine.alerts import verify_signature
 from .engine.explain import Evaluation, Explanation, evaluate, explain
 from .engine.snapshot import CorsRequest, Decision, Snapshot
 from .errors import (
@@ -63,4 +64,5 @@ __all__ = [
     "explain",
     "parse_document",
     "validate_policy",
+    "verify_signature",
 ]

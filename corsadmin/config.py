@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 #: Days a usage row is kept after it was last seen, by default.
 DEFAULT_RETENTION_DAYS: Final = 90
@@ -30,6 +31,14 @@ DEFAULT_EXPIRING_WITHIN_DAYS: Final = 14
 DEFAULT_SESSION_IDLE_MINUTES: Final = 30
 #: No built-in login session lasts longer than this, whatever its use (12 hours).
 MAX_SESSION_IDLE_MINUTES: Final = 12 * 60
+#: Alerts: seconds between two scans for events (and deliveries) of one process, by default.
+DEFAULT_ALERT_INTERVAL: Final = 60.0
+#: Alerts: the shortest scan interval accepted (seconds): each scan reads the tables.
+MIN_ALERT_INTERVAL: Final = 1.0
+#: Alerts: the shortest webhook secret accepted (characters).
+MIN_WEBHOOK_SECRET_LENGTH: Final = 16
+#: Alerts: the longest webhook URL accepted (characters).
+MAX_WEBHOOK_URL_LENGTH: Final = 2000
 
 
 def _number(minimum: float = 0.0) -> Callable[[str, Any], Any]:
@@ -107,6 +116,38 @@ def _loader(key: str, value: Any) -> Any:
 def _optional_text(key: str, value: Any) -> Any:
     if value is not None and not isinstance(value, str):
         raise ValueError(f"{key} must be a path or an endpoint name, not {value!r}")
+    return value
+
+
+def _webhook_url(key: str, value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_WEBHOOK_URL_LENGTH:
+        raise ValueError(
+            f"{key} must be an http(s) URL of at most {MAX_WEBHOOK_URL_LENGTH} characters, "
+            f"not {value!r}"
+        )
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        parts = urlsplit("")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
+        raise ValueError(
+            f"{key} must be an http:// or https:// URL with a host (and no user name), "
+            f"not {value!r}"
+        )
+    return value
+
+
+def _webhook_secret(key: str, value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) < MIN_WEBHOOK_SECRET_LENGTH:
+        raise ValueError(
+            f"{key} must be a string of at least {MIN_WEBHOOK_SECRET_LENGTH} characters "
+            "(a random one: it signs every alert)"
+        )
     return value
 
 
@@ -204,6 +245,28 @@ class CorsAdminConfig:
         "CORSADMIN_USAGE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, _retention,
         "days a usage row is kept after it was last seen; rules keep their own 'last seen'",
     )  # fmt: skip
+    alert_webhook_url: str | None = _setting(
+        "CORSADMIN_ALERT_WEBHOOK_URL", None, _webhook_url,
+        "alerts: the http(s) URL each alert is POSTed to as signed JSON (None: no webhook; "
+        "`corsadmin review --due` still lists what is due)",
+    )  # fmt: skip
+    alert_webhook_secret: str | None = _setting(
+        "CORSADMIN_ALERT_WEBHOOK_SECRET", None, _webhook_secret,
+        "alerts: the HMAC-SHA256 key of the X-Corsadmin-Signature header, at least "
+        f"{MIN_WEBHOOK_SECRET_LENGTH} characters; required when CORSADMIN_ALERT_WEBHOOK_URL is set",
+    )  # fmt: skip
+    alert_interval: float = _setting(
+        "CORSADMIN_ALERT_INTERVAL", DEFAULT_ALERT_INTERVAL, _number(minimum=MIN_ALERT_INTERVAL),
+        "alerts: seconds between two scans for events and deliveries by one process's "
+        "refresh thread (only with a webhook URL)",
+    )  # fmt: skip
+
+    def __post_init__(self) -> None:
+        if self.alert_webhook_url is not None and self.alert_webhook_secret is None:
+            raise ValueError(
+                "CORSADMIN_ALERT_WEBHOOK_SECRET must be set when CORSADMIN_ALERT_WEBHOOK_URL "
+                f"is (a random string of at least {MIN_WEBHOOK_SECRET_LENGTH} characters)"
+            )
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> CorsAdminConfig:

@@ -25,6 +25,7 @@ from .db.models import Base, State, ensure_state_row
 from .db.store import PolicyStore
 from .engine.snapshot import Snapshot
 from .runtime import hook
+from .runtime.alerts import alert_runner
 from .runtime.metrics import start_metrics
 from .runtime.refresh import SnapshotHolder
 from .runtime.usage import UsageRecorder
@@ -99,7 +100,7 @@ class CorsAdmin:
             background=config.refresh_in_background,
             name=f"corsadmin-{app.name}",
             sender=app,
-            on_tick=lambda: state(app).flush_usage(),
+            on_tick=lambda: state(app).tick(),
             change_waiter=lambda: state(app).change_waiter(),
         )
         # Before the first load (load_at_start), so the metrics see it.
@@ -121,6 +122,7 @@ class CorsAdmin:
             usage_flush_interval=config.usage_flush_interval,
             decisions=Receivers(decision_made, app),
             metrics=metrics,
+            alerts=alert_runner(config),
         )
 
     # Reaching the per-app state ----------------------------------------------------

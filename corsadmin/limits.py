@@ -61,3 +61,13 @@ MAX_TRIAL_KEYS: Final = 4096
 #: Origins kept per draft, policy and outcome in ``corsadmin_draft_traffic``, the most
 #: counted; at each flush the others are folded into the "(other origins)" bucket row.
 MAX_TRIAL_ORIGINS_PER_OUTCOME: Final = 1000
+
+#: The longest alert event key (``corsadmin_alert.key``, unique): a longer key (a long
+#: origin rule in it) is kept as its kind and a SHA-256 of the whole key.
+MAX_ALERT_KEY_LENGTH: Final = 255
+
+#: The longest alert summary kept (``corsadmin_alert.summary``): longer ones are cut.
+MAX_ALERT_SUMMARY_LENGTH: Final = 500
+
+#: The longest delivery error kept (``corsadmin_alert.last_error``): longer ones are cut.
+MAX_ALERT_ERROR_LENGTH: Final = 500

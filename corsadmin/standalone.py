@@ -110,6 +110,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     idle = os.environ.get("CORSADMIN_SESSION_IDLE_MINUTES")
     if idle:
         app.config["CORSADMIN_SESSION_IDLE_MINUTES"] = int(idle)
+    for key in ("CORSADMIN_ALERT_WEBHOOK_URL", "CORSADMIN_ALERT_WEBHOOK_SECRET"):
+        if os.environ.get(key):
+            app.config[key] = os.environ[key]
+    alert_interval = os.environ.get("CORSADMIN_ALERT_INTERVAL")
+    if alert_interval:
+        app.config["CORSADMIN_ALERT_INTERVAL"] = float(alert_interval)
     if test_config is not None:
         app.config.update(test_config)
     if not app.config.get("SECRET_KEY"):

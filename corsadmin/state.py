@@ -25,6 +25,7 @@ from .db.drafts import read_draft
 from .db.loader import RuleCache, load_snapshot, read_revision
 from .db.store import PolicyStore
 from .engine.snapshot import Snapshot
+from .runtime.alerts import AlertRunner
 from .runtime.metrics import MetricsRecorder
 from .runtime.notify import RevisionListener
 from .runtime.notify import supported as notify_supported
@@ -68,6 +69,18 @@ class CorsAdminState:
     secure_admin_response: Callable[[BaseResponse], object] | None = None
     #: This app's Prometheus metrics (``CORSADMIN_METRICS``), or None when off.
     metrics: MetricsRecorder | None = None
+    #: Scans and delivers alerts (posts only with ``CORSADMIN_ALERT_WEBHOOK_URL``).
+    alerts: AlertRunner | None = None
+
+    def tick(self) -> None:
+        """The refresh thread's periodic job: write the usage counts, then (in the
+        refresh thread only, never on a request) scan and deliver alerts, at most once
+        per ``CORSADMIN_ALERT_INTERVAL``. An alert failure is logged, never raised."""
+        try:
+            self.flush_usage()
+        finally:
+            if self.alerts is not None and self.holder.in_refresh_thread():
+                self.alerts.tick(self.engine)
 
     def flush_usage(self, force: bool = False) -> int:
         """Write the usage counts and the draft's traffic counts if the flush interval

@@ -1,7 +1,7 @@
 """Admin pages at scale: no page reads every origin rule of a policy.
 
 The rules that are plainly ``https://host`` by their stored text are told apart in SQL
-(:func:`corsadmin.admin.queries.plain_https_rule`) and never fetched; the test here
+(:func:`corsadmin.db.review.plain_https_rule`) and never fetched; the test here
 counts the origin rule rows each page loads, with a policy of N and of 10N such rules,
 and checks that the SQL test and its Python twin agree and vouch only for rules with
 no risk. On SQLite and PostgreSQL."""
@@ -20,9 +20,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from corsadmin import CorsAdmin, PolicyStore
-from corsadmin.admin import queries, review
-from corsadmin.admin.review import is_plain_https_rule
+from corsadmin.admin import queries
+from corsadmin.db import review as review_reads
 from corsadmin.db.models import OriginRuleRow, OriginUsage, Policy, utcnow
+from corsadmin.engine import review
+from corsadmin.engine.review import is_plain_https_rule
 from tests.support.admin import PREFIX, logged_in_client
 
 SMALL = 150  # over one page (ORIGIN_PAGE_SIZE) already
@@ -126,13 +128,15 @@ def test_the_sql_test_is_the_python_test(app: Flask) -> None:
         plain = set(
             connection.scalars(
                 sa.select(table.c.origin).where(
-                    queries.plain_https_rule(table.c.origin, connection)
+                    review_reads.plain_https_rule(table.c.origin, connection)
                 )
             )
         )
         portable = set(
             connection.scalars(
-                sa.select(table.c.origin).where(queries.portable_plain_https_rule(table.c.origin))
+                sa.select(table.c.origin).where(
+                    review_reads.portable_plain_https_rule(table.c.origin)
+                )
             )
         )
     expected = {t for t in texts if is_plain_https_rule(t)}

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from corsadmin.admin.audit import changes, display, pretty
-from corsadmin.admin.review import (
+from corsadmin.engine.review import (
     PolicyFacts,
     ReviewSettings,
     RuleFacts,

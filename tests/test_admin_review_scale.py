@@ -14,12 +14,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from corsadmin import CorsAdmin, PolicyStore
-from corsadmin.admin import queries
-from corsadmin.admin.review import ReviewSettings, build_review
+from corsadmin.db import review as review_reads
 from corsadmin.db.models import OriginRuleRow, Policy, utcnow
+from corsadmin.engine.review import ReviewSettings, build_review
 from tests.support.admin import PREFIX, logged_in_client
 
-LIMIT = queries.REVIEW_LIST_LIMIT
+LIMIT = review_reads.REVIEW_LIST_LIMIT
 
 
 def age(app: Flask, days: int, policy: str | None = None) -> None:
@@ -78,8 +78,8 @@ def test_the_bounded_report_finds_what_build_review_finds_over_every_rule(
         )
         store.session.commit()
         settings = ReviewSettings()
-        expected = build_review((queries.facts_of(p) for p in store.policies()), now, settings)
-        report, totals = queries.review_report(store.session, now, settings)
+        expected = build_review((review_reads.facts_of(p) for p in store.policies()), now, settings)
+        report, totals = review_reads.review_report(store.session, now, settings)
     # The policies' facts carry no rules here (the rules are read in SQL): compare names.
     assert [(d.policy.name, d.status) for d in report.due] == [
         (d.policy.name, d.status) for d in expected.due

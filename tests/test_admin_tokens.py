@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from corsadmin.db.tokens import TOKEN_PREFIX, Token, TokenStore, authenticate
+from corsadmin.db.tokens import TOKEN_PREFIX, TokenStore
 from tests.support.admin import (
     HTML,
     PREFIX,
@@ -22,6 +22,7 @@ from tests.support.admin import (
     submit,
 )
 from tests.support.host import host_of
+from tests.support.tokens import authenticated, listed_tokens
 
 NEW = f"{PREFIX}/tokens/new"
 LIST = f"{PREFIX}/tokens"
@@ -31,22 +32,6 @@ SECRET_RE = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_-]{43}")
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return logged_in_client(app)
-
-
-def tokens(app: Flask) -> list[Token]:
-    with app.app_context():
-        try:
-            return TokenStore(host_of(app).cors.store("inspector", app)).list()
-        finally:
-            host_of(app).db.session.remove()
-
-
-def check(app: Flask, secret: str) -> Token | None:
-    with app.app_context():
-        try:
-            return authenticate(host_of(app).db.session, secret)
-        finally:
-            host_of(app).db.session.remove()
 
 
 def revision(app: Flask) -> int:
@@ -77,7 +62,7 @@ def test_create_shows_the_secret_once_and_never_again(client: FlaskClient, app: 
     (secret,) = set(SECRET_RE.findall(page))
     assert "it is not shown again" in page
     assert "token:deploy-bot" in page
-    token = check(app, secret)
+    token = authenticated(app, secret)
     assert token is not None
     assert (token.name, token.scope, token.created_by) == ("deploy-bot", "write", "alice")
     assert token.expires_at is not None
@@ -100,7 +85,7 @@ def test_sending_the_form_again_shows_no_secret(client: FlaskClient, app: Flask)
     assert again.status_code == 400
     assert TOKEN_PREFIX not in again.text.replace("cors_…", "")
     assert field_errors(again.text, "name") == ["an API token named 'ci' exists already"]
-    assert len(tokens(app)) == 1
+    assert len(listed_tokens(app)) == 1
 
 
 @pytest.mark.parametrize(
@@ -124,7 +109,7 @@ def test_refused_values_go_beside_their_field_and_nothing_is_created(
     assert TOKEN_PREFIX not in response.text.replace("cors_…", "")
     if values.get("name"):
         assert f'value="{values["name"]}"' in response.text  # what was typed is kept
-    assert tokens(app) == []
+    assert listed_tokens(app) == []
     assert revision(app) == before
 
 
@@ -135,7 +120,7 @@ def test_every_form_needs_its_csrf_token(client: FlaskClient, app: Flask, path: 
     response = client.post(path, data={"name": "other", "scope": "write"})
     assert response.status_code == 400
     assert form_level_errors(response.text)[0].startswith("This form was not accepted")
-    assert [(t.name, t.revoked_at) for t in tokens(app)] == [("ci", None)]
+    assert [(t.name, t.revoked_at) for t in listed_tokens(app)] == [("ci", None)]
     assert revision(app) == before
 
 
@@ -147,12 +132,12 @@ def test_revoke_after_a_confirmation(client: FlaskClient, app: Flask) -> None:
     confirm = client.get(revoke_url)
     assert confirm.status_code == 200
     assert "Revoke API token ci?" in confirm.text
-    assert check(app, secret) is not None  # the GET changed nothing
+    assert authenticated(app, secret) is not None  # the GET changed nothing
     response = submit(client, revoke_url, revoke_url)
     assert response.status_code == 302
     assert response.headers["Location"] == LIST
-    assert check(app, secret) is None
-    (token,) = tokens(app)
+    assert authenticated(app, secret) is None
+    (token,) = listed_tokens(app)
     assert token.revoked_by == "alice"
     after = client.get(LIST).text
     assert flashes(after) == ["Revoked API token ci: requests with it are refused from now on."]
@@ -183,7 +168,7 @@ def test_an_unknown_token_is_404(client: FlaskClient) -> None:
 def test_the_list_shows_scope_status_expiry_and_last_use(client: FlaskClient, app: Flask) -> None:
     (used,) = set(SECRET_RE.findall(create(client, name="reader", scope="read")))
     create(client, name="writer", scope="write", expires="2999-01-01")
-    check(app, used)
+    authenticated(app, used)
     with app.app_context():
         try:
             TokenStore(host_of(app).cors.store("bob", app)).revoke("writer")

@@ -11,6 +11,7 @@ from flask import Flask
 from corsadmin import CorsAdmin
 from corsadmin.admin import queries
 from corsadmin.admin.settings import review_settings
+from corsadmin.db import review as review_reads
 from corsadmin.db.models import utcnow
 from tests.support.api import PARTNER, Api, fields, seed, writer
 
@@ -39,7 +40,7 @@ def test_review_lists_what_the_review_screen_lists(app: Flask, api: Api) -> None
     )
     body = api.get("/review").get_json()
     with app.app_context():
-        report, totals = queries.review_report(
+        report, totals = review_reads.review_report(
             CorsAdmin.state(app).db.session, utcnow(), review_settings()
         )
     assert body["totals"] == {
@@ -58,7 +59,7 @@ def test_review_lists_what_the_review_screen_lists(app: Flask, api: Api) -> None
     assert ("open", "*") in {(f["policy"], f["origin"]) for f in body["risky_rules"]}
     assert [p["policy"] for p in body["risky_policies"]] == ["lan"]
     assert body["risky_policies"][0]["risks"][0]["code"] == "private-network"
-    assert body["limit"] == queries.REVIEW_LIST_LIMIT
+    assert body["limit"] == review_reads.REVIEW_LIST_LIMIT
     assert body["settings"] == {"stale_after_days": 30, "expiring_within_days": 14}
 
 

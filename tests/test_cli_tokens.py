@@ -12,10 +12,9 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from corsadmin.db.models import utcnow
-from corsadmin.db.tokens import MAX_EXPIRES_IN_DAYS, TOKEN_PREFIX, Token, authenticate
-from corsadmin.db.tokens import TokenStore as Tokens
+from corsadmin.db.tokens import MAX_EXPIRES_IN_DAYS, TOKEN_PREFIX
 from tests.support.cli import invoke, ok, user_error, view
-from tests.support.host import host_of
+from tests.support.tokens import authenticated, listed_tokens
 
 
 def created(runner: FlaskCliRunner, *args: str) -> tuple[str, list[str]]:
@@ -23,22 +22,6 @@ def created(runner: FlaskCliRunner, *args: str) -> tuple[str, list[str]]:
     result = invoke(runner, "--actor", "ops", "token", "create", *args)
     assert result.exit_code == 0, (result.output, result.exception)
     return result.stdout, result.stderr.splitlines()
-
-
-def check(app: Flask, secret: str) -> Token | None:
-    with app.app_context():
-        try:
-            return authenticate(host_of(app).db.session, secret)
-        finally:
-            host_of(app).db.session.remove()
-
-
-def listed(app: Flask) -> list[Token]:
-    with app.app_context():
-        try:
-            return Tokens(host_of(app).cors.store("inspector", app)).list()
-        finally:
-            host_of(app).db.session.remove()
 
 
 def test_create_prints_the_secret_alone_and_warns_it_is_not_shown_again(
@@ -50,7 +33,7 @@ def test_create_prints_the_secret_alone_and_warns_it_is_not_shown_again(
     assert secret.startswith(TOKEN_PREFIX)
     assert err[0] == "created API token deploy-bot (write, never expires)"
     assert err[1].startswith("warning: the secret above is shown only now")
-    token = check(app, secret)
+    token = authenticated(app, secret)
     assert token is not None
     assert (token.name, token.scope, token.created_by) == ("deploy-bot", "write", "ops")
     assert view(app).events[-1] == ("ops", "token.create", None)
@@ -64,7 +47,7 @@ def test_expires_as_a_time_or_in_days(runner: FlaskCliRunner, app: Flask) -> Non
     assert err[0] == "created API token a (read, expires 2999-01-01 00:00 UTC)"
     before = utcnow()
     created(runner, "b", "--scope", "read", "--expires-in-days", "30")
-    by_name = {t.name: t for t in listed(app)}
+    by_name = {t.name: t for t in listed_tokens(app)}
     expires = by_name["b"].expires_at
     assert expires is not None
     assert before + timedelta(days=30) <= expires <= utcnow() + timedelta(days=30)
@@ -96,7 +79,7 @@ def test_create_mistakes_are_one_line_errors_and_create_nothing(
     lines = user_error(runner, "token", "create", *args)
     assert len(lines) == 1
     assert lines[0].startswith(message), lines
-    assert listed(app) == []
+    assert listed_tokens(app) == []
     assert view(app).revision == before.revision
 
 
@@ -117,7 +100,7 @@ def test_list_as_text_and_json(runner: FlaskCliRunner, app: Flask) -> None:
     assert json.loads(ok(runner, "token", "list", "--format", "json").stdout) == []
     secret, _ = created(runner, "reader", "--scope", "read", "--expires", "2999-01-01")
     created(runner, "writer", "--scope", "write")
-    check(app, secret.strip())
+    authenticated(app, secret.strip())
     ok(runner, "--actor", "bob", "token", "revoke", "writer")
     lines = ok(runner, "token", "list").stdout.splitlines()
     assert lines[0].split() == [
@@ -150,10 +133,10 @@ def test_list_as_text_and_json(runner: FlaskCliRunner, app: Flask) -> None:
 
 def test_revoke_refuses_the_secret_from_then_on(runner: FlaskCliRunner, app: Flask) -> None:
     secret, _ = created(runner, "ci", "--scope", "write")
-    assert check(app, secret.strip()) is not None
+    assert authenticated(app, secret.strip()) is not None
     out = ok(runner, "--actor", "bob", "token", "revoke", "ci").stdout
     assert out == "revoked API token ci: requests with it are refused from now on\n"
-    assert check(app, secret.strip()) is None
+    assert authenticated(app, secret.strip()) is None
     assert view(app).events[-1] == ("bob", "token.revoke", None)
     revision = view(app).revision
     again = ok(runner, "token", "revoke", "ci").stdout

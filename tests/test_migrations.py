@@ -36,7 +36,7 @@ from tests.support.admin import PASSWORD, log_in
 from tests.support.host import close_app, make_app
 
 REPO = Path(__file__).resolve().parent.parent
-HEAD = "0006_workers"
+HEAD = "0007_alerts"
 #: The tables the models describe; the four of the policy contract must be among them.
 CORSADMIN_TABLES = set(Base.metadata.tables)
 assert {
@@ -49,8 +49,13 @@ assert all(name.startswith("corsadmin_") for name in CORSADMIN_TABLES)
 #: The tables of migration 0004 (drafts).
 DRAFT_TABLES = {name for name in CORSADMIN_TABLES if name.startswith("corsadmin_draft")}
 assert len(DRAFT_TABLES) == 4
-#: The tables of migration 0005 (API tokens) and later (0006: the fleet view).
-TOKEN_TABLES = {"corsadmin_api_token", "corsadmin_worker"}
+#: The tables of migration 0005 (API tokens) and later (0006: the fleet view; 0007: alerts).
+TOKEN_TABLES = {
+    "corsadmin_api_token",
+    "corsadmin_worker",
+    "corsadmin_alert",
+    "corsadmin_refusal_hour",
+}
 assert TOKEN_TABLES <= CORSADMIN_TABLES
 
 

@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corsadmin import CorsAdmin
-from corsadmin.admin.review import rule_risks
 from corsadmin.db.loader import load_snapshot
+from corsadmin.engine.review import rule_risks
 from corsadmin.errors import ValidationError
 from corsadmin.policy.origin_regex import MAX_REGEX_SITES, TOO_COMPLEX, site_of
 from corsadmin.policy.origins import (

@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ..engine.review import Risk, rule_risks
 from ..policy.diff import PolicyDiff, RuleChange, diff_draft, diff_settings
 from ..policy.draft import Draft, PolicyDraft
 from ..policy.fields import FIELD, Kind
 from ..policy.spec import PolicySpec
-from .review import Risk, rule_risks
 
 __all__ = ["MAX_LISTED_RULES", "FieldLine", "PolicyChange", "RuleLine", "draft_changes"]
 

@@ -13,8 +13,16 @@ from typing import Any
 from flask import abort, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from ..db import review as review_reads
 from ..db.export import settings_spec
 from ..db.models import OriginRuleRow, Policy, utcnow
+from ..engine.review import (
+    expiry_state,
+    is_stale,
+    policy_risks,
+    review_status,
+    rule_risks,
+)
 from ..errors import OriginRuleNotFound, PolicyNotFound, StaleVersion, ValidationError
 from ..policy.fields import PAGE_FIELDS, Kind, value_text
 from ..policy.spec import (
@@ -38,13 +46,6 @@ from .forms import (
     fill_defaults,
     fill_settings,
     policy_data,
-)
-from .review import (
-    expiry_state,
-    is_stale,
-    policy_risks,
-    review_status,
-    rule_risks,
 )
 from .saving import Flash, nothing_changed, refusal, save
 from .settings import review_settings
@@ -79,7 +80,7 @@ def policies() -> Page:
     for policy in everything:
         if wanted is not None and policy.id not in wanted:
             continue
-        facts = queries.policy_facts(policy)
+        facts = review_reads.policy_facts(policy)
         rows.append(
             {
                 "policy": policy,
@@ -137,7 +138,7 @@ def render_policy(
 ) -> Page:
     now = utcnow()
     settings = review_settings()
-    facts = queries.policy_facts(policy)
+    facts = review_reads.policy_facts(policy)
     if origin_form is None:
         origin_form = OriginForm(formdata=None, version=str(policy.version))
     asked = rule_query()
@@ -148,7 +149,7 @@ def render_policy(
     )
     rules = []
     for row in page.rows:
-        rule = queries.rule_facts(row)
+        rule = review_reads.rule_facts(row)
         rules.append(
             {
                 "row": row,

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from flask import render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from ..db import review as review_reads
 from ..db.models import utcnow
 from ..engine.explain import explain
+from ..engine.review import allowing_rule
 from ..errors import ValidationError
 from ..policy.spec import parse_origin_entry
 from ..runtime.usage import (
@@ -26,7 +28,6 @@ from .draft_views import REVIEW_DRAFT_ORIGINS, draft_summary
 from .forms import AllowRefusedForm, CheckForm, ReviewForm
 from .policy_views import load_policy
 from .queries import AnySession
-from .review import allowing_rule
 from .saving import Flash, save
 from .settings import review_settings
 
@@ -40,7 +41,7 @@ Page = str | tuple[str, int] | Response
 def review() -> Page:
     """What needs a decision: the active draft and what it would break, reviews due,
     expiring, stale and risky rules (each list bounded, with its count)."""
-    report, totals = queries.review_report(db_session(), utcnow(), review_settings())
+    report, totals = review_reads.review_report(db_session(), utcnow(), review_settings())
     forms = {
         due.policy.name: ReviewForm(formdata=None, version=str(due.policy.version))
         for due in report.due
@@ -53,7 +54,7 @@ def review() -> Page:
         settings=review_settings(),
         totals=totals,
         total=totals.policies,
-        limit=queries.REVIEW_LIST_LIMIT,
+        limit=review_reads.REVIEW_LIST_LIMIT,
         limit_draft=REVIEW_DRAFT_ORIGINS,
     )
 

@@ -12,8 +12,8 @@ from datetime import timedelta
 from typing import Any, Final
 
 from ..config import DEFAULT_CONFIG, DEFAULT_SESSION_IDLE_MINUTES
+from ..engine.review import ReviewSettings
 from ..state import state
-from .review import ReviewSettings
 
 __all__ = [
     "ADMIN_DEFAULTS",

@@ -10,9 +10,10 @@ from flask import Response, jsonify
 
 from ..admin import queries
 from ..admin.report_views import refused_items
-from ..admin.review import DueReview, PolicyFacts, Risk, RuleFinding
 from ..admin.settings import review_settings
+from ..db import review as review_reads
 from ..db.models import AuditEvent, utcnow
+from ..engine.review import DueReview, PolicyFacts, Risk, RuleFinding
 from ..policy.spec import format_time
 from .blueprint import bp, db_session
 from .body import MAX_QUERY_INT, query_int, query_text
@@ -68,13 +69,13 @@ def review() -> Response:
     how many there are."""
     now = utcnow()
     settings = review_settings()
-    report, totals = queries.review_report(db_session(), now, settings)
+    report, totals = review_reads.review_report(db_session(), now, settings)
     return jsonify(
         settings={
             "stale_after_days": settings.stale_after_days,
             "expiring_within_days": settings.expiring_within_days,
         },
-        limit=queries.REVIEW_LIST_LIMIT,
+        limit=review_reads.REVIEW_LIST_LIMIT,
         totals={
             "due": totals.due,
             "expiring": totals.expiring,

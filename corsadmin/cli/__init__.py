@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from ..policy.document import MAX_DOCUMENT_DEPTH
+from .alerts import alerts_group, review_command
 from .check import check_command
 from .client import ApiClient, RemoteError
 from .context import ACTOR_KEY, REMOTE_KEY
@@ -26,6 +27,7 @@ from .tokens import token_group
 
 __all__ = [
     "MAX_DOCUMENT_DEPTH",
+    "alerts_group",
     "check_command",
     "corsadmin_cli",
     "db_upgrade_command",
@@ -36,6 +38,7 @@ __all__ = [
     "origin_group",
     "policy_group",
     "read_document",
+    "review_command",
     "token_group",
 ]
 
@@ -118,5 +121,7 @@ for _command in (
     operator_group,
     draft_group,
     token_group,
+    review_command,
+    alerts_group,
 ):
     corsadmin_cli.add_command(_command)

@@ -44,7 +44,6 @@ from ..policy.spec import (
     parse_origin_entry,
     validate_policy,
 )
-from .audit import add_event
 from .changelog import Change
 from .export import settings_spec
 from .models import DraftOriginRow, DraftPolicyRow, DraftRow, OriginRuleRow, Policy, utcnow
@@ -566,19 +565,10 @@ class DraftStore:
 
     def _event(self, draft: int, policy: str | None, summary: str) -> None:
         """The audit event and change log entry of a save into the draft."""
-        store = self.store
-        store._changes.append(Change("draft"))
-        add_event(
-            store.session,
-            actor=store.actor,
-            action="draft.save",
-            policy_name=policy,
-            summary=f"draft {draft}: {summary}",
-            before=None,
-            after={"draft": draft},
-            revision=store._revision,
-        )
-        store._events.append(("draft.save", policy))
+        self.store._record(
+            "draft.save", policy, None, {"draft": draft}, f"draft {draft}: {summary}",
+            [Change("draft")],
+        )  # fmt: skip
 
 
 def _check_version(name: str, live: Policy | None, expected_version: int | None) -> None:

@@ -15,7 +15,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from ..limits import MAX_TRIAL_EXAMPLE_METHOD, MAX_TRIAL_EXAMPLE_PATH
+from ..limits import (
+    MAX_ALERT_ERROR_LENGTH,
+    MAX_ALERT_KEY_LENGTH,
+    MAX_ALERT_SUMMARY_LENGTH,
+    MAX_TRIAL_EXAMPLE_METHOD,
+    MAX_TRIAL_EXAMPLE_PATH,
+)
 from ..policy.fields import DEFAULT_REVIEW_EVERY_DAYS
 
 NAMING_CONVENTION = {
@@ -345,6 +351,44 @@ class WorkerRow(Base):
     #: The refresh interval it runs with (seconds): how stale "stale" is.
     interval: Mapped[float] = mapped_column(sa.Float, default=1.0)
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class AlertRow(Base):
+    """One alert event in the outbox (:mod:`corsadmin.db.alerts`): what was detected,
+    under a UNIQUE ``key`` (so an event detected again, by any process, is not queued
+    again), and how its webhook delivery went. ``status`` is ``pending``, ``delivered``
+    or ``failed`` (after the last attempt); a delivering process holds the row until
+    ``claimed_until``. Delivered and failed rows are deleted after a while."""
+
+    __tablename__ = "corsadmin_alert"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(MAX_ALERT_KEY_LENGTH), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    policy_name: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    summary: Mapped[str] = mapped_column(sa.String(MAX_ALERT_SUMMARY_LENGTH), default="")
+    payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(sa.String(MAX_ALERT_ERROR_LENGTH), nullable=True)
+
+
+class RefusalHourRow(Base):
+    """Refused requests of one policy in one clock hour (UTC), added up from every
+    process's usage flushes: what the refusal-spike alert compares. Pruned after
+    :data:`corsadmin.db.alerts.REFUSAL_HOURS_KEPT`."""
+
+    __tablename__ = "corsadmin_refusal_hour"
+    __table_args__ = (sa.UniqueConstraint("policy_name", "hour", name="uq_corsadmin_refusal_hour"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    policy_name: Mapped[str] = mapped_column(sa.String(64))
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    refused: Mapped[int] = mapped_column(sa.BigInteger, default=0)
 
 
 def ensure_state_row(engine: sa.Engine) -> None:

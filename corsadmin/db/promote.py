@@ -33,7 +33,7 @@ from ..policy.document import canonical
 from ..policy.draft import Draft, PolicyDraft
 from ..policy.origins import parse_origin_rule
 from ..policy.spec import OriginEntries, OriginEntry, PolicySpec, format_time
-from .audit import add_event, field_diff
+from .audit import field_diff
 from .changelog import Change
 from .export import settings_spec
 from .models import (
@@ -170,18 +170,7 @@ def _close(
         values["promoted_revision"] = store._revision
     store.session.execute(sa.update(_DRAFTS).where(_DRAFTS.c.id == draft.id).values(**values))
     store.session.execute(sa.delete(_TRAFFIC).where(_TRAFFIC.c.draft_id == draft.id))
-    store._changes.append(Change("draft"))
-    add_event(
-        store.session,
-        actor=actor,
-        action=action,
-        policy_name=None,
-        summary=summary,
-        before=None,
-        after=after,
-        revision=store._revision,
-    )
-    store._events.append((action, None))
+    store._record(action, None, None, after, summary, [Change("draft")])
 
 
 def traffic_summary(store: PolicyStore, draft_id: int) -> dict[str, Any]:
@@ -283,20 +272,11 @@ def _apply_update(store: PolicyStore, prefix: str, change: PolicyDraft, live: Po
     old, new = canonical(before), canonical(after)
     before_doc, after_doc = field_diff(old, new)
     if change.settings is not None:
-        store._changes.append(Change("policy", change.name))
+        changes = [Change("policy", change.name)]
     else:
-        store._changes.extend(Change("origin", change.name, text) for text in change.origins)
-    add_event(
-        store.session,
-        actor=store.actor,
-        action="policy.update",
-        policy_name=change.name,
-        summary=prefix + describe_documents(change.name, old, new),
-        before=before_doc,
-        after=after_doc,
-        revision=store._revision,
-    )
-    store._events.append(("policy.update", change.name))
+        changes = [Change("origin", change.name, text) for text in change.origins]
+    summary = prefix + describe_documents(change.name, old, new)
+    store._record("policy.update", change.name, before_doc, after_doc, summary, changes)
     return diff
 
 

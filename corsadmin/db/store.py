@@ -20,7 +20,7 @@ rows by text and only the difference is written, in bulk.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -740,14 +740,29 @@ class PolicyStore:
         name before the change (both names are re-read); ``rules=False`` when no origin
         rule changed (the policy's row alone is re-read, unless it was renamed)."""
         if not touches:
-            self._changes.append(Change("none"))
+            changes = [Change("none")]
         elif origin is not None:
-            self._changes.append(Change("origin", policy_name, origin))
+            changes = [Change("origin", policy_name, origin)]
         elif not rules and renamed in (None, policy_name):
-            self._changes.append(Change("settings", policy_name))
+            changes = [Change("settings", policy_name)]
         else:
             names = {n for n in (policy_name, renamed) if n is not None}
-            self._changes.extend(Change("policy", name) for name in sorted(names))
+            changes = [Change("policy", name) for name in sorted(names)]
+        self._record(action, policy_name, before, after, summary, changes)
+
+    def _record(
+        self,
+        action: str,
+        policy_name: str | None,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+        summary: str,
+        changes: Iterable[Change],
+    ) -> None:
+        """The one way a change is recorded, inside its transaction: its change log
+        entries (what a reload re-reads), its audit event, and the ``policy_changed``
+        pair sent after the commit. Every writer (this store, drafts, promotion) calls it."""
+        self._changes.extend(changes)
         add_event(
             self.session,
             actor=self.actor,

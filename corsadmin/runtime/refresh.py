@@ -346,6 +346,10 @@ class SnapshotHolder:
             log.warning("corsadmin receives change notifications again")
         return notified
 
+    def in_refresh_thread(self) -> bool:
+        """Is the caller this holder's refresh thread (not a request, not the CLI)?"""
+        return self._thread is not None and threading.current_thread() is self._thread
+
     def tick(self) -> None:
         """Run the periodic side job (writing usage counts); never raises."""
         if self._on_tick is None:

@@ -20,6 +20,10 @@ table without a limit. Per policy, the table keeps:
   longer than :data:`MAX_USAGE_ORIGIN_LENGTH`...): such values are never
   stored, in memory or in the table.
 
+The same flush (in its transaction) adds each policy's refused requests to its row
+of the hour in ``corsadmin_refusal_hour``, one upsert for every policy-hour, which
+the refusal-spike alert compares (:mod:`corsadmin.db.alerts`; kept 8 days).
+
 Rows not seen for ``CORSADMIN_USAGE_RETENTION_DAYS`` are deleted. The bucket
 names are in parentheses: no serialized origin can be equal to one.
 
@@ -42,6 +46,7 @@ import sqlalchemy as sa
 
 from ..config import DEFAULT_RETENTION_DAYS as DEFAULT_RETENTION_DAYS
 from ..config import MAX_RETENTION_DAYS as MAX_RETENTION_DAYS
+from ..db.alerts import add_refusal_hours, hour_of, prune_refusal_hours
 from ..db.models import OriginRuleRow, OriginUsage, Policy
 from ..engine.counting import MAX_USAGE_ORIGIN_LENGTH as MAX_USAGE_ORIGIN_LENGTH
 from ..engine.counting import NOT_AN_ORIGIN as NOT_AN_ORIGIN
@@ -198,13 +203,15 @@ class UsageRecorder:
         if not counts:
             return 0
         items = sorted(counts.items())
+        refusals = refusal_hours(counts)
 
-        def rules_last_seen(connection: sa.Connection) -> None:
+        def finish(connection: sa.Connection) -> None:
             if rules_seen:
                 write_usage(connection, (), rules_seen)
+            add_refusal_hours(connection, refusals)
 
         try:
-            refused = write_dropping_bad_rows(engine, items, write_usage, rules_last_seen)
+            refused = write_dropping_bad_rows(engine, items, write_usage, finish)
             failed = [key for key, _count in refused]
         except Exception:
             self._merge_back(counts, rules_seen)
@@ -251,6 +258,7 @@ class UsageRecorder:
                 if now >= self._next_retention:
                     cutoff = datetime.now(UTC) - self.retention
                     deleted = delete_expired_usage(connection, cutoff)
+                    prune_refusal_hours(connection, datetime.now(UTC))
                     # A full batch: more are waiting, delete them at the next flush.
                     if deleted < MAX_MAINTENANCE_ROWS:
                         self._next_retention = now + RETENTION_CHECK_INTERVAL
@@ -268,6 +276,17 @@ class UsageRecorder:
 
 def _ts(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
+
+
+def refusal_hours(counts: Mapping[Key, _Count]) -> dict[tuple[str, datetime], int]:
+    """Refused requests per (policy, clock hour of the last one), for the spike alert
+    (:mod:`corsadmin.db.alerts`): a flush covers seconds, so one hour per policy."""
+    found: dict[tuple[str, datetime], int] = {}
+    for (policy, _origin), c in counts.items():
+        if not c.allowed:
+            key = (policy, hour_of(_ts(c.last)))
+            found[key] = found.get(key, 0) + c.count
+    return found
 
 
 def _table() -> sa.Table:

@@ -1,7 +1,7 @@
 """What needs an operator's decision: review due, stale, expiring and risky rules.
 
 Pure Python: no Flask, no database. The facts come in as plain dataclasses
-(:mod:`corsadmin.admin.queries` reads them from the tables), the answers go out
+(:mod:`corsadmin.db.review` reads them from the tables), the answers go out
 as plain dataclasses, and "now" is always an argument, so every rule here is
 tested without a clock or a server.
 
@@ -241,7 +241,7 @@ def is_plain_https_rule(text: str) -> bool:
     as it is, today and stored: lower-case ASCII labels, a last label of letters (not an
     IP address), no empty label, no ``--`` (so no punycode), no port, at most
     :data:`PLAIN_RULE_MAX_LENGTH` characters. Such a rule has no risk whatever the
-    policy's flags: the review does not parse it. ``queries.plain_https_rule`` is the
+    policy's flags: the review does not parse it. ``db.review.plain_https_rule`` is the
     same test in SQL (the two are checked against each other)."""
     return (
         len(text) <= PLAIN_RULE_MAX_LENGTH
