@@ -5,6 +5,9 @@
     python benchmarks/bench.py --quick         smoke mode (what CI runs): tiny counts
     python benchmarks/bench.py --trial         what an active draft costs per request
                                                (callgrind instructions: trial_bench.py)
+    python benchmarks/bench.py --metrics       what CORSADMIN_METRICS costs per request
+                                               (off against on; instructions.py --metrics
+                                               counts the same with callgrind)
 
 Per-request times are measured in-process: each application is called as a
 WSGI callable with a prepared environ, so the figures are Flask plus the CORS
@@ -1367,6 +1370,48 @@ def signal_benchmark(count: int, rounds: int, directory: Path) -> SignalFigures:
     return SignalFigures(table, send[0] * 1e6, send[1] * 1e6)
 
 
+#: With metrics on, the small-policy GET costs at most this many times the same with
+#: metrics off (issue 12).
+TARGET_METRICS_ON = 1.2
+
+
+def metrics_benchmark(count: int, rounds: int, directory: Path) -> str:
+    """Per-request time with CORSADMIN_METRICS off and on (small policy): an allowed GET,
+    an allowed preflight, a refused GET; a Markdown table with the ratios."""
+    apps = {}
+    for name, on in (("off", False), ("on", True)):
+        (directory / f"metrics-{name}").mkdir()
+        apps[name] = corsadmin_app(
+            small_policies(), directory / f"metrics-{name}", CORSADMIN_METRICS=on
+        )
+        apps[name].extensions["corsadmin"].holder.interval = 3600.0
+    kinds = {
+        "GET, allowed": [environ("/api/items/1", o, False) for o in SMALL_ORIGINS],
+        "preflight, allowed": [environ("/api/items/1", o, True) for o in SMALL_ORIGINS],
+        "GET, refused": [environ("/api/items/1", "https://refused.example", False)],
+    }
+    lines = [
+        "| request | metrics off µs | metrics on µs | on / off |",
+        "|---|---:|---:|---:|",
+    ]
+    met = True
+    for kind, envs in kinds.items():
+        if "allowed" in kind:
+            for app in apps.values():
+                for env in envs:
+                    check_allowed(app, env)
+        best = measure({name: (app, envs) for name, app in apps.items()}, count, rounds)
+        ratio = best["on"] / best["off"]
+        met = met and (kind != "GET, allowed" or ratio <= TARGET_METRICS_ON)
+        lines.append(f"| {kind} | {best['off']:.2f} | {best['on']:.2f} | {ratio:.3f} |")
+    for app in apps.values():
+        app.extensions["corsadmin"].holder.stop()
+    verdict = "met" if met else "NOT met"
+    lines.append("")
+    lines.append(f"Target: metrics on / off at most {TARGET_METRICS_ON} (small GET): {verdict}.")
+    return "\n".join(lines)
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -1560,7 +1605,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="only the cost of trying a draft (callgrind; benchmarks/trial_bench.py)",
     )
+    parser.add_argument(
+        "--metrics",
+        action="store_true",
+        help="only the cost of CORSADMIN_METRICS per request (off against on)",
+    )
     args = parser.parse_args(argv)
+    if args.metrics:
+        with tempfile.TemporaryDirectory(prefix="corsadmin-bench-") as tmp:
+            counts = (300, 2) if args.quick else (4000, 9)
+            text = metrics_benchmark(*counts, Path(tmp))
+        print(text)
+        if args.write:
+            args.write.write_text(text, encoding="utf-8")
+        return 0
     if args.trial:
         import trial_bench
 

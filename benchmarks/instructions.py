@@ -1,6 +1,6 @@
 """Instructions per request on the small policy, counted by callgrind (repeatable).
 
-    python benchmarks/instructions.py [--repo DIR] get|preflight
+    python benchmarks/instructions.py [--repo DIR] [--metrics] get|preflight
 
 Wall-clock figures move with whatever else the machine runs; instruction counts
 do not (for the same interpreter, inputs and hash seed). This runs the request
@@ -8,7 +8,9 @@ loop of ``benchmarks/bench.py`` (its corsadmin app, 1 pattern, 3 origins) under
 ``valgrind --tool=callgrind`` twice, with 1,000 and 5,000 requests after the same
 set-up, and prints the difference per request: the request's own cost, set-up
 excluded. ``--repo`` measures another checkout (a commit before a change) with
-this interpreter, for a before/after on one machine. Needs Debian's valgrind.
+this interpreter, for a before/after on one machine. ``--metrics`` measures the app
+with ``CORSADMIN_METRICS`` on (prometheus_client counting every request). Needs
+Debian's valgrind.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ HERE = Path(__file__).resolve().parent
 SHORT, LONG = 1000, 5000
 
 
-def request_loop(repo: Path, count: int, preflight: bool) -> None:
+def request_loop(repo: Path, count: int, preflight: bool, metrics: bool = False) -> None:
     """Inside valgrind: set up the bench app from ``repo``, warm up, then ``count`` requests."""
     sys.path[:0] = [str(repo / "benchmarks"), str(repo)]
     import bench  # the checkout's own bench.py
 
     with tempfile.TemporaryDirectory() as directory:
-        app = bench.corsadmin_app(bench.small_policies(), Path(directory))
+        config = {"CORSADMIN_METRICS": True} if metrics else {}
+        app = bench.corsadmin_app(bench.small_policies(), Path(directory), **config)
         state = app.extensions["corsadmin"]
         state.holder.interval = 3600.0  # no refresh or usage flush inside the count
         state.usage_flush_interval = 3600.0
@@ -61,9 +64,10 @@ def callgrind_instructions(script: Path, args: list[str]) -> int:
     return int(found.group(1))
 
 
-def collected(repo: Path, count: int, kind: str) -> int:
+def collected(repo: Path, count: int, kind: str, metrics: bool = False) -> int:
+    extra = ["--metrics"] if metrics else []
     return callgrind_instructions(
-        Path(__file__), ["--inner", str(count), "--repo", str(repo), kind]
+        Path(__file__), ["--inner", str(count), "--repo", str(repo), *extra, kind]
     )
 
 
@@ -71,16 +75,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=["get", "preflight"])
     parser.add_argument("--repo", type=Path, default=HERE.parent, help="the checkout to measure")
+    parser.add_argument("--metrics", action="store_true", help="with CORSADMIN_METRICS on")
     parser.add_argument("--inner", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     repo = args.repo.resolve()
     if args.inner is not None:
-        request_loop(repo, args.inner, args.kind == "preflight")
+        request_loop(repo, args.inner, args.kind == "preflight", args.metrics)
         return 0
-    per_request = (collected(repo, LONG, args.kind) - collected(repo, SHORT, args.kind)) // (
-        LONG - SHORT
-    )
-    print(f"{repo.name} {args.kind}: {per_request:,} instructions per request")
+    long, short = (collected(repo, n, args.kind, args.metrics) for n in (LONG, SHORT))
+    per_request = (long - short) // (LONG - SHORT)
+    label = " (metrics on)" if args.metrics else ""
+    print(f"{repo.name} {args.kind}{label}: {per_request:,} instructions per request")
     return 0
 
 

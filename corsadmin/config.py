@@ -238,6 +238,12 @@ class CorsAdminConfig:
         "CORSADMIN_USAGE_FLUSH_INTERVAL", 10.0, _number(),
         "seconds between two writes of one process's usage counts",
     )  # fmt: skip
+    metrics: bool = _setting(
+        "CORSADMIN_METRICS", False, _flag,
+        "collect Prometheus metrics (decisions by policy and outcome, revision, loads, "
+        "propagation); needs the corsadmin[metrics] extra; serving them is the host's "
+        "choice (corsadmin.metrics)",
+    )  # fmt: skip
     usage_retention_days: float = _setting(
         "CORSADMIN_USAGE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, _retention,
         "days a usage row is kept after it was last seen; rules keep their own 'last seen'",

@@ -26,6 +26,7 @@ from .db.store import PolicyStore
 from .engine.snapshot import Snapshot
 from .runtime import hook
 from .runtime.alerts import alert_runner
+from .runtime.metrics import start_metrics
 from .runtime.refresh import SnapshotHolder
 from .runtime.usage import UsageRecorder
 from .signals import Receivers, decision_made
@@ -103,6 +104,8 @@ class CorsAdmin:
             on_stop=lambda: state(app).stopped(),
             change_waiter=lambda: state(app).change_waiter(),
         )
+        # Before the first load (load_at_start), so the metrics see it.
+        metrics = start_metrics(app) if config.metrics else None
         usage = None
         if config.track_usage:  # usage counting is a subscriber of this app's decisions
             usage = UsageRecorder(retention_days=config.usage_retention_days)
@@ -119,6 +122,7 @@ class CorsAdmin:
             usage=usage,
             usage_flush_interval=config.usage_flush_interval,
             decisions=Receivers(decision_made, app),
+            metrics=metrics,
             alerts=alert_runner(config),
         )
 

@@ -49,7 +49,9 @@ _signals = Namespace()
 #: A process installed a new snapshot (after a change anywhere, or at start).
 #: Keywords: ``revision`` (int), ``previous_revision`` (int, -1 before the first),
 #: ``duration`` (seconds spent loading and compiling, float), ``policies`` (int:
-#: the enabled policies it enforces).
+#: the enabled policies it enforces), ``committed_at`` (float: when the change that
+#: made ``revision`` committed, epoch seconds of the writer's clock; 0.0 when not
+#: known). Receivers should accept ``**kwargs``: keywords may be added.
 snapshot_loaded: Signal = _signals.signal("corsadmin.snapshot-loaded")
 
 #: Reading the revision or loading a snapshot failed; the snapshot in force stays.
@@ -67,7 +69,9 @@ policy_changed: Signal = _signals.signal("corsadmin.policy-changed")
 #: policy covers. Keywords: ``evaluation`` (:class:`corsadmin.Evaluation`: its
 #: ``decision`` has the ``policy``, ``allowed``, ``code`` (the reason code:
 #: ``rule``, ``any-origin``, ``malformed-origin``, ``no-rule``), ``reason`` and
-#: ``rule``; ``headers`` are the CORS headers sent), ``path`` and ``method``.
+#: ``rule``; ``headers`` are the CORS headers sent; ``outcome`` is the outcome code,
+#: ``allowed`` or why a browser refuses it: ``corsadmin.engine.outcome``), ``path``
+#: and ``method``.
 #: Sent on the request path, after the headers are written: keep receivers cheap.
 decision_made: Signal = _signals.signal("corsadmin.decision-made")
 

@@ -27,6 +27,7 @@ from .db.store import PolicyStore
 from .engine.snapshot import Snapshot
 from .runtime.alerts import AlertRunner
 from .runtime.fleet import FleetReporter, FleetView, read_fleet
+from .runtime.metrics import MetricsRecorder
 from .runtime.notify import RevisionListener
 from .runtime.notify import supported as notify_supported
 from .runtime.refresh import SnapshotHolder
@@ -67,6 +68,8 @@ class CorsAdminState:
     hook_failed: bool = False
     #: Applied to every response under the admin prefix (the admin UI's security headers).
     secure_admin_response: Callable[[BaseResponse], object] | None = None
+    #: This app's Prometheus metrics (``CORSADMIN_METRICS``), or None when off.
+    metrics: MetricsRecorder | None = None
     #: Scans and delivers alerts (posts only with ``CORSADMIN_ALERT_WEBHOOK_URL``).
     alerts: AlertRunner | None = None
     #: This process's reports to the fleet view (``CORSADMIN_FLEET_REPORT``).

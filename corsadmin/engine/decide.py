@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from ..limits import MAX_MEMO_ORIGIN, MAX_MEMO_REQUEST_HEADERS
 from .counting import usage_origin
 from .headers import HeaderPairs, cors_headers
+from .outcome import Outcome, outcome_of
 from .snapshot import (
     NOT_COVERED,
     CompiledPolicy,
@@ -48,6 +49,9 @@ class Evaluation:
     #: What usage counting records: the request's origin, or a bucket for a value that
     #: is no serialized origin (computed once here, not per request).
     usage_origin: str | None = None
+    #: The outcome code (:mod:`corsadmin.engine.outcome`): ``allowed`` or why a browser
+    #: refuses it, computed once here, not per request (the metrics and refusal log read it).
+    outcome: Outcome = "no-policy"
 
     @property
     def vary(self) -> bool:
@@ -114,11 +118,14 @@ def _evaluate(policy: CompiledPolicy, request: CorsRequest) -> Evaluation:
     origin = request.origin
     if origin is None:
         decision = decide_origin(policy, None)
-        return Evaluation(decision, cors_headers(decision, request), None)
+        headers = cors_headers(decision, request)
+        return Evaluation(decision, headers, None, outcome_of(decision, headers, request))
     rule, canonical = policy.origins.verdict(origin)
     decision = origin_decision(policy, origin, rule, canonical)
+    headers = cors_headers(decision, request)
     return Evaluation(
         decision,
-        cors_headers(decision, request),
+        headers,
         usage_origin(origin, decision.rule, canonical),
+        outcome_of(decision, headers, request),
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from ..policy.paths import PathCandidate
 from .decide import NOT_COVERED_EVALUATION, Evaluation, MemoKey, decide, evaluate
 from .headers import HeaderPairs
+from .outcome import SIMPLE_METHODS, preflight_problems
 from .snapshot import CompiledPolicy, Snapshot
 
 __all__ = [  # Evaluation, evaluate...: moved to engine/decide.py, kept importable here
@@ -29,7 +30,6 @@ __all__ = [  # Evaluation, evaluate...: moved to engine/decide.py, kept importab
     "explain",
 ]
 
-SIMPLE_METHODS = frozenset({"GET", "HEAD", "POST"})
 SAFELISTED_HEADERS = frozenset({"accept", "accept-language", "content-language"})
 SIMPLE_CONTENT_TYPES = frozenset(
     {"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
@@ -72,22 +72,13 @@ class Explanation:
         """Why the browser would fail the preflight (empty when it passes)."""
         if self.preflight is None:
             return []
-        headers = {k.lower(): v for k, v in self.preflight.headers}
-        if "access-control-allow-origin" not in headers:
+        headers = self.preflight.headers
+        if not any(name.lower() == "access-control-allow-origin" for name, _value in headers):
             return ["the origin is not allowed"]
-        problems = []
-        methods = {m.strip() for m in headers.get("access-control-allow-methods", "").split(",")}
-        if self.method not in SIMPLE_METHODS and self.method not in methods:
-            problems.append(f"the method {self.method} is not allowed")
-        allowed = {
-            h.strip().lower() for h in headers.get("access-control-allow-headers", "").split(",")
-        }
-        missing = [h for h in self.non_safelisted_headers if h.lower() not in allowed]
-        if missing:
-            problems.append("the header(s) " + ", ".join(missing) + " are not allowed")
-        if self.private_network and headers.get("access-control-allow-private-network") != "true":
-            problems.append("private network access is not allowed")
-        return problems
+        found = preflight_problems(
+            headers, self.method, self.non_safelisted_headers, self.private_network
+        )
+        return [text for _code, text in found]
 
     @property
     def non_safelisted_headers(self) -> list[str]:

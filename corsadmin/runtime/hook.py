@@ -2,7 +2,8 @@
 
 The request's walk (docs/architecture.md): :func:`add_cors_headers` asks
 :func:`corsadmin.engine.decide.decide` for the answer (memoized: the one
-evaluator), writes the headers Flask-CORS computed, and tells the
+evaluator), writes the headers Flask-CORS computed, counts a CORS request for the
+metrics and logs a refused one at DEBUG (:func:`observe`), and tells the
 :data:`corsadmin.signals.decision_made` subscribers (usage counting is one).
 :func:`install` registers it on an app with the preflight override. Kept short
 and allocation-free on a memo hit: this is the hot path (``benchmarks/bench.py``).
@@ -10,16 +11,19 @@ and allocation-free on a memo hit: this is the hot path (``benchmarks/bench.py``
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Protocol
 
 from flask import Flask, request
 from werkzeug.wrappers import Response as BaseResponse
 
-from ..engine.decide import decide
+from ..engine.decide import Evaluation, decide
 from ..engine.headers import CORS_RESPONSE_HEADERS, HeaderPairs
 from ..signals import Receivers, decision_made, report_receiver_failure
+from .metrics import MetricsRecorder
 from .refresh import SnapshotHolder
+from .refusals import log_refusal, refusal_log
 from .trial import TrialRecorder, try_draft
 
 
@@ -33,6 +37,7 @@ class HookState(Protocol):
     decisions: Receivers  # of decision_made, for this app
     trial_recorder: TrialRecorder  # counts what the active draft would answer otherwise
     secure_admin_response: Callable[[BaseResponse], object] | None
+    metrics: MetricsRecorder | None  # None: CORSADMIN_METRICS is off
 
     def report_hook_failure(self, what: str) -> None: ...
 
@@ -84,10 +89,8 @@ def is_covered_preflight(state: HookState) -> bool:
 
 def add_cors_headers(state: HookState, response: BaseResponse) -> BaseResponse:
     """Write the CORS headers of the covered paths (computed by Flask-CORS, memoized).
-
-    The hot path: on a memo hit this is a path look-up and a dictionary look-up,
-    with no allocation but the key tuple. Trying a draft: one attribute read if none.
-    """
+    The hot path: a memo hit is a path and a dictionary look-up, allocating only the key
+    tuple; no draft, metrics off, allowed: an attribute read each and one comparison."""
     try:
         req = request._get_current_object()  # type: ignore[attr-defined]
         path = req.path
@@ -121,6 +124,8 @@ def add_cors_headers(state: HookState, response: BaseResponse) -> BaseResponse:
         return response
     if origin is None:
         return response
+    if state.metrics is not None or evaluation.outcome != "allowed":
+        observe(state, evaluation, origin, method, acr_method)
     if snapshot.trial is not None:  # report-only, after the live answer (covered or not)
         fields = (path, method, origin, acr_method, acr_headers, private)
         try_draft(state.trial_recorder, snapshot.trial, evaluation, *fields)
@@ -130,6 +135,20 @@ def add_cors_headers(state: HookState, response: BaseResponse) -> BaseResponse:
         except Exception:  # a subscriber never changes the response
             report_receiver_failure(decision_made)
     return response
+
+
+def observe(
+    state: HookState, evaluation: Evaluation, origin: str, method: str, acr_method: str | None
+) -> None:
+    """Count a CORS request (metrics on) and log it if refused (``corsadmin.refusals``
+    at DEBUG: the level is checked here, for refused requests only)."""
+    if state.metrics is not None:
+        try:
+            state.metrics.count(evaluation.decision.policy, evaluation.outcome)
+        except Exception:
+            state.report_hook_failure("counting a decision")
+    if evaluation.outcome != "allowed" and refusal_log.isEnabledFor(logging.DEBUG):
+        log_refusal(evaluation, origin, method, acr_method)
 
 
 def write_headers(response: BaseResponse, pairs: HeaderPairs, vary_origin: bool) -> None:

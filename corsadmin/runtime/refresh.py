@@ -261,6 +261,7 @@ class SnapshotHolder:
             previous_revision=current.revision if current.loaded else -1,
             duration=time.perf_counter() - self._load_started,
             policies=len(snapshot),
+            committed_at=snapshot.committed_at,
         )
 
     def _expire(self, snapshot: Snapshot) -> Snapshot:
