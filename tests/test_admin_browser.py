@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -237,7 +238,9 @@ def test_operator_allows_a_partner_origin_and_the_running_api_serves_it(
     saved_at = time.monotonic()
     flash = admin.locator(".flash-success").text_content() or ""
     assert f"{pages['partner']} is allowed on status" in flash
-    assert f"Every worker enforces this within {REFRESH_INTERVAL:g} s" in flash
+    # Not a promise but an observation: how many workers enforce the change, how soon.
+    line = admin.locator(".fleet-line").text_content() or ""
+    assert re.search(r"enforced by (\d+) of \1 workers?, \d+\.\d\d s after commit", line), line
     assert admin.locator("td", has_text="ticket 42").count() == 1
 
     result = partner.evaluate(

@@ -110,7 +110,12 @@ def refresh_interval() -> float:
 
 
 def saved_message(what: str = "Saved.") -> str:
-    return f"{what} Every worker enforces this within {refresh_interval():g} s."
+    """The flash after a change. With the fleet view on, the page under it says how far
+    the change got ("enforced by 12 of 12 workers, 0.04 s after commit": the
+    ``fleet_after_change`` line), an observation; without it, what every worker does."""
+    if state().config.fleet_report:
+        return what
+    return f"{what} Every worker checks for changes every {refresh_interval():g} s."
 
 
 class Formatting:
