@@ -472,7 +472,8 @@ def test_confirmed_changes(
     expected_action = {"disable": "policy.update", "delete": "policy.delete"}[action]
     assert last_event(app)[:2] == ("alice", expected_action)
     said = flashes(client.get(response.headers["Location"]).text)
-    expected = {"disable": "Saved: policy partner is disabled.", "delete": "Deleted policy partner."}
+    disabled = "Saved: policy partner is disabled."
+    expected = {"disable": disabled, "delete": "Deleted policy partner."}
     assert said == [expected[action]]
 
 
