@@ -185,7 +185,8 @@ def test_add_origin_says_allowed_changed_or_unchanged_as_the_cli(app: Flask, api
     assert body["outcome"] == "allowed"
     assert body["origin"] == {"origin": "https://b.example", "note": "", "expires": None}
     assert body["message"] == (
-        "allowed https://b.example on partner; every worker enforces it within 0.2s"
+        "allowed https://b.example on partner; every worker checks for it within 0.2s"
+        ", the fleet view shows who enforces it"
     )
     assert added.headers["ETag"] == '"2"'
     changed = api.post(

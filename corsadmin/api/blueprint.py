@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response
 from ..db.store import BUSY_MESSAGE, PolicyStore, database_busy
 from ..errors import CorsAdminError, PolicyNotFound
 from ..policy.spec import NAME_RE
+from ..runtime.fleet import change_note
 from ..state import state
 from . import auth
 from .problems import Problem, http_problem, problem_of
@@ -151,5 +152,6 @@ def ordered_json(document: Any) -> FlaskResponse:
 
 
 def enforced_message(what: str) -> str:
-    """``what``, and when every worker enforces it (as the CLI and the admin say)."""
-    return f"{what}; every worker enforces it within {state().config.refresh_interval:g}s"
+    """``what``, and how soon every worker checks for it (as the CLI says; who enforces
+    it is an observation: ``GET /workers``)."""
+    return f"{what}; {change_note(state().config.refresh_interval)}"

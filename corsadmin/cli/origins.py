@@ -8,6 +8,7 @@ import click
 
 from ..db.store import KEEP
 from ..errors import ValidationError
+from ..runtime.fleet import change_note
 from ..state import state
 from .context import app_or_remote, remote_api, store
 from .errors import user_errors
@@ -61,8 +62,7 @@ def origin_add(
         expires=None if no_expires else KEEP if expires is None else expires,
     )
     text = change.entry.rule.text
-    interval = state().config.refresh_interval
-    enforced = f"every worker enforces it within {interval:g}s"
+    enforced = change_note(state().config.refresh_interval)
     if change.outcome == "allowed":
         click.echo(f"allowed {text} on {policy}; {enforced}")
     elif change.outcome == "changed":

@@ -347,3 +347,9 @@ def _with_own(workers: list[WorkerFacts], reporter: FleetReporter) -> list[Worke
         return workers
     own = reporter.facts()
     return [own if (w.host, w.pid) == (own.host, own.pid) else w for w in workers]
+
+
+def change_note(interval: float) -> str:
+    """What the CLI and the API add to a change's message: a fact of configuration (how
+    soon every worker checks), not a promise; who enforces it is the fleet view's to say."""
+    return f"every worker checks for it within {interval:g}s, the fleet view shows who enforces it"

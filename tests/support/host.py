@@ -21,7 +21,7 @@ from corsadmin import CorsAdmin
 TEST_SECRET_KEY: Final = "corsadmin-tests-host-secret-key-0123456789abcdef"
 #: How often :func:`make_host`'s snapshot follows the database
 #: (``CORSADMIN_REFRESH_INTERVAL``); the CLI and the admin UI repeat it
-#: ("every worker enforces it within 0.2s").
+#: ("every worker checks for it within 0.2s").
 REFRESH_INTERVAL: Final = 0.2
 
 
