@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ..errors import CorsAdminError, FieldError, ValidationError
+from ..runtime.http import OPENER
 
 #: Seconds a request to the remote instance may take (connecting, then each read).
 REMOTE_TIMEOUT_SECONDS: Final = 30.0
@@ -30,16 +31,6 @@ API_ROOT: Final = "/api/v1"
 ANY_VERSION: Final = "*"
 #: The most bytes of a problem's body read to explain a refusal.
 MAX_PROBLEM_BYTES: Final = 64 * 1024
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is refused, not followed: the token is never sent anywhere else."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER: Final = urllib.request.build_opener(_NoRedirects())
 
 
 class RemoteError(CorsAdminError):
@@ -103,7 +94,7 @@ class ApiClient:
         # The scheme is http or https (api_base checked it).
         request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
         try:
-            with _OPENER.open(request, timeout=self.timeout) as response:
+            with OPENER.open(request, timeout=self.timeout) as response:
                 return Reply(response.status, dict(response.headers), response.read())
         except urllib.error.HTTPError as error:
             raise refusal(error.code, error.read(MAX_PROBLEM_BYTES), self.base) from None

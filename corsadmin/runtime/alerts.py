@@ -34,6 +34,7 @@ from ..config import CorsAdminConfig
 from ..db import alerts as outbox
 from ..engine.alerts import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
 from ..engine.fleet import DEFAULT_HEARTBEAT
+from .http import OPENER
 
 log = logging.getLogger("corsadmin")
 
@@ -59,18 +60,6 @@ def _user_agent() -> str:
         return f"corsadmin/{version('corsadmin')}"
     except PackageNotFoundError:  # pragma: no cover - a checkout without metadata
         return "corsadmin"
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer like any other non-2xx one: not followed (a POST
-    redirected would become a GET, and the alert would go where it was not meant to)."""
-
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
-
-
-#: The webhook's opener: redirects are not followed (proxies from the environment are).
-_OPENER: Final = urllib.request.build_opener(_NoRedirects())
 
 
 class DeliveryError(Exception):
@@ -103,7 +92,7 @@ class Webhook:
     def post(self, payload: dict[str, object], unix_time: int) -> None:
         """POST ``payload``; raises :class:`DeliveryError` unless the answer is 2xx."""
         try:
-            with _OPENER.open(self.request(payload, unix_time), timeout=self.timeout) as answer:
+            with OPENER.open(self.request(payload, unix_time), timeout=self.timeout) as answer:
                 status = answer.status
         except urllib.error.HTTPError as error:
             try:
