@@ -1,0 +1,62 @@
+"""Sphinx configuration of corsadmin's documentation site (``make docs``).
+
+Built with warnings as errors (``sphinx-build -W --keep-going``) and ``nitpicky``, so
+a broken internal link, a missing page or an unresolved reference fails the build
+(``tests/test_docs.py`` proves it). External links are not checked: the build is
+offline.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+sys.path.insert(0, str(DOCS / "_ext"))
+sys.path.insert(0, str(DOCS.parent))
+
+import corsadmin  # noqa: E402  (after the path: the checkout's copy)
+
+project = "corsadmin"
+author = "corsadmin developers"
+copyright = "corsadmin developers"  # noqa: A001  (Sphinx's name)
+release = corsadmin.__version__
+version = release
+
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "sphinx_click",
+    "corsadmin_docs",
+]
+
+root_doc = "index"
+source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
+# notes/ holds the engineers' hand-over notes, screenshots/take.py a script: not pages.
+exclude_patterns = ["_build", "notes", "screenshots/*.py", "Thumbs.db", ".DS_Store"]
+
+# Every reference must resolve: a broken one is a warning, and -W makes it an error.
+nitpicky = True
+# Types of the libraries corsadmin builds on: the site does not document them (no
+# intersphinx: the build stays offline).
+nitpick_ignore_regex = [
+    (r"py:.*", r"(flask|werkzeug|sqlalchemy|flask_sqlalchemy|blinker|click|datetime)(\..*)?"),
+    (r"py:.*", r"(collections\.abc|typing|re|pathlib|enum)\..*"),
+    (r"py:class", r"(Any|Callable|Iterable|Iterator|Mapping|Sequence|TypeAlias|Final)"),
+]
+
+myst_enable_extensions = ["colon_fence", "deflist"]
+# "#admin-ui" style anchors for headings down to ###, as GitHub makes them.
+myst_heading_anchors = 3
+
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_default_options = {"members": True, "show-inheritance": False}
+
+html_theme = "furo"
+html_title = f"corsadmin {release}"
+html_static_path: list[str] = []
+
+# benchmarks/RESULTS.md (a page) skips heading levels; that is style, not a broken
+# reference, so it does not fail the build.
+suppress_warnings = ["myst.header"]
