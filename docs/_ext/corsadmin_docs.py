@@ -7,7 +7,8 @@ meaning. The table is the code's, so it cannot drift from it.
 The page ``manual`` is the README itself: the line ``<!-- corsadmin:readme -->`` in
 ``docs/manual.md`` is replaced, as the page is read, by ``README.md`` without its
 title, its links made relative to ``docs/`` (``docs/x`` becomes ``x``, a file the
-site shows as a page its page, any other relative link ``../x``: a download). The README stays the one copy of its text.
+site shows as a page its page, any other relative link ``../x``: a download). The
+README stays the one copy of its text.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def _row(cells: list[list[nodes.Node]]) -> nodes.row:
     return row
 
 
-class ConfigTable(Directive):
+class ConfigTable(Directive):  # type: ignore[misc]  # docutils is untyped
     """Every CORSADMIN_* key with its default and meaning, from ``describe()``.
 
     Each key is also a target (``#corsadmin-refresh-interval``), so pages link to it.
