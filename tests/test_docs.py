@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -177,3 +178,47 @@ def test_a_broken_internal_link_or_a_missing_page_fails_the_build(tmp_path: Path
     assert len(warnings) == len(BREAKAGES), result.stderr
     for target in targets:
         assert sum(target in line for line in warnings) == 1, (target, warnings)
+
+
+#: The pages whose shell examples are checked against the commands (the README has
+#: its own tests; the site's pages are written here).
+WRITTEN_PAGES: Final = ("tutorial.md", "howto/*.md", "reference/*.md")
+#: A fenced shell block of a page.
+SHELL_BLOCK: Final = re.compile(r"^```sh\n(.*?)^```", re.M | re.S)
+
+
+def shell_commands(page: Path) -> Iterator[list[str]]:
+    """Each ``corsadmin`` command line of a page's sh blocks, as words after it."""
+    for block in SHELL_BLOCK.findall(page.read_text(encoding="utf-8")):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line.split(" #", 1)[0], posix=True)
+            if "corsadmin" in words:
+                yield words[words.index("corsadmin") + 1 :]
+
+
+def resolve(words: list[str]) -> tuple[click.Command, list[str]]:
+    """The command the words name, and the option names given to it or its groups."""
+    command: click.Command = corsadmin_cli
+    options = {name for param in corsadmin_cli.params for name in param.opts}
+    given = []
+    for word in words:
+        if word.startswith("--"):
+            given.append(word.split("=", 1)[0])
+        elif isinstance(command, click.Group) and word in command.commands:
+            command = command.commands[word]
+        elif isinstance(command, click.Group) and not given:
+            raise AssertionError(f"no command {word!r} in {command.name}: {words}")
+    options |= {name for param in command.params for name in param.opts}
+    return command, [name for name in given if name not in options | {"--help"}]
+
+
+def test_every_command_a_page_shows_exists_with_its_options() -> None:
+    seen = set()
+    for pattern in WRITTEN_PAGES:
+        for page in sorted((REPO_ROOT / "docs").glob(pattern)):
+            for words in shell_commands(page):
+                command, unknown = resolve(words)
+                assert not isinstance(command, click.Group), (page.name, words)
+                assert not unknown, (page.name, words, unknown)
+                seen.add(command.name)
+    assert {"add", "check", "export", "import", "promote", "report", "create"} <= seen
