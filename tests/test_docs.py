@@ -9,6 +9,7 @@ link, a missing page or a page left out of the navigation fails the build.
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import shlex
@@ -22,10 +23,13 @@ from typing import Final
 import click
 import pytest
 from docutils.nodes import make_id
+from flask.testing import FlaskCliRunner
 
+from corsadmin import standalone
 from corsadmin.cli import corsadmin_cli
 from corsadmin.config import DEFAULT_CONFIG, describe
-from tests.support.cli import REPO_ROOT
+from tests.support.cli import REPO_ROOT, invoke
+from tests.support.standalone import standalone_app
 
 pytestmark = pytest.mark.slow
 
@@ -222,3 +226,53 @@ def test_every_command_a_page_shows_exists_with_its_options() -> None:
                 assert not unknown, (page.name, words, unknown)
                 seen.add(command.name)
     assert {"add", "check", "export", "import", "promote", "report", "create"} <= seen
+
+
+#: The tutorial's one manual step, done as the reader does it: after the export, remove
+#: "DELETE" from the policy's methods.
+TUTORIAL_EXPORT: Final = "cors.json"
+#: The password the test gives the tutorial's ``operator add``.
+TUTORIAL_PASSWORD: Final = "a long enough password for the tutorial"
+#: A tutorial block and the output block right after it.
+BLOCK_AND_OUTPUT: Final = re.compile(r"^```sh\n(.*?)^```\n+(?:^```text\n(.*?)^```)?", re.M | re.S)
+#: Output lines that hold the day the tutorial was written, or the reader's login name.
+VARIES: Final = re.compile(r"\d{4}-\d{2}-\d{2}T?|cli:")
+
+
+def run_tutorial_line(runner: FlaskCliRunner, line: str, cwd: Path) -> str:
+    words = shlex.split(line.split(" #", 1)[0])
+    args = words[words.index("corsadmin") + 1 :]
+    target = None
+    if ">" in args:
+        target, args = cwd / args[args.index(">") + 1], args[: args.index(">")]
+    args = [str(cwd / arg) if arg == TUTORIAL_EXPORT else arg for arg in args]
+    typed = None
+    if args[0] == "operator":  # the reader types it twice on a terminal; the test pipes it
+        args, typed = [*args, "--password-stdin"], f"{TUTORIAL_PASSWORD}\n"
+    result = invoke(runner, *args, input=typed)
+    assert result.exit_code in (0, 2), (line, result.output)  # check: 2 is "refused"
+    if target is not None:
+        target.write_text(result.output, encoding="utf-8")
+        document = json.loads(result.output)
+        document["policies"][0]["methods"].remove("DELETE")
+        target.write_text(json.dumps(document, indent=2), encoding="utf-8")
+        return ""
+    return result.output
+
+
+def test_the_tutorial_shows_what_the_commands_print(tmp_path: Path) -> None:
+    text = (REPO_ROOT / "docs" / "tutorial.md").read_text(encoding="utf-8")
+    checked = 0
+    with standalone_app(f"sqlite:///{tmp_path / 'tutorial.sqlite'}") as app:
+        output = "\n".join(standalone.prepare_database(app))
+        runner = app.test_cli_runner()
+        for block, shown in BLOCK_AND_OUTPUT.findall(text):
+            for line in block.replace("\\\n", " ").splitlines():
+                if "manage.py corsadmin" in line:
+                    output += run_tutorial_line(runner, line, tmp_path)
+            for expected in shown.splitlines():
+                if expected.strip() != "..." and not VARIES.search(expected):
+                    assert expected in output.splitlines(), (expected, output)
+                    checked += 1
+            output = ""
+    assert checked > 30
