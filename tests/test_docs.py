@@ -40,8 +40,9 @@ DOCS_BUILD: Final = ("-W", "--keep-going", "-q", "-E")
 SITE_INPUTS: Final = ("docs", "README.md", "benchmarks/RESULTS.md", "examples")
 #: No build of the site may take longer than this (seconds; it takes about 10).
 BUILD_TIMEOUT: Final = 300
-#: The pages of the navigation that this test reads.
+#: The built configuration reference (the table ``describe()`` renders).
 CONFIG_PAGE: Final = "reference/configuration.html"
+#: The built command-line reference (sphinx-click's pages of ``corsadmin_cli``).
 CLI_PAGE: Final = "reference/cli.html"
 
 
