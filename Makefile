@@ -2,9 +2,11 @@
 #
 #   make run    create .venv if needed, install the app, serve it (HOST, PORT)
 #   make test   install everything the tests need (venv + Debian chromium and
-#               postgresql when missing), then ruff, mypy, import-linter and pytest
-#               (PYTEST_ARGS)
+#               postgresql when missing), then ruff, mypy, import-linter, the docs
+#               build (make docs) and pytest (PYTEST_ARGS)
 #   make lint   ruff + mypy + import-linter (the layers contract) only
+#   make docs   build the documentation site (docs/ -> docs/_build/html), warnings
+#               (a broken internal link, a missing page) as errors; make test runs it
 #   make clean  remove caches and build outputs (make distclean also drops .venv)
 #
 # Every step fails loudly: no recipe line ignores an error, so a pytest exit
@@ -21,6 +23,9 @@ VENV_PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 5000
 PYTEST_ARGS ?=
+# The site's build: every warning is an error, all are reported, a fresh environment
+# (an incremental build would not repeat an unchanged page's warnings).
+SPHINX_BUILD := $(VENV)/bin/sphinx-build -W --keep-going -q -E -b html docs docs/_build/html
 
 APP_STAMP := $(VENV)/.corsadmin-app.stamp
 DEV_STAMP := $(VENV)/.corsadmin-dev.stamp
@@ -35,7 +40,7 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 SUDO := $(shell if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then echo sudo; fi)
 APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: run test lint pytest system-deps venv dev-venv clean distclean
+.PHONY: run test lint docs pytest system-deps venv dev-venv clean distclean
 
 # --- virtualenv ----------------------------------------------------------
 
@@ -93,6 +98,9 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+docs: $(DEV_STAMP)
+	$(SPHINX_BUILD)
+
 pytest: $(DEV_STAMP) system-deps
 	$(VENV_PY) -m pytest $(PYTEST_ARGS)
 
@@ -100,10 +108,12 @@ test: $(DEV_STAMP) system-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	$(SPHINX_BUILD)
 	$(VENV_PY) -m pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts
+	rm -rf docs/_build
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 	rm -f $(APP_STAMP) $(DEV_STAMP)
 
