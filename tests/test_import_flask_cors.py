@@ -1,0 +1,185 @@
+"""``corsadmin import-flask-cors``: a Flask-CORS application moves in one command.
+
+For each example of ``tests/support/flask_cors_apps.py`` (the classic example and
+Flask-CORS's documented ones) the command reads the Flask-CORS app and imports the
+document (``--apply``) into a twin application with the same routes and corsadmin
+instead of Flask-CORS (on SQLite and PostgreSQL). Then both answer a grid of
+requests (origins allowed, refused, malformed, ``null`` and none; covered and
+uncovered paths; simple requests and preflights with and without request headers)
+and their CORS headers must be equal, but for the deliberate differences, each
+asserted as such (:func:`expected_from_flask_cors`):
+
+- a ``'*'`` policy: Flask-CORS echoes the origin unless ``send_wildcard``; corsadmin
+  answers ``*`` (without credentials the same for a browser);
+- a request without ``Origin`` (not a CORS request) to a policy listing origins:
+  Flask-CORS's ``always_send`` lists the origins, corsadmin sends nothing;
+- a ``@cross_origin`` view's path is answered for every method, also one the route
+  refuses (405), where Flask-CORS's decorator never runs;
+- ``Vary: Origin``: corsadmin sends it whenever its answer depends on the origin
+  (refusals included) and never for ``*``; Flask-CORS only when several origins or
+  a regex could match.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+from werkzeug.test import TestResponse
+
+from corsadmin import CorsAdmin
+from tests.support.cli import invoke, ok, user_error
+from tests.support.flask_cors_apps import EXAMPLES, create_app
+from tests.support.host import REFRESH_INTERVAL, TEST_SECRET_KEY, Host, close_host
+
+APPS: Final = "tests.support.flask_cors_apps"
+
+#: Origins of the grid: allowed by some example, refused by all but '*', not an
+#: origin at all, ``null``, and none.
+ORIGINS: Final = (
+    "https://app.example.com",
+    "http://localhost:3000",
+    "http://localhost:8080",
+    "https://a.b.example.com",
+    "https://evil.example",
+    "https://app.example.com.evil.example",
+    "not an origin",
+    "null",
+    None,
+)
+PATHS: Final = (
+    "/",
+    "/api/v1/users/",
+    "/api/v1/users/create",
+    "/api/v1/user/create",
+    "/api/items/7",
+    "/public/page",
+    "/elsewhere",
+)
+#: (method, Access-Control-Request-Method, Access-Control-Request-Headers)
+REQUESTS: Final = (
+    ("GET", None, None),
+    ("POST", None, None),
+    ("OPTIONS", "GET", None),
+    ("OPTIONS", "PUT", "content-type"),
+    ("OPTIONS", "POST", "authorization, content-type, x-custom"),
+    ("OPTIONS", "PATCH", None),
+)
+
+
+def make_twin(database_url: str, example: str) -> Host:
+    """The example's routes without Flask-CORS, with corsadmin (schema migrated)."""
+    app = Flask(f"corsadmin_twin_{example}")
+    app.config.update(
+        TESTING=True,
+        SECRET_KEY=TEST_SECRET_KEY,
+        SQLALCHEMY_DATABASE_URI=database_url,
+        CORSADMIN_REFRESH_INTERVAL=REFRESH_INTERVAL,
+    )
+    db = SQLAlchemy()
+    cors = CorsAdmin(db=db)
+    db.init_app(app)
+    cors.init_app(app)
+    EXAMPLES[example](app, False)
+    with app.app_context():
+        cors.upgrade_schema(app)
+    return Host(app=app, db=db, cors=cors)
+
+
+@pytest.fixture
+def twins(database_url: str, request: pytest.FixtureRequest) -> Iterator[tuple[Flask, Host]]:
+    example: str = request.param
+    host = make_twin(database_url, example)
+    try:
+        yield create_app(example), host
+    finally:
+        close_host(host)
+
+
+def cors_headers(response: TestResponse) -> dict[str, list[str]]:
+    """The Access-Control-* headers of a response, values in order."""
+    found: dict[str, list[str]] = {}
+    for name, value in response.headers.items():
+        if name.lower().startswith("access-control-"):
+            found.setdefault(name.lower(), []).append(value)
+    return found
+
+
+def varies_on_origin(response: TestResponse) -> bool:
+    return "origin" in {v.strip().lower() for v in response.headers.get("Vary", "").split(",")}
+
+
+def send(app: Flask, path: str, method: str, origin: str | None, acrm: str | None, acrh: str | None) -> TestResponse:
+    headers = {"Origin": origin} if origin is not None else {}
+    if acrm is not None:
+        headers["Access-Control-Request-Method"] = acrm
+    if acrh is not None:
+        headers["Access-Control-Request-Headers"] = acrh
+    return app.test_client().open(path, method=method, headers=headers)
+
+
+def expected_from_flask_cors(
+    before: dict[str, list[str]], origin: str | None, any_origin: bool
+) -> dict[str, list[str]]:
+    """What corsadmin must answer, given Flask-CORS's answer (the module's differences)."""
+    expected = {k: list(v) for k, v in before.items()}
+    allow = expected.get("access-control-allow-origin")
+    if any_origin and origin is not None and allow == [origin]:
+        expected["access-control-allow-origin"] = ["*"]  # echo -> '*'
+    if origin is None and not any_origin:
+        expected = {}  # always_send: corsadmin sends nothing for a non-CORS request
+    return expected
+
+
+def import_example(twin: Flask, example: str) -> dict[str, Any]:
+    """Run the command on the twin (``--apply``) and return the document it wrote."""
+    runner = twin.test_cli_runner()
+    app_arg = f'{APPS}:create_app("{example}")'
+    result = invoke(runner, "import-flask-cors", "--app", app_arg)
+    assert result.exit_code == 0, (result.output, result.exception)
+    document: dict[str, Any] = json.loads(result.stdout)
+    applied = invoke(runner, "import-flask-cors", "--app", app_arg, "--apply")
+    assert applied.exit_code == 0, (applied.output, applied.exception)
+    assert "imported from Flask-CORS:" in applied.stdout
+    return document
+
+
+def _from_view(policy: Any) -> bool:
+    return policy is not None and "@cross_origin" in policy.spec.description
+
+
+@pytest.mark.parametrize("twins", list(EXAMPLES), indirect=True)
+def test_headers_before_and_after_are_the_same(twins: tuple[Flask, Host]) -> None:
+    flask_cors_app, host = twins
+    twin = host.app
+    document = import_example(twin, flask_cors_app.name.removeprefix("flask_cors_"))
+    assert document["policies"]
+    snapshot = CorsAdmin.state(twin).holder
+    compared = 0
+    for path in PATHS:
+        with twin.app_context():
+            policy = snapshot.current().policy_for(path)
+        for origin in ORIGINS:
+            for method, acrm, acrh in REQUESTS:
+                before = send(flask_cors_app, path, method, origin, acrm, acrh)
+                if before.status_code == 405 and _from_view(policy):
+                    # The route does not serve the method: Flask-CORS's decorator does
+                    # not run, corsadmin answers the path as for the method it serves.
+                    before = send(flask_cors_app, path, "GET", origin, acrm, acrh)
+                after = send(twin, path, method, origin, acrm, acrh)
+                any_origin = policy is not None and policy.any_origin
+                where = (path, origin, method, acrm, acrh)
+                assert cors_headers(after) == expected_from_flask_cors(
+                    cors_headers(before), origin, any_origin
+                ), where
+                answered = "access-control-allow-origin" in cors_headers(after)
+                assert varies_on_origin(after) == (policy is not None and not any_origin), where
+                if varies_on_origin(before) and not any_origin:
+                    assert varies_on_origin(after), where
+                compared += answered
+    assert compared > 0  # the grid has allowed requests, not only refusals
