@@ -183,3 +183,85 @@ def test_headers_before_and_after_are_the_same(twins: tuple[Flask, Host]) -> Non
                     assert varies_on_origin(after), where
                 compared += answered
     assert compared > 0  # the grid has allowed requests, not only refusals
+
+
+# --- what cannot be expressed ------------------------------------------------------------
+
+UNSUPPORTED_APP: Final = f"{APPS}:unsupported_app"
+
+
+def test_unsupported_options_are_named_and_nothing_is_written(runner: Any) -> None:
+    lines = user_error(runner, "import-flask-cors", "--app", UNSUPPORTED_APP)
+    assert lines[-1].startswith("error: nothing was written: fix these in the application")
+    errors = "\n".join(lines)
+    assert (
+        "error: cannot express resource r'/api/v1/.*': origins: '*' with supports_credentials:"
+        in errors
+    )
+    assert (
+        "error: cannot express resource r'/api/items/.*': allow_headers: the regex 'X-.*': "
+        "corsadmin allows header names or '*' only" in errors
+    )
+    assert "error: cannot express resource r'/public/.*/x': path: the regex" in errors
+    vary = [line for line in lines if ": vary_header: False: corsadmin always sends Vary" in line]
+    assert len(vary) == 3  # one per resource, each named
+    assert all(line.endswith("(--skip-unsupported: the policy is written without it)") for line in vary)
+
+
+def test_skip_unsupported_writes_the_rest_never_wider(runner: Any, tmp_path: Path) -> None:
+    out = tmp_path / "policy.json"
+    args = ("import-flask-cors", "--app", UNSUPPORTED_APP, "--skip-unsupported", "-o", str(out))
+    result = invoke(runner, *args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    document = json.loads(out.read_text("utf-8"))
+    [policy] = document["policies"]  # the credentials '*' and the middle-'.*' path left out
+    assert (policy["path"], policy["origins"]) == ("/api/items/**", ["https://a.example"])
+    assert policy["allow_headers"] == ["Content-Type"]  # the regex left off, not '*'
+    skipped = [line for line in result.stderr.splitlines() if line.startswith("skipped: ")]
+    assert len(skipped) == 6  # 3 vary_header, allow_headers, the path, the origins
+    assert result.stderr.splitlines()[-1] == "1 policies from Flask-CORS"
+
+
+def test_apply_dry_run_prints_the_changes_and_writes_nothing(app: Flask, runner: Any) -> None:
+    args = ("import-flask-cors", "--app", f'{APPS}:create_app("seed")', "--apply", "--dry-run")
+    result = invoke(runner, *args)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "+ policy flask-cors-api" in lines
+    assert "+ policy flask-cors-hello-world" in lines
+    assert lines[-1] == "dry run: nothing was written (2 policies would change)"
+    with app.app_context():
+        assert CorsAdmin.state(app).store().policies() == []
+
+
+def test_apply_twice_changes_nothing_the_second_time(app: Flask, runner: Any) -> None:
+    args = ("import-flask-cors", "--app", f'{APPS}:create_app("credentials")', "--apply")
+    first = invoke(runner, *args)
+    assert first.stdout.splitlines()[-1] == (
+        "imported from Flask-CORS: 1 created, 0 updated, 0 deleted, 0 unchanged"
+    )
+    second = invoke(runner, *args)
+    assert second.stdout.splitlines() == [
+        "importing it would change nothing",
+        "imported from Flask-CORS: 0 created, 0 updated, 0 deleted, 1 unchanged",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--dry-run",),
+            "error: --dry-run goes with --apply (without --apply nothing is written anyway)",
+        ),
+        (
+            ("--app", "tests.support.no_such_module:app"),
+            "error: --app tests.support.no_such_module:app: ",
+        ),
+    ],
+    ids=["dry-run-alone", "no-such-app"],
+)
+def test_usage_mistakes_are_one_line_errors(runner: Any, args: tuple[str, ...], message: str) -> None:
+    lines = user_error(runner, "import-flask-cors", *args)
+    assert lines[0].startswith(message)

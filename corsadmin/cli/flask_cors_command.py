@@ -91,14 +91,14 @@ def import_flask_cors_command(
 
 
 def _report(translation: Translation, skip_unsupported: bool) -> None:
-    for note in translation.notes:
-        click.echo(f"note: {note}", err=True)
     if translation.unsupported and not skip_unsupported:
         fail(
             "\n".join(f"cannot express {u}" for u in translation.unsupported)
             + "\nnothing was written: fix these in the application, or pass "
             "--skip-unsupported"
         )
+    for note in translation.notes:
+        click.echo(f"note: {note}", err=True)
     for item in translation.unsupported:
         click.echo(f"skipped: {item}", err=True)
     click.echo(f"{len(translation.policies)} policies from Flask-CORS", err=True)

@@ -134,16 +134,13 @@ def _prefix_pattern(prefix: str, rules: list[str]) -> PathTranslation:
         )
     if prefix.endswith("/"):
         base = prefix.rstrip("/")
-        exact = f"{prefix}*/**"
-        if base and base not in rules and not _variable_before(rules, len(prefix)):
+        if base and not any(_may_serve(r, base, exact=True) for r in rules):
             return PathTranslation(
                 _checked(f"{base}/**"),
                 f"also covers {base!r} itself, which no route serves",
             )
-        return PathTranslation(_checked(exact))
-    clashing = [r for r in rules if r.startswith(prefix) and r[len(prefix) : len(prefix) + 1] != "/"]
-    clashing = [r for r in clashing if r != prefix]
-    if clashing or _variable_before(rules, len(prefix) + 1):
+        return PathTranslation(_checked(f"{prefix}*/**"))
+    if any(_may_serve(r, prefix, exact=False) for r in rules):
         return PathTranslation(_checked(f"{prefix}*/**"))
     return PathTranslation(
         _checked(f"{prefix}/**"),
@@ -152,7 +149,17 @@ def _prefix_pattern(prefix: str, rules: list[str]) -> PathTranslation:
     )
 
 
-def _variable_before(rules: Iterable[str], position: int) -> bool:
-    """Does a rule hold a variable within its first ``position`` characters (so it may
-    serve a path the cleaner pattern would answer differently)?"""
-    return any("<" in r[:position] for r in rules)
+def _may_serve(rule: str, path: str, *, exact: bool) -> bool:
+    """May the URL ``rule`` serve ``path`` itself (``exact``), or a path that starts
+    with ``path`` and goes on with a character other than ``/``? (A variable may
+    stand for anything from where it starts: yes, unless its literal head rules it out.)"""
+    head, variable, _ = rule.partition("<")
+    if not variable:
+        if exact:
+            return rule == path
+        return rule.startswith(path) and len(rule) > len(path) and rule[len(path)] != "/"
+    if path.startswith(head):
+        return True  # the variable starts within the path
+    if exact:
+        return False
+    return head.startswith(path) and head[len(path)] != "/"

@@ -102,10 +102,12 @@ def translate(config: FlaskCorsConfig) -> Translation:
                     drops_policy=True,
                 )
                 continue
+            if any(u.drops_policy for u in draft.unsupported):
+                break
             if path_note:
                 draft.note("path", path_note)
             policy = _policy(draft, path, priority=count - 1 - index, names=names)
-            if policy is not None and not any(u.drops_policy for u in draft.unsupported):
+            if policy is not None:
                 paths[path] = source.place
                 out.policies.append(policy)
         out.unsupported.extend(draft.unsupported)
