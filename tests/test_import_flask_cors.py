@@ -229,7 +229,7 @@ def test_apply_dry_run_prints_the_changes_and_writes_nothing(app: Flask, runner:
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert "+ policy flask-cors-api (1 rule added)" in lines
-    assert "+ policy flask-cors-hello-world (1 rule added)" in lines
+    assert "+ policy flask-cors-hello_world (1 rule added)" in lines
     assert lines[-1] == "dry run: nothing was written (2 policies would change)"
     with app.app_context():
         assert CorsAdmin.state(app).store().policies() == []
