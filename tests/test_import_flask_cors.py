@@ -232,7 +232,7 @@ def test_apply_dry_run_prints_the_changes_and_writes_nothing(app: Flask, runner:
     assert "+ policy flask-cors-hello_world (1 rule added)" in lines
     assert lines[-1] == "dry run: nothing was written (2 policies would change)"
     with app.app_context():
-        assert CorsAdmin.state(app).store().policies() == []
+        assert CorsAdmin.state(app).store("test").policies() == []
 
 
 def test_apply_twice_changes_nothing_the_second_time(app: Flask, runner: Any) -> None:
