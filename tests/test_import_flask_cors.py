@@ -33,7 +33,7 @@ from flask_sqlalchemy import SQLAlchemy
 from werkzeug.test import TestResponse
 
 from corsadmin import CorsAdmin
-from tests.support.cli import invoke, ok, user_error
+from tests.support.cli import invoke, user_error
 from tests.support.flask_cors_apps import EXAMPLES, create_app
 from tests.support.host import REFRESH_INTERVAL, TEST_SECRET_KEY, Host, close_host
 
@@ -114,7 +114,9 @@ def varies_on_origin(response: TestResponse) -> bool:
     return "origin" in {v.strip().lower() for v in response.headers.get("Vary", "").split(",")}
 
 
-def send(app: Flask, path: str, method: str, origin: str | None, acrm: str | None, acrh: str | None) -> TestResponse:
+def send(
+    app: Flask, path: str, method: str, origin: str | None, acrm: str | None, acrh: str | None
+) -> TestResponse:
     headers = {"Origin": origin} if origin is not None else {}
     if acrm is not None:
         headers["Access-Control-Request-Method"] = acrm
@@ -205,7 +207,9 @@ def test_unsupported_options_are_named_and_nothing_is_written(runner: Any) -> No
     assert "error: cannot express resource r'/public/.*/x': path: the regex" in errors
     vary = [line for line in lines if ": vary_header: False: corsadmin always sends Vary" in line]
     assert len(vary) == 3  # one per resource, each named
-    assert all(line.endswith("(--skip-unsupported: the policy is written without it)") for line in vary)
+    assert all(
+        line.endswith("(--skip-unsupported: the policy is written without it)") for line in vary
+    )
 
 
 def test_skip_unsupported_writes_the_rest_never_wider(runner: Any, tmp_path: Path) -> None:
@@ -262,6 +266,8 @@ def test_apply_twice_changes_nothing_the_second_time(app: Flask, runner: Any) ->
     ],
     ids=["dry-run-alone", "no-such-app"],
 )
-def test_usage_mistakes_are_one_line_errors(runner: Any, args: tuple[str, ...], message: str) -> None:
+def test_usage_mistakes_are_one_line_errors(
+    runner: Any, args: tuple[str, ...], message: str
+) -> None:
     lines = user_error(runner, "import-flask-cors", *args)
     assert lines[0].startswith(message)

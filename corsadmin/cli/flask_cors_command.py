@@ -62,8 +62,7 @@ def load_app(app_path: str | None) -> Flask:
 @click.option(
     "--apply",
     is_flag=True,
-    help="Import the document into the database (merged by name), printing what "
-    "changes first.",
+    help="Import the document into the database (merged by name), printing what changes first.",
 )
 @click.option("--dry-run", is_flag=True, help="With --apply: print what would change only.")
 @local_only

@@ -23,7 +23,11 @@ from ..policy.origins import OriginRuleError, parse_origin_rule
 _ANY_LABELS: Final = (".*\\.", ".+\\.")
 #: Port suffixes that stand for "any port" (corsadmin's ``:*``).
 _ANY_PORT: Final = (":\\d+", ":[0-9]+", ":\\d*", ":[0-9]*")
-_SCHEMES: Final = (("https?://", ("http", "https")), ("https://", ("https",)), ("http://", ("http",)))
+_SCHEMES: Final = (
+    ("https?://", ("http", "https")),
+    ("https://", ("https",)),
+    ("http://", ("http",)),
+)
 _METACHARS: Final = frozenset(".^$*+?{}[]\\|()")
 
 
@@ -57,7 +61,7 @@ def _add_rule(out: OriginTranslation, rule: str, given: str) -> None:
 
 def _add_regex(out: OriginTranslation, pattern: str) -> None:
     body = pattern.removeprefix("^")
-    anchored = body.endswith("$") and not body.endswith("\\$") or body.endswith("\\Z")
+    anchored = (body.endswith("$") and not body.endswith("\\$")) or body.endswith("\\Z")
     if anchored:
         body = body.removesuffix("$").removesuffix("\\Z")
     if not anchored:
@@ -76,12 +80,11 @@ def _add_regex(out: OriginTranslation, pattern: str) -> None:
 
 def _plain_rules(body: str) -> list[str] | None:
     """The plain rules (exact, ``*.``, ``:*``) a regex stands for, or None."""
-    for prefix, schemes in _SCHEMES:
-        if body.startswith(prefix):
-            rest = body[len(prefix) :]
-            break
-    else:
+    found = next(((p, s) for p, s in _SCHEMES if body.startswith(p)), None)
+    if found is None:
         return None
+    prefix, schemes = found
+    rest = body[len(prefix) :]
     wildcard = ""
     for labels in _ANY_LABELS:
         if rest.startswith(labels):

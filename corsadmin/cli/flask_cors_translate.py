@@ -260,9 +260,7 @@ def _max_age(draft: _Draft) -> int | None:
     text = str(value).strip()
     if text.isdigit():
         return int(text)
-    draft.refuse(
-        "max_age", f"{value!r} is not a whole number of seconds", drops_policy=False
-    )
+    draft.refuse("max_age", f"{value!r} is not a whole number of seconds", drops_policy=False)
     return None
 
 

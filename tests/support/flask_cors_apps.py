@@ -96,7 +96,9 @@ def credentials(app: Flask, flask_cors: bool) -> None:
     if flask_cors:
         CORS(
             app,
-            resources={r"/api/.*": {"origins": ["https://app.example.com", "http://localhost:3000"]}},
+            resources={
+                r"/api/.*": {"origins": ["https://app.example.com", "http://localhost:3000"]}
+            },
             supports_credentials=True,
             expose_headers=["X-Total-Count"],
             allow_headers=["Content-Type", "Authorization"],
@@ -143,7 +145,10 @@ def unsupported_app() -> Flask:
         app,
         resources={
             r"/api/v1/.*": {"origins": "*", "supports_credentials": True},
-            r"/api/items/.*": {"origins": "https://a.example", "allow_headers": [r"X-.*", "Content-Type"]},
+            r"/api/items/.*": {
+                "origins": "https://a.example",
+                "allow_headers": [r"X-.*", "Content-Type"],
+            },
             r"/public/.*/x": {"origins": "https://a.example"},
         },
         vary_header=False,
