@@ -23,6 +23,7 @@ asserted as such (:func:`expected_from_flask_cors`):
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -271,3 +272,121 @@ def test_usage_mistakes_are_one_line_errors(
 ) -> None:
     lines = user_error(runner, "import-flask-cors", *args)
     assert lines[0].startswith(message)
+
+
+# --- the translations, form by form --------------------------------------------------------
+
+RULES: Final = ("/api/v1/users/", "/api/items/<int:item_id>", "/static/<path:filename>")
+
+
+@pytest.mark.parametrize(
+    ("resource", "rules", "pattern", "noted"),
+    [
+        (r"/api/*", RULES, "/api/**", True),  # '/apix' is served by no route
+        (r"/api/*", (*RULES, "/apiary"), "/api*/**", False),  # it is: the exact form
+        (r"/api/*", (*RULES, "/<page>"), "/api*/**", False),  # a variable may serve '/apix'
+        (r"/api/.*", RULES, "/api/**", True),  # also '/api' itself, served by no route
+        (r"/api/.*", (*RULES, "/api"), "/api/*/**", False),
+        (r"^/api/v1/users/$", RULES, "/api/v1/users/", False),
+        (r"/api/v1/users/\Z", RULES, "/api/v1/users/", False),
+        ("/api/v1/users/", RULES, "/api/v1/users/", False),  # a literal: the whole path
+        (r"/files\.json$", RULES, "/files.json", False),
+        (r"/*", RULES, "/**", False),
+        (r".*", RULES, "/**", False),
+        ("*", RULES, "/**", False),
+    ],
+)
+def test_resource_forms_become_route_patterns(
+    resource: str, rules: tuple[str, ...], pattern: str, noted: bool
+) -> None:
+    from corsadmin.cli.flask_cors_paths import translate_resource
+
+    fixed = ".*" if resource == "*" else resource  # as Flask-CORS's re_fix gives it
+    translated = translate_resource(fixed, rules)
+    assert translated.pattern == pattern
+    assert bool(translated.note) == noted
+
+
+@pytest.mark.parametrize(
+    ("resource", "reason"),
+    [
+        (r"/api/.*/export", "has '.' at 5"),
+        (r"/api/(v1|v2)/*", "has '(' at 5"),
+        (r"/items/\d+", "has '\\\\' at 7"),
+        (re.compile("/API/*", re.IGNORECASE), "a case-insensitive path regex"),
+        ("/items/<id>", "holds '<', '>' or '*'"),
+        (r"api/*", "does not start with '/'"),
+    ],
+)
+def test_resource_forms_refused_with_the_reason(resource: Any, reason: str) -> None:
+    from corsadmin.cli.flask_cors_paths import PathTranslationError, translate_resource
+
+    with pytest.raises(PathTranslationError, match=re.escape(reason)):
+        translate_resource(resource, RULES)
+
+
+@pytest.mark.parametrize(
+    ("origin", "rules", "narrowed"),
+    [
+        ("https://App.Example.com", ["https://app.example.com"], False),
+        ("null", ["null"], False),
+        (re.compile(r"https://.*\.example\.com$"), ["https://*.example.com"], False),
+        (
+            re.compile(r"^https?://.*\.example\.com"),
+            ["http://*.example.com", "https://*.example.com"],
+            True,
+        ),
+        (re.compile(r"http://localhost:\d+$"), ["http://localhost:*"], False),
+        (
+            re.compile(r"https://(app|www)\.example\.com$"),
+            [r"re:^https://(app|www)\.example\.com$"],
+            False,
+        ),
+    ],
+)
+def test_origin_forms_become_rules(origin: Any, rules: list[str], narrowed: bool) -> None:
+    from corsadmin.cli.flask_cors_origins import translate_origins
+
+    translated = translate_origins([origin])
+    assert (translated.rules, translated.refused) == (rules, [])
+    assert bool(translated.notes) == narrowed
+
+
+@pytest.mark.parametrize(
+    ("origin", "reason"),
+    [
+        ("example.com", "must start with a scheme"),
+        (re.compile(r"https://.*"), "which are not under a site it names"),
+        (re.compile(r"https://(?!evil).*\.example\.com$"), "lookaround"),
+    ],
+)
+def test_origin_forms_refused_with_the_reason(origin: Any, reason: str) -> None:
+    from corsadmin.cli.flask_cors_origins import translate_origins
+
+    translated = translate_origins([origin])
+    assert translated.rules == []
+    [(given, why)] = translated.refused
+    assert given == (origin.pattern if isinstance(origin, re.Pattern) else origin)
+    assert reason in why
+
+
+def test_blueprint_cors_is_named_as_unsupported() -> None:
+    from flask import Blueprint
+    from flask_cors import CORS
+
+    from corsadmin.cli.flask_cors_reader import read_flask_cors
+    from corsadmin.cli.flask_cors_translate import translate
+
+    app = Flask("blueprint_app")
+    bp = Blueprint("partner", __name__)
+    bp.add_url_rule("/partner/x", "x", lambda: "x")
+    CORS(bp, origins="https://a.example")
+    app.register_blueprint(bp)
+    translation = translate(read_flask_cors(app))
+    assert translation.policies == []
+    [item] = translation.unsupported
+    assert (item.place, item.option, item.drops_policy) == (
+        "CORS(blueprint 'partner')",
+        "resources",
+        True,
+    )
