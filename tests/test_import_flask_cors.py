@@ -62,14 +62,16 @@ PATHS: Final = (
     "/public/page",
     "/elsewhere",
 )
-#: (method, Access-Control-Request-Method, Access-Control-Request-Headers)
+#: (method, Access-Control-Request-Method, Access-Control-Request-Headers,
+#: Access-Control-Request-Private-Network: true)
 REQUESTS: Final = (
-    ("GET", None, None),
-    ("POST", None, None),
-    ("OPTIONS", "GET", None),
-    ("OPTIONS", "PUT", "content-type"),
-    ("OPTIONS", "POST", "authorization, content-type, x-custom"),
-    ("OPTIONS", "PATCH", None),
+    ("GET", None, None, False),
+    ("POST", None, None, False),
+    ("OPTIONS", "GET", None, False),
+    ("OPTIONS", "PUT", "content-type", False),
+    ("OPTIONS", "POST", "authorization, content-type, x-custom", False),
+    ("OPTIONS", "PATCH", None, False),
+    ("OPTIONS", "GET", None, True),
 )
 
 
@@ -116,9 +118,17 @@ def varies_on_origin(response: TestResponse) -> bool:
 
 
 def send(
-    app: Flask, path: str, method: str, origin: str | None, acrm: str | None, acrh: str | None
+    app: Flask,
+    path: str,
+    method: str,
+    origin: str | None,
+    acrm: str | None,
+    acrh: str | None,
+    private: bool = False,
 ) -> TestResponse:
     headers = {"Origin": origin} if origin is not None else {}
+    if private:
+        headers["Access-Control-Request-Private-Network"] = "true"
     if acrm is not None:
         headers["Access-Control-Request-Method"] = acrm
     if acrh is not None:
@@ -168,15 +178,15 @@ def test_headers_before_and_after_are_the_same(twins: tuple[Flask, Host]) -> Non
         with twin.app_context():
             policy = snapshot.current().policy_for(path)
         for origin in ORIGINS:
-            for method, acrm, acrh in REQUESTS:
-                before = send(flask_cors_app, path, method, origin, acrm, acrh)
+            for method, acrm, acrh, private in REQUESTS:
+                before = send(flask_cors_app, path, method, origin, acrm, acrh, private)
                 if before.status_code == 405 and _from_view(policy):
                     # The route does not serve the method: Flask-CORS's decorator does
                     # not run, corsadmin answers the path as for the method it serves.
-                    before = send(flask_cors_app, path, "GET", origin, acrm, acrh)
-                after = send(twin, path, method, origin, acrm, acrh)
+                    before = send(flask_cors_app, path, "GET", origin, acrm, acrh, private)
+                after = send(twin, path, method, origin, acrm, acrh, private)
                 any_origin = policy is not None and policy.any_origin
-                where = (path, origin, method, acrm, acrh)
+                where = (path, origin, method, acrm, acrh, private)
                 assert cors_headers(after) == expected_from_flask_cors(
                     cors_headers(before), origin, any_origin
                 ), where

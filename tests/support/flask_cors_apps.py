@@ -118,6 +118,25 @@ def regex_origin(app: Flask, flask_cors: bool) -> None:
         )
 
 
+def configured(app: Flask, flask_cors: bool) -> None:
+    """Options in the app's ``CORS_*`` configuration (Flask-CORS's documented third
+    place), read by the extension and by a decorated view alike."""
+    _api_routes(app)
+
+    @app.route("/")
+    @_decorator(flask_cors, methods=["GET"])
+    def home() -> Any:
+        return "home"
+
+    if flask_cors:
+        app.config.update(
+            CORS_ORIGINS=["https://app.example.com", "http://localhost:8080"],
+            CORS_EXPOSE_HEADERS="X-Request-Id",
+            CORS_ALLOW_PRIVATE_NETWORK=True,
+        )
+        CORS(app, resources={r"/api/items/*": {"max_age": 30}, r"/api/v1/*": {}})
+
+
 #: Every example by name.
 EXAMPLES: Final[dict[str, Callable[[Flask, bool], None]]] = {
     "seed": seed,
@@ -126,6 +145,7 @@ EXAMPLES: Final[dict[str, Callable[[Flask, bool], None]]] = {
     "view_based": view_based,
     "credentials": credentials,
     "regex_origin": regex_origin,
+    "configured": configured,
 }
 
 
