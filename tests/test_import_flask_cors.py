@@ -75,8 +75,9 @@ REQUESTS: Final = (
 )
 
 
-def make_twin(database_url: str, example: str) -> Host:
-    """The example's routes without Flask-CORS, with corsadmin (schema migrated)."""
+def make_twin(database_url: str, example: str, *, flask_cors: bool = False) -> Host:
+    """The example's routes without Flask-CORS (unless ``flask_cors``: the app moving
+    in, before Flask-CORS is taken out), with corsadmin (schema migrated)."""
     app = Flask(f"corsadmin_twin_{example}")
     app.config.update(
         TESTING=True,
@@ -88,7 +89,7 @@ def make_twin(database_url: str, example: str) -> Host:
     cors = CorsAdmin(db=db)
     db.init_app(app)
     cors.init_app(app)
-    EXAMPLES[example](app, False)
+    EXAMPLES[example](app, flask_cors)
     with app.app_context():
         cors.upgrade_schema(app)
     return Host(app=app, db=db, cors=cors)
@@ -400,3 +401,15 @@ def test_blueprint_cors_is_named_as_unsupported() -> None:
         "resources",
         True,
     )
+
+
+def test_without_app_the_command_reads_the_application_it_runs_in(database_url: str) -> None:
+    host = make_twin(database_url, "seed", flask_cors=True)
+    try:
+        result = invoke(host.app.test_cli_runner(), "import-flask-cors")
+        assert result.exit_code == 0, (result.output, result.exception)
+        document = json.loads(result.stdout)
+        paths = {p["path"]: p["origins"] for p in document["policies"]}
+        assert paths == {"/": ["*"], "/api/**": ["*"]}
+    finally:
+        close_host(host)
