@@ -413,3 +413,53 @@ def test_without_app_the_command_reads_the_application_it_runs_in(database_url: 
         assert paths == {"/": ["*"], "/api/**": ["*"]}
     finally:
         close_host(host)
+
+
+# --- the deliberate differences, one by one ---------------------------------------------------
+
+
+@pytest.mark.parametrize("twins", ["seed"], indirect=True)
+def test_paths_only_flask_cors_covered_are_404s_and_said_so(twins: tuple[Flask, Host]) -> None:
+    flask_cors_app, host = twins
+    runner = host.app.test_cli_runner()
+    result = invoke(runner, "import-flask-cors", "--app", f'{APPS}:create_app("seed")', "--apply")
+    assert result.exit_code == 0, result.output
+    assert (
+        "note: resource r'/api/*': path: Flask-CORS also covered paths merely starting with "
+        "'/api' (as '/apix'); no route serves one, so they are left out"
+    ) in result.stderr.splitlines()
+    origin = "https://app.example.com"
+    before = send(flask_cors_app, "/apiary", "GET", origin, None, None)
+    after = send(host.app, "/apiary", "GET", origin, None, None)
+    assert (before.status_code, after.status_code) == (404, 404)
+    assert cors_headers(before) == {"access-control-allow-origin": [origin]}
+    assert cors_headers(after) == {}
+
+
+@pytest.mark.parametrize("twins", ["credentials"], indirect=True)
+def test_a_request_without_origin_gets_no_listed_origins(twins: tuple[Flask, Host]) -> None:
+    flask_cors_app, host = twins
+    import_example(host.app, "credentials")
+    before = send(flask_cors_app, "/api/v1/users/", "GET", None, None, None)
+    after = send(host.app, "/api/v1/users/", "GET", None, None, None)
+    # Flask-CORS's always_send: the listed origins, sorted (its MultiDict keeps the first)
+    assert before.headers.getlist("Access-Control-Allow-Origin") == ["http://localhost:3000"]
+    assert cors_headers(after) == {}
+    assert varies_on_origin(after)
+
+
+@pytest.mark.parametrize("twins", ["seed"], indirect=True)
+def test_any_origin_is_answered_with_a_star_instead_of_the_echo(twins: tuple[Flask, Host]) -> None:
+    flask_cors_app, host = twins
+    document = import_example(host.app, "seed")
+    assert {p["name"]: p["priority"] for p in document["policies"]} == {
+        "flask-cors-hello_world": 1,  # the decorated view wins, as in Flask-CORS
+        "flask-cors-api": 0,
+    }
+    origin = "https://anyone.example"
+    before = send(flask_cors_app, "/api/v1/users/", "GET", origin, None, None)
+    after = send(host.app, "/api/v1/users/", "GET", origin, None, None)
+    assert before.headers.getlist("Access-Control-Allow-Origin") == [origin]
+    assert varies_on_origin(before)
+    assert after.headers.getlist("Access-Control-Allow-Origin") == ["*"]
+    assert not varies_on_origin(after)
