@@ -463,3 +463,47 @@ def test_any_origin_is_answered_with_a_star_instead_of_the_echo(twins: tuple[Fla
     assert varies_on_origin(before)
     assert after.headers.getlist("Access-Control-Allow-Origin") == ["*"]
     assert not varies_on_origin(after)
+
+
+def test_two_cors_extensions_keep_flask_cors_order_and_say_what_differs() -> None:
+    from flask_cors import CORS
+
+    from corsadmin.cli.flask_cors_reader import read_flask_cors
+    from corsadmin.cli.flask_cors_translate import translate
+
+    app = Flask("two_extensions")
+    CORS(app, resources={r"/a/.*": {"origins": "https://first.example"}})
+    CORS(app, resources={r"/b/.*": {"origins": "https://second.example"}})
+    translation = translate(read_flask_cors(app))
+    # Flask runs after_request functions last registered first: the second CORS(app) first.
+    assert [(p["path"], p["priority"]) for p in translation.policies] == [
+        ("/b/**", 1),
+        ("/a/**", 0),
+    ]
+    assert translation.notes[-1].startswith("CORS(app) was called 2 times:")
+
+
+def test_a_path_imported_twice_is_named_and_the_first_wins() -> None:
+    from flask_cors import CORS, cross_origin
+
+    from corsadmin.cli.flask_cors_reader import read_flask_cors
+    from corsadmin.cli.flask_cors_translate import translate
+
+    app = Flask("same_path")
+
+    @app.get("/report")
+    @cross_origin(origins="https://view.example")
+    def report() -> str:
+        return "report"
+
+    CORS(app, resources={"/report": {"origins": "https://resource.example"}})
+    translation = translate(read_flask_cors(app))
+    assert [(p["path"], p["origins"]) for p in translation.policies] == [
+        ("/report", ["https://view.example"])
+    ]
+    [item] = translation.unsupported
+    assert str(item) == (
+        "resource r'/report': path: '/report' is already imported from view 'report' "
+        "(@cross_origin), which wins in Flask-CORS too (--skip-unsupported: the policy is "
+        "left out)"
+    )

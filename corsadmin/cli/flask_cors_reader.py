@@ -55,6 +55,8 @@ class FlaskCorsConfig:
     unreadable: tuple[tuple[str, str], ...]
     #: The text of every URL rule of the application.
     rules: tuple[str, ...]
+    #: How many ``CORS(app)`` extensions the application registered.
+    extensions: int = 0
 
 
 def option(options: Any, name: str) -> Any:
@@ -78,6 +80,7 @@ def read_flask_cors(app: Flask) -> FlaskCorsConfig:
     rules = tuple(rule.rule for rule in app.url_map.iter_rules())
     unreadable: list[tuple[str, str]] = []
     sources: list[CorsSource] = []
+    extensions = 0
     with app.app_context():
         sources.extend(_decorated_views(app, unreadable))
         for scope, funcs in app.after_request_funcs.items():
@@ -94,8 +97,9 @@ def read_flask_cors(app: Flask) -> FlaskCorsConfig:
                         )
                     )
                     continue
+                extensions += 1
                 sources.extend(_resources(func))
-    return FlaskCorsConfig(tuple(sources), tuple(unreadable), rules)
+    return FlaskCorsConfig(tuple(sources), tuple(unreadable), rules, extensions)
 
 
 def _resources(func: Callable[..., Any]) -> list[CorsSource]:

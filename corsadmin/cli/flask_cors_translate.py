@@ -114,14 +114,20 @@ def translate(config: FlaskCorsConfig) -> Translation:
         out.notes.extend(draft.notes)
     if any(_sends_origins_unasked(s) for s in config.sources):
         out.notes.append(ALWAYS_SEND_NOTE)
+    if config.extensions > 1:
+        out.notes.append(
+            f"CORS(app) was called {config.extensions} times: Flask-CORS let a later one "
+            "answer when an earlier one's resource refused the origin; corsadmin answers "
+            "with the first policy that covers the path only"
+        )
     return out
 
 
 #: The one difference every import of listed origins has (``always_send`` is on by default).
 ALWAYS_SEND_NOTE: Final = (
     "always_send: Flask-CORS answered a request without Origin (not a CORS request) with "
-    "every listed origin in Access-Control-Allow-Origin; corsadmin sends no CORS header "
-    "then (it still sends '*' for a '*' policy)"
+    "the first listed origin in Access-Control-Allow-Origin; corsadmin sends no CORS "
+    "header then (it still sends '*' for a '*' policy)"
 )
 
 
