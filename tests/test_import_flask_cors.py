@@ -50,6 +50,7 @@ ORIGINS: Final = (
     "https://evil.example",
     "https://app.example.com.evil.example",
     "not an origin",
+    "https://app.example.com/",
     "null",
     None,
 )
@@ -507,3 +508,15 @@ def test_a_path_imported_twice_is_named_and_the_first_wins() -> None:
         "(@cross_origin), which wins in Flask-CORS too (--skip-unsupported: the policy is "
         "left out)"
     )
+
+
+@pytest.mark.parametrize("twins", ["credentials"], indirect=True)
+def test_an_origin_not_as_browsers_send_it_is_refused(twins: tuple[Flask, Host]) -> None:
+    flask_cors_app, host = twins
+    import_example(host.app, "credentials")
+    origin = "https://APP.example.com"  # Flask-CORS compares literals case-insensitively
+    before = send(flask_cors_app, "/api/v1/users/", "GET", origin, None, None)
+    after = send(host.app, "/api/v1/users/", "GET", origin, None, None)
+    assert before.headers.getlist("Access-Control-Allow-Origin") == [origin]
+    assert cors_headers(after) == {}
+    assert varies_on_origin(after)

@@ -261,7 +261,7 @@ def _allow_headers(draft: _Draft) -> list[str]:
 
 def _max_age(draft: _Draft) -> int | None:
     value = option(draft.source.options, "max_age")
-    if value is None or value == "":
+    if value is None or value == "" or value == 0:  # Flask-CORS sends no falsy max_age
         return None
     text = str(value).strip()
     if text.isdigit():
