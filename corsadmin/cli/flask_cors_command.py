@@ -56,8 +56,9 @@ def load_app(app_path: str | None) -> Flask:
 @click.option(
     "--skip-unsupported",
     is_flag=True,
-    help="Write what can be expressed: a policy whose paths or origins cannot be "
-    "expressed safely is left out, another option is left off (never widening).",
+    help="Write what can be expressed, never more than Flask-CORS allowed: a resource "
+    "or view whose path (or '*' with credentials) cannot be expressed is left out; "
+    "an origin, a header regex or an option that cannot be is left off.",
 )
 @click.option(
     "--apply",

@@ -30,6 +30,10 @@ MAX_WRAPPER_DEPTH: Final = 32
 
 _EXTENSION_MODULE: Final = "flask_cors.extension"
 _DECORATOR_MODULE: Final = "flask_cors.decorator"
+_UNREADABLE: Final = (
+    "this Flask-CORS release keeps its options where corsadmin does not read them "
+    "(Flask-CORS 6 is read); write the policy by hand"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +102,10 @@ def read_flask_cors(app: Flask) -> FlaskCorsConfig:
                     )
                     continue
                 extensions += 1
-                sources.extend(_resources(func))
+                try:
+                    sources.extend(_resources(func))
+                except (KeyError, TypeError, ValueError):
+                    unreadable.append(("CORS(app)", _UNREADABLE))
     return FlaskCorsConfig(tuple(sources), tuple(unreadable), rules, extensions)
 
 
@@ -123,7 +130,7 @@ def _decorated_views(app: Flask, unreadable: list[tuple[str, str]]) -> list[Cors
         try:
             raw = closure_value(wrapper, "_options")
         except KeyError:
-            unreadable.append((place, "this Flask-CORS release keeps its options elsewhere"))
+            unreadable.append((place, _UNREADABLE))
             continue
         sources.append(CorsSource(place, None, rules, get_cors_options(app, raw)))
     return sources
