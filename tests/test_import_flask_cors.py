@@ -23,7 +23,10 @@ asserted as such (:func:`expected_from_flask_cors`):
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -34,7 +37,7 @@ from flask_sqlalchemy import SQLAlchemy
 from werkzeug.test import TestResponse
 
 from corsadmin import CorsAdmin
-from tests.support.cli import invoke, user_error
+from tests.support.cli import REPO_ROOT, invoke, user_error
 from tests.support.flask_cors_apps import EXAMPLES, create_app
 from tests.support.host import REFRESH_INTERVAL, TEST_SECRET_KEY, Host, close_host
 
@@ -520,3 +523,35 @@ def test_an_origin_not_as_browsers_send_it_is_refused(twins: tuple[Flask, Host])
     assert before.headers.getlist("Access-Control-Allow-Origin") == [origin]
     assert cors_headers(after) == {}
     assert varies_on_origin(after)
+
+
+def test_manage_py_imports_in_one_command(tmp_path: Path) -> None:
+    """The standalone app's entry point, in a subprocess: import, then export."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("FLASK_", "CORSADMIN_")) and k != "DATABASE_URL"
+    }
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'moved.sqlite'}"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = (sys.executable, "manage.py", *args)
+        return subprocess.run(
+            command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    assert run("db", "upgrade").returncode == 0
+    app_arg = f'{APPS}:create_app("app_based")'
+    moved = run("corsadmin", "import-flask-cors", "--app", app_arg, "--apply")
+    assert moved.returncode == 0, moved.stderr
+    assert moved.stdout.splitlines()[-1] == (
+        "imported from Flask-CORS: 1 created, 0 updated, 0 deleted, 0 unchanged"
+    )
+    exported = run("corsadmin", "export")
+    [policy] = json.loads(exported.stdout)["policies"]
+    assert (policy["name"], policy["path"], policy["origins"], policy["allow_headers"]) == (
+        "flask-cors-api",
+        "/api/**",
+        ["*"],
+        ["Content-Type"],
+    )
