@@ -263,7 +263,7 @@ def test_apply_twice_changes_nothing_the_second_time(app: Flask, runner: Any) ->
     )
     second = invoke(runner, *args)
     assert second.stdout.splitlines() == [
-        "importing it would change nothing",
+        "importing from Flask-CORS would change nothing",
         "imported from Flask-CORS: 0 created, 0 updated, 0 deleted, 1 unchanged",
     ]
 
@@ -555,3 +555,37 @@ def test_manage_py_imports_in_one_command(tmp_path: Path) -> None:
         ["*"],
         ["Content-Type"],
     )
+
+
+def test_apply_with_url_imports_through_the_api(app: Flask, runner: Any) -> None:
+    """``corsadmin --url ... import-flask-cors --app ... --apply``: the console script
+    (no database, no app of its own) reads the Flask-CORS app and imports through the
+    API; the lines are the local command's."""
+    from tests.support.api import new_token
+    from tests.support.remote import Remote
+    from tests.support.servers import serve_wsgi_in_thread
+
+    app_arg = f'{APPS}:create_app("view_based")'
+    with serve_wsgi_in_thread(app) as base:
+        remote = Remote(f"{base}/corsadmin", new_token(app, "ci", "write"))
+        dry = remote.run("import-flask-cors", "--app", app_arg, "--apply", "--dry-run")
+        assert dry.code == 0, dry
+        assert dry.out.splitlines()[-1] == "dry run: nothing was written (2 policies would change)"
+        done = remote.run("import-flask-cors", "--app", app_arg, "--apply")
+        again = remote.run("import-flask-cors", "--app", app_arg, "--apply")
+        no_app = remote.run("import-flask-cors")
+    assert done.out.splitlines()[-1] == (
+        "imported from Flask-CORS: 2 created, 0 updated, 0 deleted, 0 unchanged"
+    )
+    assert "+ policy flask-cors-hello_world (1 rule added)" in done.out.splitlines()
+    assert again.out.splitlines() == [
+        "importing from Flask-CORS would change nothing",
+        "imported from Flask-CORS: 0 created, 0 updated, 0 deleted, 2 unchanged",
+    ]
+    assert (no_app.code, no_app.err) == (
+        1,
+        "error: with --url, name the application using Flask-CORS: --app module:app\n",
+    )
+    with app.app_context():
+        names = {p.name for p in CorsAdmin.state(app).store("test").policies()}
+    assert names == {"flask-cors-hello_world", "flask-cors-cross_origin_json_post"}

@@ -10,19 +10,25 @@ the latter is an error (exit 1, nothing written) unless ``--skip-unsupported``.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Final
 
 import click
 from flask import Flask, current_app
 from flask.cli import NoAppException, locate_app, prepare_import
 
 from ..db.loader import spec_of
+from ..errors import ValidationError
 from ..policy.diff import diff_document, format_diff
 from ..policy.document import parse_document
-from .context import local_only, store
+from .client import ApiClient
+from .context import app_or_remote, remote_api, store
+from .documents import outside_request, remote_import
 from .errors import fail, user_errors
 from .flask_cors_reader import read_flask_cors
 from .flask_cors_translate import Translation, translate
+
+#: How the import lines name the document: ``imported from Flask-CORS: ...``.
+SOURCE_NAME: Final = "from Flask-CORS"
 
 
 def load_app(app_path: str | None) -> Flask:
@@ -66,7 +72,7 @@ def load_app(app_path: str | None) -> Flask:
     help="Import the document into the database (merged by name), printing what changes first.",
 )
 @click.option("--dry-run", is_flag=True, help="With --apply: print what would change only.")
-@local_only
+@app_or_remote
 @user_errors
 def import_flask_cors_command(
     app_path: str | None, output: str | None, skip_unsupported: bool, apply: bool, dry_run: bool
@@ -80,13 +86,18 @@ def import_flask_cors_command(
     """
     if dry_run and not apply:
         fail("--dry-run goes with --apply (without --apply nothing is written anyway)")
+    remote = remote_api()
+    if remote is not None and not app_path:
+        fail("with --url, name the application using Flask-CORS: --app module:app")
     translation = translate(read_flask_cors(load_app(app_path)))
     _report(translation, skip_unsupported)
     document = translation.document
     if output is not None or not apply:
         with click.open_file(output or "-", "w", encoding="utf-8") as stream:
             stream.write(json.dumps(document, indent=2) + "\n")
-    if apply:
+    if apply and remote is not None:
+        _apply_remote(remote, document, dry_run=dry_run)
+    elif apply:
         _apply(document, dry_run=dry_run)
 
 
@@ -108,10 +119,25 @@ def _apply(document: dict[str, Any], *, dry_run: bool) -> None:
     specs = parse_document(document)
     live = {p.name: spec_of(p) for p in store().policies()}
     diffs = diff_document(live, specs)
-    for line in format_diff(diffs) or ["importing it would change nothing"]:
+    for line in format_diff(diffs) or [f"importing {SOURCE_NAME} would change nothing"]:
         click.echo(line)
     if dry_run:
         click.echo(f"dry run: nothing was written ({len(diffs)} policies would change)")
         return
     report = store().import_document(document)
-    click.echo(f"imported from Flask-CORS: {report}")
+    click.echo(f"imported {SOURCE_NAME}: {report}")
+
+
+def _apply_remote(remote: ApiClient, document: dict[str, Any], *, dry_run: bool) -> None:
+    """``--apply`` through the API (``--url``): what changes, then the import (the same
+    lines as the local command)."""
+    if not dry_run:
+        body = {"document": document, "mode": "merge", "dry_run": True}
+        try:
+            answer = remote.post("/document", body)
+        except ValidationError as error:
+            raise outside_request(error) from None
+        nothing = [f"importing {SOURCE_NAME} would change nothing"]
+        for line in answer["lines"] if answer["changes"] else nothing:
+            click.echo(line)
+    remote_import(remote, document, SOURCE_NAME, replace=False, dry_run=dry_run)
