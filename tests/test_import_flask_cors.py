@@ -279,8 +279,14 @@ def test_apply_twice_changes_nothing_the_second_time(app: Flask, runner: Any) ->
             ("--app", "tests.support.no_such_module:app"),
             "error: --app tests.support.no_such_module:app: ",
         ),
+        (
+            ("--app", f"{APPS}:plain_app"),
+            "error: no Flask-CORS configuration in the application 'flask_cors_plain': no "
+            "CORS(app) and no @cross_origin view (is --app the application that uses "
+            "Flask-CORS?)",
+        ),
     ],
-    ids=["dry-run-alone", "no-such-app"],
+    ids=["dry-run-alone", "no-such-app", "no-flask-cors"],
 )
 def test_usage_mistakes_are_one_line_errors(
     runner: Any, args: tuple[str, ...], message: str

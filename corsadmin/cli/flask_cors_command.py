@@ -89,7 +89,14 @@ def import_flask_cors_command(
     remote = remote_api()
     if remote is not None and not app_path:
         fail("with --url, name the application using Flask-CORS: --app module:app")
-    translation = translate(read_flask_cors(load_app(app_path)))
+    app = load_app(app_path)
+    config = read_flask_cors(app)
+    if not config.sources and not config.unreadable:
+        fail(
+            f"no Flask-CORS configuration in the application {app.name!r}: no CORS(app) "
+            "and no @cross_origin view (is --app the application that uses Flask-CORS?)"
+        )
+    translation = translate(config)
     _report(translation, skip_unsupported)
     document = translation.document
     if output is not None or not apply:

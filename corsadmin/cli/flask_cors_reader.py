@@ -48,6 +48,8 @@ class CorsSource:
     rules: tuple[str, ...]
     #: The resolved options (Flask-CORS's own, read with :func:`option`).
     options: Any
+    #: The view's endpoint (a view), or "" (a resource).
+    endpoint: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +134,7 @@ def _decorated_views(app: Flask, unreadable: list[tuple[str, str]]) -> list[Cors
         except KeyError:
             unreadable.append((place, _UNREADABLE))
             continue
-        sources.append(CorsSource(place, None, rules, get_cors_options(app, raw)))
+        sources.append(CorsSource(place, None, rules, get_cors_options(app, raw), endpoint))
     return sources
 
 

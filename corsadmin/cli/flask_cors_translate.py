@@ -175,10 +175,7 @@ def _policy(draft: _Draft, path: str, *, priority: int, names: set[str]) -> dict
 
 
 def _unique_name(source: CorsSource, path: str, taken: set[str]) -> str:
-    if source.resource is None:
-        stem = source.place.split("'")[1]  # the endpoint
-    else:
-        stem = "all" if path == "/**" else path
+    stem = source.endpoint or ("all" if path == "/**" else path)  # a view: its endpoint
     slug = _NOT_NAME.sub("-", stem.lower()).strip("-._") or "root"
     base = (NAME_PREFIX + slug)[:MAX_NAME_LENGTH].rstrip("-._")
     name, n = base, 1

@@ -156,6 +156,13 @@ def create_app(name: str) -> Flask:
     return app
 
 
+def plain_app() -> Flask:
+    """The routes without Flask-CORS (what ``--app`` must not be)."""
+    app = Flask("flask_cors_plain")
+    _api_routes(app)
+    return app
+
+
 def unsupported_app() -> Flask:
     """Options corsadmin cannot express: '*' with credentials, a header regex,
     ``vary_header=False``, a path regex with ``.*`` in the middle."""
