@@ -93,7 +93,8 @@ def translate(config: FlaskCorsConfig) -> Translation:
     for index, source in enumerate(config.sources):
         draft = _Draft(source)
         _settings(draft)
-        for path, path_note in _paths(draft, config.rules):
+        blocked = any(u.drops_policy for u in draft.unsupported)  # '*' with credentials
+        for path, path_note in [] if blocked else _paths(draft, config.rules):
             if path in paths:
                 draft.refuse(
                     "path",
@@ -102,8 +103,6 @@ def translate(config: FlaskCorsConfig) -> Translation:
                     drops_policy=True,
                 )
                 continue
-            if any(u.drops_policy for u in draft.unsupported):
-                break
             if path_note:
                 draft.note("path", path_note)
             policy = _policy(draft, path, priority=count - 1 - index, names=names)
