@@ -28,6 +28,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -595,3 +596,27 @@ def test_apply_with_url_imports_through_the_api(app: Flask, runner: Any) -> None
     with app.app_context():
         names = {p.name for p in CorsAdmin.state(app).store("test").policies()}
     assert names == {"flask-cors-hello_world", "flask-cors-cross_origin_json_post"}
+
+
+@pytest.mark.parametrize(
+    ("max_age", "expected", "refused"),
+    [
+        (600, 600, False),
+        ("600", 600, False),
+        (timedelta(minutes=5), 300, False),
+        (0, None, False),  # Flask-CORS sends no falsy max_age: the browser's default
+        ("ten minutes", None, True),
+    ],
+)
+def test_max_age_forms(max_age: Any, expected: int | None, refused: bool) -> None:
+    from flask_cors import CORS
+
+    from corsadmin.cli.flask_cors_reader import read_flask_cors
+    from corsadmin.cli.flask_cors_translate import translate
+
+    app = Flask("max_age")
+    CORS(app, origins="https://a.example", max_age=max_age)
+    translation = translate(read_flask_cors(app))
+    [policy] = translation.policies
+    assert policy["max_age"] == expected
+    assert [u.option for u in translation.unsupported] == (["max_age"] if refused else [])
