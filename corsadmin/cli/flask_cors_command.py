@@ -63,8 +63,8 @@ def load_app(app_path: str | None) -> Flask:
     "--skip-unsupported",
     is_flag=True,
     help="Write what can be expressed, never more than Flask-CORS allowed: a resource "
-    "or view whose path (or '*' with credentials) cannot be expressed is left out; "
-    "an origin, a header regex or an option that cannot be is left off.",
+    "or view whose path (or any origin with credentials) cannot be expressed is left "
+    "out; an origin, a header regex or an option that cannot be is left off.",
 )
 @click.option(
     "--apply",
@@ -77,12 +77,13 @@ def load_app(app_path: str | None) -> Flask:
 def import_flask_cors_command(
     app_path: str | None, output: str | None, skip_unsupported: bool, apply: bool, dry_run: bool
 ) -> None:
-    """Read an application's Flask-CORS configuration (CORS(app, resources=...) and
-    @cross_origin views) and write the equivalent policy document.
+    """Write the policy equivalent to an application's Flask-CORS configuration.
 
-    What corsadmin cannot express is listed on standard error, each with the place
-    (resource or view), the option and the reason; then nothing is written and the
-    exit status is 1, unless --skip-unsupported.
+    Reads the resources and options of CORS(app) (with the app's CORS settings) and
+    the @cross_origin views, and writes the policy document, or imports it with
+    --apply. What corsadmin cannot express is listed on standard error, each with
+    the place (resource or view), the option and the reason; then nothing is
+    written and the exit status is 1, unless --skip-unsupported.
     """
     if dry_run and not apply:
         fail("--dry-run goes with --apply (without --apply nothing is written anyway)")
