@@ -19,6 +19,7 @@ from .context import ACTOR_KEY, REMOTE_KEY
 from .documents import export_command, import_command, read_document
 from .drafts import draft_group
 from .errors import fail
+from .flask_cors_command import import_flask_cors_command
 from .operators import operator_group
 from .origins import origin_group
 from .policies import policy_group
@@ -35,6 +36,7 @@ __all__ = [
     "draft_group",
     "export_command",
     "import_command",
+    "import_flask_cors_command",
     "operator_group",
     "origin_group",
     "policy_group",
@@ -116,6 +118,7 @@ def _client(url: str, token: str | None, token_file: str | None) -> ApiClient:
 for _command in (
     import_command,
     export_command,
+    import_flask_cors_command,
     policy_group,
     origin_group,
     check_command,

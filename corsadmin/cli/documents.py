@@ -78,7 +78,7 @@ def import_command(file: str, replace: bool, dry_run: bool) -> None:
     name = "<stdin>" if file == "-" else file
     remote = remote_api()
     if remote:
-        _remote_import(remote, document, name, replace=replace, dry_run=dry_run)
+        remote_import(remote, document, name, replace=replace, dry_run=dry_run)
         return
     if dry_run:
         specs = parse_document(document)
@@ -96,7 +96,7 @@ def _echo_dry_run(lines: list[str], changes: int, name: str) -> None:
     click.echo(f"dry run: nothing was written ({changes} policies would change)")
 
 
-def _remote_import(
+def remote_import(
     remote: ApiClient, document: Any, name: str, *, replace: bool, dry_run: bool
 ) -> None:
     """``import`` through the API: the same diff lines, the same report."""
