@@ -1,0 +1,132 @@
+"""Issue 13, "the first hour": what a newcomer meets first.
+
+The quick start (``make run`` prints the admin URL and the exact command for the
+first operator; the README says the same in separate steps), the login page's
+hint, ``policy add``'s defaults in ``--help`` and its warning for ``*`` headers
+with credentials, the review screen's risk for them, what ``db-upgrade`` did, and
+the host's own login: a logout link (``CORSADMIN_LOGOUT_URL``) and a 403 page for a
+logged-in user who is not an operator (``CORSADMIN_NOT_OPERATOR``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
+
+import pytest
+from flask import Flask
+
+from corsadmin import standalone
+from tests.support.admin import PREFIX, add_operator
+from tests.support.cli import REPO_ROOT
+from tests.support.servers import free_port
+from tests.support.standalone import standalone_app
+
+README: Final = REPO_ROOT / "README.md"
+MAKEFILE: Final = REPO_ROOT / "Makefile"
+#: Seconds ``manage.py run`` may take to print its first steps (a cold start on a busy CI).
+RUN_OUTPUT_TIMEOUT: Final = 60.0
+SECRET_KEY: Final = "first-hour-tests-secret-key-0123456789abcdef"
+FIRST_OPERATOR: Final = ".venv/bin/python manage.py corsadmin operator add admin"
+
+
+@pytest.fixture
+def demo(database_url: str) -> Iterator[Flask]:
+    """The standalone app in this process (SQLite and PostgreSQL), migrated, empty."""
+    with standalone_app(database_url, SECRET_KEY=SECRET_KEY) as app:
+        yield app
+
+
+def readme_code_blocks() -> list[str]:
+    return re.findall(r"^```[a-z]*\n(.*?)^```", README.read_text(encoding="utf-8"), re.M | re.S)
+
+
+# --- the quick start ------------------------------------------------------------------
+
+
+def test_first_steps_name_the_admin_url_and_the_first_operator_command(demo: Flask) -> None:
+    lines = standalone.first_steps(demo, "0.0.0.0", 8000, python=".venv/bin/python")  # noqa: S104
+    assert lines == [
+        "corsadmin: admin UI at http://127.0.0.1:8000/corsadmin/",
+        "corsadmin: no operator yet; create the first one in another terminal "
+        f"(it asks for a password twice):\n    {FIRST_OPERATOR}",
+    ]
+    add_operator(demo, "admin")
+    assert standalone.first_steps(demo, "::1", 5000) == [
+        "corsadmin: admin UI at http://[::1]:5000/corsadmin/"
+    ]
+
+
+def test_the_python_command_is_the_venv_path_a_person_types() -> None:
+    checkout = "/home/me/corsadmin"
+    assert standalone.python_command(f"{checkout}/.venv/bin/python", checkout) == (
+        ".venv/bin/python"
+    )
+    assert standalone.python_command("/usr/bin/python3", checkout) == "/usr/bin/python3"
+
+
+def test_manage_py_run_prints_the_admin_url_and_the_operator_command(tmp_path: Path) -> None:
+    """The real ``manage.py run`` (what ``make run`` executes), stopped once it printed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "CORSADMIN_"))}
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'run.sqlite'}", SECRET_KEY=SECRET_KEY)
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "run", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        output = _read_until(proc, "operator add admin")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    python = standalone.python_command(sys.executable, str(REPO_ROOT))
+    assert f"corsadmin: admin UI at http://127.0.0.1:{port}/corsadmin/\n" in output
+    assert f"\n    {python} manage.py corsadmin operator add admin" in output
+
+
+def _read_until(proc: subprocess.Popen[str], marker: str) -> str:
+    assert proc.stdout is not None
+    output = ""
+    deadline = time.monotonic() + RUN_OUTPUT_TIMEOUT
+    while marker not in output:
+        left = deadline - time.monotonic()
+        assert left > 0, f"manage.py run printed no {marker!r} in time:\n{output}"
+        ready, _, _ = select.select([proc.stdout], [], [], left)
+        line = proc.stdout.readline() if ready else ""
+        assert line or proc.poll() is None, f"manage.py run ended:\n{output}"
+        output += line
+    return output
+
+
+def test_the_readme_quick_start_runs_and_tests_in_separate_steps() -> None:
+    blocks = readme_code_blocks()
+    run = [b for b in blocks if "make run" in b and not b.startswith("make run HOST")]
+    assert run, "the README has no `make run` block"
+    assert all("make test" not in block for block in run)
+    assert any(block.startswith("make test") for block in blocks)
+    assert any(FIRST_OPERATOR in block for block in blocks)
+    makefile = MAKEFILE.read_text(encoding="utf-8")
+    assert "\nVENV ?= .venv\n" in makefile
+    assert "\nrun: $(APP_STAMP)\n\texec $(VENV_PY) manage.py run " in makefile
+
+
+def test_the_readme_never_says_bare_python_for_manage_py() -> None:
+    text = README.read_text(encoding="utf-8")
+    bare = [m.start() for m in re.finditer(r"(?<![/\w])python manage\.py", text)]
+    assert bare == [], [text[i - 40 : i + 40] for i in bare]
+
+
+def test_the_login_page_hint_says_how_to_add_an_operator(demo: Flask) -> None:
+    page = demo.test_client().get(f"{PREFIX}/login")
+    assert page.status_code == 200
+    assert f"<code>.venv/bin/python manage.py corsadmin operator add NAME</code>" in page.text
+    assert "<code>flask corsadmin operator add NAME</code>" in page.text
