@@ -24,8 +24,10 @@ import pytest
 from flask import Flask
 
 from corsadmin import standalone
+from corsadmin.db.schema import current_revision, head_revision
 from tests.support.admin import PREFIX, add_operator
-from tests.support.cli import REPO_ROOT
+from tests.support.cli import REPO_ROOT, ok
+from tests.support.host import close_host, create_host
 from tests.support.servers import free_port
 from tests.support.standalone import standalone_app
 
@@ -130,3 +132,23 @@ def test_the_login_page_hint_says_how_to_add_an_operator(demo: Flask) -> None:
     assert page.status_code == 200
     assert f"<code>.venv/bin/python manage.py corsadmin operator add NAME</code>" in page.text
     assert "<code>flask corsadmin operator add NAME</code>" in page.text
+
+
+# --- db-upgrade says what it did --------------------------------------------------------
+
+
+def test_db_upgrade_says_created_upgraded_or_nothing_to_do(database_url: str) -> None:
+    host = create_host({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url})
+    try:
+        runner = host.app.test_cli_runner()
+        head = head_revision()
+        created = ok(runner, "db-upgrade", "--revision", "0005_api_tokens")
+        assert created.stdout == "created corsadmin's tables (revision 0005_api_tokens)\n"
+        upgraded = ok(runner, "db-upgrade")
+        assert upgraded.stdout == f"upgraded corsadmin's tables from 0005_api_tokens to {head}\n"
+        again = ok(runner, "db-upgrade")
+        assert again.stdout == f"corsadmin's tables are already at {head}, nothing to do\n"
+        with host.app.app_context():
+            assert current_revision(host.db.engine) == head
+    finally:
+        close_host(host)
