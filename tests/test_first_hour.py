@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
@@ -25,8 +27,10 @@ from flask import Flask
 
 from corsadmin import standalone
 from corsadmin.db.schema import current_revision, head_revision
-from tests.support.admin import PREFIX, add_operator
-from tests.support.cli import REPO_ROOT, ok
+from corsadmin.engine.review import PolicyFacts, policy_risks
+from corsadmin.policy.fields import ANY_HEADER_WARNING, DEFAULT_METHODS, DEFAULT_REVIEW_EVERY_DAYS
+from tests.support.admin import PREFIX, add_operator, logged_in_client
+from tests.support.cli import REPO_ROOT, invoke, ok
 from tests.support.host import close_host, create_host
 from tests.support.servers import free_port
 from tests.support.standalone import standalone_app
@@ -152,3 +156,88 @@ def test_db_upgrade_says_created_upgraded_or_nothing_to_do(database_url: str) ->
             assert current_revision(host.db.engine) == head
     finally:
         close_host(host)
+
+
+# --- policy add: its defaults in --help, credentials with any header ----------------------
+
+
+def test_policy_add_help_names_every_default(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    text = " ".join(ok(runner, "policy", "add", "--help").stdout.split())  # unwrapped
+    methods = ", ".join(DEFAULT_METHODS)
+    assert f"An HTTP method (repeatable). Default: {methods} (all of them)." in text
+    assert "or '*' (repeatable). Default: * (any request header; with --credentials, " in text
+    assert "Allow credentials. Default: --no-credentials." in text
+    assert f"Review interval. Default: {DEFAULT_REVIEW_EVERY_DAYS}." in text
+    update = " ".join(ok(runner, "policy", "update", "--help").stdout.split())
+    assert "Default:" not in update  # there, an option not given leaves the field as it is
+
+
+@pytest.mark.parametrize(
+    ("options", "warned"),
+    [
+        (["--credentials"], True),  # allow_headers defaults to *
+        (["--credentials", "--allow-header", "*", "--allow-header", "X-A"], True),
+        (["--credentials", "--allow-header", "Content-Type"], False),
+        ([], False),
+    ],
+    ids=["credentials", "star-and-a-name", "named-headers", "no-credentials"],
+)
+def test_policy_add_warns_when_credentials_reflect_any_header(
+    app: Flask, options: list[str], warned: bool
+) -> None:
+    result = invoke(
+        app.test_cli_runner(), "policy", "add", "api", "/api/**",
+        "--origin", "https://app.example", *options,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "added policy api for /api/** with 1 origin(s)\n"
+    assert result.stderr == (ANY_HEADER_WARNING.format(name="api") + "\n" if warned else "")
+
+
+def test_policy_update_warns_when_it_turns_credentials_on_over_any_header(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    ok(runner, "policy", "add", "api", "/api/**", "--origin", "https://app.example")
+    turned_on = invoke(runner, "policy", "update", "api", "--credentials")
+    assert turned_on.exit_code == 0, turned_on.output
+    assert turned_on.stderr == ANY_HEADER_WARNING.format(name="api") + "\n"
+    assert "reflected in Access-Control-Allow-Headers" in turned_on.stderr
+    ok(runner, "policy", "update", "api", "--priority", "2")  # neither field: no warning
+    ok(runner, "policy", "update", "api", "--allow-header", "Content-Type")  # named: none
+
+
+def test_credentials_with_any_header_do_reflect_any_request_header(app: Flask) -> None:
+    """What the warning says is what happens (and why the review flags it)."""
+    runner = app.test_cli_runner()
+    ok(runner, "policy", "add", "api", "/api/**", "--origin", "https://app.example")
+    invoke(runner, "policy", "update", "api", "--credentials")
+    answer = app.test_client().options(
+        "/api/items/1",
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-anything-at-all",
+        },
+    )
+    assert answer.headers["Access-Control-Allow-Credentials"] == "true"
+    assert answer.headers["Access-Control-Allow-Headers"].lower() == "x-anything-at-all"
+
+
+def test_the_review_flags_any_header_with_credentials(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    ok(runner, "policy", "add", "named", "/named/**", "--credentials", "--allow-header", "X-A")
+    invoke(runner, "policy", "add", "wide", "/wide/**", "--credentials")
+    ok(runner, "policy", "add", "public", "/public/**")  # * headers without credentials
+    client = logged_in_client(app)
+    page = client.get(f"{PREFIX}/review")
+    assert page.status_code == 200
+    risky = page.text.split('id="risky-h"', 1)[1].split("</section>", 1)[0]
+    assert risky.count("any-header-credentials") == 1
+    assert ">wide</a>" in risky
+    assert ">named</a>" not in risky and ">public</a>" not in risky
+    assert "allows any request header with credentials" in risky
+    facts = PolicyFacts(
+        name="p", path="/p", created_at=datetime.now(UTC), credentials=True, allow_headers=("*",)
+    )
+    assert [r.code for r in policy_risks(facts)] == ["any-header-credentials"]
+    assert policy_risks(replace(facts, credentials=False)) == ()
