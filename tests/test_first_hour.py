@@ -23,15 +23,17 @@ from pathlib import Path
 from typing import Final
 
 import pytest
-from flask import Flask
+from flask import Flask, request, session
+from flask.testing import FlaskClient
 
 from corsadmin import standalone
+from corsadmin.admin.access import NotAnOperator
 from corsadmin.db.schema import current_revision, head_revision
 from corsadmin.engine.review import PolicyFacts, policy_risks
 from corsadmin.policy.fields import ANY_HEADER_WARNING, DEFAULT_METHODS, DEFAULT_REVIEW_EVERY_DAYS
 from tests.support.admin import PREFIX, add_operator, logged_in_client
 from tests.support.cli import REPO_ROOT, invoke, ok
-from tests.support.host import close_host, create_host
+from tests.support.host import close_app, close_host, create_host, make_app
 from tests.support.servers import free_port
 from tests.support.standalone import standalone_app
 
@@ -241,3 +243,109 @@ def test_the_review_flags_any_header_with_credentials(app: Flask) -> None:
     )
     assert [r.code for r in policy_risks(facts)] == ["any-header-credentials"]
     assert policy_risks(replace(facts, credentials=False)) == ()
+
+
+# --- the host's own login: a non-operator gets a 403 page, the nav a logout link ---------
+
+#: The host's users and whether each is a corsadmin operator (its role check).
+HOST_USERS: Final = {"olivia": True, "nate": False}
+HTML: Final = {"Accept": "text/html"}
+
+
+def host_operator() -> str | None:
+    """The host's CORSADMIN_OPERATOR_LOADER, written as the README says."""
+    user = session.get("user")
+    if user is None:
+        return None  # no one logged in: sent to the login page
+    if not HOST_USERS[user]:
+        raise NotAnOperator()  # logged in, not an operator: a 403 page
+    return str(user)
+
+
+@pytest.fixture
+def session_host(database_url: str) -> Iterator[Flask]:
+    """A host application with its own session login (as Flask-Login keeps one) and no
+    built-in login: /accounts/login?user=NAME logs in, /accounts/logout logs out."""
+    app = make_app(
+        database_url,
+        CORSADMIN_BUILTIN_LOGIN=False,
+        CORSADMIN_OPERATOR_LOADER=host_operator,
+        CORSADMIN_LOGIN_URL="account_login",
+        CORSADMIN_LOGOUT_URL="account_logout",
+    )
+
+    def account_login() -> str:
+        if request.args.get("user") in HOST_USERS:
+            session["user"] = request.args["user"]
+        return "log in here"
+
+    def account_logout() -> str:
+        session.pop("user", None)
+        return "logged out"
+
+    app.add_url_rule("/accounts/login", "account_login", account_login)
+    app.add_url_rule("/accounts/logout", "account_logout", account_logout)
+    yield app
+    close_app(app)
+
+
+def _logged_in(app: Flask, user: str) -> FlaskClient:
+    client = app.test_client()
+    assert client.get(f"/accounts/login?user={user}").status_code == 200
+    return client
+
+
+def test_a_logged_out_browser_is_sent_to_the_hosts_login(session_host: Flask) -> None:
+    response = session_host.test_client().get(f"{PREFIX}/review", headers=HTML)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/accounts/login?next=%2Fcorsadmin%2Freview"
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/json"])
+def test_a_logged_in_non_operator_gets_a_403_page_not_a_login_loop(
+    session_host: Flask, accept: str
+) -> None:
+    client = _logged_in(session_host, "nate")
+    for path in ("/", "/review", "/policies/none"):
+        response = client.get(f"{PREFIX}{path}", headers={"Accept": accept})
+        assert response.status_code == 403, path
+        assert "Location" not in response.headers
+        assert "logged in, but not as an operator" in response.text
+        assert '<a class="button" href="/accounts/logout">Log out</a>' in response.text
+        assert "/accounts/login" not in response.text
+    posted = client.post(f"{PREFIX}/new", data={"name": "x"})
+    assert posted.status_code == 403
+
+
+def test_an_operator_of_the_host_gets_in_with_a_logout_link(session_host: Flask) -> None:
+    client = _logged_in(session_host, "olivia")
+    page = client.get(f"{PREFIX}/", headers=HTML)
+    assert page.status_code == 200
+    who = page.text.split('<div class="who">', 1)[1].split("</div>", 1)[0]
+    assert "olivia" in who
+    assert '<a class="button-link" href="/accounts/logout">Log out</a>' in who
+    assert client.get("/accounts/logout").status_code == 200  # the link's target
+    assert client.get(f"{PREFIX}/", headers=HTML).status_code == 302  # logged out now
+
+
+@pytest.mark.parametrize("logout", [None, "/bye", "https://sso.example/logout"])
+def test_the_logout_link_is_the_configured_one_or_none(session_host: Flask, logout: str | None) -> None:
+    session_host.config["CORSADMIN_LOGOUT_URL"] = logout
+    page = _logged_in(session_host, "olivia").get(f"{PREFIX}/", headers=HTML)
+    assert page.status_code == 200
+    if logout is None:
+        assert "Log out" not in page.text
+    else:
+        assert f'<a class="button-link" href="{logout}">Log out</a>' in page.text
+
+
+def test_a_bad_logout_url_is_refused_naming_the_key(database_url: str) -> None:
+    with pytest.raises(ValueError, match="CORSADMIN_LOGOUT_URL"):
+        make_app(database_url, CORSADMIN_LOGOUT_URL=42)
+
+
+def test_the_readme_login_example_checks_the_role_in_code() -> None:
+    example = next(b for b in readme_code_blocks() if "CORSADMIN_OPERATOR_LOADER" in b)
+    assert "raise NotAnOperator()" in example
+    assert "return None" in example
+    assert 'app.config["CORSADMIN_LOGOUT_URL"]' in example

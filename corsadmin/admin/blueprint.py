@@ -170,6 +170,7 @@ def page_context() -> dict[str, Any]:
         "draft_badge": draft_badge if name else lambda: None,
         "operator_name": name,
         "logout_form": LogoutForm() if name and access.builtin_login_enabled() else None,
+        "logout_url": access.logout_url() if request.endpoint not in PUBLIC_ENDPOINTS else None,
         "builtin_login": access.builtin_login_enabled(),
         "refresh_interval": refresh_interval(),
         "h": Formatting,
