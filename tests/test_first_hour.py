@@ -349,3 +349,33 @@ def test_the_readme_login_example_checks_the_role_in_code() -> None:
     assert "raise NotAnOperator()" in example
     assert "return None" in example
     assert 'app.config["CORSADMIN_LOGOUT_URL"]' in example
+
+
+# --- embedding: the admin UI needs SECRET_KEY ------------------------------------------
+
+
+@pytest.mark.parametrize("builtin", [True, False], ids=["builtin-login", "host-loader"])
+def test_without_secret_key_every_admin_page_says_so_instead_of_a_traceback(
+    database_url: str, builtin: bool
+) -> None:
+    app = make_app(
+        database_url,
+        SECRET_KEY=None,
+        CORSADMIN_BUILTIN_LOGIN=builtin,
+        CORSADMIN_OPERATOR_LOADER=None if builtin else (lambda: "carol"),
+    )
+    try:
+        app.testing = False  # as in production: an uncaught error would be a bare 500
+        client = app.test_client()
+        for path in ("/", "/login", "/new", "/review"):
+            page = client.get(f"{PREFIX}{path}", headers=HTML)
+            assert page.status_code == 500, path
+            assert "needs the application&#39;s SECRET_KEY" in page.text, path
+            assert '<h1>500 · Internal Server Error</h1>' in page.text
+        posted = client.post(f"{PREFIX}/login", data={"name": "a", "password": "b"})
+        assert posted.status_code == 500
+        assert client.get(f"{PREFIX}/static/corsadmin.css").status_code == 200
+        app.config["SECRET_KEY"] = SECRET_KEY  # set after init_app: the admin UI opens
+        assert client.get(f"{PREFIX}/", headers=HTML).status_code in (200, 302)
+    finally:
+        close_app(app)

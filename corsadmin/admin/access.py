@@ -45,7 +45,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import current_app, flash, g, request, session, url_for
-from werkzeug.exceptions import Forbidden, Unauthorized
+from werkzeug.exceptions import Forbidden, InternalServerError, Unauthorized
 from werkzeug.utils import import_string
 
 from ..db import operators
@@ -88,6 +88,25 @@ class NotAnOperator(Forbidden):
         "You are logged in, but not as an operator of the corsadmin admin UI. "
         "Ask an administrator for access, or log out and log in as an operator."
     )
+
+
+class SecretKeyMissing(InternalServerError):
+    """The application has no ``SECRET_KEY``: the admin UI's forms carry CSRF tokens and
+    the built-in login a signed session, so no admin page is served without one."""
+
+    description = (
+        "The corsadmin admin UI needs the application's SECRET_KEY (its forms carry CSRF "
+        'tokens, its login a signed session cookie): set app.config["SECRET_KEY"] to a '
+        "long random value, the same on every worker."
+    )
+
+
+def require_secret_key() -> None:
+    """Refuse every admin page, with a page saying why, while ``SECRET_KEY`` is unset
+    (instead of a traceback from the first form)."""
+    if not current_app.config.get("SECRET_KEY"):
+        current_app.logger.error("corsadmin: %s", SecretKeyMissing.description)
+        raise SecretKeyMissing()
 
 
 def builtin_login_enabled() -> bool:

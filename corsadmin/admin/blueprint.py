@@ -35,7 +35,11 @@ PUBLIC_ENDPOINTS = frozenset({"corsadmin.static", "corsadmin.login", "corsadmin.
 
 @bp.before_request
 def check_access() -> Response | None:
-    """Every admin view asks the access check first (it denies by default)."""
+    """Every admin view asks the access check first (it denies by default); no admin
+    page is served without the application's SECRET_KEY."""
+    if request.endpoint == "corsadmin.static":
+        return None
+    access.require_secret_key()
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     try:
