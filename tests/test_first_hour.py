@@ -16,17 +16,20 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
+import flask_migrate
 import pytest
 from flask import Flask, request, session
 from flask.testing import FlaskClient
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
 
-from corsadmin import standalone
+from corsadmin import CorsAdmin, standalone
 from corsadmin.admin.access import NotAnOperator
 from corsadmin.db.schema import current_revision, head_revision
 from corsadmin.engine.review import PolicyFacts, policy_risks
@@ -379,3 +382,77 @@ def test_without_secret_key_every_admin_page_says_so_instead_of_a_traceback(
         assert client.get(f"{PREFIX}/", headers=HTML).status_code in (200, 302)
     finally:
         close_app(app)
+
+
+# --- embedding: the host's own autogenerate leaves corsadmin's tables alone ------------
+
+
+def _readme_include_name() -> Callable[[str, str, Any], bool]:
+    """The README's ``include_name``, run as written."""
+    block = next(b for b in readme_code_blocks() if b.startswith("def include_name("))
+    namespace: dict[str, Any] = {}
+    exec(block, namespace)  # noqa: S102 - the README's own example
+    found: Callable[[str, str, Any], bool] = namespace["include_name"]
+    return found
+
+
+def _autogenerate(database_url: str, directory: Path, how: str) -> str:
+    """A host app with its own model and Flask-Migrate, on a database that holds
+    corsadmin's tables: the script ``flask db migrate`` writes (``how``: the README's
+    ``Migrate(..., include_name=...)``, its env.py edit, or neither)."""
+    app = Flask("autogenerate_host")
+    app.config.update(SQLALCHEMY_DATABASE_URI=database_url, SECRET_KEY=SECRET_KEY)
+    db = SQLAlchemy()
+
+    class Widget(db.Model):  # type: ignore[name-defined,misc]
+        id = db.Column(db.Integer, primary_key=True)
+
+    cors = CorsAdmin(db=db)
+    db.init_app(app)
+    cors.init_app(app)
+    extra = {"include_name": _readme_include_name()} if how == "Migrate" else {}
+    Migrate(app, db, directory=str(directory), **extra)
+    try:
+        with app.app_context():
+            cors.upgrade_schema(app)
+            flask_migrate.init(str(directory))
+            if how == "env.py":
+                _edit_env_py(directory / "env.py")
+            flask_migrate.migrate(str(directory), message="host")
+    finally:
+        cors.stop(app)
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    (script,) = (directory / "versions").glob("*.py")
+    return script.read_text(encoding="utf-8")
+
+
+def _edit_env_py(env: Path) -> None:
+    """The README's env.py edit: include_name in both context.configure calls."""
+    text = env.read_text(encoding="utf-8")
+    offline = "url=url, target_metadata=get_metadata(), literal_binds=True"
+    online = "target_metadata=get_metadata(),\n            **conf_args"
+    assert text.count(offline) == 1 and text.count(online) == 1, "Flask-Migrate's env.py changed"
+    text = text.replace(offline, offline + ", include_name=include_name")
+    text = text.replace(online, "target_metadata=get_metadata(),\n"
+                        "            include_name=include_name,\n            **conf_args")  # fmt: skip
+    block = next(b for b in readme_code_blocks() if b.startswith("def include_name("))
+    text = text.replace("\ndef run_migrations_offline", f"\n{block}\n\ndef run_migrations_offline")
+    env.write_text(text, encoding="utf-8")
+
+
+@pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("how", ["Migrate", "env.py", "neither"])
+def test_the_hosts_autogenerate_leaves_corsadmins_tables_alone(
+    database_url: str, tmp_path: Path, how: str
+) -> None:
+    script = _autogenerate(database_url, tmp_path / "migrations", how)
+    assert "op.create_table('widget'" in script
+    dropped = re.findall(r"op\.drop_table\('(corsadmin_\w+)'\)", script)
+    if how == "neither":
+        assert "corsadmin_policy" in dropped  # what the README warns about
+        assert "corsadmin_alembic_version" in dropped
+    else:
+        assert dropped == []
+        assert "corsadmin_" not in script
