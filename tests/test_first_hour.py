@@ -11,10 +11,11 @@ logged-in user who is not an operator (``CORSADMIN_NOT_OPERATOR``).
 from __future__ import annotations
 
 import os
+import queue
 import re
-import select
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -99,22 +100,29 @@ def test_manage_py_run_prints_the_admin_url_and_the_operator_command(tmp_path: P
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        assert proc.stdout is not None
+        proc.stdout.close()
     python = standalone.python_command(sys.executable, str(REPO_ROOT))
     assert f"corsadmin: admin UI at http://127.0.0.1:{port}/corsadmin/\n" in output
     assert f"\n    {python} manage.py corsadmin operator add admin" in output
 
 
 def _read_until(proc: subprocess.Popen[str], marker: str) -> str:
+    """What ``proc`` printed up to the line holding ``marker`` (read by a thread: the
+    server keeps running and prints nothing more until asked)."""
     assert proc.stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+    stream = proc.stdout
+    threading.Thread(target=lambda: [lines.put(line) for line in stream], daemon=True).start()
     output = ""
     deadline = time.monotonic() + RUN_OUTPUT_TIMEOUT
     while marker not in output:
         left = deadline - time.monotonic()
         assert left > 0, f"manage.py run printed no {marker!r} in time:\n{output}"
-        ready, _, _ = select.select([proc.stdout], [], [], left)
-        line = proc.stdout.readline() if ready else ""
-        assert line or proc.poll() is None, f"manage.py run ended:\n{output}"
-        output += line
+        try:
+            output += lines.get(timeout=min(left, 1.0))
+        except queue.Empty:
+            assert proc.poll() is None, f"manage.py run ended:\n{output}"
     return output
 
 
