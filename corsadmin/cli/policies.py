@@ -300,7 +300,11 @@ def policy_update(name: str, **options: Any) -> None:
     if remote:  # as the local command: whatever version is stored
         after = remote.call("PATCH", f"/policies/{name}", changes, if_match=ANY_VERSION).json()
         stored = after["policy"]
-        updated, credentials, headers = stored["name"], stored["credentials"], stored["allow_headers"]
+        updated, credentials, headers = (
+            stored["name"],
+            stored["credentials"],
+            stored["allow_headers"],
+        )
     else:
         spec = store().update_policy(name, changes)
         updated, credentials, headers = spec.name, spec.credentials, spec.allow_headers

@@ -173,8 +173,7 @@ FIELDS: Final[tuple[PolicyField, ...]] = (
         cli=CliOption(
             "--allow-header",
             "A request header a page may send, or '*' (repeatable).",
-            "any request header; with --credentials, each request's own header names "
-            "are reflected",
+            "any request header; with --credentials, each request's own header names are reflected",
         ),
         show=ShowLine("allow headers", empty=""),
         page=PageLine("Allowed request headers"),
