@@ -36,6 +36,7 @@ from corsadmin.db.schema import current_revision, head_revision
 from corsadmin.engine.review import PolicyFacts, policy_risks
 from corsadmin.policy.fields import ANY_HEADER_WARNING, DEFAULT_METHODS, DEFAULT_REVIEW_EVERY_DAYS
 from tests.support.admin import PREFIX, add_operator, logged_in_client
+from tests.support.api import reader
 from tests.support.cli import REPO_ROOT, invoke, ok
 from tests.support.host import close_app, close_host, create_host, make_app
 from tests.support.servers import free_port
@@ -389,6 +390,9 @@ def test_without_secret_key_every_admin_page_says_so_instead_of_a_traceback(
         posted = client.post(f"{PREFIX}/login", data={"name": "a", "password": "b"})
         assert posted.status_code == 500
         assert client.get(f"{PREFIX}/static/corsadmin.css").status_code == 200
+        api = reader(app).get("/policies")  # the JSON API carries no session: no key needed
+        assert api.status_code == 200, api.text
+        assert api.get_json()["policies"] == []
         app.config["SECRET_KEY"] = SECRET_KEY  # set after init_app: the admin UI opens
         assert client.get(f"{PREFIX}/", headers=HTML).status_code in (200, 302)
     finally:
