@@ -71,6 +71,12 @@ def test_first_steps_name_the_admin_url_and_the_first_operator_command(demo: Fla
         "corsadmin: no operator yet; create the first one in another terminal "
         f"(it asks for a password twice):\n    {FIRST_OPERATOR}",
     ]
+    shown = next(b for b in readme_code_blocks() if b.startswith("corsadmin: empty database"))
+    loaded = standalone.prepare_database(demo)
+    assert loaded[0] in shown
+    assert loaded[1].split(" (")[0] in shown  # "schema ready, 1 policy at revision 1"
+    for line in standalone.first_steps(demo, "127.0.0.1", 5000, python=".venv/bin/python"):
+        assert line in shown  # the README shows what `make run` prints
     add_operator(demo, "admin")
     assert standalone.first_steps(demo, "::1", 5000) == [
         "corsadmin: admin UI at http://[::1]:5000/corsadmin/"
