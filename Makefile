@@ -1,6 +1,7 @@
 # corsadmin developer / CI entry points.
 #
-#   make run    create .venv if needed, install the app, serve it (HOST, PORT)
+#   make run    create .venv if needed, install the app, serve it (HOST, PORT); prints
+#               the admin URL and the command that creates the first operator
 #   make test   install everything the tests need (venv + Debian chromium and
 #               postgresql when missing), then ruff, mypy, import-linter, the docs
 #               build (make docs) and pytest (PYTEST_ARGS)

@@ -1,7 +1,8 @@
 """The standalone corsadmin application's entry point (the app is ``corsadmin.standalone``).
 
     python manage.py run                  create or upgrade the schema, load the
-                                          example policy into an empty database, serve
+                                          example policy into an empty database, print
+                                          the admin URL, serve
     python manage.py db upgrade           corsadmin's migrations (Flask-Migrate)
     python manage.py corsadmin --help     the policy commands
 
@@ -9,7 +10,8 @@
 (SQLite in the instance folder by default; ``postgresql://...`` for PostgreSQL).
 
 The admin UI is at /corsadmin/ with corsadmin's own operators:
-``python manage.py corsadmin operator add NAME`` (``--password-stdin`` for scripts).
+``.venv/bin/python manage.py corsadmin operator add NAME`` (``--password-stdin`` for
+scripts); ``run`` prints the exact command while there is no operator yet.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from corsadmin.standalone import (
     create_app,
     database_url,
     db,
+    first_steps,
     instance_secret_key,
     migrate,
     prepare_database,
@@ -40,6 +43,7 @@ __all__ = [
     "create_app",
     "database_url",
     "db",
+    "first_steps",
     "instance_secret_key",
     "migrate",
     "prepare_database",
@@ -53,6 +57,8 @@ def run_with_schema(ctx: click.Context, /, **kwargs: Any) -> None:
     """Prepare the database, then the usual `flask run`."""
     app = ctx.ensure_object(ScriptInfo).load_app()
     for message in prepare_database(app):
+        click.echo(message)
+    for message in first_steps(app, str(kwargs["host"]), int(kwargs["port"])):
         click.echo(message)
     ctx.invoke(run_command, **kwargs)
 

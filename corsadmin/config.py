@@ -6,8 +6,8 @@ configuration table is checked against it by ``tests/test_config.py``).
 :class:`CorsAdminConfig` from it; a bad value stops ``init_app`` with a message
 naming the key. Code reads the object (``state().config``), not ``app.config``,
 except for the host's access settings (``CORSADMIN_OPERATOR_LOADER``,
-``CORSADMIN_LOGIN_URL``, ``CORSADMIN_BUILTIN_LOGIN``), which the admin UI reads
-per request so a host may set them after ``init_app`` as it wires its login.
+``CORSADMIN_LOGIN_URL``, ``CORSADMIN_LOGOUT_URL``, ``CORSADMIN_BUILTIN_LOGIN``), which
+the admin UI reads per request so a host may set them after ``init_app`` as it wires its login.
 
 Pure: no Flask import; the bounds other modules enforce are defined here once.
 """
@@ -206,6 +206,11 @@ class CorsAdminConfig:
     login_url: str | None = _setting(
         "CORSADMIN_LOGIN_URL", None, _optional_text,
         "where a logged-out browser is sent: a path or an endpoint name (e.g. 'auth.login')",
+    )  # fmt: skip
+    logout_url: str | None = _setting(
+        "CORSADMIN_LOGOUT_URL", None, _optional_text,
+        "the host's logout page, linked as 'Log out' in the admin UI's navigation (with "
+        "CORSADMIN_OPERATOR_LOADER): a path or an endpoint name (e.g. 'auth.logout')",
     )  # fmt: skip
     stale_after_days: int = _setting(
         "CORSADMIN_STALE_AFTER_DAYS", DEFAULT_STALE_AFTER_DAYS, _whole(1, unit=" of days"),

@@ -4,21 +4,24 @@
 run|db|corsadmin ...``); ``flask --app manage ...`` works too. The database is
 ``DATABASE_URL`` (SQLite in the instance folder by default; ``postgresql://...``
 for PostgreSQL). The admin UI is at /corsadmin/ with corsadmin's own operators:
-``python manage.py corsadmin operator add NAME`` (``--password-stdin`` for scripts).
+``.venv/bin/python manage.py corsadmin operator add NAME`` (``--password-stdin`` for
+scripts); ``manage.py run`` prints the admin URL and that command (:func:`first_steps`).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import sys
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from flask import Flask, jsonify, request
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 
+from .db.operators import list_operators
 from .extension import CorsAdmin
 from .resources import migrations_directory
 
@@ -200,3 +203,35 @@ def prepare_database(app: Flask) -> list[str]:
             f"at revision {store.revision()} ({where})"
         )
     return messages
+
+
+#: Addresses that mean "every interface": the admin URL printed for them is loopback's.
+_ANY_ADDRESS: Final = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - compared, not bound
+
+
+def python_command(executable: str | None = None, cwd: str | None = None) -> str:
+    """The interpreter running this, as a person would type it here: relative to the
+    current directory when it is under it (``.venv/bin/python`` in a checkout)."""
+    executable = executable or sys.executable
+    cwd = cwd or os.getcwd()
+    relative = os.path.relpath(executable, cwd)
+    return executable if relative.startswith("..") else relative
+
+
+def first_steps(app: Flask, host: str, port: int, python: str | None = None) -> list[str]:
+    """What ``manage.py run`` prints before serving: where the admin UI is, and the exact
+    command that creates the first operator (while there is none)."""
+    shown_host = "127.0.0.1" if host in _ANY_ADDRESS else host
+    if ":" in shown_host:
+        shown_host = f"[{shown_host}]"
+    with app.app_context():
+        prefix = cors.state(app).admin_prefix
+        operators = list_operators(cors.state(app).db.session)
+    lines = [f"corsadmin: admin UI at http://{shown_host}:{port}{prefix}/"]
+    if not operators:
+        command = f"{python or python_command()} manage.py corsadmin operator add admin"
+        lines.append(
+            "corsadmin: no operator yet; create the first one in another terminal "
+            f"(it asks for a password twice):\n    {command}"
+        )
+    return lines

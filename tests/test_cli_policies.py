@@ -17,7 +17,8 @@ from flask.testing import FlaskCliRunner
 from flask_sqlalchemy import SQLAlchemy
 
 from corsadmin import CorsAdmin
-from tests.support.cli import API, by_name, ok, policy_doc, seed, view
+from corsadmin.policy.fields import ANY_HEADER_WARNING
+from tests.support.cli import API, by_name, invoke, ok, policy_doc, seed, view
 
 # --- policy list / show / add -----------------------------------------------------------
 
@@ -262,7 +263,9 @@ def test_policy_update_enable_and_credentials_turn_flags_on(
     runner: FlaskCliRunner, app: Flask
 ) -> None:
     seed(app, policy_doc("off", "/off", origins=["https://a.example"], enabled=False))
-    ok(runner, "policy", "update", "off", "--enable", "--credentials")
+    result = invoke(runner, "policy", "update", "off", "--enable", "--credentials")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ANY_HEADER_WARNING.format(name="off") + "\n"  # allow_headers '*'
     assert by_name(view(app))["off"] == policy_doc(
         "off", "/off", origins=["https://a.example"], credentials=True
     )

@@ -50,6 +50,7 @@ from corsadmin.policy.fields import (
     SHOW_FIELDS,
     Kind,
     PolicyField,
+    default_text,
     in_order,
 )
 from corsadmin.policy.spec import POLICY_FIELDS, VALIDATORS, PolicySpec, validate_policy
@@ -395,7 +396,9 @@ def test_every_field_but_name_and_path_is_an_option_of_add_and_update() -> None:
             assert field.cli is not None
             option = options[field.name]
             assert field.cli.spelling.split("/")[0] in option.opts
-            assert option.help == field.cli.help
+            default = default_text(field) if command is policy_add else None
+            suffix = "" if default is None else f" Default: {default}."
+            assert option.help == field.cli.help + suffix
 
 
 def _cli_arguments(field: PolicyField, value: Any) -> list[str]:

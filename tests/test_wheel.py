@@ -163,7 +163,7 @@ def test_installed_wheel_serves_a_host_application(installed: Installed, tmp_pat
     flask = str(installed.bin / "flask")
 
     upgrade = _run([flask, "--app", "hostapp", "corsadmin", "db-upgrade"], cwd=work, env=env)
-    assert upgrade.stdout == "corsadmin schema is at head\n"
+    assert upgrade.stdout.startswith("created corsadmin's tables (revision "), upgrade.stdout
     assert (work / "host.sqlite").is_file()
 
     added = _run(

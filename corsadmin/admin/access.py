@@ -6,7 +6,9 @@ Every admin view runs :func:`current_operator` first (the blueprint's
 1. ``CORSADMIN_OPERATOR_LOADER``: a callable (or an import string
    ``"package.module:function"``) the host application sets; called with no
    arguments inside the request, it returns the operator's name (what the audit
-   log records) or None for "not allowed in".
+   log records), None for "no one is logged in" (a browser is sent to the login
+   page), or raises :class:`NotAnOperator` for "logged in, but not an operator" (a
+   403 page: logging in again would not help, so no login loop).
 2. ``CORSADMIN_BUILTIN_LOGIN``: corsadmin's own operators and login page
    (the standalone app turns it on). Its sessions live on the server (see
    :mod:`.operators`): the signed cookie holds only a random token, logout
@@ -17,13 +19,23 @@ Every admin view runs :func:`current_operator` first (the blueprint's
 With Flask-Login, for instance::
 
     from flask_login import current_user
-    app.config["CORSADMIN_OPERATOR_LOADER"] = lambda: (
-        current_user.username if current_user.is_authenticated else None)
-    app.config["CORSADMIN_LOGIN_URL"] = "auth.login"   # where to send a logged-out visitor
+    from corsadmin.admin.access import NotAnOperator
+
+    def corsadmin_operator() -> str | None:
+        if not current_user.is_authenticated:
+            return None                  # sent to CORSADMIN_LOGIN_URL
+        if not current_user.is_cors_admin:
+            raise NotAnOperator()        # a 403 page
+        return current_user.username
+
+    app.config["CORSADMIN_OPERATOR_LOADER"] = corsadmin_operator
+    app.config["CORSADMIN_LOGIN_URL"] = "auth.login"    # where to send a logged-out visitor
+    app.config["CORSADMIN_LOGOUT_URL"] = "auth.logout"  # the nav's "Log out" link
 
 A visitor the check refuses gets a redirect to the login page (an HTML ``GET``
-when a login page is known), else 401 (no one logged in) or 403 (nothing
-configured). Both errors subclass Werkzeug's HTTP exceptions.
+when a login page is known), else 401 (no one logged in), or 403 (logged in but
+not an operator, or nothing configured). Every error subclasses Werkzeug's HTTP
+exceptions.
 """
 
 from __future__ import annotations
@@ -33,7 +45,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import current_app, flash, g, request, session, url_for
-from werkzeug.exceptions import Forbidden, Unauthorized
+from werkzeug.exceptions import Forbidden, InternalServerError, Unauthorized
 from werkzeug.utils import import_string
 
 from ..db import operators
@@ -46,6 +58,7 @@ OperatorLoader = Callable[[], str | None]
 LOADER_KEY = "CORSADMIN_OPERATOR_LOADER"
 BUILTIN_LOGIN_KEY = "CORSADMIN_BUILTIN_LOGIN"
 LOGIN_URL_KEY = "CORSADMIN_LOGIN_URL"
+LOGOUT_URL_KEY = "CORSADMIN_LOGOUT_URL"
 
 #: The Flask session's key for the built-in login's session token.
 SESSION_TOKEN = "corsadmin_session"  # noqa: S105 - a key name, not a secret
@@ -64,6 +77,36 @@ class LoginRequired(Unauthorized):
     """An operator loader is configured, and it names no one for this request."""
 
     description = "Log in as an operator to use the corsadmin admin UI."
+
+
+class NotAnOperator(Forbidden):
+    """Raised by a ``CORSADMIN_OPERATOR_LOADER``: someone is logged in to the host
+    application, and is not a corsadmin operator. The admin UI answers 403 (a page with
+    the host's logout link, when ``CORSADMIN_LOGOUT_URL`` is set), not a login redirect."""
+
+    description = (
+        "You are logged in, but not as an operator of the corsadmin admin UI. "
+        "Ask an administrator for access, or log out and log in as an operator."
+    )
+
+
+class SecretKeyMissing(InternalServerError):
+    """The application has no ``SECRET_KEY``: the admin UI's forms carry CSRF tokens and
+    the built-in login a signed session, so no admin page is served without one."""
+
+    description = (
+        "The corsadmin admin UI needs the application's SECRET_KEY (its forms carry CSRF "
+        'tokens, its login a signed session cookie): set app.config["SECRET_KEY"] to a '
+        "long random value, the same on every worker."
+    )
+
+
+def require_secret_key() -> None:
+    """Refuse every admin page, with a page saying why, while ``SECRET_KEY`` is unset
+    (instead of a traceback from the first form)."""
+    if not current_app.config.get("SECRET_KEY"):
+        current_app.logger.error("corsadmin: %s", SecretKeyMissing.description)
+        raise SecretKeyMissing()
 
 
 def builtin_login_enabled() -> bool:
@@ -115,7 +158,11 @@ def current_operator() -> str | None:
         cached: str | None = g.corsadmin_operator
         return cached
     loader = operator_loader()
-    name = loader() if loader is not None else None
+    try:
+        name = loader() if loader is not None else None
+    except NotAnOperator as refused:
+        g.corsadmin_not_operator = refused
+        name = None
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise TypeError(f"{LOADER_KEY} must return an operator name (a string) or None")
     g.corsadmin_operator = name
@@ -123,11 +170,15 @@ def current_operator() -> str | None:
 
 
 def require_operator() -> str:
-    """The operator's name, or raise the refusal (AdminClosed / LoginRequired)."""
+    """The operator's name, or raise the refusal (AdminClosed / NotAnOperator /
+    LoginRequired)."""
     if operator_loader() is None:
         raise AdminClosed()
     name = current_operator()
     if name is None:
+        refused: NotAnOperator | None = g.get("corsadmin_not_operator")
+        if refused is not None:
+            raise refused
         raise LoginRequired(description=g.get("corsadmin_session_ended"))
     return name
 
@@ -148,6 +199,17 @@ def login_url(next_url: str | None = None) -> str | None:
     if next_url:
         target += ("&" if "?" in target else "?") + urlencode({"next": next_url})
     return target
+
+
+def logout_url() -> str | None:
+    """The host's logout page for the nav's "Log out" link: ``CORSADMIN_LOGOUT_URL`` (a
+    path, an http(s) URL or an endpoint name), or None. The built-in login has its own
+    logout form instead."""
+    configured = current_app.config.get(LOGOUT_URL_KEY)
+    if not configured:
+        return None
+    target = str(configured)
+    return target if target.startswith(("/", "http://", "https://")) else url_for(target)
 
 
 def wants_html() -> bool:

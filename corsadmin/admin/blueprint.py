@@ -35,7 +35,11 @@ PUBLIC_ENDPOINTS = frozenset({"corsadmin.static", "corsadmin.login", "corsadmin.
 
 @bp.before_request
 def check_access() -> Response | None:
-    """Every admin view asks the access check first (it denies by default)."""
+    """Every admin view asks the access check first (it denies by default); no admin
+    page is served without the application's SECRET_KEY."""
+    if request.endpoint == "corsadmin.static":
+        return None
+    access.require_secret_key()
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     try:
@@ -170,6 +174,7 @@ def page_context() -> dict[str, Any]:
         "draft_badge": draft_badge if name else lambda: None,
         "operator_name": name,
         "logout_form": LogoutForm() if name and access.builtin_login_enabled() else None,
+        "logout_url": access.logout_url() if request.endpoint not in PUBLIC_ENDPOINTS else None,
         "builtin_login": access.builtin_login_enabled(),
         "refresh_interval": refresh_interval(),
         "h": Formatting,

@@ -2,8 +2,8 @@
 
 Every key, its default and its meaning are in :mod:`corsadmin.config`;
 ``init_app`` refuses a bad value. The host's access settings
-(``CORSADMIN_OPERATOR_LOADER``, ``CORSADMIN_LOGIN_URL``, ``CORSADMIN_BUILTIN_LOGIN``)
-are read per request by :mod:`corsadmin.admin.access` instead.
+(``CORSADMIN_OPERATOR_LOADER``, ``CORSADMIN_LOGIN_URL``, ``CORSADMIN_LOGOUT_URL``,
+``CORSADMIN_BUILTIN_LOGIN``) are read per request by :mod:`corsadmin.admin.access` instead.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ _ADMIN_KEYS: Final = (
     "CORSADMIN_OPERATOR_LOADER",
     "CORSADMIN_BUILTIN_LOGIN",
     "CORSADMIN_LOGIN_URL",
+    "CORSADMIN_LOGOUT_URL",
     "CORSADMIN_STALE_AFTER_DAYS",
     "CORSADMIN_EXPIRING_WITHIN_DAYS",
     "CORSADMIN_LOGIN_ATTEMPTS",

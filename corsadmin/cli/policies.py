@@ -13,7 +13,16 @@ import sqlalchemy as sa
 from ..db.export import settings_spec
 from ..db.models import OriginRuleRow, Policy
 from ..errors import PolicyNotFound, ValidationError
-from ..policy.fields import CLI_FIELDS, SHOW_FIELDS, Kind, PolicyField, value_text
+from ..policy.fields import (
+    ANY_HEADER_WARNING,
+    CLI_FIELDS,
+    SHOW_FIELDS,
+    Kind,
+    PolicyField,
+    default_text,
+    reflects_any_header,
+    value_text,
+)
 from ..policy.spec import PolicySpec, validate_policy
 from .client import ANY_VERSION, ApiClient
 from .context import app_or_remote, remote_api, session, store
@@ -32,16 +41,27 @@ def policy_group() -> None:
 
 
 def _policy_options(func: F) -> F:
-    """The options of ``policy add`` and ``policy update``: one per field that has one."""
+    """The options of ``policy update``: one per field that has one (not given: unchanged)."""
     for field in reversed(CLI_FIELDS):
         func = _option(field)(func)
     return func
 
 
-def _option(field: PolicyField) -> Callable[[F], F]:
+def _new_policy_options(func: F) -> F:
+    """The options of ``policy add``: ``policy update``'s, each help saying the default
+    a new policy takes (derived from the field's declared default)."""
+    for field in reversed(CLI_FIELDS):
+        func = _option(field, with_default=True)(func)
+    return func
+
+
+def _option(field: PolicyField, with_default: bool = False) -> Callable[[F], F]:
     """The click option of a policy field (None when not given: nothing to change)."""
     assert field.cli is not None
     spelling, help_text = field.cli.spelling, field.cli.help
+    default = default_text(field) if with_default else None
+    if default is not None:
+        help_text = f"{help_text} Default: {default}."
     match field.kind:
         case Kind.TOKENS | Kind.ORIGINS:
             return click.option(spelling, field.name, multiple=True, help=help_text)
@@ -239,21 +259,30 @@ def _settings_lines(spec: PolicySpec) -> list[str]:
 @policy_group.command("add")
 @click.argument("name")
 @click.argument("path")
-@_policy_options
+@_new_policy_options
 @app_or_remote
 @user_errors
 def policy_add(name: str, path: str, **options: Any) -> None:
-    """Add a policy NAME covering the route pattern PATH."""
+    """Add a policy NAME covering the route pattern PATH (an option not given takes
+    the default its help names)."""
     data = {"name": name, "path": path, "origins": list(options.pop("origins"))}
     data.update(_changes(**options))
     remote = remote_api()
     if remote:
         stored = remote.post("/policies", data)["policy"]
         added = (stored["name"], stored["path"], len(stored["origins"]))
+        _warn_any_header(stored["name"], stored["credentials"], stored["allow_headers"])
     else:
         spec = store().create_policy(data)
         added = (spec.name, spec.path.text, len(spec.origins))
+        _warn_any_header(spec.name, spec.credentials, spec.allow_headers)
     click.echo(f"added policy {added[0]} for {added[1]} with {added[2]} origin(s)")
+
+
+def _warn_any_header(name: str, credentials: bool, allow_headers: Any) -> None:
+    """A warning line on stderr for credentials with ``*`` headers (allowed, but wide)."""
+    if reflects_any_header(credentials, allow_headers):
+        click.echo(ANY_HEADER_WARNING.format(name=name), err=True)
 
 
 @policy_group.command("update")
@@ -270,9 +299,17 @@ def policy_update(name: str, **options: Any) -> None:
     remote = remote_api()
     if remote:  # as the local command: whatever version is stored
         after = remote.call("PATCH", f"/policies/{name}", changes, if_match=ANY_VERSION).json()
-        updated = after["policy"]["name"]
+        stored = after["policy"]
+        updated, credentials, headers = (
+            stored["name"],
+            stored["credentials"],
+            stored["allow_headers"],
+        )
     else:
-        updated = store().update_policy(name, changes).name
+        spec = store().update_policy(name, changes)
+        updated, credentials, headers = spec.name, spec.credentials, spec.allow_headers
+    if changes.keys() & {"credentials", "allow_headers"}:  # said when either is changed
+        _warn_any_header(updated, credentials, headers)
     click.echo(f"updated policy {updated}")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..db.schema import upgrade
+from ..db.schema import upgrade_and_report
 from ..state import state
 from .context import local_only
 from .errors import user_errors
@@ -15,6 +15,6 @@ from .errors import user_errors
 @local_only
 @user_errors
 def db_upgrade_command(revision: str) -> None:
-    """Create or upgrade corsadmin's tables (its own Alembic version table)."""
-    upgrade(state().db.engine, revision)
-    click.echo(f"corsadmin schema is at {revision}")
+    """Create or upgrade corsadmin's tables (its own Alembic version table), and say
+    which: created, upgraded from one revision to another, or already there."""
+    click.echo(upgrade_and_report(state().db.engine, revision).message())

@@ -58,6 +58,7 @@ def policy_facts(policy: Policy, rules: Iterable[OriginRuleRow] = ()) -> PolicyF
         private_network=policy.private_network,
         version=policy.version,
         rules=tuple(rule_facts(r) for r in rules),
+        allow_headers=tuple(policy.allow_headers or ()),
     )
 
 

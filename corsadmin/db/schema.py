@@ -9,6 +9,8 @@ Flask-Migrate at the same scripts, so ``python manage.py db upgrade`` works too.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -21,10 +23,12 @@ VERSION_TABLE = "corsadmin_alembic_version"
 
 __all__ = [
     "VERSION_TABLE",
+    "Upgraded",
     "alembic_config",
     "current_revision",
     "head_revision",
     "upgrade",
+    "upgrade_and_report",
 ]
 
 
@@ -40,6 +44,29 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     """Bring corsadmin's tables in ``engine``'s database up to ``revision``."""
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), revision)
+
+
+@dataclass(frozen=True, slots=True)
+class Upgraded:
+    """What an upgrade did: the revision before (None: no corsadmin tables yet) and after."""
+
+    before: str | None
+    after: str | None
+
+    def message(self) -> str:
+        """One line for people: created, upgraded, or nothing to do."""
+        if self.before == self.after:
+            return f"corsadmin's tables are already at {self.after}, nothing to do"
+        if self.before is None:
+            return f"created corsadmin's tables (revision {self.after})"
+        return f"upgraded corsadmin's tables from {self.before} to {self.after}"
+
+
+def upgrade_and_report(engine: sa.Engine, revision: str = "head") -> Upgraded:
+    """:func:`upgrade`, saying which revision the tables were at before and are at now."""
+    before = current_revision(engine)
+    upgrade(engine, revision)
+    return Upgraded(before=before, after=current_revision(engine))
 
 
 def current_revision(engine: sa.Engine) -> str | None:

@@ -75,6 +75,8 @@ class PolicyFacts:
     private_network: bool = False
     version: int = 1
     rules: tuple[RuleFacts, ...] = ()
+    #: The policy's ``allow_headers`` (``*``: any request header).
+    allow_headers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +179,15 @@ def policy_risks(policy: PolicyFacts) -> tuple[Risk, ...]:
                 "private-network",
                 "answers private network access preflights: public pages may reach "
                 "this service on a private network",
+            )
+        )
+    if policy.credentials and "*" in policy.allow_headers:
+        risks.append(
+            Risk(
+                "any-header-credentials",
+                "allows any request header with credentials: each credentialed request's "
+                "own header names are reflected in Access-Control-Allow-Headers (list "
+                "the headers pages need instead of *)",
             )
         )
     return tuple(risks)

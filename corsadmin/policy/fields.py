@@ -56,6 +56,8 @@ class CliOption:
     #: ``--credentials/--no-credentials`` (a bool: on and off).
     spelling: str
     help: str
+    #: What the default means, after it in ``policy add --help`` ("" for nothing more).
+    default_note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +160,7 @@ FIELDS: Final[tuple[PolicyField, ...]] = (
         "Methods",
         "Separated by commas or spaces.",
         default=DEFAULT_METHODS,
-        cli=CliOption("--method", "An HTTP method (repeatable)."),
+        cli=CliOption("--method", "An HTTP method (repeatable).", "all of them"),
         show=ShowLine("methods"),
         page=PageLine("Methods"),
     ),
@@ -168,7 +170,11 @@ FIELDS: Final[tuple[PolicyField, ...]] = (
         "Allowed request headers",
         "Names, or * for any. Empty allows none.",
         default=("*",),
-        cli=CliOption("--allow-header", "A request header a page may send, or '*' (repeatable)."),
+        cli=CliOption(
+            "--allow-header",
+            "A request header a page may send, or '*' (repeatable).",
+            "any request header; with --credentials, each request's own header names are reflected",
+        ),
         show=ShowLine("allow headers", empty=""),
         page=PageLine("Allowed request headers"),
     ),
@@ -309,6 +315,41 @@ PAGE_FIELDS: Final[tuple[PolicyField, ...]] = in_order(
         "max_age",
         "priority",
     ),
+)
+
+
+def default_text(field: PolicyField) -> str | None:
+    """A field's default as ``policy add --help`` says it (None: nothing worth saying:
+    a required field, or an empty description)."""
+    if field.required or field.cli is None or field.kind is Kind.MULTILINE:
+        return None
+    if field.kind is Kind.BOOL:  # the flag that is in effect: --no-credentials, --enable
+        on, off = field.cli.spelling.split("/")
+        text = on if field.default else off
+    elif field.default is None or field.default == ():
+        text = "none"
+    elif field.kind is Kind.TOKENS:
+        text = value_text(field.kind, field.default)
+    else:
+        text = str(field.default)
+    return f"{text} ({field.cli.default_note})" if field.cli.default_note else text
+
+
+#: ``allow_headers`` meaning any request header.
+ANY_HEADER: Final = "*"
+
+
+def reflects_any_header(credentials: bool, allow_headers: Any) -> bool:
+    """Credentials with ``*`` headers: the Fetch standard gives ``*`` no wildcard meaning
+    with credentials, so each request's own header names are reflected (any header)."""
+    return bool(credentials) and ANY_HEADER in tuple(allow_headers or ())
+
+
+#: What ``policy add``/``update`` print on stderr for :func:`reflects_any_header`.
+ANY_HEADER_WARNING: Final = (
+    "warning: policy {name} allows credentials with allow_headers '*': every header a "
+    "credentialed request asks for is reflected in Access-Control-Allow-Headers; name "
+    "the headers pages need with --allow-header instead"
 )
 
 
