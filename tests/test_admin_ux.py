@@ -1,0 +1,127 @@
+"""Issue 13, the admin UI's wording and forms: due dates, plurals, change summaries
+without Python reprs, every field's error on one submit, methods as checkboxes, the
+"check a request" reasons. On SQLite and PostgreSQL (the pure parts without a database)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from corsadmin import CorsAdmin
+from corsadmin.admin.blueprint import Formatting
+from corsadmin.engine.review import PolicyFacts, review_status
+from corsadmin.policy.document import shown_value
+from tests.support.admin import PREFIX, field_errors, form_for, in_app, partner_client, submit
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def client(app: Flask, cors: CorsAdmin) -> FlaskClient:
+    return partner_client(app, cors)
+
+
+# --- wording ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reviewed_ago", "days_left"),
+    [
+        (timedelta(minutes=1), 90),  # right after a review: the whole interval
+        (timedelta(hours=23), 90),
+        (timedelta(days=1, minutes=1), 89),
+        (timedelta(days=89, hours=23), 1),
+        (timedelta(days=90), 0),
+    ],
+)
+def test_due_in_counts_a_part_of_a_day_as_a_day(reviewed_ago: timedelta, days_left: int) -> None:
+    facts = PolicyFacts(
+        name="p",
+        path="/p",
+        created_at=NOW - timedelta(days=400),
+        reviewed_at=NOW - reviewed_ago,
+        reviewed_by="alice",
+        review_every_days=90,
+    )
+    assert review_status(facts, NOW).days_left(NOW) == days_left
+
+
+@pytest.mark.parametrize(
+    ("n", "args", "text"),
+    [
+        (1, ("day",), "1 day"),
+        (0, ("day",), "0 days"),
+        (2, ("time",), "2 times"),
+        (1200, ("request",), "1,200 requests"),
+        (1, ("policy", "policies"), "1 policy"),
+        (3, ("policy", "policies"), "3 policies"),
+    ],
+)
+def test_counts_agree_with_their_noun(n: int, args: tuple[str, ...], text: str) -> None:
+    assert Formatting.count(n, *args) == text
+
+
+def test_pages_say_1_day_not_1_days(app: Flask, client: FlaskClient) -> None:
+    in_app(app, lambda s: s.update_policy("partner", {"review_every_days": 1}))
+    page = client.get(f"{PREFIX}/policies/partner").text
+    assert "every 1 day." in page
+    assert "1 days" not in page
+    assert "due in 1 day<" in page
+
+
+def test_review_page_does_not_say_never_seen_rules_were_used(
+    app: Flask, client: FlaskClient
+) -> None:
+    page = client.get(f"{PREFIX}/review").text
+    stale = page.split('id="stale"')[1].split('id="risky"')[0]
+    assert "was used within" not in stale
+    assert "No rule of an enabled policy went 30 days without a matching request" in stale
+    assert "never seen counts from when it was added" in stale
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(["GET", "POST"], "GET, POST"), ([], "(none)"), ("/api/**", "'/api/**'"), (None, "-")],
+)
+def test_summary_values_are_not_python_reprs(value: object, text: str) -> None:
+    assert shown_value(value) == text
+
+
+def test_audit_line_and_conflict_banner_list_methods_plainly(
+    app: Flask, client: FlaskClient
+) -> None:
+    url = f"{PREFIX}/policies/partner/edit"
+    opened = client.get(url)  # the operator opens the form, then someone saves first
+    assert opened.status_code == 200
+    in_app(app, lambda s: s.update_policy("partner", {"methods": ["GET"]}))
+    summary = in_app(app, lambda s: s.audit_events(policy="partner")[0].summary)
+    assert summary == "updated partner: methods: GET, POST -> GET"
+    assert "methods: GET, POST -&gt; GET" in client.get(f"{PREFIX}/audit").text
+    data = dict(form_for(opened.text, url).fields)
+    data["description"] = "late"
+    banner = client.post(url, data=data)
+    assert banner.status_code == 409
+    assert "Last change: updated partner: methods: GET, POST -&gt; GET" in banner.text
+    assert "[&#39;" not in banner.text
+    assert "['" not in banner.text
+
+
+# --- every field's error ----------------------------------------------------------------
+
+
+def test_one_submit_shows_every_bad_field(app: Flask, client: FlaskClient) -> None:
+    response = submit(
+        client,
+        f"{PREFIX}/new",
+        f"{PREFIX}/new",
+        name="Bad Name",
+        path="api",
+        max_age="-5",
+        priority="high",
+    )
+    assert response.status_code == 400
+    for field_id in ("name", "path", "max_age", "priority"):
+        assert field_errors(response.text, field_id), field_id
