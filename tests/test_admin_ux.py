@@ -4,7 +4,9 @@ without Python reprs, every field's error on one submit, methods as checkboxes, 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -13,7 +15,10 @@ from flask.testing import FlaskClient
 from corsadmin import CorsAdmin
 from corsadmin.admin.blueprint import Formatting
 from corsadmin.engine.review import PolicyFacts, review_status
+from corsadmin.errors import ValidationError
 from corsadmin.policy.document import shown_value
+from corsadmin.policy.fields import STANDARD_METHODS
+from corsadmin.policy.spec import validate_policy
 from tests.support.admin import PREFIX, field_errors, form_for, in_app, partner_client, submit
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -125,3 +130,75 @@ def test_one_submit_shows_every_bad_field(app: Flask, client: FlaskClient) -> No
     assert response.status_code == 400
     for field_id in ("name", "path", "max_age", "priority"):
         assert field_errors(response.text, field_id), field_id
+
+
+# --- methods as checkboxes ---------------------------------------------------------------
+
+
+def _method_boxes(page: str) -> dict[str, bool]:
+    """The methods checkboxes on a page: value -> checked."""
+    boxes = re.findall(r'<input[^>]*name="methods"[^>]*>', page)
+    assert boxes, "no methods checkboxes"
+    found = {}
+    for box in boxes:
+        assert 'type="checkbox"' in box
+        value = re.search(r'value="([^"]*)"', box)
+        assert value is not None
+        found[value.group(1)] = " checked" in box
+    return found
+
+
+def test_the_policy_form_offers_the_standard_methods_as_checkboxes(
+    app: Flask, client: FlaskClient
+) -> None:
+    boxes = _method_boxes(client.get(f"{PREFIX}/policies/partner/edit").text)
+    assert list(boxes) == list(STANDARD_METHODS)
+    assert [m for m, on in boxes.items() if on] == ["GET", "POST"]
+    new = _method_boxes(client.get(f"{PREFIX}/new").text)
+    assert all(new.values())  # a new policy starts from the defaults
+
+
+def test_ticked_methods_are_saved(app: Flask, client: FlaskClient) -> None:
+    url = f"{PREFIX}/policies/partner/edit"
+    data: dict[str, Any] = dict(form_for(client.get(url).text, url).fields)
+    data["methods"] = ["GET", "PUT", "DELETE"]  # what a browser posts: one value a box
+    response = client.post(url, data=data)
+    assert response.status_code == 302, response.text
+    assert in_app(app, lambda s: s.spec("partner").to_document()["methods"]) == [
+        "GET",
+        "PUT",
+        "DELETE",
+    ]
+
+
+def test_a_method_set_elsewhere_is_shown_and_kept(app: Flask, client: FlaskClient) -> None:
+    in_app(app, lambda s: s.update_policy("partner", {"methods": ["GET", "PROPFIND"]}))
+    url = f"{PREFIX}/policies/partner/edit"
+    boxes = _method_boxes(client.get(url).text)
+    assert boxes["PROPFIND"] is True
+    assert submit(client, url, url, description="kept").status_code == 302
+    assert in_app(app, lambda s: s.spec("partner").methods) == ("GET", "PROPFIND")
+
+
+def test_no_method_ticked_is_an_error_beside_the_methods(app: Flask, client: FlaskClient) -> None:
+    url = f"{PREFIX}/policies/partner/edit"
+    data = dict(form_for(client.get(url).text, url).fields)
+    del data["methods"]
+    response = client.post(url, data=data)
+    assert response.status_code == 400
+    assert field_errors(response.text, "methods") == ["must name at least one method"]
+
+
+@pytest.mark.parametrize("method", ["CONNECT", "trace", "TRACK"])
+def test_forbidden_methods_are_refused_by_the_validation_layer(method: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        validate_policy({"name": "p", "path": "/p", "origins": [], "methods": ["GET", method]})
+    (problem,) = caught.value.errors
+    assert problem.field == "methods[1]"
+    assert "forbidden method" in problem.message
+
+
+@pytest.mark.parametrize("method", ["FETCH", "PROPFIND", "purge"])
+def test_other_token_methods_stay_valid(method: str) -> None:
+    spec = validate_policy({"name": "p", "path": "/p", "origins": [], "methods": [method]})
+    assert spec.methods == (method.upper(),)
