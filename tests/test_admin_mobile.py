@@ -119,13 +119,31 @@ def _overflow(page: Page) -> int:
     return width
 
 
+#: What sticks out past the right edge (for the failure message): the outermost
+#: elements whose box ends beyond the viewport.
+STICKING_OUT = """() => {
+  const out = (e) => e.getBoundingClientRect().right > window.innerWidth + 0.5;
+  const clipped = (e) => {
+    for (let a = e.parentElement; a; a = a.parentElement) {
+      if (getComputedStyle(a).overflowX !== 'visible') return true;
+    }
+    return false;
+  };
+  return [...document.querySelectorAll('body *')]
+    .filter((e) => out(e) && !clipped(e))
+    .slice(0, 4).map((e) => e.tagName + '.' + e.className + ': ' + e.textContent.slice(0, 40));
+}"""
+
+
 def test_every_screen_fits_a_phone(browser: Browser, base_url: str, tmp_path: Path) -> None:
     context = browser.new_context(viewport=PHONE, device_scale_factor=1)
     try:
         login = context.new_page()
         login.goto(f"{base_url}{PREFIX}/login")
         login.screenshot(path=str(tmp_path / "mobile-login.png"), full_page=True)
-        overflowing = {"login": _overflow(login)} if _overflow(login) > 0 else {}
+        overflowing: dict[str, object] = {}
+        if _overflow(login) > 0:
+            overflowing["login"] = _overflow(login)
         page = _log_in(context, base_url)
         for label, path in _screens():
             response = page.goto(f"{base_url}{PREFIX}/{path}")
@@ -133,7 +151,7 @@ def test_every_screen_fits_a_phone(browser: Browser, base_url: str, tmp_path: Pa
             assert response.status == 200, (label, response.status)
             page.screenshot(path=str(tmp_path / f"mobile-{label}.png"), full_page=True)
             if _overflow(page) > 0:
-                overflowing[label] = _overflow(page)
+                overflowing[label] = (_overflow(page), page.evaluate(STICKING_OUT))
         assert overflowing == {}, f"wider than 390 px (screenshots in {tmp_path})"
     finally:
         context.close()
