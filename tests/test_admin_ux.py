@@ -4,6 +4,7 @@ without Python reprs, every field's error on one submit, methods as checkboxes, 
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -202,3 +203,71 @@ def test_forbidden_methods_are_refused_by_the_validation_layer(method: str) -> N
 def test_other_token_methods_stay_valid(method: str) -> None:
     spec = validate_policy({"name": "p", "path": "/p", "origins": [], "methods": [method]})
     assert spec.methods == (method.upper(),)
+
+
+# --- check a request --------------------------------------------------------------------
+
+
+def _reasons(page: str) -> list[str]:
+    block = re.search(r'<ul class="problems">(.*?)</ul>', page, re.S)
+    assert block is not None, "no list of reasons"
+    return [html.unescape(r) for r in re.findall(r"<li>(.*?)</li>", block.group(1), re.S)]
+
+
+def test_check_lists_every_reason_a_request_fails(client: FlaskClient) -> None:
+    page = client.get(
+        f"{PREFIX}/check",
+        query_string={
+            "origin": "https://new.example",
+            "path": "/api/items",
+            "method": "DELETE",
+            "headers": "Authorization",  # not covered by the policy's '*'
+            "private_network": "y",
+        },
+    ).text
+    assert "refused, for 4 reasons:" in page
+    reasons = _reasons(page)
+    assert len(reasons) == 4, reasons
+    assert reasons[0] == (
+        "The origin is not allowed: no origin rule of policy 'partner' matches "
+        "'https://new.example'"
+    )
+    assert reasons[1:] == [
+        "The method DELETE is not allowed",
+        "The header(s) Authorization are not allowed",
+        "Private network access is not allowed",
+    ]
+
+
+def test_check_of_an_allowed_origin_lists_only_the_preflight_problems(
+    client: FlaskClient,
+) -> None:
+    page = client.get(
+        f"{PREFIX}/check",
+        query_string={"origin": "https://a.example", "path": "/api/x", "method": "PATCH"},
+    ).text
+    assert _reasons(page) == ["The method PATCH is not allowed"]
+    assert "Allow this origin" not in page
+
+
+def test_a_refused_check_offers_allow_with_the_refused_origins_confirmation(
+    app: Flask, client: FlaskClient
+) -> None:
+    page = client.get(
+        f"{PREFIX}/check", query_string={"origin": "https://new.example", "path": "/api/x"}
+    ).text
+    link = re.search(r'<a class="button-secondary" href="([^"]+)">Allow this origin…</a>', page)
+    assert link is not None
+    url = html.unescape(link.group(1))
+    assert url.startswith(f"{PREFIX}/refused/allow?")
+    response = submit(client, url, f"{PREFIX}/refused/allow", note="asked in ticket 9")
+    assert response.status_code == 302, response.text
+    origins = in_app(app, lambda s: s.spec("partner").to_document())["origins"]
+    assert {"origin": "https://new.example", "note": "asked in ticket 9"} in origins
+
+
+def test_a_check_refused_for_a_pattern_like_origin_offers_no_allow(client: FlaskClient) -> None:
+    page = client.get(
+        f"{PREFIX}/check", query_string={"origin": "https://*.example", "path": "/api/x"}
+    ).text
+    assert "Allow this origin" not in page

@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 
 from ..db import review as review_reads
 from ..db.models import utcnow
-from ..engine.explain import explain
+from ..engine.explain import Explanation, explain
 from ..engine.review import allowing_rule
 from ..errors import ValidationError
 from ..policy.spec import parse_origin_entry
@@ -23,7 +23,7 @@ from ..runtime.usage import (
 )
 from ..state import state
 from . import audit, queries
-from .blueprint import bp, db_session, saved_message, store
+from .blueprint import Formatting, bp, db_session, saved_message, store
 from .draft_views import REVIEW_DRAFT_ORIGINS, draft_summary
 from .forms import AllowRefusedForm, CheckForm, ReviewForm
 from .policy_views import load_policy
@@ -161,7 +161,8 @@ def allow_refused() -> Page:
     if request.method == "GET":
         form = AllowRefusedForm(formdata=None, version=str(policy.version))
         if usage is not None:
-            form.note.data = f"refused {usage.count} times until {usage.last_seen:%Y-%m-%d}"
+            times = Formatting.count(usage.count, "time")
+            form.note.data = f"refused {times} until {usage.last_seen:%Y-%m-%d}"
         return _allow_page(name, origin, usage, form)
     form = AllowRefusedForm()
     return save(
@@ -289,4 +290,16 @@ def check() -> Page:
         form=form,
         explanation=explanation,
         command=command,
+        allow_url=_allow_url(explanation),
     )
+
+
+def _allow_url(explanation: Explanation | None) -> str | None:
+    """The "Allow this origin…" confirmation for a checked request refused because no
+    rule allows its origin (a serialized origin only, as on the refused-origins page)."""
+    if explanation is None or explanation.policy is None:
+        return None
+    decision = explanation.actual.decision
+    if decision.code != "no-rule" or rule_for_refused_origin(explanation.origin) is None:
+        return None
+    return url_for(".allow_refused", policy=explanation.policy.name, origin=explanation.origin)
