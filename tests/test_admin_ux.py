@@ -10,17 +10,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
 from corsadmin import CorsAdmin
 from corsadmin.admin.blueprint import Formatting
+from corsadmin.db.models import OriginUsage
 from corsadmin.engine.review import PolicyFacts, review_status
 from corsadmin.errors import ValidationError
+from corsadmin.limits import MAX_EXAMPLE_METHOD, MAX_EXAMPLE_PATH
 from corsadmin.policy.document import shown_value
 from corsadmin.policy.fields import STANDARD_METHODS
 from corsadmin.policy.spec import validate_policy
 from tests.support.admin import PREFIX, field_errors, form_for, in_app, partner_client, submit
+from tests.support.admin import forms as all_forms
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -271,3 +275,91 @@ def test_a_check_refused_for_a_pattern_like_origin_offers_no_allow(client: Flask
         f"{PREFIX}/check", query_string={"origin": "https://*.example", "path": "/api/x"}
     ).text
     assert "Allow this origin" not in page
+
+
+# --- refused origins: an example call, and dismissing noise -----------------------------
+
+
+def _refuse(app: Flask, origin: str, path: str = "/api/items/7", method: str = "DELETE") -> None:
+    """A real refused call through the request hook, and the usage flush after it."""
+    with app.test_client() as caller:
+        caller.open(path, method=method, headers={"Origin": origin})
+    CorsAdmin.state(app).flush_usage(force=True)
+
+
+def _refused_row(app: Flask, origin: str) -> OriginUsage:
+    with app.app_context():
+        session = CorsAdmin.state(app).db.session
+        row = session.scalar(sa.select(OriginUsage).where(OriginUsage.origin == origin))
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def test_the_usage_flush_keeps_the_latest_refused_call(app: Flask, client: FlaskClient) -> None:
+    _refuse(app, "https://noisy.example", "/api/items/7", "DELETE")
+    _refuse(app, "https://noisy.example", "/api/status", "GET")
+    row = _refused_row(app, "https://noisy.example")
+    assert (row.count, row.example_method, row.example_path) == (2, "GET", "/api/status")
+    page = client.get(f"{PREFIX}/refused").text
+    assert '<code class="example-call">GET /api/status</code>' in page
+
+
+def test_an_example_path_is_cut_to_its_bound(app: Flask) -> None:
+    with app.app_context():  # the flush cuts what it writes, whatever the caller passed
+        recorder = CorsAdmin.state(app).usage
+        assert recorder is not None
+        recorder.record("partner", "https://cut.example", None, False, "/" + "p" * 2000, "M" * 99)
+    CorsAdmin.state(app).flush_usage(force=True)
+    row = _refused_row(app, "https://cut.example")
+    assert (len(row.example_path), len(row.example_method)) == (
+        MAX_EXAMPLE_PATH,
+        MAX_EXAMPLE_METHOD,
+    )
+
+
+def _dismiss(client: FlaskClient, origin: str) -> str:
+    page = client.get(f"{PREFIX}/refused").text
+    forms = [
+        f
+        for f in all_forms(page)
+        if f.action == f"{PREFIX}/refused/dismiss" and f.fields.get("origin") == origin
+    ]
+    assert len(forms) == 1
+    response = client.post(forms[0].action, data=forms[0].fields)
+    assert response.status_code == 302
+    return client.get(response.headers["Location"]).text
+
+
+def test_a_dismissed_origin_is_hidden_until_it_is_refused_again(
+    app: Flask, client: FlaskClient
+) -> None:
+    _refuse(app, "https://scanner.example")
+    _refuse(app, "https://partner-new.example")
+    page = _dismiss(client, "https://scanner.example")
+    assert "Dismissed https://scanner.example on partner: hidden until it is refused again." in (
+        html.unescape(page)
+    )
+    assert "https://scanner.example" not in page.split("</h1>")[1].split('class="flash')[0]
+    listed = page.split("<table")[1] if "<table" in page else ""
+    assert "https://scanner.example" not in listed
+    assert "https://partner-new.example" in listed
+    assert "1 dismissed origin hidden" in page
+    row = _refused_row(app, "https://scanner.example")
+    assert row.dismissed_by == "alice"
+    assert row.dismissed_at is not None
+    _refuse(app, "https://scanner.example")  # refused again after the dismissal: back
+    again = client.get(f"{PREFIX}/refused").text.split("<table")[1]
+    assert "https://scanner.example" in again
+
+
+def test_dismissing_needs_the_csrf_token(app: Flask, client: FlaskClient) -> None:
+    _refuse(app, "https://scanner.example")
+    app.config["WTF_CSRF_ENABLED"] = True
+    response = client.post(
+        f"{PREFIX}/refused/dismiss",
+        data={"policy": "partner", "origin": "https://scanner.example"},
+    )
+    assert response.status_code == 302
+    assert "security token" in client.get(response.headers["Location"]).text
+    assert _refused_row(app, "https://scanner.example").dismissed_at is None

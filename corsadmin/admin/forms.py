@@ -153,6 +153,15 @@ class AllowRefusedForm(VersionedForm):
     expires = StringField("Expires", description="Optional: 2027-03-01 or an ISO 8601 time.")
 
 
+class DismissRefusedForm(FlaskForm):  # type: ignore[misc]
+    """Hide a refused origin from the report until it is refused again (a POST with
+    its CSRF token; the row names the policy and the origin)."""
+
+    policy = HiddenField()
+    origin = HiddenField()
+    chosen = HiddenField()  # the report's policy filter, kept after the redirect
+
+
 class CheckForm(FlaskForm):  # type: ignore[misc]
     """The "check a request" inputs (a GET form: it changes nothing)."""
 
