@@ -152,7 +152,7 @@ def form_level_errors(html: str) -> list[str]:
 def flashes(html: str) -> list[str]:
     return [
         _unescape(m)
-        for m in re.findall(r'<div class="flash[^"]*" role="status">(.*?)</div>', html, re.S)
+        for m in re.findall(r'<div class="flash[^"]*" role="status"[^>]*>(.*?)</div>', html, re.S)
     ]
 
 
