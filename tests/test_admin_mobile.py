@@ -170,12 +170,14 @@ def test_the_navigation_is_compact_on_a_phone(browser: Browser, base_url: str) -
         context.close()
 
 
-def test_focus_is_on_the_message_after_a_save(browser: Browser, base_url: str) -> None:
+def test_focus_is_on_the_message_after_a_save(app: Flask, browser: Browser, base_url: str) -> None:
     context = browser.new_context()
     try:
         page = _log_in(context, base_url)
         page.goto(f"{base_url}{PREFIX}/policies/partner-api-with-a-long-name/edit")
         page.fill("#max_age", "900")
+        page.check("input[name=methods][value=DELETE]")  # real checkboxes, a real POST
+        page.uncheck("input[name=methods][value=PUT]")
         page.click("button.button[type=submit]")
         page.wait_for_url(f"{base_url}{PREFIX}/policies/partner-api-with-a-long-name")
         focused = page.evaluate(
@@ -183,5 +185,7 @@ def test_focus_is_on_the_message_after_a_save(browser: Browser, base_url: str) -
         )
         assert focused[0].split()[0] == "flash", focused
         assert focused[1].strip().startswith("Saved."), focused
+        stored = in_app(app, lambda s: s.spec("partner-api-with-a-long-name").methods)
+        assert stored == ("GET", "POST", "DELETE")
     finally:
         context.close()
