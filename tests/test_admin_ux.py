@@ -94,7 +94,13 @@ def test_review_page_does_not_say_never_seen_rules_were_used(
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(["GET", "POST"], "GET, POST"), ([], "(none)"), ("/api/**", "'/api/**'"), (None, "-")],
+    [
+        (["GET", "POST"], "GET, POST"),
+        ([], "(none)"),
+        ("/api/**", "'/api/**'"),
+        (None, "None"),
+        (60, "60"),
+    ],
 )
 def test_summary_values_are_not_python_reprs(value: object, text: str) -> None:
     assert shown_value(value) == text

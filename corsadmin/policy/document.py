@@ -79,12 +79,11 @@ def parse_document(document: Any) -> list[PolicySpec]:
 
 def shown_value(value: Any) -> str:
     """A document value in a change's summary: a list as ``GET, POST`` (``(none)`` when
-    empty), a text quoted, anything else as is (never a Python list repr)."""
+    empty), anything else as before (a text quoted, ``None``, a number): never a
+    Python list repr."""
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value) if value else "(none)"
-    if isinstance(value, str):
-        return repr(value)
-    return "-" if value is None else str(value)
+    return repr(value)
 
 
 def describe_change(before: PolicySpec, after: PolicySpec) -> str:
