@@ -164,7 +164,7 @@ def test_the_navigation_is_compact_on_a_phone(browser: Browser, base_url: str) -
         header = page.locator("header.top").bounding_box()
         assert header is not None
         # Every section one tap away, and the header leaves most of the screen to the page.
-        assert page.locator("nav.nav a").count() == 8
+        assert page.locator("nav.nav a").count() >= 8
         assert header["height"] <= PHONE["height"] / 4
     finally:
         context.close()
