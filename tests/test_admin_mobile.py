@@ -25,6 +25,9 @@ pytestmark = [
 
 #: An iPhone 12-sized viewport (CSS pixels).
 PHONE = {"width": 390, "height": 844}
+#: The narrowest an origin's cell text may get on a phone (CSS pixels; about 15
+#: characters of the monospace font).
+MIN_ORIGIN_WIDTH = 120
 #: An origin long enough to overflow a phone-sized table cell unless it is wrapped.
 LONG_ORIGIN = "https://a-very-long-partner-subdomain.customer-portal.partner-company.example"
 
@@ -153,6 +156,14 @@ def test_every_screen_fits_a_phone(browser: Browser, base_url: str, tmp_path: Pa
             if _overflow(page) > 0:
                 overflowing[label] = (_overflow(page), page.evaluate(STICKING_OUT))
         assert overflowing == {}, f"wider than 390 px (screenshots in {tmp_path})"
+        page.goto(f"{base_url}{PREFIX}/policies/partner-api-with-a-long-name")
+        widths = page.evaluate(
+            "() => [...document.querySelectorAll('table code.origin')]"
+            ".map((e) => e.getBoundingClientRect().width)"
+        )
+        # Origins keep a readable width in their cells: never a character a line.
+        assert widths
+        assert min(widths) >= MIN_ORIGIN_WIDTH, widths
     finally:
         context.close()
 
