@@ -44,13 +44,18 @@ MAX_MEMO_PATH: Final = 2048
 #: of one costs up to a fraction of a second).
 REGEX_CHECK_CACHE_SIZE: Final = 1024
 
-#: The longest path kept as an example of a request a draft would answer differently
-#: (``corsadmin_draft_traffic.example_path``): longer paths are cut to this.
-MAX_TRIAL_EXAMPLE_PATH: Final = 512
+#: The longest path kept as an example of a request (of one a draft would answer
+#: differently, ``corsadmin_draft_traffic.example_path``, and of a refused origin's
+#: call, ``corsadmin_origin_usage.example_path``): longer paths are cut to this.
+MAX_EXAMPLE_PATH: Final = 512
 
-#: The longest method kept as an example (``corsadmin_draft_traffic.example_method``):
+#: The longest method kept as an example (``example_method`` of the same tables):
 #: clients choose the method, longer ones are cut to this.
-MAX_TRIAL_EXAMPLE_METHOD: Final = 32
+MAX_EXAMPLE_METHOD: Final = 32
+
+#: The draft traffic's names of :data:`MAX_EXAMPLE_PATH` and :data:`MAX_EXAMPLE_METHOD`.
+MAX_TRIAL_EXAMPLE_PATH: Final = MAX_EXAMPLE_PATH
+MAX_TRIAL_EXAMPLE_METHOD: Final = MAX_EXAMPLE_METHOD
 
 #: Distinct (draft, policy, outcome, origin) counts one process keeps between two
 #: flushes of the draft's traffic (:mod:`corsadmin.runtime.trial`), not counting each

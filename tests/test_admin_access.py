@@ -59,6 +59,7 @@ POST_ROUTES = [
     "/policies/partner/origins/edit",
     "/policies/partner/review",
     "/refused/allow",
+    "/refused/dismiss",
     "/draft/promote",
     "/draft/discard",
     "/draft/reason",

@@ -83,6 +83,7 @@ def test_refused_lists_refused_origins_and_which_are_allowed_since(app: Flask, a
         True,
     )
     assert late["now_allowed_by"] == "https://late.example"
+    assert (late["example_method"], late["example_path"]) == ("GET", "/api/status")
     assert rows["https://never.example"]["now_allowed_by"] is None
     assert api.get("/refused?policy=other").get_json()["refused"] == []
     assert len(api.get("/refused?policy=partner").get_json()["refused"]) == 2

@@ -67,4 +67,4 @@ def test_db_upgrade_creates_the_schema_and_is_idempotent(bare_app: Flask) -> Non
     assert list(by_name(after)) == ["api"]
     with bare_app.app_context():
         engine = host_of(bare_app).db.engine
-        assert current_revision(engine) == head_revision() == "0007_alerts"
+        assert current_revision(engine) == head_revision() == "0008_refused_examples"

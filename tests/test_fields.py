@@ -225,7 +225,8 @@ def test_the_settings_form_has_each_field_with_its_label_and_hint() -> None:
         shown = new[field.name]
         assert (shown.label.text, shown.description) == (field.label, field.hint)
         assert shown.id == field.name
-        assert shown.type == KIND_OF_FORM_FIELD[field.kind]
+        expected = "MethodsField" if field.name == "methods" else KIND_OF_FORM_FIELD[field.kind]
+        assert shown.type == expected
 
 
 @pytest.mark.usefixtures("form_context")
@@ -265,8 +266,13 @@ class _Inputs(HTMLParser):
             self.inside = a.get("action") == self.action
         elif self.inside and tag == "input" and a.get("name"):
             self.names.add(a["name"])
-            if a.get("type") != "checkbox" or "checked" in a:
-                self.values[a["name"]] = a.get("value", "")
+            name, value = a["name"], a.get("value", "")
+            if a.get("type") == "checkbox" and "checked" in a and name in self.values:
+                # Checkboxes sharing a name (the methods): one comma-separated
+                # value, which the server splits.
+                self.values[name] += f", {value}"
+            elif a.get("type") != "checkbox" or "checked" in a:
+                self.values[name] = value
         elif self.inside and tag == "textarea":
             self._textarea = a["name"]
             self.names.add(a["name"])

@@ -36,7 +36,7 @@ from tests.support.admin import PASSWORD, log_in
 from tests.support.host import close_app, make_app
 
 REPO = Path(__file__).resolve().parent.parent
-HEAD = "0007_alerts"
+HEAD = "0008_refused_examples"
 #: The tables the models describe; the four of the policy contract must be among them.
 CORSADMIN_TABLES = set(Base.metadata.tables)
 assert {

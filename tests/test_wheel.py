@@ -207,6 +207,6 @@ def test_installed_wheel_serves_a_host_application(installed: Installed, tmp_pat
         "corsadmin_state",
     } <= set(facts["tables"])
     assert facts["tables"] == sorted(["corsadmin_alembic_version", *facts["model_tables"]])
-    assert facts["revision"] == "0007_alerts"
+    assert facts["revision"] == "0008_refused_examples"
     assert facts["allowed"] == [200, {"hello": "world"}, "https://app.example", "Origin"]
     assert facts["refused"] == [200, None]

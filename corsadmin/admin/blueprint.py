@@ -138,6 +138,13 @@ class Formatting:
         return value.strftime("%Y-%m-%d")
 
     @staticmethod
+    def count(n: int, singular: str, plural: str | None = None) -> str:
+        """``1 day``, ``2 days``, ``1,200 requests``, ``1 policy`` (``plural`` when adding
+        an "s" is wrong)."""
+        word = singular if n == 1 else (plural or f"{singular}s")
+        return f"{n:,} {word}"
+
+    @staticmethod
     def ago(value: datetime | None, now: datetime | None = None) -> str:
         """'3 days ago', 'in 5 days', 'just now'."""
         if value is None:

@@ -19,13 +19,15 @@ from wtforms import (  # type: ignore[import-untyped]
     HiddenField,
     PasswordField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
+    widgets,
 )
 
 from ..db.tokens import READ, SCOPES
 from ..errors import ValidationError
-from ..policy.fields import FIELD, FIELDS, Kind, PolicyField
+from ..policy.fields import FIELD, FIELDS, STANDARD_METHODS, Kind, PolicyField
 
 _LIST_SPLIT = re.compile(r"[,\s]+")
 _INT = re.compile(r"[+-]?[0-9]{1,12}")
@@ -67,8 +69,33 @@ class EditOriginForm(VersionedForm):
     )
 
 
+class MethodsField(SelectMultipleField):  # type: ignore[misc]
+    """The methods as checkboxes: the standard ones (:data:`STANDARD_METHODS`), and
+    any other method the policy holds or the operator sent (so an edit never drops
+    one set through the CLI or the API). Its data is a list of method names; the
+    validation layer checks them (a typed method goes on as typed, so it names it)."""
+
+    widget = widgets.ListWidget(prefix_label=False)
+    option_widget = widgets.CheckboxInput()
+
+    def __init__(self, label: str, **kwargs: Any) -> None:
+        kwargs.setdefault("choices", list(STANDARD_METHODS))
+        super().__init__(label, validate_choice=False, **kwargs)
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        self.data = ticked(valuelist)
+
+    def iter_choices(self) -> list[Any]:
+        data = [str(v) for v in (self.data or ())]
+        extra = [m for m in dict.fromkeys(data) if m not in STANDARD_METHODS]
+        self.choices = list(STANDARD_METHODS) + extra
+        return list(super().iter_choices())
+
+
 def policy_form_field(field: PolicyField) -> Field:
     """The form field of a policy field: its label and hint from the table of fields."""
+    if field.name == "methods":
+        return MethodsField(field.label, description=field.hint)
     match field.kind:
         case Kind.BOOL:
             return BooleanField(field.label, description=field.hint)
@@ -124,6 +151,15 @@ class AllowRefusedForm(VersionedForm):
 
     note = StringField("Note", description="Who asked, which ticket.")
     expires = StringField("Expires", description="Optional: 2027-03-01 or an ISO 8601 time.")
+
+
+class DismissRefusedForm(FlaskForm):  # type: ignore[misc]
+    """Hide a refused origin from the report until it is refused again (a POST with
+    its CSRF token; the row names the policy and the origin)."""
+
+    policy = HiddenField()
+    origin = HiddenField()
+    chosen = HiddenField()  # the report's policy filter, kept after the redirect
 
 
 class CheckForm(FlaskForm):  # type: ignore[misc]
@@ -199,6 +235,14 @@ def policy_data(form: SettingsForm) -> dict[str, Any]:
     return {f.name: read_field(f.kind, fields[f.name].data) for f in FIELDS if f.name in fields}
 
 
+def ticked(data: Any) -> list[str]:
+    """The methods checkboxes' data as a document's list (a value holding commas or
+    spaces, as a script may post, is split like the text field it replaces)."""
+    if isinstance(data, list | tuple):
+        return [part.upper() for item in data for part in split_list(str(item))]
+    return split_list(data)
+
+
 def read_field(kind: Kind, text: Any) -> Any:
     """What a form field of this kind holds, as a document's field (a value the
     validation layer refuses goes on as typed, so it names the problem)."""
@@ -208,7 +252,7 @@ def read_field(kind: Kind, text: Any) -> Any:
         case Kind.MULTILINE:
             return text or ""
         case Kind.TOKENS:
-            return split_list(text)
+            return ticked(text)
         case Kind.BOOL:
             return bool(text)
         case Kind.INT:
@@ -224,7 +268,7 @@ def read_field(kind: Kind, text: Any) -> Any:
 def fill_settings(form: SettingsForm, document: dict[str, Any], version: int) -> None:
     """Put a stored policy's fields in the settings form (a GET)."""
     for field in SETTINGS_FIELDS:
-        form[field.name].data = shown_field(field.kind, document[field.name])
+        form[field.name].data = _shown_in(form, field, document[field.name])
     form.version.data = str(version)
 
 
@@ -232,7 +276,14 @@ def fill_defaults(form: SettingsForm) -> None:
     """Put the defaults of the fields that have one in a new policy's form (a GET)."""
     for field in SETTINGS_FIELDS:
         if not field.required:
-            form[field.name].data = shown_field(field.kind, field.default)
+            form[field.name].data = _shown_in(form, field, field.default)
+
+
+def _shown_in(form: SettingsForm, field: PolicyField, value: Any) -> Any:
+    """A document's field as its form field holds it (the checkboxes: a list)."""
+    if isinstance(form[field.name], MethodsField):
+        return list(value)
+    return shown_field(field.kind, value)
 
 
 def shown_field(kind: Kind, value: Any) -> Any:

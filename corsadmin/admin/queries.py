@@ -189,6 +189,57 @@ class RefusedOrigin:
     count: int
     first_seen: datetime
     last_seen: datetime
+    example_path: str = ""
+    example_method: str = ""
+
+
+def _refused(u: OriginUsage) -> RefusedOrigin:
+    return RefusedOrigin(
+        u.policy_name,
+        u.origin,
+        int(u.count),
+        u.first_seen,
+        u.last_seen,
+        u.example_path or "",
+        u.example_method or "",
+    )
+
+
+def _not_dismissed() -> sa.ColumnElement[bool]:
+    """Refused rows an operator did not dismiss, or that were refused again since."""
+    return sa.or_(
+        OriginUsage.dismissed_at.is_(None), OriginUsage.last_seen > OriginUsage.dismissed_at
+    )
+
+
+def dismissed_count(session: AnySession, *, policy: str | None = None) -> int:
+    """Refused origins hidden from the report by a dismissal (not refused since)."""
+    query = (
+        sa.select(sa.func.count())
+        .select_from(OriginUsage)
+        .where(OriginUsage.allowed.is_(False), sa.not_(_not_dismissed()))
+    )
+    if policy:
+        query = query.where(OriginUsage.policy_name == policy)
+    return int(session.scalar(query) or 0)
+
+
+def dismiss_refused(
+    session: AnySession, policy: str, origin: str, *, actor: str, now: datetime
+) -> bool:
+    """Hide a refused origin from the report until it is refused again; False when
+    there is no such refused row (nothing written)."""
+    result = session.execute(
+        sa.update(OriginUsage)
+        .where(
+            OriginUsage.policy_name == policy,
+            OriginUsage.origin == origin,
+            OriginUsage.allowed.is_(False),
+        )
+        .values(dismissed_at=now, dismissed_by=actor)
+    )
+    session.commit()
+    return bool(getattr(result, "rowcount", 0))
 
 
 def refused_origins(
@@ -197,16 +248,13 @@ def refused_origins(
     """Refused (policy, origin) pairs, the most recently seen first."""
     query = (
         sa.select(OriginUsage)
-        .where(OriginUsage.allowed.is_(False))
+        .where(OriginUsage.allowed.is_(False), _not_dismissed())
         .order_by(OriginUsage.last_seen.desc(), OriginUsage.id)
         .limit(limit)
     )
     if policy:
         query = query.where(OriginUsage.policy_name == policy)
-    return [
-        RefusedOrigin(u.policy_name, u.origin, int(u.count), u.first_seen, u.last_seen)
-        for u in session.scalars(query)
-    ]
+    return [_refused(u) for u in session.scalars(query)]
 
 
 def refused_origin(session: AnySession, policy: str, origin: str) -> RefusedOrigin | None:
@@ -219,9 +267,7 @@ def refused_origin(session: AnySession, policy: str, origin: str) -> RefusedOrig
     )
     if usage is None:
         return None
-    return RefusedOrigin(
-        usage.policy_name, usage.origin, int(usage.count), usage.first_seen, usage.last_seen
-    )
+    return _refused(usage)
 
 
 def rules_that_may_allow(

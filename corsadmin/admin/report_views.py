@@ -5,12 +5,12 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from flask import render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from ..db import review as review_reads
 from ..db.models import utcnow
-from ..engine.explain import explain
+from ..engine.explain import Explanation, explain
 from ..engine.review import allowing_rule
 from ..errors import ValidationError
 from ..policy.spec import parse_origin_entry
@@ -23,12 +23,12 @@ from ..runtime.usage import (
 )
 from ..state import state
 from . import audit, queries
-from .blueprint import bp, db_session, saved_message, store
+from .blueprint import Formatting, bp, db_session, operator, saved_message, store
 from .draft_views import REVIEW_DRAFT_ORIGINS, draft_summary
-from .forms import AllowRefusedForm, CheckForm, ReviewForm
+from .forms import AllowRefusedForm, CheckForm, DismissRefusedForm, ReviewForm
 from .policy_views import load_policy
 from .queries import AnySession
-from .saving import Flash, save
+from .saving import CSRF_MESSAGE, Flash, save
 from .settings import review_settings
 
 Page = str | tuple[str, int] | Response
@@ -73,7 +73,32 @@ def refused() -> Page:
         chosen=chosen,
         policy_names=queries.refused_policy_names(session),
         max_origins=MAX_USAGE_ORIGINS_PER_POLICY,
+        dismissed=queries.dismissed_count(session, policy=chosen),
+        dismiss_form=DismissRefusedForm(formdata=None),
     )
+
+
+#: Said after a dismissal (the refused-origins page).
+DISMISSED_MESSAGE = "Dismissed {origin} on {policy}: hidden until it is refused again."
+
+
+@bp.post("/refused/dismiss")
+def dismiss_refused() -> Page:
+    """Hide a refused origin (noise: a scanner, a retired page) until it is refused
+    again after now; recorded on its row (who and when), nothing else changes."""
+    form = DismissRefusedForm()
+    chosen = (form.chosen.data or "").strip() or None
+    back = url_for(".refused", policy=chosen)
+    if not form.validate_on_submit():
+        flash(CSRF_MESSAGE, "error")
+        return redirect(back)
+    policy, origin = form.policy.data or "", form.origin.data or ""
+    found = queries.dismiss_refused(db_session(), policy, origin, actor=operator(), now=utcnow())
+    if not found:
+        flash(f"Nothing dismissed: {origin} is not a refused origin of {policy}.", "error")
+    else:
+        flash(DISMISSED_MESSAGE.format(origin=origin, policy=policy))
+    return redirect(back)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +186,8 @@ def allow_refused() -> Page:
     if request.method == "GET":
         form = AllowRefusedForm(formdata=None, version=str(policy.version))
         if usage is not None:
-            form.note.data = f"refused {usage.count} times until {usage.last_seen:%Y-%m-%d}"
+            times = Formatting.count(usage.count, "time")
+            form.note.data = f"refused {times} until {usage.last_seen:%Y-%m-%d}"
         return _allow_page(name, origin, usage, form)
     form = AllowRefusedForm()
     return save(
@@ -289,4 +315,16 @@ def check() -> Page:
         form=form,
         explanation=explanation,
         command=command,
+        allow_url=_allow_url(explanation),
     )
+
+
+def _allow_url(explanation: Explanation | None) -> str | None:
+    """The "Allow this origin…" confirmation for a checked request refused because no
+    rule allows its origin (a serialized origin only, as on the refused-origins page)."""
+    if explanation is None or explanation.policy is None:
+        return None
+    decision = explanation.actual.decision
+    if decision.code != "no-rule" or rule_for_refused_origin(explanation.origin) is None:
+        return None
+    return url_for(".allow_refused", policy=explanation.policy.name, origin=explanation.origin)

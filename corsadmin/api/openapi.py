@@ -345,6 +345,8 @@ def _refused_and_audit_schemas() -> dict[str, Schema]:
             "count": _INT,
             "first_seen": _TIME,
             "last_seen": _TIME,
+            "example_path": _TEXT,
+            "example_method": _TEXT,
             "kind": {"enum": ["origin", "other", "junk", "stored junk"]},
             "policy_exists": _BOOL,
             "now_allowed_by": _nullable(_TEXT),

@@ -105,6 +105,8 @@ def refused() -> Response:
                 "count": item.row.count,
                 "first_seen": _time(item.row.first_seen),
                 "last_seen": _time(item.row.last_seen),
+                "example_path": item.row.example_path,
+                "example_method": item.row.example_method,
                 "kind": item.kind,
                 "policy_exists": item.exists,
                 "now_allowed_by": item.now_allowed_by,

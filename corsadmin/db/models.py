@@ -19,6 +19,8 @@ from ..limits import (
     MAX_ALERT_ERROR_LENGTH,
     MAX_ALERT_KEY_LENGTH,
     MAX_ALERT_SUMMARY_LENGTH,
+    MAX_EXAMPLE_METHOD,
+    MAX_EXAMPLE_PATH,
     MAX_TRIAL_EXAMPLE_METHOD,
     MAX_TRIAL_EXAMPLE_PATH,
 )
@@ -183,6 +185,18 @@ class OriginUsage(Base):
     count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    #: The path and method of the latest refused call counted (cut to the bounds;
+    #: empty for allowed rows and rows from before migration 0008).
+    example_path: Mapped[str] = mapped_column(
+        sa.String(MAX_EXAMPLE_PATH), default="", server_default=""
+    )
+    example_method: Mapped[str] = mapped_column(
+        sa.String(MAX_EXAMPLE_METHOD), default="", server_default=""
+    )
+    #: An operator hid this refused origin from the report ("noise") at this time; it
+    #: shows again once it is refused after it (``last_seen > dismissed_at``).
+    dismissed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    dismissed_by: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
 
 
 class DraftRow(Base):

@@ -36,7 +36,7 @@ from ..errors import (
     StaleVersion,
     ValidationError,
 )
-from ..policy.document import DOCUMENT_FORMAT, canonical, parse_document
+from ..policy.document import DOCUMENT_FORMAT, canonical, parse_document, shown_value
 from ..policy.fields import PLAIN_FIELDS, Kind
 from ..policy.origins import OriginRule, parse_origin_rule
 from ..policy.spec import (
@@ -848,7 +848,7 @@ def describe_documents(name: str, old: Mapping[str, Any], new: Mapping[str, Any]
             if not added and not removed and old["origins"] != new["origins"]:
                 parts.append("changed origin notes or expiry")
         elif old.get(key) != new[key]:
-            parts.append(f"{key}: {old.get(key)!r} -> {new[key]!r}")
+            parts.append(f"{key}: {shown_value(old.get(key))} -> {shown_value(new[key])}")
     return f"updated {name}: " + ("; ".join(parts) if parts else "no change")
 
 

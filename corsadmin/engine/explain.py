@@ -81,6 +81,28 @@ class Explanation:
         return [text for _code, text in found]
 
     @property
+    def problems(self) -> list[str]:
+        """Every reason the request fails, not the first only: the origin, and what the
+        policy's preflight answer would refuse once the origin is allowed (method,
+        headers, private network). Empty when the page can read the response."""
+        policy = self.policy
+        if policy is None or self.allowed:
+            return []
+        if self.actual.decision.allowed:
+            return self.preflight_problems
+        reason = self.actual.decision.reason.removeprefix("refused: ")
+        found = ["the origin is not allowed: " + reason]
+        if self.preflight is not None:
+            headers = _policy_preflight(policy, self.non_safelisted_headers)
+            found += [
+                text
+                for _code, text in preflight_problems(
+                    headers, self.method, self.non_safelisted_headers, self.private_network
+                )
+            ]
+        return found
+
+    @property
     def non_safelisted_headers(self) -> list[str]:
         return [h.partition(":")[0].strip() for h in self.header_names if not _safelisted(h)]
 
@@ -120,6 +142,25 @@ class Explanation:
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
+
+
+def _policy_preflight(policy: CompiledPolicy, requested: Sequence[str]) -> HeaderPairs:
+    """The preflight answer ``policy`` gives an origin it allows (what a refused
+    origin would get once allowed): its methods, headers, credentials and private
+    network flag (``*`` headers with credentials reflect what is requested)."""
+    spec = policy.spec
+    any_header = "*" in spec.allow_headers
+    allowed = ", ".join(requested) if any_header and spec.credentials else None
+    headers: list[tuple[str, str]] = [
+        ("Access-Control-Allow-Origin", "*"),
+        ("Access-Control-Allow-Methods", ", ".join(spec.methods)),
+        ("Access-Control-Allow-Headers", allowed or ", ".join(spec.allow_headers)),
+    ]
+    if spec.credentials:
+        headers.append(("Access-Control-Allow-Credentials", "true"))
+    if spec.private_network:
+        headers.append(("Access-Control-Allow-Private-Network", "true"))
+    return tuple(headers)
 
 
 def _header_lines(headers: HeaderPairs, vary: bool) -> list[str]:

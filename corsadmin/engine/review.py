@@ -150,9 +150,15 @@ class ReviewReport:
         return self.count == 0
 
 
+#: One day, the unit of :func:`_whole_days`.
+_DAY: Final = timedelta(days=1)
+
+
 def _whole_days(delta: timedelta) -> int:
-    """Days in ``delta``, rounded towards minus infinity (so 'overdue' shows at once)."""
-    return delta.days
+    """Days in ``delta``, a part of a day counting as a day: right after a 90-day
+    review the next one is due in 90 days, not 89 (being due is :attr:`ReviewStatus.due`,
+    which shows at once; a negative count is the days overdue)."""
+    return -(-delta // _DAY)
 
 
 # --- policies ----------------------------------------------------------------------------

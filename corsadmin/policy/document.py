@@ -77,6 +77,15 @@ def parse_document(document: Any) -> list[PolicySpec]:
     return specs
 
 
+def shown_value(value: Any) -> str:
+    """A document value in a change's summary: a list as ``GET, POST`` (``(none)`` when
+    empty), anything else as before (a text quoted, ``None``, a number): never a
+    Python list repr."""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) if value else "(none)"
+    return repr(value)
+
+
 def describe_change(before: PolicySpec, after: PolicySpec) -> str:
     """A short human summary of what changed between two versions of a policy."""
     old, new = canonical(before), canonical(after)
@@ -93,7 +102,7 @@ def describe_change(before: PolicySpec, after: PolicySpec) -> str:
             if not added and not removed and old["origins"] != new["origins"]:
                 parts.append("changed origin notes or expiry")
         elif old.get(key) != new[key]:
-            parts.append(f"{key}: {old.get(key)!r} -> {new[key]!r}")
+            parts.append(f"{key}: {shown_value(old.get(key))} -> {shown_value(new[key])}")
     return f"updated {after.name}: " + ("; ".join(parts) if parts else "no change")
 
 

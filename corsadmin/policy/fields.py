@@ -119,6 +119,21 @@ DEFAULT_METHODS: Final[tuple[str, ...]] = (
     "DELETE",
 )
 DEFAULT_REVIEW_EVERY_DAYS: Final = 90
+#: The methods the admin form offers as checkboxes (every one a policy has is shown
+#: too): the Fetch standard's CORS-safelisted GET, HEAD and POST, and the methods a
+#: REST API uses.
+STANDARD_METHODS: Final[tuple[str, ...]] = (
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "PATCH",
+    "DELETE",
+    "OPTIONS",
+)
+#: Methods the Fetch standard forbids (a browser never sends them, so allowing one
+#: allows nothing): the validation layer refuses them.
+FORBIDDEN_METHODS: Final[frozenset[str]] = frozenset({"CONNECT", "TRACE", "TRACK"})
 
 #: Every field of a policy, in the document's order (what ``export`` prints).
 FIELDS: Final[tuple[PolicyField, ...]] = (
@@ -158,7 +173,8 @@ FIELDS: Final[tuple[PolicyField, ...]] = (
         "methods",
         Kind.TOKENS,
         "Methods",
-        "Separated by commas or spaces.",
+        "What a page may send. GET, HEAD and POST with simple headers need no "
+        "preflight. CONNECT, TRACE and TRACK are refused: a browser never sends them.",
         default=DEFAULT_METHODS,
         cli=CliOption("--method", "An HTTP method (repeatable).", "all of them"),
         show=ShowLine("methods"),

@@ -26,6 +26,7 @@ from .fields import (
     FIELD,
     FIELD_NAMES,
     FIELDS,
+    FORBIDDEN_METHODS,
     Kind,
 )
 from .origins import (
@@ -453,6 +454,13 @@ def _token(
     if not TOKEN_RE.fullmatch(token):
         what = "an HTTP method" if upper else "an HTTP header name"
         errors.add(where, f"{_quoted(item)} is not {what}")
+        return None
+    if upper and token.upper() in FORBIDDEN_METHODS:
+        errors.add(
+            where,
+            f"{token.upper()} is a forbidden method (Fetch standard): a browser never "
+            "sends it, so allowing it allows nothing",
+        )
         return None
     return token.upper() if upper else token
 

@@ -43,6 +43,13 @@ def is_row_error(error: BaseException) -> bool:
     return isinstance(sqlstate, str) and sqlstate[:2] in _ROW_ERROR_SQLSTATE_CLASSES
 
 
+def example(value: str, limit: int) -> str:
+    """A client's value (a path, a method) as an example: cut to ``limit``, storable in
+    any database."""
+    value = value[:limit].encode("utf-8", "replace").decode("utf-8")
+    return value.replace("\x00", "\ufffd")
+
+
 def upsert_counts(
     connection: sa.Connection,
     table: sa.Table,

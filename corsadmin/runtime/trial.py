@@ -49,7 +49,7 @@ from ..limits import (
     MAX_TRIAL_ORIGINS_PER_OUTCOME,
 )
 from ..policy.origins import is_canonical_request_origin
-from .counts import delete_beyond, upsert_counts, write_dropping_bad_rows
+from .counts import delete_beyond, example, upsert_counts, write_dropping_bad_rows
 
 __all__ = [
     "BUCKETS",
@@ -92,12 +92,6 @@ def _pinned(key: TrialKey) -> bool:
 def _storable(origin: str) -> bool:
     """Is ``origin`` a serialized origin as a browser sends it (checked once per key)?"""
     return len(origin) <= MAX_USAGE_ORIGIN_LENGTH and is_canonical_request_origin(origin)
-
-
-def _example(value: str, limit: int) -> str:
-    """A client's value as an example: cut to ``limit``, storable in any database."""
-    value = value[:limit].encode("utf-8", "replace").decode("utf-8")
-    return value.replace("\x00", "\ufffd")
 
 
 def try_draft(
@@ -176,8 +170,8 @@ class TrialRecorder:
             1,
             now,
             now,
-            _example(path, MAX_TRIAL_EXAMPLE_PATH),
-            _example(method, MAX_TRIAL_EXAMPLE_METHOD),
+            example(path, MAX_TRIAL_EXAMPLE_PATH),
+            example(method, MAX_TRIAL_EXAMPLE_METHOD),
         )
         with self._lock:
             self._add(key, new)

@@ -52,6 +52,7 @@ from ..engine.counting import MAX_USAGE_ORIGIN_LENGTH as MAX_USAGE_ORIGIN_LENGTH
 from ..engine.counting import NOT_AN_ORIGIN as NOT_AN_ORIGIN
 from ..engine.counting import usage_origin as usage_origin
 from ..engine.decide import Evaluation
+from ..limits import MAX_EXAMPLE_METHOD, MAX_EXAMPLE_PATH
 from ..policy.origins import (
     OriginRule,
     OriginRuleError,
@@ -60,7 +61,13 @@ from ..policy.origins import (
 )
 from .counts import MAX_MAINTENANCE_ROWS as MAX_MAINTENANCE_ROWS
 from .counts import WRITE_CHUNK as WRITE_CHUNK
-from .counts import delete_beyond, upsert_counts, write_dropping_bad_rows, write_in_savepoints
+from .counts import (
+    delete_beyond,
+    example,
+    upsert_counts,
+    write_dropping_bad_rows,
+    write_in_savepoints,
+)
 from .counts import is_row_error as is_row_error
 
 log = logging.getLogger("corsadmin")
@@ -89,6 +96,9 @@ class _Count:
     count: int
     first: float
     last: float
+    #: The latest refused call's path and method (cut to the bounds), "" when allowed.
+    path: str = ""
+    method: str = ""
 
 
 Key = tuple[str, str]  # (policy name, origin or bucket)
@@ -125,20 +135,30 @@ class UsageRecorder:
         self._maintenance_failing = False
         self._next_retention = 0.0  # time.monotonic() of the next expired-row deletion
 
-    def on_decision(self, sender: object, /, *, evaluation: Evaluation, **_: object) -> None:
+    def on_decision(self, sender: object, /, *, evaluation: Evaluation, **extra: object) -> None:
         """Count a request: the receiver of :data:`corsadmin.signals.decision_made`."""
         origin = evaluation.usage_origin
         policy = evaluation.decision.policy
         if origin is not None and policy is not None:
-            self.record(
-                policy.spec.name, origin, evaluation.usage_rule, evaluation.decision.allowed
-            )
+            allowed = evaluation.decision.allowed
+            path = "" if allowed else str(extra.get("path", ""))
+            method = "" if allowed else str(extra.get("method", ""))
+            self.record(policy.spec.name, origin, evaluation.usage_rule, allowed, path, method)
 
-    def record(self, policy: str, origin: str, rule: str | None, allowed: bool) -> None:
+    def record(
+        self,
+        policy: str,
+        origin: str,
+        rule: str | None,
+        allowed: bool,
+        path: str = "",
+        method: str = "",
+    ) -> None:
         """Count one request (O(1); called from the request hook).
 
         ``origin`` is what :func:`usage_origin` made of the request's Origin (the
-        evaluation keeps it): an origin, or a bucket.
+        evaluation keeps it): an origin, or a bucket. ``path`` and ``method``: of a
+        refused call, kept as the row's example (cut to the bounds when written).
         """
         now = time.time()
         entry = self._counts.get((policy, origin))
@@ -147,9 +167,10 @@ class UsageRecorder:
             entry.last = now
             entry.rule = rule
             entry.allowed = allowed
+            entry.path, entry.method = path, method
             return
         with self._lock:
-            self._add((policy, origin), _Count(rule, allowed, 1, now, now))
+            self._add((policy, origin), _Count(rule, allowed, 1, now, now, path, method))
 
     def _add(self, key: Key, new: _Count) -> None:
         """Add a count under the lock, keeping the bounds (a bucket when beyond them)."""
@@ -173,6 +194,7 @@ class UsageRecorder:
         entry.first = min(entry.first, new.first)
         if new.last >= entry.last:
             entry.last, entry.rule, entry.allowed = new.last, new.rule, new.allowed
+            entry.path, entry.method = new.path, new.method
 
     def _rule_seen(self, key: Key, last: float) -> None:
         if last > self._rules_seen.get(key, 0.0):
@@ -296,7 +318,8 @@ def _table() -> sa.Table:
 
 def _upsert(connection: sa.Connection, rows: list[dict[str, object]]) -> None:
     """Insert usage rows, adding the counts up where (policy, origin) exists."""
-    upsert_counts(connection, _table(), ("policy_name", "origin"), rows, ("rule", "allowed"))
+    replace = ("rule", "allowed", "example_path", "example_method")
+    upsert_counts(connection, _table(), ("policy_name", "origin"), rows, replace)
 
 
 def write_usage(
@@ -318,6 +341,8 @@ def write_usage(
                 "count": c.count,
                 "first_seen": _ts(c.first),
                 "last_seen": _ts(c.last),
+                "example_path": example(c.path, MAX_EXAMPLE_PATH),
+                "example_method": example(c.method, MAX_EXAMPLE_METHOD),
             }
             for (policy, origin), c in items_list
         ],
@@ -416,6 +441,8 @@ def _other_bucket_rows(
             "count": total,
             "first_seen": first,
             "last_seen": last,
+            "example_path": "",
+            "example_method": "",
         }
         for (policy, allowed), (total, first, last) in sorted(buckets.items())
     ]

@@ -43,7 +43,13 @@ class _FormParser(HTMLParser):
             kind = a.get("type", "text")
             if kind == "checkbox":
                 if "checked" in a:
-                    self.forms[-1].fields[a["name"]] = a.get("value", "y")
+                    # Checkboxes sharing a name (the methods) as one comma-separated
+                    # value, which the server splits (a real multi-value POST is
+                    # tested on its own, and in Chromium).
+                    fields = self.forms[-1].fields
+                    value = a.get("value", "y")
+                    name = a["name"]
+                    fields[name] = f"{fields[name]}, {value}" if name in fields else value
             else:
                 self.forms[-1].fields[a["name"]] = a.get("value", "")
         elif tag == "textarea" and "name" in a:
@@ -146,7 +152,7 @@ def form_level_errors(html: str) -> list[str]:
 def flashes(html: str) -> list[str]:
     return [
         _unescape(m)
-        for m in re.findall(r'<div class="flash[^"]*" role="status">(.*?)</div>', html, re.S)
+        for m in re.findall(r'<div class="flash[^"]*" role="status"[^>]*>(.*?)</div>', html, re.S)
     ]
 
 
