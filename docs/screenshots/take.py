@@ -153,18 +153,17 @@ def seed(database_url: str) -> None:
             .where(OriginRuleRow.origin == "https://old.initech.example")
             .values(expires_at=now - timedelta(days=5))
         )
-        for policy, origin, count, first, last in [
-            ("partner-api", "https://app.newpartner.example", 214, 3, timedelta(minutes=10)),
-            (
-                "partner-api",
-                "https://acme-partner.example.attacker.example",
-                12,
-                6,
-                timedelta(days=1),
-            ),
-            ("webhooks", "https://hooks.initech.example:8443", 3, 2, timedelta(hours=5)),
-            ("files", "https://widgets.umbrella.example", 41, 9, timedelta(hours=1)),
-        ]:
+        refused = [  # policy, origin, count, first seen (days ago), last seen, last call
+            ("partner-api", "https://app.newpartner.example", 214, 3, timedelta(minutes=10),
+             "GET", "/api/partner/v1/orders"),
+            ("partner-api", "https://acme-partner.example.attacker.example", 12, 6,
+             timedelta(days=1), "OPTIONS", "/api/partner/v1/account"),
+            ("webhooks", "https://hooks.initech.example:8443", 3, 2, timedelta(hours=5),
+             "POST", "/hooks/inbound"),
+            ("files", "https://widgets.umbrella.example", 41, 9, timedelta(hours=1),
+             "GET", "/files/logo.svg"),
+        ]  # fmt: skip
+        for policy, origin, count, first, last, method, path in refused:
             session.add(
                 OriginUsage(
                     policy_name=policy,
@@ -174,6 +173,8 @@ def seed(database_url: str) -> None:
                     count=count,
                     first_seen=now - timedelta(days=first),
                     last_seen=now - last,
+                    example_method=method,
+                    example_path=path,
                 )
             )
         session.commit()
