@@ -14,7 +14,7 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from flask import Flask, jsonify, request
@@ -86,6 +86,19 @@ def instance_secret_key(instance_path: str) -> str:
     return key
 
 
+#: The settings the standalone app reads from the environment, and how each is read
+#: (``SECRET_KEY``, ``DATABASE_URL`` and ``SESSION_COOKIE_SECURE`` are read apart).
+ENVIRONMENT_KEYS: Final[dict[str, Callable[[str], object]]] = {
+    "CORSADMIN_REFRESH_INTERVAL": float,
+    "CORSADMIN_USAGE_FLUSH_INTERVAL": float,
+    "CORSADMIN_SESSION_IDLE_MINUTES": int,
+    "CORSADMIN_ALERT_WEBHOOK_URL": str,
+    "CORSADMIN_ALERT_WEBHOOK_SECRET": str,
+    "CORSADMIN_ALERT_INTERVAL": float,
+    "CORSADMIN_FLEET_HEARTBEAT": float,
+}
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """The standalone app: corsadmin (admin UI with built-in operators) plus demo API routes."""
     # Named and rooted as before the move (manage.py at the top of a checkout): the
@@ -104,24 +117,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     if os.environ.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = os.environ["SECRET_KEY"]
-    refresh = os.environ.get("CORSADMIN_REFRESH_INTERVAL")
-    if refresh:
-        app.config["CORSADMIN_REFRESH_INTERVAL"] = float(refresh)
-    flush = os.environ.get("CORSADMIN_USAGE_FLUSH_INTERVAL")
-    if flush:
-        app.config["CORSADMIN_USAGE_FLUSH_INTERVAL"] = float(flush)
-    idle = os.environ.get("CORSADMIN_SESSION_IDLE_MINUTES")
-    if idle:
-        app.config["CORSADMIN_SESSION_IDLE_MINUTES"] = int(idle)
-    for key in ("CORSADMIN_ALERT_WEBHOOK_URL", "CORSADMIN_ALERT_WEBHOOK_SECRET"):
+    for key, convert in ENVIRONMENT_KEYS.items():
         if os.environ.get(key):
-            app.config[key] = os.environ[key]
-    alert_interval = os.environ.get("CORSADMIN_ALERT_INTERVAL")
-    if alert_interval:
-        app.config["CORSADMIN_ALERT_INTERVAL"] = float(alert_interval)
-    heartbeat = os.environ.get("CORSADMIN_FLEET_HEARTBEAT")
-    if heartbeat:
-        app.config["CORSADMIN_FLEET_HEARTBEAT"] = float(heartbeat)
+            app.config[key] = convert(os.environ[key])
     if test_config is not None:
         app.config.update(test_config)
     if not app.config.get("SECRET_KEY"):

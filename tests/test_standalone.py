@@ -160,6 +160,38 @@ def test_database_url_defaults_to_sqlite_and_points_postgresql_at_psycopg(
     assert standalone.database_url(str(tmp_path)) == url.format(instance=tmp_path)
 
 
+#: A value of each environment key the standalone app reads, and what app.config gets.
+ENVIRONMENT_SAMPLES = {
+    "CORSADMIN_REFRESH_INTERVAL": ("0.5", 0.5),
+    "CORSADMIN_USAGE_FLUSH_INTERVAL": ("3", 3.0),
+    "CORSADMIN_SESSION_IDLE_MINUTES": ("15", 15),
+    "CORSADMIN_ALERT_WEBHOOK_URL": ("https://hooks.example/cors", "https://hooks.example/cors"),
+    "CORSADMIN_ALERT_WEBHOOK_SECRET": ("a-secret-of-24-characters", "a-secret-of-24-characters"),
+    "CORSADMIN_ALERT_INTERVAL": ("30", 30.0),
+    "CORSADMIN_FLEET_HEARTBEAT": ("2.5", 2.5),
+}
+
+
+def test_every_environment_key_is_read_and_named_in_the_readme(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert set(ENVIRONMENT_SAMPLES) == set(standalone.ENVIRONMENT_KEYS)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'env.sqlite'}")
+    for key, (text, _) in ENVIRONMENT_SAMPLES.items():
+        monkeypatch.setenv(key, text)
+    app = standalone.create_app()
+    try:
+        for key, (_, value) in ENVIRONMENT_SAMPLES.items():
+            assert app.config[key] == value, key
+    finally:
+        app.extensions["corsadmin"].holder.stop()
+    readme = (REPO_ROOT / "README.md").read_text()
+    sentence = readme[readme.index("The standalone app (`manage.py`) also reads") :]
+    sentence = " ".join(sentence[: sentence.index("from the environment")].split())
+    for key in standalone.ENVIRONMENT_KEYS:
+        assert f"`{key}`" in sentence, key
+
+
 # --- the session cookie -----------------------------------------------------------------
 
 
