@@ -10,6 +10,7 @@ logged-in user who is not an operator (``CORSADMIN_NOT_OPERATOR``).
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import re
@@ -18,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -417,6 +419,35 @@ def _readme_include_name() -> Callable[[str, str, Any], bool]:
     return found
 
 
+@contextmanager
+def logging_kept() -> Iterator[None]:
+    """Flask-Migrate's generated env.py runs ``logging.config.fileConfig``, which
+    disables every logger that exists (corsadmin's too) and replaces the root's
+    handlers: put the logging configuration back as it was, so that the log captures
+    of the tests that run later in this process still see corsadmin's records."""
+    manager = logging.Logger.manager
+    before = {
+        name: (logger.disabled, logger.level, list(logger.handlers), logger.propagate)
+        for name, logger in manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    root = logging.getLogger()
+    root_level, root_handlers = root.level, list(root.handlers)
+    try:
+        yield
+    finally:
+        for name, logger in list(manager.loggerDict.items()):
+            if isinstance(logger, logging.Logger):
+                disabled, level, handlers, propagate = before.get(
+                    name, (False, logging.NOTSET, [], True)
+                )
+                logger.disabled, logger.propagate = disabled, propagate
+                logger.setLevel(level)
+                logger.handlers[:] = handlers
+        root.setLevel(root_level)
+        root.handlers[:] = root_handlers
+
+
 def _autogenerate(database_url: str, directory: Path, how: str) -> str:
     """A host app with its own model and Flask-Migrate, on a database that holds
     corsadmin's tables: the script ``flask db migrate`` writes (``how``: the README's
@@ -434,7 +465,7 @@ def _autogenerate(database_url: str, directory: Path, how: str) -> str:
     extra = {"include_name": _readme_include_name()} if how == "Migrate" else {}
     Migrate(app, db, directory=str(directory), **extra)
     try:
-        with app.app_context():
+        with app.app_context(), logging_kept():
             cors.upgrade_schema(app)
             flask_migrate.init(str(directory))
             if how == "env.py":
