@@ -23,7 +23,9 @@ VENV ?= .venv
 VENV_PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 5000
-PYTEST_ARGS ?=
+# One pytest process per core, a test file's tests in one process (module fixtures,
+# servers started per file); `make test PYTEST_ARGS="-p no:xdist -k origins"` for one.
+PYTEST_ARGS ?= -n auto --dist loadfile
 # The site's build: every warning is an error, all are reported, a fresh environment
 # (an incremental build would not repeat an unchanged page's warnings).
 SPHINX_BUILD := $(VENV)/bin/sphinx-build -W --keep-going -q -E -b html docs docs/_build/html
