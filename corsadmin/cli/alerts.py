@@ -22,7 +22,7 @@ import click
 
 from ..db import alerts as outbox
 from ..db.review import review_report
-from ..engine.alerts import webhook_body
+from ..engine.alerts import iso, webhook_body
 from ..engine.review import ReviewSettings
 from ..runtime.alerts import utc_now
 from ..state import state
@@ -41,10 +41,6 @@ NO_WEBHOOK: Final = (
     "CORSADMIN_ALERT_WEBHOOK_URL is not set: there is nowhere to send alerts "
     "(`corsadmin review --due` lists what is due without a webhook)"
 )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 @click.command("review")
@@ -72,7 +68,7 @@ def review_command(due: bool, output_format: str) -> None:
         )
     bodies = [webhook_body(e, now) for e in events]
     if output_format == "json":
-        document = {"now": _iso(now), "count": len(bodies), "events": bodies}
+        document = {"now": iso(now), "count": len(bodies), "events": bodies}
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
     elif not bodies:
         click.echo("nothing is due")
@@ -93,7 +89,7 @@ def _review_totals(now: datetime, output_format: str) -> None:
         "risky": totals.risky,
     }
     if output_format == "json":
-        click.echo(json.dumps({"now": _iso(now), **counts, "policies": totals.policies}))
+        click.echo(json.dumps({"now": iso(now), **counts, "policies": totals.policies}))
         return
     for name, count in counts.items():
         click.echo(f"{name}: {count}")
@@ -155,10 +151,10 @@ def _alert_document(row: Any) -> dict[str, Any]:
         "kind": row.kind,
         "policy": row.policy_name,
         "summary": row.summary,
-        "detected_at": _iso(row.created_at),
+        "detected_at": iso(row.created_at),
         "status": row.status,
         "attempts": int(row.attempts),
-        "next_attempt_at": _iso(row.next_attempt_at) if row.status == outbox.PENDING else None,
-        "delivered_at": _iso(row.delivered_at),
+        "next_attempt_at": iso(row.next_attempt_at) if row.status == outbox.PENDING else None,
+        "delivered_at": iso(row.delivered_at),
         "last_error": row.last_error,
     }

@@ -33,7 +33,7 @@ import hmac
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, overload
 
 from ..limits import MAX_ALERT_KEY_LENGTH, MAX_ALERT_SUMMARY_LENGTH
 from .fleet import WorkerFacts, WorkerStatus
@@ -100,8 +100,13 @@ def _moment(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
+@overload
+def iso(value: datetime) -> str: ...
+@overload
+def iso(value: None) -> None: ...
+def iso(value: datetime | None) -> str | None:
+    """A time as the alerts write it (ISO 8601, ``Z`` for UTC); None stays None."""
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 def _summary(text: str) -> str:
@@ -121,8 +126,8 @@ def review_due_event(
         policy=policy,
         summary=_summary(f"policy {policy!r}: review due since {due_at:%Y-%m-%d}"),
         details={
-            "due_at": _iso(due_at),
-            "last_reviewed_at": _iso(last_reviewed_at) if last_reviewed_at else None,
+            "due_at": iso(due_at),
+            "last_reviewed_at": iso(last_reviewed_at) if last_reviewed_at else None,
         },
     )
 
@@ -131,14 +136,14 @@ def expiring_event(policy: str, origin: str, expires_at: datetime, now: datetime
     """An origin rule of ``policy`` expires at ``expires_at``."""
     days = (expires_at - now).days
     return AlertEvent(
-        key=event_key(EXPIRING, policy, origin, _iso(expires_at)),
+        key=event_key(EXPIRING, policy, origin, iso(expires_at)),
         kind=EXPIRING,
         policy=policy,
         summary=_summary(
             f"policy {policy!r}: origin rule {origin} expires {expires_at:%Y-%m-%d %H:%M} UTC "
             f"(in {days} day{'s' if days != 1 else ''})"
         ),
-        details={"origin": origin, "expires_at": _iso(expires_at), "days_left": days},
+        details={"origin": origin, "expires_at": iso(expires_at), "days_left": days},
     )
 
 
@@ -158,7 +163,7 @@ def refusal_spike_event(
         return None
     average = baseline_refused / SPIKE_BASELINE_HOURS
     return AlertEvent(
-        key=event_key(REFUSAL_SPIKE, policy, _iso(hour)),
+        key=event_key(REFUSAL_SPIKE, policy, iso(hour)),
         kind=REFUSAL_SPIKE,
         policy=policy,
         summary=_summary(
@@ -166,7 +171,7 @@ def refusal_spike_event(
             f"UTC, against {average:.1f} an hour on average over the 7 days before"
         ),
         details={
-            "hour": _iso(hour),
+            "hour": iso(hour),
             "refused": refused,
             "average_per_hour": round(average, 3),
             "min_refusals": SPIKE_MIN_REFUSALS,
@@ -185,7 +190,7 @@ def worker_lagging_event(
     if status is WorkerStatus.LAGGING:
         why = f"enforces revision {worker.revision}, the current one is {current}"
     else:
-        last = _iso(_moment(worker.checked_at)) if worker.checked_at else "never"
+        last = iso(_moment(worker.checked_at)) if worker.checked_at else "never"
         why = f"no successful revision check since {last}"
     return AlertEvent(
         key=event_key(WORKER_LAGGING, worker.host, worker.pid, worker.revision),
@@ -198,8 +203,8 @@ def worker_lagging_event(
             "revision": worker.revision,
             "current_revision": current,
             "status": status.value,
-            "checked_at": _iso(_moment(worker.checked_at)) if worker.checked_at else None,
-            "reported_at": _iso(_moment(worker.reported_at)),
+            "checked_at": iso(_moment(worker.checked_at)) if worker.checked_at else None,
+            "reported_at": iso(_moment(worker.reported_at)),
         },
     )
 
@@ -223,7 +228,7 @@ def webhook_body(event: AlertEvent, detected_at: datetime) -> dict[str, Any]:
         "key": event.key,
         "policy": event.policy,
         "summary": event.summary,
-        "detected_at": _iso(detected_at),
+        "detected_at": iso(detected_at),
         "details": event.details,
     }
 
