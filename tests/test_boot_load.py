@@ -24,7 +24,13 @@ from sqlalchemy.orm import Session
 from corsadmin import CorsAdmin, PolicyStore
 from corsadmin.db.models import Base, ensure_state_row
 from corsadmin.state import state
-from tests.support.servers import LOOPBACK, free_port, log_tail, serve_process
+from tests.support.servers import (
+    LOOPBACK,
+    free_port,
+    gunicorn_command,
+    log_tail,
+    serve_process,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ORIGIN = "https://app.example"
@@ -157,9 +163,8 @@ def test_a_fresh_gunicorn_worker_answers_its_first_request_without_loading(
 ) -> None:
     port = free_port()
     log_path = tmp_path / "gunicorn.log"
-    cmd = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"{LOOPBACK}:{port}"]
-    cmd += ["--preload"] if preload else []
-    cmd += ["tests.support.boot_app:create_app()"]
+    options = ["--preload"] if preload else []
+    cmd = gunicorn_command(2, port, "tests.support.boot_app:create_app()", *options)
     with serve_process(
         cmd, port=port, env=gunicorn_env, cwd=REPO_ROOT, ready_path="/first", log_path=log_path
     ) as proc:

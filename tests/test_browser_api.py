@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -30,7 +29,13 @@ from playwright.sync_api import Browser, Page
 
 from tests.support.browser import document, fetch, page_app
 from tests.support.cli import REPO_ROOT, run_cli
-from tests.support.servers import LOOPBACK, free_port, serve_process, serve_wsgi_in_thread
+from tests.support.servers import (
+    LOOPBACK,
+    free_port,
+    gunicorn_command,
+    serve_process,
+    serve_wsgi_in_thread,
+)
 from tests.support.standalone import fresh_database
 
 pytestmark = pytest.mark.browser
@@ -60,8 +65,7 @@ class Deployment:
 
 
 def gunicorn(port: int) -> list[str]:
-    bind = f"{LOOPBACK}:{port}"
-    return [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-b", bind, "manage:create_app()"]
+    return gunicorn_command(WORKERS, port, "manage:create_app()")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -9,12 +9,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,14 @@ from corsadmin.state import state
 from tests.support import fleet_app
 from tests.support.host import close_host, make_host
 from tests.support.postgres import halt, resume, start_postgres
-from tests.support.servers import LOOPBACK, free_port, log_tail, serve_process
+from tests.support.servers import (
+    LOOPBACK,
+    burst,
+    free_port,
+    gunicorn_command,
+    log_tail,
+    serve_process,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 3
@@ -53,8 +58,7 @@ def get(port: int, path: str) -> tuple[int, str]:
 def served_by(port: int) -> set[int]:
     """The pids of the workers that answered a burst of slow requests sent together
     (each worker then starts its refresh thread, and reports)."""
-    with ThreadPoolExecutor(max_workers=2 * WORKERS) as pool:
-        answers = list(pool.map(lambda _: get(port, "/api/slow"), range(2 * WORKERS)))
+    answers = burst(lambda: get(port, "/api/slow"), 2 * WORKERS)
     return {json.loads(body)["pid"] for code, body in answers if code == 200}
 
 
@@ -94,8 +98,8 @@ def gunicorn(database_url: str, tmp_path: Path) -> Iterator[tuple[int, Path]]:
         "PYTHONUNBUFFERED": "1",
         "PYTHONPATH": str(REPO_ROOT),
     }
-    cmd = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-b", f"{LOOPBACK}:{port}"]
-    cmd += ["--graceful-timeout", "3", "tests.support.fleet_app:create_app()"]
+    app = "tests.support.fleet_app:create_app()"
+    cmd = gunicorn_command(WORKERS, port, app, "--graceful-timeout", "3")
     with serve_process(cmd, port=port, env=env, cwd=REPO_ROOT, ready_path="/", log_path=log):
         yield port, log
 

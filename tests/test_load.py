@@ -26,7 +26,6 @@ import http.client
 import json
 import os
 import random
-import sys
 import threading
 import time
 import uuid
@@ -43,7 +42,13 @@ from sqlalchemy.orm import Session
 from corsadmin.db.store import PolicyStore
 from tests.support.cli import run_cli
 from tests.support.postgres import PostgresServer, create_database, drop_database
-from tests.support.servers import LOOPBACK, free_port, log_tail, serve_process
+from tests.support.servers import (
+    LOOPBACK,
+    free_port,
+    gunicorn_command,
+    log_tail,
+    serve_process,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -362,16 +367,7 @@ def deployment(
 
         port = free_port()
         log_path = tmp / "gunicorn.log"
-        cmd = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-w",
-            str(WORKERS),
-            "-b",
-            f"{LOOPBACK}:{port}",
-            "manage:create_app()",
-        ]
+        cmd = gunicorn_command(WORKERS, port, "manage:create_app()")
         with serve_process(
             cmd, port=port, env=env, cwd=REPO_ROOT, ready_path="/", log_path=log_path
         ) as proc:

@@ -4,12 +4,16 @@ workers and PROMETHEUS_MULTIPROC_DIR: metrics on, the scrape at /metrics."""
 from __future__ import annotations
 
 import os
-from typing import Any
+import time
+from typing import Any, Final
 
 from flask import Flask, jsonify
 
 from corsadmin import CorsAdmin
 from corsadmin.metrics import metrics_view
+
+#: How long /api/slow takes (seconds).
+SLOW: Final = 0.3
 
 
 def create_app() -> Flask:
@@ -22,6 +26,8 @@ def create_app() -> Flask:
 
     @app.get("/api/<path:rest>")
     def api(rest: str) -> Any:
+        if rest == "slow":  # requests sent together then reach different workers
+            time.sleep(SLOW)
         return jsonify(pid=os.getpid())
 
     return app

@@ -11,17 +11,21 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from werkzeug.serving import make_server
 
 LOOPBACK = "127.0.0.1"
+
+T = TypeVar("T")
 
 # urllib without proxies: http_proxy & co must never route loopback checks.
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -32,6 +36,27 @@ def free_port(host: str = LOOPBACK) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def gunicorn_command(workers: int, port: int, app: str, *options: str) -> list[str]:
+    """``python -m gunicorn`` with ``workers`` sync workers on loopback ``port``.
+
+    Gunicorn 25+ opens a control socket at one fixed path under ``$HOME`` per
+    server; the tests' servers run side by side, so it is turned off where the
+    installed gunicorn has it."""
+    from gunicorn.config import KNOWN_SETTINGS
+
+    cmd = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"{LOOPBACK}:{port}"]
+    if any(setting.name == "control_socket_disable" for setting in KNOWN_SETTINGS):
+        cmd.append("--no-control-socket")
+    return [*cmd, *options, app]
+
+
+def burst(send: Callable[[], T], count: int) -> list[T]:
+    """``count`` calls of ``send`` made together (slow requests sent this way reach
+    different sync workers; requests sent one after another may all reach one)."""
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(lambda _: send(), range(count)))
 
 
 def http_answers(url: str, timeout: float = 2.0) -> bool:
