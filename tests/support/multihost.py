@@ -179,23 +179,28 @@ def on_revision(fleet: Fleet, revision: int, hosts: list[Host]) -> list[WorkerFa
     return workers if all(w.revision == revision for w in workers) else None
 
 
-def get(url: str, origin: str) -> tuple[int, dict[str, str], str]:
+def get(url: str, origin: str, timeout: float = REQUEST_TIMEOUT) -> tuple[int, dict[str, str], str]:
     """GET ``url`` with ``Origin: origin``: status, headers, body."""
     request = urllib.request.Request(url, headers={"Origin": origin})
     try:
-        with _opener.open(request, timeout=REQUEST_TIMEOUT) as response:
+        with _opener.open(request, timeout=timeout) as response:
             return response.status, dict(response.headers), response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read().decode()
 
 
-def answers_by_worker(server: Running, origin: str) -> dict[int, tuple[int, str | None]]:
+def answers_by_worker(
+    server: Running, origin: str, timeout: float | None = None
+) -> dict[int, tuple[int, str | None]]:
     """Each of the host's workers' answer to a slow request from ``origin``: by pid, the
     status and the Access-Control-Allow-Origin sent (bursts until every worker answered;
-    an answer other than 200 is kept, under pid 0)."""
+    an answer other than 200 is kept, under pid 0). Each request must be answered
+    within ``timeout`` seconds (default :data:`REQUEST_TIMEOUT`)."""
     found: dict[int, tuple[int, str | None]] = {}
+    url = server.url("/api/slow")
     for _ in range(BURSTS):
-        for code, headers, body in burst(lambda: get(server.url("/api/slow"), origin), 2 * WORKERS):
+        sent = burst(lambda: get(url, origin, timeout or REQUEST_TIMEOUT), 2 * WORKERS)
+        for code, headers, body in sent:
             pid = json.loads(body)["pid"] if code == 200 else 0
             found[pid] = (code, headers.get("Access-Control-Allow-Origin"))
         if len(found) >= WORKERS:
