@@ -81,13 +81,14 @@ def bound_network_waits(dbapi_connection: Any) -> bool:
         sock.detach()  # the socket stays the driver's: not closed here
 
 
-def bound_refresh_connections(engine: sa.Engine, in_refresh_thread: Callable[[], bool]) -> None:
+def bound_refresh_connections(engine: sa.Engine, in_refresh_thread: Callable[[], bool]) -> bool:
     """Bound the network waits of every PostgreSQL connection ``engine`` hands to a
     thread for which ``in_refresh_thread()`` is true (see the module's doc): a
     ``connect_timeout`` for those it opens, :func:`bound_network_waits` on each one
-    checked out. Idempotent; other databases are left alone."""
+    checked out. Idempotent. True for a PostgreSQL engine; other databases are left
+    alone (False)."""
     if engine.dialect.name != "postgresql":
-        return
+        return False
     checks = _guarded.get(engine)
     if checks is None:
         checks = _guarded[engine] = []
@@ -104,6 +105,7 @@ def bound_refresh_connections(engine: sa.Engine, in_refresh_thread: Callable[[],
         sa.event.listen(engine, "checkout", on_checkout)
     if in_refresh_thread not in checks:
         checks.append(in_refresh_thread)
+    return True
 
 
 def supported(engine: sa.Engine) -> bool:

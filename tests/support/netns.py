@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ PREFIX: Final = "cmh"
 IP_TIMEOUT: Final = 30.0
 #: The hosts' last address byte is this plus their index.
 FIRST_HOST: Final = 10
+
+#: The ``ip`` binary (in /usr/sbin, which a PATH may lack).
+IP: Final = shutil.which("ip") or "/usr/sbin/ip"
 
 _OWNED = re.compile(rf"^{PREFIX}[fdn]?(\d+)")
 
@@ -58,7 +62,7 @@ class Host:
         """``cmd`` run inside this host, under its own hostname."""
         script = 'hostname "$0" && exec "$@"'
         return [
-            "ip",
+            IP,
             "netns",
             "exec",
             self.namespace,
@@ -87,7 +91,7 @@ class Lab:
 def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run ``ip ARGS``; raise :class:`NetnsError` if it fails and ``check``."""
     result = subprocess.run(
-        ["ip", *args],
+        [IP, *args],
         capture_output=True,
         text=True,
         timeout=IP_TIMEOUT,
