@@ -60,9 +60,9 @@ CUT: Final = 20.0
 OUTAGE_LOGGED: Final = "corsadmin could not load the CORS policy from the database"
 
 
-def propagation(fleet: Fleet, index: int) -> tuple[float, list[float]]:
+def propagation(fleet: Fleet, index: int) -> tuple[float, list[tuple[str, float]]]:
     """Make change ``index`` on host A and wait until every worker enforces it: the
-    slowest worker's propagation, and every worker's (seconds)."""
+    slowest worker's propagation, and every worker's with its host (seconds)."""
     origin = f"https://change-{index}.example"
     expected = change_on(fleet, fleet.lab.hosts[0], "origin", "add", "api", origin)
     workers = wait_for(
@@ -71,10 +71,10 @@ def propagation(fleet: Fleet, index: int) -> tuple[float, list[float]]:
         PATIENCE,
         fleet,
     )
-    each = [w.propagation for w in workers if w.propagation is not None]
+    each = [(w.host, w.propagation) for w in workers if w.propagation is not None]
     assert len(each) == WORKERS * HOSTS, workers
     assert all(w.listening for w in workers), workers  # woken by NOTIFY, not polling alone
-    return max(each), each
+    return max(p for _, p in each), each
 
 
 def enforced_by_every_worker(fleet: Fleet, origin: str) -> bool:
@@ -121,9 +121,11 @@ def summary(name: str, values: Sequence[float]) -> str:
     )
 
 
-def measure(fleet: Fleet, changes: int) -> tuple[list[float], list[float], float, float]:
-    """The slowest worker's propagation per change, every worker's, and the outage's
-    two figures (see :func:`outage`)."""
+def measure(
+    fleet: Fleet, changes: int
+) -> tuple[list[float], list[tuple[str, float]], float, float]:
+    """The slowest worker's propagation per change, every worker's with its host, and
+    the outage's two figures (see :func:`outage`)."""
     start_every_worker(fleet)
     wait_for(
         "every worker current",
@@ -132,7 +134,7 @@ def measure(fleet: Fleet, changes: int) -> tuple[list[float], list[float], float
         fleet,
     )
     slowest: list[float] = []
-    every: list[float] = []
+    every: list[tuple[str, float]] = []
     for index in range(changes):
         last, each = propagation(fleet, index)
         slowest.append(last)
@@ -148,6 +150,7 @@ def run(changes: int) -> str:
         fleet_of_hosts(HOSTS, Path(tmp)) as fleet,
     ):
         slowest, every, noticed, caught_up = measure(fleet, changes)
+        hosts = fleet.lab.hosts
     return "\n".join(
         [
             f"{HOSTS} hosts x {WORKERS} gunicorn workers, {changes} changes made on host A "
@@ -156,7 +159,11 @@ def run(changes: int) -> str:
             "| propagation | n | min | median | p95 | max |",
             "|---|---:|---:|---:|---:|---:|",
             summary(f"until the last of the {HOSTS * WORKERS} workers", slowest),
-            summary("each worker", every),
+            summary("each worker", [p for _, p in every]),
+            *(
+                summary(f"each worker of {host.name}", [p for h, p in every if h == host.name])
+                for host in hosts
+            ),
             "",
             f"Host C cut off for {CUT:.0f} s (a change made on A meanwhile): each of its "
             f"workers logged the outage within {noticed:.1f} s of the cut "
