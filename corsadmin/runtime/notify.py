@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import threading
 import weakref
 from collections.abc import Callable
 from typing import Any, Final
@@ -57,6 +58,9 @@ _TCP_OPTIONS: Final = [
 _guarded: weakref.WeakKeyDictionary[sa.Engine, list[Callable[[], bool]]] = (
     weakref.WeakKeyDictionary()
 )
+_guarding = threading.Lock()
+#: Marks, in a pooled connection's ``info``, a connection already bounded.
+_BOUNDED = "corsadmin_network_bounded"
 
 
 def bound_network_waits(dbapi_connection: Any) -> bool:
@@ -90,22 +94,29 @@ def bound_refresh_connections(engine: sa.Engine, in_refresh_thread: Callable[[],
     if engine.dialect.name != "postgresql":
         return False
     checks = _guarded.get(engine)
-    if checks is None:
-        checks = _guarded[engine] = []
-
-        def on_connect(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
-            if any(check() for check in checks):
-                params.setdefault("connect_timeout", CONNECT_TIMEOUT)
-
-        def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-            if any(check() for check in checks):
-                bound_network_waits(dbapi_connection)
-
-        sa.event.listen(engine, "do_connect", on_connect)
-        sa.event.listen(engine, "checkout", on_checkout)
-    if in_refresh_thread not in checks:
-        checks.append(in_refresh_thread)
+    if checks is not None and in_refresh_thread in checks:
+        return True
+    with _guarding:
+        checks = _guarded.get(engine)
+        if checks is None:
+            checks = _guarded[engine] = []
+            _listen(engine, checks)
+        if in_refresh_thread not in checks:
+            checks.append(in_refresh_thread)
     return True
+
+
+def _listen(engine: sa.Engine, checks: list[Callable[[], bool]]) -> None:
+    def on_connect(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+        if any(check() for check in checks):
+            params.setdefault("connect_timeout", CONNECT_TIMEOUT)
+
+    def on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if not record.info.get(_BOUNDED) and any(check() for check in checks):
+            record.info[_BOUNDED] = bound_network_waits(dbapi_connection)
+
+    sa.event.listen(engine, "do_connect", on_connect)
+    sa.event.listen(engine, "checkout", on_checkout)
 
 
 def supported(engine: sa.Engine) -> bool:
