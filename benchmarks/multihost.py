@@ -48,7 +48,6 @@ from tests.support.multihost import (  # noqa: E402
     wait_for,
 )
 from tests.support.netns import cut, restore  # noqa: E402
-from tests.support.servers import log_tail  # noqa: E402
 
 HOSTS: Final = 3
 #: Changes measured by default.
@@ -91,15 +90,15 @@ def outage(fleet: Fleet) -> tuple[float, float]:
     each of C's workers logged the outage, and from the link's return until all of them
     enforced the change."""
     a, _, c = fleet.lab.hosts
-    log = fleet.servers[2].log
-    before = log_tail(log, 10_000).count(OUTAGE_LOGGED)
+    server = fleet.servers[2]
+    before = server.logged(OUTAGE_LOGGED)
     cut(c)
     started = time.monotonic()
     try:
         expected = change_on(fleet, a, "origin", "add", "api", "https://during-cut.example")
         wait_for(
             "C's workers log the outage",
-            lambda: log_tail(log, 10_000).count(OUTAGE_LOGGED) >= before + WORKERS,
+            lambda: server.logged(OUTAGE_LOGGED) >= before + WORKERS,
             NETWORK_TIMEOUT + PATIENCE,
             fleet,
         )

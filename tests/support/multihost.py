@@ -65,6 +65,13 @@ class Running:
     def url(self, path: str) -> str:
         return f"http://{self.host.front_ip}:{PORT}{path}"
 
+    def logged(self, text: str) -> int:
+        """How many times its log (gunicorn's and its workers' output) holds ``text``."""
+        try:
+            return self.log.read_text(errors="replace").count(text)
+        except OSError:
+            return 0
+
 
 @dataclass(frozen=True)
 class Fleet:
