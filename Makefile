@@ -70,13 +70,15 @@ $(DEV_STAMP): pyproject.toml | $(VENV_PY)
 
 # --- system packages (Debian) --------------------------------------------
 
-# Chromium for the browser tests, PostgreSQL and MariaDB servers for the database tests and
-# curl for the API's example script (examples/preview-origin.sh), from Debian's
-# packages, installed only when missing.
+# Chromium for the browser tests, PostgreSQL and MariaDB servers for the database tests,
+# curl for the API's example script (examples/preview-origin.sh) and iproute2 (ip)
+# for the multi-host tests' network namespaces, from Debian's packages, installed
+# only when missing.
 system-deps:
 	pkgs=""; \
 	if [ ! -x /usr/bin/chromium ]; then pkgs="$$pkgs chromium"; fi; \
 	if ! command -v curl >/dev/null; then pkgs="$$pkgs curl"; fi; \
+	if [ ! -x /usr/sbin/ip ]; then pkgs="$$pkgs iproute2"; fi; \
 	if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then pkgs="$$pkgs postgresql"; fi; \
 	if [ ! -x /usr/sbin/mariadbd ] || ! command -v mariadb-install-db >/dev/null; then pkgs="$$pkgs mariadb-server"; fi; \
 	if [ -n "$$pkgs" ]; then \
@@ -91,7 +93,8 @@ system-deps:
 	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null \
 	  || { echo "error: no initdb under /usr/lib/postgresql/*/bin" >&2; exit 1; }; \
 	command -v curl >/dev/null || { echo "error: curl still missing" >&2; exit 1; }; \
-	test -x /usr/sbin/mariadbd || { echo "error: /usr/sbin/mariadbd still missing" >&2; exit 1; }
+	test -x /usr/sbin/mariadbd || { echo "error: /usr/sbin/mariadbd still missing" >&2; exit 1; }; \
+	test -x /usr/sbin/ip || { echo "error: /usr/sbin/ip (iproute2) still missing" >&2; exit 1; }
 
 # --- targets ---------------------------------------------------------------
 

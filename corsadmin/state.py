@@ -28,7 +28,7 @@ from .engine.snapshot import Snapshot
 from .runtime.alerts import AlertRunner
 from .runtime.fleet import FleetReporter, FleetView, read_fleet
 from .runtime.metrics import MetricsRecorder
-from .runtime.notify import RevisionListener
+from .runtime.notify import RevisionListener, bound_refresh_connections
 from .runtime.notify import supported as notify_supported
 from .runtime.refresh import SnapshotHolder
 from .runtime.trial import TrialRecorder
@@ -139,6 +139,7 @@ class CorsAdminState:
         if not self.config.listen:
             return None
         engine = self.engine()
+        bound_refresh_connections(engine, self.holder.in_refresh_thread)
         return RevisionListener(engine) if notify_supported(engine) else None
 
     def engine(self) -> sa.Engine:
@@ -152,7 +153,10 @@ class CorsAdminState:
         )
 
     def read_revision(self) -> int:
-        with self.engine().connect() as connection:
+        engine = self.engine()
+        # The refresh thread's connections never hang on a network that stopped answering.
+        bound_refresh_connections(engine, self.holder.in_refresh_thread)
+        with engine.connect() as connection:
             return read_revision(connection)
 
     def store(self, actor: str) -> PolicyStore:
