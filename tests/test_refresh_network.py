@@ -1,7 +1,7 @@
-"""The refresh thread's PostgreSQL connections give up on a network that stopped
+"""The refresh thread's PostgreSQL and MariaDB connections give up on a network that stopped
 answering (corsadmin.runtime.notify.bound_refresh_connections): a connection checked
 out by the refresh thread has TCP keepalives and TCP_USER_TIMEOUT; one it opens has
-libpq's connect_timeout; other threads' connections are left as they are; other
+the driver's connect_timeout; other threads' connections are left as they are; other
 databases are left alone. tests/test_multihost.py shows what it is for: a host cut off
 from the database whose workers notice instead of hanging."""
 
@@ -23,8 +23,10 @@ from corsadmin.runtime.notify import (
 
 
 def socket_options(dbapi_connection: Any) -> tuple[int, int, int]:
-    """SO_KEEPALIVE, TCP_KEEPIDLE and TCP_USER_TIMEOUT of a connection's socket."""
-    sock = socket.socket(fileno=dbapi_connection.fileno())
+    """SO_KEEPALIVE, TCP_KEEPIDLE and TCP_USER_TIMEOUT of a connection's socket (psycopg:
+    its fileno(); PyMySQL: its _sock)."""
+    fileno = getattr(dbapi_connection, "fileno", None) or dbapi_connection._sock.fileno
+    sock = socket.socket(fileno=fileno())
     try:
         return (
             sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
@@ -37,14 +39,17 @@ def socket_options(dbapi_connection: Any) -> tuple[int, int, int]:
 
 def checked_out(engine: sa.Engine, in_thread: bool) -> tuple[tuple[int, int, int], str | None]:
     """Check a connection out of ``engine``, in a thread of its own (``in_thread``: the
-    one the guard calls the refresh thread) or in this one: its socket options and its
-    libpq connect_timeout."""
+    one the guard calls the refresh thread) or in this one: its socket options and the
+    connect_timeout it was opened with (as text; None: the driver's default)."""
     found: list[tuple[tuple[int, int, int], str | None]] = []
 
     def use() -> None:
         with engine.connect() as connection:
-            raw = connection.connection.driver_connection
-            timeout = raw.info.get_parameters().get("connect_timeout")  # type: ignore[union-attr]
+            raw: Any = connection.connection.driver_connection
+            if connection.dialect.name == "postgresql":
+                timeout = raw.info.get_parameters().get("connect_timeout")
+            else:  # PyMySQL's default is 10
+                timeout = None if raw.connect_timeout == 10 else str(raw.connect_timeout)
             found.append((socket_options(raw), timeout))
 
     if in_thread:
@@ -68,7 +73,7 @@ def test_the_refresh_threads_connections_are_bounded_and_no_other(database_url: 
         applies = bound_refresh_connections(guarded, is_refresh_thread)
         assert bound_refresh_connections(guarded, is_refresh_thread) == applies  # idempotent
         bound_refresh_connections(other, is_refresh_thread)
-        if not database_url.startswith("postgresql"):
+        if database_url.startswith("sqlite"):
             assert applies is False
             with guarded.connect() as connection:  # left alone, and still working
                 assert connection.execute(sa.text("SELECT 1")).scalar() == 1

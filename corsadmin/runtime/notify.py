@@ -12,7 +12,8 @@ reset, its packets dropped) must not hang the refresh thread: without a bound, a
 query in flight waits out the kernel's retransmissions (about 15 minutes), a new
 connection waits out its SYN retries (2 minutes) unless the URL sets a
 ``connect_timeout``, and an idle LISTEN connection never notices. So every
-PostgreSQL connection the refresh thread uses (:func:`bound_refresh_connections`) has
+PostgreSQL or MariaDB connection the refresh thread uses
+(:func:`bound_refresh_connections`) has
 TCP keepalives and ``TCP_USER_TIMEOUT`` (:data:`NETWORK_TIMEOUT`): data unanswered
 that long ends the connection with an error, the thread logs the failure once and
 keeps the last snapshot, and retries every interval until the database answers.
@@ -59,15 +60,21 @@ _guarded: weakref.WeakKeyDictionary[sa.Engine, list[Callable[[], bool]]] = (
     weakref.WeakKeyDictionary()
 )
 _guarding = threading.Lock()
+#: The dialects whose connections cross a network (and whose drivers take
+#: ``connect_timeout``): PostgreSQL, and MariaDB/MySQL by either name.
+_NETWORKED: Final = frozenset({"postgresql", "mysql", "mariadb"})
 #: Marks, in a pooled connection's ``info``, a connection already bounded.
 _BOUNDED = "corsadmin_network_bounded"
 
 
 def bound_network_waits(dbapi_connection: Any) -> bool:
-    """Keepalives and ``TCP_USER_TIMEOUT`` on a PostgreSQL connection's TCP socket (a
-    unix socket needs none). True when set. The options stay on the connection (back
-    in the pool): they only end a connection whose peer stopped answering."""
+    """Keepalives and ``TCP_USER_TIMEOUT`` on a PostgreSQL (psycopg) or MariaDB
+    (PyMySQL) connection's TCP socket (a unix socket needs none). True when set. The
+    options stay on the connection (back in the pool): they only end a connection whose
+    peer stopped answering."""
     fileno = getattr(dbapi_connection, "fileno", None)
+    if fileno is None:  # PyMySQL keeps its socket as _sock
+        fileno = getattr(getattr(dbapi_connection, "_sock", None), "fileno", None)
     if fileno is None:
         return False
     try:
@@ -89,9 +96,9 @@ def bound_refresh_connections(engine: sa.Engine, in_refresh_thread: Callable[[],
     """Bound the network waits of every PostgreSQL connection ``engine`` hands to a
     thread for which ``in_refresh_thread()`` is true (see the module's doc): a
     ``connect_timeout`` for those it opens, :func:`bound_network_waits` on each one
-    checked out. Idempotent. True for a PostgreSQL engine; other databases are left
-    alone (False)."""
-    if engine.dialect.name != "postgresql":
+    checked out. Idempotent. True for a PostgreSQL or MariaDB engine (both drivers take
+    ``connect_timeout``); SQLite is left alone (False)."""
+    if engine.dialect.name not in _NETWORKED:
         return False
     checks = _guarded.get(engine)
     if checks is not None and in_refresh_thread in checks:
