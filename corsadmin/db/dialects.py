@@ -187,12 +187,11 @@ def end_read_only_snapshot(session: Session | scoped_session[Any]) -> None:
     still in a transaction that has only read (nothing new, changed or deleted) is
     committed, so the change's own transaction reads after its first lock (as every
     statement does under PostgreSQL's READ COMMITTED). Elsewhere nothing happens."""
-    if isinstance(session, scoped_session):
-        session = session()
-    if not is_mysql(session.get_bind().dialect) or not session.in_transaction():
+    own = session() if isinstance(session, scoped_session) else session
+    if not is_mysql(own.get_bind().dialect) or not own.in_transaction():
         return
-    if not (session.new or session.dirty or session.deleted):
-        session.commit()
+    if not (own.new or own.dirty or own.deleted):
+        own.commit()
 
 
 def code_point_order(dialect: sa.Dialect, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
