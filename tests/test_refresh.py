@@ -268,6 +268,33 @@ def test_an_older_snapshot_never_replaces_a_newer_one() -> None:
     assert holder.snapshot is new
 
 
+def test_a_usage_failure_is_logged_once_until_a_due_write_succeeds(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Ticks with nothing due (False) between failing ones do not make each failure
+    log again; a due tick that succeeds does."""
+    outcomes = iter([OSError, False, False, OSError, False, OSError, True, OSError])
+
+    def job() -> bool:
+        outcome = next(outcomes)
+        if outcome is OSError:
+            raise OSError("database unreachable")
+        return bool(outcome)
+
+    holder = SnapshotHolder(
+        load=lambda: Snapshot(1, ()),
+        read_revision=lambda: 1,
+        interval=10,
+        background=False,
+        on_tick=job,
+    )
+    with caplog.at_level(logging.WARNING, logger="corsadmin"):
+        for _ in range(8):
+            holder.tick()
+    logged = [r for r in caplog.records if "could not write usage counts" in r.getMessage()]
+    assert len(logged) == 2  # the first failure, and the first after the success
+
+
 def test_the_holder_restarts_its_thread_in_a_forked_worker() -> None:
     """A gunicorn worker forked after the first request must poll on its own."""
     holder = SnapshotHolder(
