@@ -319,6 +319,20 @@ def test_the_holder_restarts_its_thread_in_a_forked_worker() -> None:
     assert answer == b"1"
 
 
+def listeners(app: Flask) -> int:
+    """Connections of the app's database whose last statement was the LISTEN."""
+    with app.app_context():
+        session = host_of(app).db.session
+        found = session.scalar(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE query LIKE 'LISTEN corsadmin_revision%' AND pid <> pg_backend_pid()"
+            )
+        )
+        session.rollback()
+    return int(found or 0)
+
+
 def test_postgresql_notifies_every_worker_at_once(
     postgres: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -335,7 +349,7 @@ def test_postgresql_notifies_every_worker_at_once(
         with other.app_context():
             cors.store("worker-2", other).create_policy(POLICY)
         assert allowed(client, "https://first.example")  # first load; starts the thread
-        time.sleep(0.3)  # the thread is listening
+        wait_until(lambda: listeners(other) > 0, 10.0)  # the thread is listening
         with other.app_context():
             cors.store("worker-2", other).add_origin("api", ORIGIN)
         took = wait_until(lambda: allowed(client), 2.0)
