@@ -10,9 +10,9 @@ live in ``tests/support/``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from flask import Flask
@@ -27,27 +27,30 @@ from tests.support.host import Host, close_host, make_host
 from tests.support.mariadb import MariaDBServer, start_mariadb
 from tests.support.postgres import PostgresServer, start_postgres
 
+Server = TypeVar("Server", PostgresServer, MariaDBServer)
+
+
+def _served(start: Callable[[Path], Server], directory: Path) -> Iterator[Server]:
+    """A server started in ``directory`` for the whole run, stopped after it."""
+    server = start(directory)
+    try:
+        yield server
+    finally:
+        server.stop()
+
 
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     """A real PostgreSQL server for the whole run (started here unless
     CORSADMIN_TEST_POSTGRES_URL names one)."""
-    server = start_postgres(tmp_path_factory.mktemp("postgres"))
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _served(start_postgres, tmp_path_factory.mktemp("postgres"))
 
 
 @pytest.fixture(scope="session")
 def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBServer]:
     """A real MariaDB server for the whole run (started here unless
     CORSADMIN_TEST_MARIADB_URL names one)."""
-    server = start_mariadb(tmp_path_factory.mktemp("mariadb"))
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _served(start_mariadb, tmp_path_factory.mktemp("mariadb"))
 
 
 @pytest.fixture(scope="session")

@@ -140,9 +140,7 @@ def test_the_sql_test_is_the_python_test(app: Flask) -> None:
         )
         # MariaDB's TRIM takes no set of characters: its test is the REGEXP one.
         other_rule = (
-            review_reads.mysql_plain_https_rule
-            if mysql
-            else review_reads.portable_plain_https_rule
+            review_reads.mysql_plain_https_rule if mysql else review_reads.portable_plain_https_rule
         )
         other = set(connection.scalars(sa.select(table.c.origin).where(other_rule(table.c.origin))))
     expected = {t for t in texts if is_plain_https_rule(t)}

@@ -33,6 +33,7 @@ from tests.support.servers import (
     gunicorn_command,
     log_tail,
     serve_process,
+    until,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -71,14 +72,7 @@ def status(reader: Flask) -> tuple[int, dict[str, Any]]:
 
 
 def wait_for(what: str, check: Callable[[], Any], log: Path, patience: float = PATIENCE) -> Any:
-    end = time.monotonic() + patience
-    last: Any = None
-    while time.monotonic() < end:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not within {patience}s (last: {last})\n{log_tail(log)}")
+    return until(what, check, patience, lambda: log_tail(log))
 
 
 def fleet_of(reader: Flask, pids: set[int]) -> dict[str, Any] | None:

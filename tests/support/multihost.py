@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -34,7 +33,7 @@ from tests.support import fleet_app
 from tests.support.host import close_host, make_host
 from tests.support.netns import Host, Lab, lab
 from tests.support.postgres import PostgresServer, start_postgres
-from tests.support.servers import burst, gunicorn_command, log_tail, serve_process
+from tests.support.servers import burst, gunicorn_command, log_tail, serve_process, until
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 APP: Final = "tests.support.fleet_app:create_app()"
@@ -217,14 +216,7 @@ def answers_by_worker(
 
 def wait_for(what: str, check: Callable[[], Any], patience: float, fleet: Fleet) -> Any:
     """``check()``'s first true result within ``patience`` seconds, or AssertionError."""
-    end = time.monotonic() + patience
-    last: Any = None
-    while time.monotonic() < end:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: not within {patience}s (last: {last})\n{fleet.logs()}")
+    return until(what, check, patience, fleet.logs, step=0.05)
 
 
 def revision(fleet: Fleet) -> int:

@@ -55,6 +55,25 @@ def gunicorn_command(
     return [*cmd, *options, app]
 
 
+def until(
+    what: str,
+    check: Callable[[], T],
+    patience: float,
+    context: Callable[[], str] = lambda: "",
+    step: float = 0.1,
+) -> T:
+    """``check()``'s first true result within ``patience`` seconds; else AssertionError
+    naming ``what``, the last result and ``context()`` (a server's log, say)."""
+    end = time.monotonic() + patience
+    last = check()
+    while not last and time.monotonic() < end:
+        time.sleep(step)
+        last = check()
+    if not last:
+        raise AssertionError(f"{what}: not within {patience}s (last: {last})\n{context()}")
+    return last
+
+
 def burst(send: Callable[[], T], count: int) -> list[T]:
     """``count`` calls of ``send`` made together (slow requests sent this way reach
     different sync workers; requests sent one after another may all reach one)."""
