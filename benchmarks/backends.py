@@ -1,0 +1,280 @@
+"""The database side on SQLite, PostgreSQL and MariaDB (issue 14): loads, reloads, writes.
+
+    python benchmarks/backends.py                  N = 10,000 origin rules, every backend
+    python benchmarks/backends.py --rules 100000   another N (a multiple of 10)
+    python benchmarks/backends.py --quick          smoke mode: 100 rules, 3 repeats
+    python benchmarks/backends.py --write FILE     also appends the report to FILE
+
+The request hot path never reads the database (it answers from the snapshot in
+memory), so what a backend costs is paid when a snapshot is loaded and when a
+policy is written. For each backend (a SQLite file; a PostgreSQL and a MariaDB
+server started through ``tests/support``, unless ``--postgres-url`` /
+``--mariadb-url`` name an empty database) the same policy set is written: N
+origin rules, 10 per policy (``bench.large_policies``: exact, ``*.`` wildcards,
+some ``re:``). Measured, in this process, through corsadmin's public API:
+
+* ``import`` of that document into the empty database (``import_document``,
+  replace=True), once;
+* a cold snapshot load (``load_snapshot`` with a fresh ``RuleCache``);
+* ``origin add`` through ``PolicyStore`` (one transaction: the rule and its audit
+  event), each in its own session on a writer engine;
+* after each add, the reload a worker makes (``load_snapshot(previous=...)`` on a
+  reader engine: other connections): the change-log path, which reads only what
+  changed; its SQL statements are counted (a reload that read every rule again
+  would show in its time, not in that count: the rules are read on a raw cursor).
+
+Each figure is the median (and nearest-rank p95) of the repeats, wall-clock time;
+the CPU time of the cold load is this (client) process's, the driver's share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # this checkout's corsadmin and tests.support
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import bench  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from corsadmin.db.loader import RuleCache, load_snapshot  # noqa: E402
+from corsadmin.db.schema import upgrade  # noqa: E402
+from corsadmin.db.store import PolicyStore  # noqa: E402
+from corsadmin.engine.snapshot import Snapshot  # noqa: E402
+
+#: Every backend measured, in the report's order.
+BACKENDS: Final = ("sqlite", "postgresql", "mariadb")
+#: The origin rules of the policy set (N), unless --rules.
+DEFAULT_RULES: Final = 10_000
+#: N in smoke mode (--quick).
+QUICK_RULES: Final = 100
+#: Repeats of the cold load (each one reads every rule).
+COLD_REPEATS: Final = 7
+#: Repeats of ``origin add`` and the reload after it.
+WRITE_REPEATS: Final = 20
+#: Repeats of everything in smoke mode.
+QUICK_REPEATS: Final = 3
+#: The share of the repeats under the "p95" figure (nearest rank).
+P95: Final = 0.95
+
+
+@dataclass
+class Spread:
+    """Seconds of repeated runs."""
+
+    times: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def p95(self) -> float:
+        ordered = sorted(self.times)
+        return ordered[max(0, math.ceil(P95 * len(ordered)) - 1)]
+
+
+@dataclass
+class BackendFigures:
+    backend: str
+    driver: str
+    rules: int
+    imported: float
+    cold: Spread
+    cold_cpu: float
+    add: Spread
+    reload: Spread
+    reload_statements: int
+
+
+def _timed(func: Callable[[], object]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process)."""
+    start, cpu = time.perf_counter(), time.process_time()
+    func()
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def _rules_in(snapshot: Snapshot) -> int:
+    return sum(len(spec.origins) for spec in snapshot.specs)
+
+
+def _import(engine: sa.Engine, document: dict[str, Any]) -> float:
+    with Session(engine) as session:
+        store = PolicyStore(session, actor="bench")
+        return _timed(lambda: store.import_document(document, replace=True))[0]
+
+
+def _cold(engine: sa.Engine, rules: int, repeats: int) -> tuple[Spread, float]:
+    """Cold loads; (their wall times, the median CPU time)."""
+    runs = [_timed(lambda: load_snapshot(engine, RuleCache())) for _ in range(repeats)]
+    assert _rules_in(load_snapshot(engine, RuleCache())) == rules
+    return Spread([wall for wall, _ in runs]), statistics.median(cpu for _, cpu in runs)
+
+
+def _add(engine: sa.Engine, policy: str, origin: str) -> float:
+    """``origin add`` in a session of its own (as one CLI command): its wall seconds."""
+    with Session(engine) as session:
+        store = PolicyStore(session, actor="bench")
+        return _timed(lambda: store.add_origin(policy, origin))[0]
+
+
+def _adds_and_reloads(
+    writer: sa.Engine, reader: sa.Engine, policy: str, repeats: int
+) -> tuple[Spread, Spread, int]:
+    """``origin add`` on ``writer``, each followed by the reload from ``reader``; (the
+    adds, the reloads, the median SQL statements of a reload)."""
+    statements = 0
+
+    def count(*_: object) -> None:
+        nonlocal statements
+        statements += 1
+
+    cache = RuleCache()
+    snapshot = load_snapshot(reader, cache)
+    before = _rules_in(snapshot)
+    adds, reloads, counts = [], [], []
+    sa.event.listen(reader, "before_cursor_execute", count)
+    try:
+        for k in range(repeats):
+            adds.append(_add(writer, policy, f"https://n{k}.bench.example"))
+            statements = 0
+            start = time.perf_counter()
+            snapshot = load_snapshot(reader, cache, previous=snapshot)
+            reloads.append(time.perf_counter() - start)
+            counts.append(statements)
+            assert _rules_in(snapshot) == before + k + 1
+    finally:
+        sa.event.remove(reader, "before_cursor_execute", count)
+    return Spread(adds), Spread(reloads), int(statistics.median(counts))
+
+
+def measure(backend: str, url: str, rules: int, quick: bool) -> BackendFigures:
+    """Every figure of one backend, its database at ``url`` empty."""
+    repeats = QUICK_REPEATS if quick else WRITE_REPEATS
+    policies = bench.large_policies(rules // bench.RULES_PER_PATTERN)
+    writer, reader = sa.create_engine(url), sa.create_engine(url)
+    try:
+        upgrade(writer)
+        imported = _import(writer, {"corsadmin": 1, "policies": policies})
+        cold, cold_cpu = _cold(reader, rules, QUICK_REPEATS if quick else COLD_REPEATS)
+        changed = policies[len(policies) // 2]["name"]
+        add, reload, statements = _adds_and_reloads(writer, reader, changed, repeats)
+    finally:
+        writer.dispose()
+        reader.dispose()
+    return BackendFigures(
+        backend, writer.dialect.driver, rules, imported, cold, cold_cpu, add, reload, statements
+    )
+
+
+@contextmanager
+def mariadb_database(url: str | None, directory: Path) -> Iterator[tuple[str, Any]]:
+    """(url of an empty database, server or None), as ``bench.postgres_database``."""
+    from tests.support.mariadb import create_database, start_mariadb
+
+    if url:
+        yield url, None
+        return
+    server = start_mariadb(directory)
+    try:
+        yield create_database(server, "bench"), server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def backend_database(backend: str, urls: dict[str, str | None], directory: Path) -> Iterator[str]:
+    """The url of an empty database of ``backend``."""
+    if backend == "sqlite":
+        yield f"sqlite:///{directory / 'backends.sqlite'}"
+        return
+    servers = {"postgresql": bench.postgres_database, "mariadb": mariadb_database}
+    with servers[backend](urls.get(backend), directory) as (url, _server):
+        yield url
+
+
+def backends_benchmark(
+    backends: tuple[str, ...], rules: int, quick: bool, urls: dict[str, str | None]
+) -> list[BackendFigures]:
+    figures = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in backends:
+            with backend_database(backend, urls, Path(tmp)) as url:
+                figures.append(measure(backend, url, rules, quick))
+            f = figures[-1]
+            print(
+                f"  {backend}: cold {_ms(f.cold.median)}, reload {_ms(f.reload.median)}, "
+                f"add {_ms(f.add.median)}, import {_ms(f.imported)}",
+                file=sys.stderr,
+            )
+    return figures
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def _pair(spread: Spread) -> str:
+    return f"{_ms(spread.median)} / {_ms(spread.p95)}"
+
+
+def report(figures: list[BackendFigures], quick: bool) -> str:
+    rules = figures[0].rules if figures else 0
+    cold_n = QUICK_REPEATS if quick else COLD_REPEATS
+    write_n = QUICK_REPEATS if quick else WRITE_REPEATS
+    lines = [
+        "## Three backends: loads, reloads, writes (benchmarks/backends.py)",
+        "",
+        *(["**QUICK SMOKE RUN: tiny counts, the figures mean nothing.**", ""] if quick else []),
+        f"{rules:,} origin rules in {rules // bench.RULES_PER_PATTERN:,} policies. "
+        f"Median / p95 of {cold_n} cold loads and of {write_n} `origin add`s, each "
+        "followed by the reload from the change log on other connections; "
+        f"`import` once. {bench.machine()}.",
+        "",
+        "| backend | driver | cold load | its CPU (client) | reload after one add "
+        "| SQL statements per reload | `origin add` | `import` of all |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {f.backend} | {f.driver} | {_pair(f.cold)} | {_ms(f.cold_cpu)} | {_pair(f.reload)} "
+        f"| {f.reload_statements} | {_pair(f.add)} | {_ms(f.imported)} |"
+        for f in figures
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rules", type=int, default=DEFAULT_RULES, help="a multiple of 10")
+    parser.add_argument("--quick", action="store_true", help="smoke mode: tiny counts")
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
+    parser.add_argument("--postgres-url", help="an empty PostgreSQL database to use")
+    parser.add_argument("--mariadb-url", help="an empty MariaDB database to use")
+    parser.add_argument("--write", type=Path, help="also append the report to this file")
+    args = parser.parse_args(argv)
+    rules = QUICK_RULES if args.quick else args.rules
+    if rules <= 0 or rules % bench.RULES_PER_PATTERN:
+        parser.error(f"--rules must be a positive multiple of {bench.RULES_PER_PATTERN}")
+    urls = {"postgresql": args.postgres_url, "mariadb": args.mariadb_url}
+    text = report(backends_benchmark(tuple(args.backends), rules, args.quick, urls), args.quick)
+    print(text, end="")
+    if args.write:
+        with args.write.open("a", encoding="utf-8") as out:
+            out.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
