@@ -60,6 +60,7 @@ def test_the_backends_benchmark_runs_in_smoke_mode(server_urls: list[str], tmp_p
     assert report.read_text(encoding="utf-8") == "before\n" + result.stdout  # appended
     assert "QUICK SMOKE RUN" in result.stdout
     assert "100 origin rules in 10 policies" in result.stdout
+    assert "Validation of the document alone" in result.stdout
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     assert [row.split(" | ")[0].removeprefix("| ") for row in rows[1:]] == list(BACKENDS)
     for row in rows[1:]:
