@@ -27,8 +27,10 @@ some ``re:``). Measured, in this process, through corsadmin's public API:
   (``freeze_long_lived``, as a worker does once it installed it): otherwise a full
   collection of this process's objects, 0.1 s, lands in one reload in ten.
 
-Each figure is the median (and nearest-rank p95) of the repeats, wall-clock time;
-the CPU time of the cold load is this (client) process's, the driver's share.
+The three databases are open at once and measured in turn, round by round, so that
+a disturbance of a shared machine does not land on one backend only. Each figure is
+the median (and nearest-rank p95) of the repeats, wall-clock time; the CPU time of
+the cold load is this (client) process's: corsadmin's and the driver's share.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -69,7 +71,7 @@ DEFAULT_RULES: Final = 10_000
 #: N in smoke mode (--quick).
 QUICK_RULES: Final = 100
 #: Repeats of the cold load (each one reads every rule).
-COLD_REPEATS: Final = 7
+COLD_REPEATS: Final = 10
 #: Repeats of ``origin add`` and the reload after it.
 WRITE_REPEATS: Final = 20
 #: Repeats of everything in smoke mode.
@@ -118,78 +120,89 @@ def _rules_in(snapshot: Snapshot) -> int:
     return sum(len(spec.origins) for spec in snapshot.specs)
 
 
-def _import(engine: sa.Engine, document: dict[str, Any]) -> float:
-    with Session(engine) as session:
-        store = PolicyStore(session, actor="bench")
-        return _timed(lambda: store.import_document(document, replace=True))[0]
+class Subject:
+    """One backend under measure: its database (a writer and a reader engine: other
+    connections, as the CLI's and a worker's), its snapshot and its figures so far."""
 
+    def __init__(self, backend: str, url: str) -> None:
+        self.backend = backend
+        self.writer, self.reader = sa.create_engine(url), sa.create_engine(url)
+        self.imported = 0.0
+        self.cold: list[tuple[float, float]] = []
+        self.adds: list[float] = []
+        self.reloads: list[float] = []
+        self.statements: list[int] = []
+        self._cache = RuleCache()
+        self._snapshot: Snapshot | None = None
+        self._count = 0
+        sa.event.listen(self.reader, "before_cursor_execute", self._counted)
 
-def _cold(engine: sa.Engine, rules: int, repeats: int) -> tuple[Spread, float]:
-    """Cold loads; (their wall times, the median CPU time)."""
-    runs = []
-    for _ in range(repeats):
+    def _counted(self, *_: object) -> None:
+        self._count += 1
+
+    def import_all(self, document: dict[str, Any]) -> None:
+        """``import`` (replace=True) into the empty database, timed once."""
+        upgrade(self.writer)
+        with Session(self.writer) as session:
+            store = PolicyStore(session, actor="bench")
+            self.imported = _timed(lambda: store.import_document(document, replace=True))[0]
+
+    def cold_load(self, rules: int) -> None:
         gc.collect()  # the last load's garbage is not this one's cost
-        runs.append(_timed(lambda: load_snapshot(engine, RuleCache())))
-    assert _rules_in(load_snapshot(engine, RuleCache())) == rules
-    return Spread([wall for wall, _ in runs]), statistics.median(cpu for _, cpu in runs)
+        snapshot: list[Snapshot] = []
+        self.cold.append(_timed(lambda: snapshot.append(load_snapshot(self.reader, RuleCache()))))
+        assert _rules_in(snapshot[0]) == rules
+
+    def add_and_reload(self, policy: str, origin: str) -> None:
+        """``origin add`` in a session of its own (as one CLI command), then the reload
+        a worker makes from the change log."""
+        if self._snapshot is None:
+            self._snapshot = load_snapshot(self.reader, self._cache)
+            freeze_long_lived(self._snapshot)
+        before = _rules_in(self._snapshot)
+        with Session(self.writer) as session:
+            store = PolicyStore(session, actor="bench")
+            self.adds.append(_timed(lambda: store.add_origin(policy, origin))[0])
+        self._count = 0
+        start = time.perf_counter()
+        self._snapshot = load_snapshot(self.reader, self._cache, previous=self._snapshot)
+        self.reloads.append(time.perf_counter() - start)
+        self.statements.append(self._count)
+        freeze_long_lived(self._snapshot)  # as a worker does once it installed it
+        assert _rules_in(self._snapshot) == before + 1
+
+    def figures(self, rules: int) -> BackendFigures:
+        return BackendFigures(
+            self.backend,
+            self.writer.dialect.driver,
+            rules,
+            self.imported,
+            Spread([wall for wall, _ in self.cold]),
+            statistics.median(cpu for _, cpu in self.cold),
+            Spread(self.adds),
+            Spread(self.reloads),
+            int(statistics.median(self.statements)),
+        )
+
+    def dispose(self) -> None:
+        self.writer.dispose()
+        self.reader.dispose()
 
 
-def _add(engine: sa.Engine, policy: str, origin: str) -> float:
-    """``origin add`` in a session of its own (as one CLI command): its wall seconds."""
-    with Session(engine) as session:
-        store = PolicyStore(session, actor="bench")
-        return _timed(lambda: store.add_origin(policy, origin))[0]
-
-
-def _adds_and_reloads(
-    writer: sa.Engine, reader: sa.Engine, policy: str, repeats: int
-) -> tuple[Spread, Spread, int]:
-    """``origin add`` on ``writer``, each followed by the reload from ``reader``; (the
-    adds, the reloads, the median SQL statements of a reload)."""
-    statements = 0
-
-    def count(*_: object) -> None:
-        nonlocal statements
-        statements += 1
-
-    cache = RuleCache()
-    snapshot = load_snapshot(reader, cache)
-    freeze_long_lived(snapshot)
-    before = _rules_in(snapshot)
-    adds, reloads, counts = [], [], []
-    sa.event.listen(reader, "before_cursor_execute", count)
-    try:
-        for k in range(repeats):
-            adds.append(_add(writer, policy, f"https://n{k}.bench.example"))
-            statements = 0
-            start = time.perf_counter()
-            snapshot = load_snapshot(reader, cache, previous=snapshot)
-            reloads.append(time.perf_counter() - start)
-            counts.append(statements)
-            freeze_long_lived(snapshot)  # as a worker does once it installed it
-            assert _rules_in(snapshot) == before + k + 1
-    finally:
-        sa.event.remove(reader, "before_cursor_execute", count)
-    return Spread(adds), Spread(reloads), int(statistics.median(counts))
-
-
-def measure(backend: str, url: str, rules: int, quick: bool) -> BackendFigures:
-    """Every figure of one backend, its database at ``url`` empty."""
-    repeats = QUICK_REPEATS if quick else WRITE_REPEATS
+def measure(subjects: list[Subject], rules: int, quick: bool) -> list[BackendFigures]:
+    """Every figure of every backend, their databases empty; the backends in turn, round
+    by round (a disturbance of the shared machine does not land on one backend only)."""
     policies = bench.large_policies(rules // bench.RULES_PER_PATTERN)
-    writer, reader = sa.create_engine(url), sa.create_engine(url)
-    try:
-        upgrade(writer)
-        imported = _import(writer, {"corsadmin": 1, "policies": policies})
-        cold, cold_cpu = _cold(reader, rules, QUICK_REPEATS if quick else COLD_REPEATS)
-        changed = policies[len(policies) // 2]["name"]
-        add, reload, statements = _adds_and_reloads(writer, reader, changed, repeats)
-    finally:
-        writer.dispose()
-        reader.dispose()
-    return BackendFigures(
-        backend, writer.dialect.driver, rules, imported, cold, cold_cpu, add, reload, statements
-    )
+    for subject in subjects:
+        subject.import_all({"corsadmin": 1, "policies": policies})
+    for _ in range(QUICK_REPEATS if quick else COLD_REPEATS):
+        for subject in subjects:
+            subject.cold_load(rules)
+    changed = policies[len(policies) // 2]["name"]
+    for k in range(QUICK_REPEATS if quick else WRITE_REPEATS):
+        for subject in subjects:
+            subject.add_and_reload(changed, f"https://n{k}.bench.example")
+    return [subject.figures(rules) for subject in subjects]
 
 
 @contextmanager
@@ -233,17 +246,19 @@ def validation_seconds(rules: int) -> tuple[float, float]:
 def backends_benchmark(
     backends: tuple[str, ...], rules: int, quick: bool, urls: dict[str, str | None]
 ) -> list[BackendFigures]:
-    figures = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        subjects: list[Subject] = []
         for backend in backends:
-            with backend_database(backend, urls, Path(tmp)) as url:
-                figures.append(measure(backend, url, rules, quick))
-            f = figures[-1]
-            print(
-                f"  {backend}: cold {_ms(f.cold.median)}, reload {_ms(f.reload.median)}, "
-                f"add {_ms(f.add.median)}, import {_ms(f.imported)}",
-                file=sys.stderr,
-            )
+            url = stack.enter_context(backend_database(backend, urls, Path(tmp)))
+            subjects.append(Subject(backend, url))
+            stack.callback(subjects[-1].dispose)
+        figures = measure(subjects, rules, quick)
+    for f in figures:
+        print(
+            f"  {f.backend}: cold {_ms(f.cold.median)}, reload {_ms(f.reload.median)}, "
+            f"add {_ms(f.add.median)}, import {_ms(f.imported)}",
+            file=sys.stderr,
+        )
     return figures
 
 
@@ -266,7 +281,7 @@ def report(figures: list[BackendFigures], validation: tuple[float, float], quick
         f"{rules:,} origin rules in {rules // bench.RULES_PER_PATTERN:,} policies. "
         f"Median / p95 of {cold_n} cold loads and of {write_n} `origin add`s, each "
         "followed by the reload from the change log on other connections; "
-        f"`import` once. `python benchmarks/backends.py --rules {rules}`; {bench.machine()}; "
+        f"`import` once; the backends in turn, round by round. `python benchmarks/backends.py --rules {rules}`; {bench.machine()}; "
         f"load average {os.getloadavg()[0]:.1f} at the end of the run.",
         "",
         "| backend | driver | cold load | its CPU (client) | reload after one add "
