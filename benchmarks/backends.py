@@ -281,7 +281,8 @@ def report(figures: list[BackendFigures], validation: tuple[float, float], quick
         f"{rules:,} origin rules in {rules // bench.RULES_PER_PATTERN:,} policies. "
         f"Median / p95 of {cold_n} cold loads and of {write_n} `origin add`s, each "
         "followed by the reload from the change log on other connections; "
-        f"`import` once; the backends in turn, round by round. `python benchmarks/backends.py --rules {rules}`; {bench.machine()}; "
+        "`import` once; the backends in turn, round by round. "
+        f"`python benchmarks/backends.py --rules {rules}`; {bench.machine()}; "
         f"load average {os.getloadavg()[0]:.1f} at the end of the run.",
         "",
         "| backend | driver | cold load | its CPU (client) | reload after one add "
