@@ -83,13 +83,15 @@ class CorsAdminState:
             enabled=self.config.fleet_report,
         )
 
-    def tick(self) -> None:
+    def tick(self) -> bool:
         """The refresh thread's periodic step: write the usage counts, report to the fleet
         view, then (in the refresh thread only, never on a request) scan and deliver
         alerts, at most once per ``CORSADMIN_ALERT_INTERVAL``. Each step's failure is its
         own: the fleet and alert steps never raise (they log once); a usage failure is
-        raised after them (the holder logs it once)."""
+        raised after them (the holder logs it once). Returns whether the usage counts
+        were due (a tick with nothing due says nothing of the database)."""
         failure: Exception | None = None
+        before = self.last_usage_flush
         try:
             self.flush_usage()
         except Exception as error:
@@ -99,6 +101,7 @@ class CorsAdminState:
             self.alerts.tick(self.engine)  # never raises (logged once)
         if failure is not None:
             raise failure
+        return self.last_usage_flush != before
 
     def stopped(self) -> None:
         """After the refresh thread stopped (a clean shutdown): leave the fleet view."""

@@ -16,7 +16,8 @@ import pytest
 import sqlalchemy as sa
 
 from corsadmin import PolicyStore, ValidationError
-from corsadmin.db.dialects import DATETIME_PRECISION
+from corsadmin.db.dialects import DATETIME_PRECISION, check_supported
+from corsadmin.errors import UnsupportedDatabase
 from corsadmin.policy.spec import MAX_DESCRIPTION_LENGTH, MAX_NOTE_LENGTH
 
 UNICORN = "\U0001f984"  # 4 bytes in UTF-8
@@ -156,3 +157,37 @@ def test_mariadb_tables_are_full_utf8_binary_and_keep_microseconds(
     times = [c for c in columns if c.data_type == "datetime"]
     assert len(times) > 20
     assert {c.datetime_precision for c in times} == {DATETIME_PRECISION}
+
+
+def server_dialect(name: str, version: tuple[int, ...], mariadb: bool = False) -> sa.Dialect:
+    """SQLAlchemy's own dialect object as it stands after connecting to such a server."""
+    dialect: sa.Dialect = sa.dialects.registry.load(name)()
+    dialect.server_version_info = version
+    if mariadb:
+        dialect.is_mariadb = True  # type: ignore[attr-defined]
+    return dialect
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "mariadb", "refused"),
+    [
+        ("mysql", (8, 0, 36), False, "corsadmin does not support MySQL (its unique keys"),
+        ("mysql", (10, 4, 34), True, "corsadmin does not support MariaDB 10.4.34:"),
+        ("mssql", (16, 0), False, "corsadmin does not support mssql:"),
+        ("mysql", (10, 5, 0), True, None),
+        ("mysql", (11, 4, 2), True, None),
+        ("postgresql", (15, 8), False, None),
+        ("sqlite", (3, 40, 1), False, None),
+    ],
+)
+def test_an_unsupported_database_is_refused_before_any_table_is_made(
+    name: str, version: tuple[int, ...], mariadb: bool, refused: str | None
+) -> None:
+    dialect = server_dialect(name, version, mariadb)
+    if refused is None:
+        check_supported(dialect)
+        return
+    with pytest.raises(UnsupportedDatabase) as raised:
+        check_supported(dialect)
+    assert str(raised.value).startswith(refused)
+    assert str(raised.value).endswith("it runs on SQLite, PostgreSQL and MariaDB 10.5 or newer")

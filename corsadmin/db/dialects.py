@@ -15,11 +15,16 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session, scoped_session
 
+from ..errors import UnsupportedDatabase
+
 #: The names SQLAlchemy gives MySQL's dialect: ``mysql+pymysql://`` says "mysql" (also
 #: on a MariaDB server), ``mariadb+pymysql://`` says "mariadb".
 MYSQL_DIALECTS: Final = frozenset({"mysql", "mariadb"})
 #: The dialects corsadmin supports (and tests: SQLite, PostgreSQL, MariaDB).
 SUPPORTED_DIALECTS: Final = frozenset({"sqlite", "postgresql"}) | MYSQL_DIALECTS
+#: The oldest MariaDB corsadmin runs on: unique keys longer than InnoDB's 3,072 bytes
+#: (hashed, 10.4), DELETE ... RETURNING (10.0.5); 10.4 is out of support, so 10.5.
+MIN_MARIADB: Final = (10, 5)
 
 #: Every corsadmin table on MariaDB/MySQL: full UTF-8 (4-byte characters too) and a
 #: binary collation, whatever the database's defaults (usually case-insensitive
@@ -60,12 +65,22 @@ def is_mysql(dialect: sa.Dialect) -> bool:
 
 
 def check_supported(dialect: sa.Dialect) -> None:
-    """Refuse a database corsadmin is not written for, naming the supported ones."""
+    """Refuse, before any table is created, a database corsadmin is not written for
+    (after the first connection: the server's kind and version are known then)."""
+    supported = "it runs on SQLite, PostgreSQL and MariaDB 10.5 or newer"
     if dialect.name not in SUPPORTED_DIALECTS:
-        raise sa.exc.ArgumentError(
-            f"corsadmin does not support the {dialect.name!r} database; it supports "
-            "SQLite, PostgreSQL and MariaDB/MySQL"
+        raise UnsupportedDatabase(f"corsadmin does not support {dialect.name}: {supported}")
+    if not is_mysql(dialect):
+        return
+    version = tuple(dialect.server_version_info or ())
+    if not getattr(dialect, "is_mariadb", False):
+        raise UnsupportedDatabase(
+            "corsadmin does not support MySQL (its unique keys are limited to 3,072 bytes, "
+            f"and it has no DELETE ... RETURNING): {supported}"
         )
+    if version[:2] < MIN_MARIADB:
+        shown = ".".join(str(part) for part in version[:3])
+        raise UnsupportedDatabase(f"corsadmin does not support MariaDB {shown}: {supported}")
 
 
 def _insert(dialect: sa.Dialect, table: sa.Table) -> Any:
