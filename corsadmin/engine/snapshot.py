@@ -123,6 +123,20 @@ def _carried_over(
     return carried
 
 
+Route = tuple[str, int] | None
+
+
+def _route(spec: PolicySpec | None) -> Route:
+    """What the path matcher holds of a policy: its pattern and priority when enabled
+    (its name is the key); None when it is disabled or absent."""
+    return (spec.path.text, spec.priority) if spec is not None and spec.enabled else None
+
+
+def _routes(specs: Iterable[PolicySpec]) -> list[tuple[str, Route]]:
+    """Every policy's route, by name (the matcher of one list serves the other)."""
+    return [(spec.name, _route(spec)) for spec in specs]
+
+
 def _next_expiry(entries: Iterable[OriginEntry], now: datetime) -> float:
     """When the first of these rules that has not expired at ``now`` expires (epoch s)."""
     return min(
@@ -189,7 +203,10 @@ class Snapshot:
                 compiled[spec.name] = _compile_policy(spec, now)
                 expiry[spec.name] = _next_expiry(spec.origins.detailed(), now)
         memo = previous.evaluations if previous is not None else None
-        self._set(revision, specs, compiled, expiry, now, loaded, memo)
+        paths = None
+        if previous is not None and _routes(previous.specs) == _routes(specs):
+            paths = previous._paths  # the same patterns: the same matcher
+        self._set(revision, specs, compiled, expiry, now, loaded, memo, paths)
 
     def _set(
         self,
@@ -200,7 +217,11 @@ class Snapshot:
         now: datetime,
         loaded: bool,
         memo: BoundedMemo[MemoKey, Evaluation] | None,
+        paths: PathMatcher[str] | None = None,
     ) -> None:
+        """Install the compiled policies; ``paths``, when given, is a matcher of the very
+        same routes (names, patterns, priorities of the enabled policies), taken over:
+        building one costs a trie insert per policy."""
         self.revision = revision
         self.loaded = loaded
         self.specs = specs
@@ -212,12 +233,10 @@ class Snapshot:
         #: The compiled enabled policies by name, and when a rule of each expires.
         self._compiled = compiled
         self._expiry = expiry
-        self._paths: PathMatcher[CompiledPolicy] = PathMatcher(
-            [
-                PathCandidate(s.path, s.priority, s.name, compiled[s.name])
-                for s in specs
-                if s.enabled
-            ]
+        #: The enabled policies' route patterns, each leading to the policy's name (not its
+        #: compiled policy): a change that leaves every route alone keeps the matcher.
+        self._paths: PathMatcher[str] = paths or PathMatcher(
+            [PathCandidate(s.path, s.priority, s.name, s.name) for s in specs if s.enabled]
         )
         self._by_path: BoundedMemo[str, CompiledPolicy | None] = BoundedMemo(PATH_MEMO_LIMIT)
         #: Every policy's answers (:func:`corsadmin.engine.decide.decide`), keyed by the
@@ -257,7 +276,9 @@ class Snapshot:
         and compiled again; for ``origins``, policies whose only change is some origin
         rules, the compiled rules are updated in place of a compile. The cost grows with
         the number of policies and of rules changed, not with the rules left alone
-        (except a memory copy of the lookups of a changed policy's matcher).
+        (except a memory copy of the lookups of a changed policy's matcher); the path
+        matcher is taken over when no changed policy's route (pattern, priority,
+        enabled) changed, and built again (a trie insert per policy) when one did.
         ``memo_from`` (default: this snapshot): whose memoized answers are carried over,
         and whose compiled policy of a changed policy's very spec is taken over (a
         draft's snapshot keeps its answers across reloads: ``build_trial``)."""
@@ -268,21 +289,44 @@ class Snapshot:
         moment = now.timestamp()
         expiry = {name: when for name, when in self._expiry.items() if moment < when}
         compiled = {name: self._compiled[name] for name in expiry}  # no rule of it expired
-        for name in [*policies, *origins]:
+        changed = [*policies, *origins]
+        routes_before = [_route(by_name.get(name)) for name in changed]
+        for name in changed:
             compiled.pop(name, None)
             expiry.pop(name, None)
             by_name.pop(name, None)
         by_name.update((spec.name, spec) for spec, _changes in origins.values())
         by_name.update((spec.name, spec) for spec in policies.values() if spec is not None)
         if source is not self:
-            for name in [*policies, *origins]:
+            for name in changed:
                 if name in by_name:
                     _take_over(source, by_name[name], now, compiled, expiry)
+        self._compile_missing(by_name.values(), origins, compiled, expiry, now)
+        snapshot = Snapshot.__new__(Snapshot)
+        specs = tuple(sorted(by_name.values(), key=lambda s: s.name))
+        routes_after = [_route(by_name.get(name)) for name in changed]
+        paths = self._paths if routes_after == routes_before else None  # no route changed
+        snapshot._set(
+            revision, specs, compiled, expiry, now, self.loaded, source.evaluations, paths
+        )
+        return snapshot
+
+    def _compile_missing(
+        self,
+        specs: Iterable[PolicySpec],
+        origins: Mapping[str, tuple[PolicySpec, OriginChanges]],
+        compiled: dict[str, CompiledPolicy],
+        expiry: dict[str, float],
+        now: datetime,
+    ) -> None:
+        """Fill ``compiled`` and ``expiry`` for every enabled policy of ``specs`` not in
+        them yet (changed, or a rule of it expired): by updating this snapshot's compiled
+        rules where only ``origins`` changed, else taking it over or compiling it."""
         for name, (spec, changes) in origins.items():
             current = None if name in compiled else self._current(name, now)
             if spec.enabled and current is not None and _same_but_origins(current[0].spec, spec):
                 compiled[name], expiry[name] = _updated(*current, spec, changes, now)
-        for spec in by_name.values():  # changed, or a rule of it expired
+        for spec in specs:
             if spec.enabled and spec.name not in compiled:
                 current = self._current(spec.name, now)
                 if current is not None and current[0].spec is spec:
@@ -290,10 +334,6 @@ class Snapshot:
                 else:
                     compiled[spec.name] = _compile_policy(spec, now)
                     expiry[spec.name] = _next_expiry(spec.origins.detailed(), now)
-        snapshot = Snapshot.__new__(Snapshot)
-        specs = tuple(sorted(by_name.values(), key=lambda s: s.name))
-        snapshot._set(revision, specs, compiled, expiry, now, self.loaded, source.evaluations)
-        return snapshot
 
     @classmethod
     def empty(cls) -> Snapshot:
@@ -318,7 +358,7 @@ class Snapshot:
         if path in by_path:
             return by_path[path]
         candidate = self._paths.match(path)
-        policy = candidate.value if candidate is not None else None
+        policy = self._compiled.get(candidate.value) if candidate is not None else None
         if len(path) <= MAX_MEMO_PATH:  # bounded in count and size: clients choose paths
             by_path.remember(path, policy)
         return policy
@@ -329,7 +369,10 @@ class Snapshot:
 
     def candidates(self, path: str) -> list[PathCandidate[CompiledPolicy]]:
         """Every enabled policy whose pattern matches ``path``, the winner first."""
-        return self._paths.candidates(path)
+        return [
+            PathCandidate(c.pattern, c.priority, c.name, self._compiled[c.value])
+            for c in self._paths.candidates(path)
+        ]
 
     def decide(self, request: CorsRequest) -> Decision:
         """Deprecated: the origin verdict only. Use :func:`corsadmin.evaluate` (the
