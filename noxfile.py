@@ -28,8 +28,10 @@ NEWEST: Final = {
     "flask-cors": "6.0.5",
 }
 
-#: The Werkzeug each Flask minor is tested with (the newest of the minor Flask was
-#: released against: Flask 2.3 on Werkzeug 3.x fails, and pip would pick 3.x).
+#: The Werkzeug each Flask minor is tested with: the newest patch of the Werkzeug minor
+#: released with it, what an installation of that Flask has. Pinned because Flask 2.3
+#: sets no upper bound and pip would pick Werkzeug 3.1 (tested with Flask 3.1); this
+#: way Werkzeug's floor (pyproject: werkzeug>=2.3.8) is tested too.
 WERKZEUG: Final = {"2.3": "2.3.8", "3.0": "3.0.6", "3.1": "3.1.9"}
 
 #: The combinations run per ``make matrix``, as (flask, flask-sqlalchemy, sqlalchemy,
