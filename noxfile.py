@@ -51,6 +51,11 @@ COMBINATIONS: Final = (
     ("3.1.3", "3.1.1", "2.1.9", "6.0.2"),
 )
 
+#: The floors of the other Flask extensions corsadmin uses (pyproject's lower bounds),
+#: pinned in the first combination, the one of every floor; the others install the
+#: newest, as make test does.
+OTHER_FLOORS: Final = {"flask-migrate": "4.0.0", "alembic": "1.13.0", "flask-wtf": "1.2.0"}
+
 #: The fast subset: extension init and the request hook (test_extension), the
 #: headers Flask-CORS writes and its options read back (test_import_flask_cors),
 #: store writes and the usage upsert (test_store, test_usage, test_signals),
@@ -95,15 +100,18 @@ def session_name(combination: tuple[str, str, str, str]) -> str:
 
 
 def pins(combination: tuple[str, str, str, str]) -> list[str]:
-    """The pip requirements that pin ``combination`` (and the Werkzeug its Flask needs)."""
+    """The pip requirements that pin ``combination``, the Werkzeug of its Flask, and in the
+    first combination :data:`OTHER_FLOORS`."""
     flask, flask_sqlalchemy, sqlalchemy, flask_cors = combination
     werkzeug = WERKZEUG[".".join(flask.split(".")[:2])]
+    floors = OTHER_FLOORS.items() if combination == COMBINATIONS[0] else ()
     return [
         f"flask=={flask}",
         f"werkzeug=={werkzeug}",
         f"flask-sqlalchemy=={flask_sqlalchemy}",
         f"sqlalchemy=={sqlalchemy}",
         f"flask-cors=={flask_cors}",
+        *(f"{name}=={version}" for name, version in floors),
     ]
 
 

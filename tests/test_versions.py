@@ -5,7 +5,8 @@ installed): :data:`COMBINATIONS` (a session each, ``make matrix``), ``WERKZEUG``
 Werkzeug each Flask minor runs on) and ``NEWEST`` (what ``make test`` runs the full
 suite on). Each lower bound must be the oldest version tested, each upper bound must
 admit the newest tested and nothing past its minor, and the combinations must cover
-every pair of versions, as the noxfile says.
+every pair of versions, as the noxfile says. The floors of Flask-Migrate, Alembic and
+Flask-WTF (``OTHER_FLOORS``, pinned in the first combination) are pyproject's too.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ ROOT: Final = Path(__file__).resolve().parent.parent
 FACTORS: Final = ("flask", "flask-sqlalchemy", "sqlalchemy", "flask-cors")
 #: Every dependency whose range the matrix decides (Werkzeug follows Flask).
 MATRIX_PACKAGES: Final = (*FACTORS, "werkzeug")
+#: The other Flask extensions: their floors are pinned in the first combination
+#: (noxfile's OTHER_FLOORS), their newest everywhere else.
+OTHER_EXTENSIONS: Final = ("flask-migrate", "alembic", "flask-wtf")
 
 
 def noxfile_data() -> dict[str, Any]:
@@ -123,3 +127,11 @@ def test_every_tested_flask_minor_names_its_werkzeug_and_nothing_else() -> None:
     newest = Version(data["NEWEST"]["flask"])
     werkzeug = data["WERKZEUG"][f"{newest.major}.{newest.minor}"]
     assert werkzeug == data["NEWEST"]["werkzeug"]
+
+
+@pytest.mark.parametrize("name", OTHER_EXTENSIONS)
+def test_the_other_extensions_lower_bounds_are_the_floors_the_matrix_pins(name: str) -> None:
+    floors = noxfile_data()["OTHER_FLOORS"]
+    assert set(floors) == set(OTHER_EXTENSIONS)
+    lower = [Version(s.version) for s in declared()[name].specifier if s.operator == ">="]
+    assert lower == [Version(floors[name])]
