@@ -116,7 +116,8 @@ def pins(combination: tuple[str, str, str, str]) -> list[str]:
 
 
 def register(combination: tuple[str, str, str, str]) -> None:
-    """One nox session for ``combination``: install it, check it, run the fast subset."""
+    """One nox session for ``combination``: install it, check it, run the fast subset
+    (or the test files given after ``--``: ``nox -s NAME -- tests/test_paths.py``)."""
 
     @nox.session(name=session_name(combination))
     def run(session: nox.Session) -> None:
@@ -127,7 +128,7 @@ def register(combination: tuple[str, str, str, str]) -> None:
             "-m",
             "pytest",
             *PYTEST_ARGS,
-            *FAST_TESTS,
+            *(session.posargs or FAST_TESTS),
             env={"CORSADMIN_TEST_BACKENDS": "sqlite"},
         )
 
