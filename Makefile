@@ -3,7 +3,7 @@
 #   make run    create .venv if needed, install the app, serve it (HOST, PORT); prints
 #               the admin URL and the command that creates the first operator
 #   make test   install everything the tests need (venv + Debian chromium and
-#               postgresql when missing), then ruff, mypy, import-linter, the docs
+#               postgresql and mariadb-server when missing), then ruff, mypy, import-linter, the docs
 #               build (make docs) and pytest (PYTEST_ARGS)
 #   make lint   ruff + mypy + import-linter (the layers contract) only
 #   make matrix the version matrix (noxfile.py): every combination of Flask,
@@ -62,7 +62,7 @@ $(APP_STAMP): pyproject.toml | $(VENV_PY)
 	if [ -f $(DEV_STAMP) ] && [ $(DEV_STAMP) -nt pyproject.toml ]; then \
 	  echo "corsadmin already installed in $(VENV) (dev install)"; \
 	else \
-	  $(VENV_PY) -m pip install --quiet -e '.[postgres]'; \
+	  $(VENV_PY) -m pip install --quiet -e '.[postgres,mysql]'; \
 	fi
 	touch $@
 
@@ -73,14 +73,17 @@ $(DEV_STAMP): pyproject.toml | $(VENV_PY)
 
 # --- system packages (Debian) --------------------------------------------
 
-# Chromium for the browser tests, a PostgreSQL server for the database tests and
-# curl for the API's example script (examples/preview-origin.sh), from Debian's
-# packages, installed only when missing.
+# Chromium for the browser tests, PostgreSQL and MariaDB servers for the database tests,
+# curl for the API's example script (examples/preview-origin.sh) and iproute2 (ip)
+# for the multi-host tests' network namespaces, from Debian's packages, installed
+# only when missing.
 system-deps:
 	pkgs=""; \
 	if [ ! -x /usr/bin/chromium ]; then pkgs="$$pkgs chromium"; fi; \
 	if ! command -v curl >/dev/null; then pkgs="$$pkgs curl"; fi; \
+	if [ ! -x /usr/sbin/ip ]; then pkgs="$$pkgs iproute2"; fi; \
 	if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then pkgs="$$pkgs postgresql"; fi; \
+	if [ ! -x /usr/sbin/mariadbd ] || ! command -v mariadb-install-db >/dev/null; then pkgs="$$pkgs mariadb-server"; fi; \
 	if [ -n "$$pkgs" ]; then \
 	  if [ "$$(id -u)" -ne 0 ] && [ -z "$(SUDO)" ]; then \
 	    echo "error: need root or sudo to install:$$pkgs" >&2; exit 1; \
@@ -92,7 +95,9 @@ system-deps:
 	test -x /usr/bin/chromium || { echo "error: /usr/bin/chromium still missing" >&2; exit 1; }; \
 	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null \
 	  || { echo "error: no initdb under /usr/lib/postgresql/*/bin" >&2; exit 1; }; \
-	command -v curl >/dev/null || { echo "error: curl still missing" >&2; exit 1; }
+	command -v curl >/dev/null || { echo "error: curl still missing" >&2; exit 1; }; \
+	test -x /usr/sbin/mariadbd || { echo "error: /usr/sbin/mariadbd still missing" >&2; exit 1; }; \
+	test -x /usr/sbin/ip || { echo "error: /usr/sbin/ip (iproute2) still missing" >&2; exit 1; }
 
 # --- targets ---------------------------------------------------------------
 

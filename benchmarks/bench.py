@@ -78,10 +78,11 @@ TARGET_PROPAGATION_SECONDS = 1.0
 # The policies ------------------------------------------------------------------------
 
 
-def large_policies() -> list[dict[str, Any]]:
-    """1,000 route patterns, 10 origin rules each: exact, `*.` wildcards, some `re:`."""
+def large_policies(patterns: int = PATTERNS) -> list[dict[str, Any]]:
+    """1,000 route patterns (or ``patterns``), 10 origin rules each: exact, `*.` wildcards,
+    some `re:`."""
     policies = []
-    for i in range(PATTERNS):
+    for i in range(patterns):
         origins: list[str] = [f"https://app{j}.partner{i}.example" for j in range(7)]
         origins += [f"https://*.tenant{i}-{k}.example" for k in range(2)]
         if i % 10 == 0:

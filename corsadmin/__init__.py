@@ -24,6 +24,7 @@ from .errors import (
     StaleDraft,
     StaleVersion,
     TokenNotFound,
+    UnsupportedDatabase,
     ValidationError,
 )
 from .extension import CorsAdmin
@@ -58,6 +59,7 @@ __all__ = [
     "Token",
     "TokenNotFound",
     "TokenStore",
+    "UnsupportedDatabase",
     "ValidationError",
     "__version__",
     "evaluate",

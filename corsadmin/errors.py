@@ -137,3 +137,7 @@ class TokenNotFound(CorsAdminError, NotFound):
 
     def __str__(self) -> str:
         return f"no API token named {self.token!r}"
+
+
+class UnsupportedDatabase(CorsAdminError):
+    """corsadmin's tables cannot live in this database (raised before any is created)."""

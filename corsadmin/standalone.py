@@ -54,13 +54,20 @@ def _instance_path() -> str:
 
 
 def database_url(instance_path: str) -> str:
-    """``DATABASE_URL``, with PostgreSQL URLs pointed at psycopg 3; SQLite by default."""
+    """``DATABASE_URL``, with PostgreSQL URLs pointed at psycopg 3 and MariaDB/MySQL ones
+    at PyMySQL (in full UTF-8); SQLite by default."""
     url = os.environ.get("DATABASE_URL", "").strip()
     if not url:
         return "sqlite:///" + os.path.join(instance_path, "corsadmin.sqlite")
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
+    for prefix in ("mysql://", "mariadb://"):
+        if url.startswith(prefix):
+            url = prefix[:-3] + "+pymysql://" + url[len(prefix) :]
+            break
+    if url.startswith(("mysql+", "mariadb+")) and "charset=" not in url:
+        url += ("&" if "?" in url else "?") + "charset=utf8mb4"
     return url
 
 

@@ -28,7 +28,7 @@ from .engine.snapshot import Snapshot
 from .runtime.alerts import AlertRunner
 from .runtime.fleet import FleetReporter, FleetView, read_fleet
 from .runtime.metrics import MetricsRecorder
-from .runtime.notify import RevisionListener
+from .runtime.notify import RevisionListener, bound_refresh_connections
 from .runtime.notify import supported as notify_supported
 from .runtime.refresh import SnapshotHolder
 from .runtime.trial import TrialRecorder
@@ -83,13 +83,15 @@ class CorsAdminState:
             enabled=self.config.fleet_report,
         )
 
-    def tick(self) -> None:
+    def tick(self) -> bool:
         """The refresh thread's periodic step: write the usage counts, report to the fleet
         view, then (in the refresh thread only, never on a request) scan and deliver
         alerts, at most once per ``CORSADMIN_ALERT_INTERVAL``. Each step's failure is its
         own: the fleet and alert steps never raise (they log once); a usage failure is
-        raised after them (the holder logs it once)."""
+        raised after them (the holder logs it once). Returns whether the usage counts
+        were due (a tick with nothing due says nothing of the database)."""
         failure: Exception | None = None
+        before = self.last_usage_flush
         try:
             self.flush_usage()
         except Exception as error:
@@ -99,6 +101,7 @@ class CorsAdminState:
             self.alerts.tick(self.engine)  # never raises (logged once)
         if failure is not None:
             raise failure
+        return self.last_usage_flush != before
 
     def stopped(self) -> None:
         """After the refresh thread stopped (a clean shutdown): leave the fleet view."""
@@ -139,6 +142,7 @@ class CorsAdminState:
         if not self.config.listen:
             return None
         engine = self.engine()
+        bound_refresh_connections(engine, self.holder.in_refresh_thread)
         return RevisionListener(engine) if notify_supported(engine) else None
 
     def engine(self) -> sa.Engine:
@@ -152,7 +156,10 @@ class CorsAdminState:
         )
 
     def read_revision(self) -> int:
-        with self.engine().connect() as connection:
+        engine = self.engine()
+        # The refresh thread's connections never hang on a network that stopped answering.
+        bound_refresh_connections(engine, self.holder.in_refresh_thread)
+        with engine.connect() as connection:
             return read_revision(connection)
 
     def store(self, actor: str) -> PolicyStore:

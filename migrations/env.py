@@ -14,6 +14,7 @@ from logging.config import fileConfig
 
 from alembic import context
 
+from corsadmin.db.dialects import check_supported
 from corsadmin.db.models import Base
 from corsadmin.db.schema import VERSION_TABLE
 from corsadmin.state import state
@@ -48,11 +49,13 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
+        check_supported(connection.dialect)
         _configure(connection=connection)
         with context.begin_transaction():
             context.run_migrations()
         return
     with _engine().connect() as connection:
+        check_supported(connection.dialect)
         _configure(connection=connection)
         with context.begin_transaction():
             context.run_migrations()

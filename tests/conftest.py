@@ -1,18 +1,18 @@
-"""Fixtures: a minimal host application on SQLite and on a real PostgreSQL server.
+"""Fixtures: a minimal host application on SQLite and on real PostgreSQL and MariaDB servers.
 
 Tests that take ``app`` (or ``host``, ``cors``, ``db``, ``client``, ``runner``,
-``store``) run twice: once on a fresh SQLite file and once on a fresh PostgreSQL
-database, both created through corsadmin's own migrations. The app is the host in
+``store``) run once per backend (``tests/support/backends.py``): on a fresh SQLite
+file, a fresh PostgreSQL database and a fresh MariaDB database, each created through
+corsadmin's own migrations. The app is the host in
 ``tests/support/host.py``, with its own ``SQLAlchemy`` and ``CorsAdmin``; helpers
 live in ``tests/support/``.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from flask import Flask
@@ -21,27 +21,36 @@ from flask_sqlalchemy import SQLAlchemy
 from playwright.sync_api import Browser, sync_playwright
 
 from corsadmin import CorsAdmin, PolicyStore
+from tests.support.backends import BACKENDS, fresh_database
 from tests.support.browser import launch_chromium
 from tests.support.host import Host, close_host, make_host
-from tests.support.postgres import (
-    PostgresServer,
-    create_database,
-    drop_database,
-    start_postgres,
-)
+from tests.support.mariadb import MariaDBServer, start_mariadb
+from tests.support.postgres import PostgresServer, start_postgres
 
-_counter = itertools.count()
+Server = TypeVar("Server", PostgresServer, MariaDBServer)
+
+
+def _served(start: Callable[[Path], Server], directory: Path) -> Iterator[Server]:
+    """A server started in ``directory`` for the whole run, stopped after it."""
+    server = start(directory)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     """A real PostgreSQL server for the whole run (started here unless
     CORSADMIN_TEST_POSTGRES_URL names one)."""
-    server = start_postgres(tmp_path_factory.mktemp("postgres"))
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _served(start_postgres, tmp_path_factory.mktemp("postgres"))
+
+
+@pytest.fixture(scope="session")
+def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBServer]:
+    """A real MariaDB server for the whole run (started here unless
+    CORSADMIN_TEST_MARIADB_URL names one)."""
+    yield from _served(start_mariadb, tmp_path_factory.mktemp("mariadb"))
 
 
 @pytest.fixture(scope="session")
@@ -55,19 +64,12 @@ def browser() -> Iterator[Browser]:
             chromium.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database: a SQLite file, or a fresh database on the PostgreSQL server."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'corsadmin.sqlite'}"
-        return
-    server: PostgresServer = request.getfixturevalue("postgres")
-    name = f"t{next(_counter)}_{abs(hash(request.node.nodeid)) % 10**8}"
-    url = create_database(server, name)
-    try:
+    """An empty database: a SQLite file, or a fresh database on the PostgreSQL or
+    MariaDB server."""
+    with fresh_database(request.param, tmp_path, request) as url:
         yield url
-    finally:
-        drop_database(server, name)
 
 
 @pytest.fixture

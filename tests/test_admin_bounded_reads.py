@@ -93,6 +93,9 @@ def corpus(size: int = 3000) -> list[str]:
         "re:^https://a\\.example$",
         "https://*.a.example",
         "https://a.example:*",
+        "https://a.example\n",  # an end-of-line anchor must not let a line break through
+        "https://A.example",  # case-sensitive on every backend
+        "https://a.exampl\u00e9",
     }
     while len(texts) < size:
         texts.add("".join(chance.choice(PIECES) for _ in range(chance.randint(1, 6))))
@@ -122,8 +125,11 @@ def test_the_sql_test_is_the_python_test(app: Flask) -> None:
     with app.app_context():
         engine = CorsAdmin.state(app).db.engine
     table = sa.table("t", sa.column("origin", sa.String))
+    mysql = engine.dialect.name == "mysql"
+    # MariaDB: the binary collation corsadmin's tables have (the database's is not).
+    options = " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" if mysql else ""
     with engine.begin() as connection:
-        connection.execute(sa.text("CREATE TEMPORARY TABLE t (origin VARCHAR(2100))"))
+        connection.execute(sa.text(f"CREATE TEMPORARY TABLE t (origin VARCHAR(2100)){options}"))
         connection.execute(sa.insert(table), [{"origin": t} for t in texts])
         plain = set(
             connection.scalars(
@@ -132,16 +138,14 @@ def test_the_sql_test_is_the_python_test(app: Flask) -> None:
                 )
             )
         )
-        portable = set(
-            connection.scalars(
-                sa.select(table.c.origin).where(
-                    review_reads.portable_plain_https_rule(table.c.origin)
-                )
-            )
+        # MariaDB's TRIM takes no set of characters: its test is the REGEXP one.
+        other_rule = (
+            review_reads.mysql_plain_https_rule if mysql else review_reads.portable_plain_https_rule
         )
+        other = set(connection.scalars(sa.select(table.c.origin).where(other_rule(table.c.origin))))
     expected = {t for t in texts if is_plain_https_rule(t)}
     assert plain == expected
-    assert portable == expected
+    assert other == expected
 
 
 def fill(app: Flask, store: PolicyStore, rules: int) -> None:

@@ -24,9 +24,10 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 from werkzeug.wrappers import Request, Response
 
+from tests.support.backends import BACKENDS, fresh_database
 from tests.support.cli import run_cli
 from tests.support.servers import log_tail, serve_wsgi_in_thread
-from tests.support.standalone import fresh_database, run_standalone
+from tests.support.standalone import run_standalone
 
 pytestmark = pytest.mark.browser
 
@@ -139,7 +140,7 @@ class Admin:
         return log_tail(self.log_path)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Admin]:

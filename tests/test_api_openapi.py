@@ -17,8 +17,8 @@ from schemathesis import checks as sc
 from corsadmin.api.openapi import openapi_document
 from corsadmin.api.problems import PROBLEM_TYPES
 from tests.support.api import PARTNER, PREFIX, new_token, seed, seed_draft
+from tests.support.backends import BACKENDS, fresh_database
 from tests.support.host import close_host, make_host
-from tests.support.postgres import PostgresServer, create_database, drop_database
 
 #: Endpoints of the blueprint that are no operation: the problems of unknown paths and
 #: methods (every path under the API that no operation has).
@@ -82,29 +82,22 @@ def test_every_problem_type_is_described(app: Flask) -> None:
 # --- schemathesis -------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def fuzzed(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Flask, str]]:
     """One host app per backend for every operation (a fresh one per operation would
     cost more than the requests), holding a policy and a draft so that the operations
     on them find something, and a write token's secret."""
-    server: PostgresServer | None = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'corsadmin.sqlite'}"
-    else:
-        server = request.getfixturevalue("postgres")
-        url = create_database(server, "schemathesis")
-    host = make_host(url)
-    try:
-        seed(host.app, PARTNER)
-        draft = {"corsadmin": 1, "policies": [{**PARTNER, "origins": ["https://b.example"]}]}
-        seed_draft(host.app, draft)
-        yield host.app, new_token(host.app, "schemathesis", "write")
-    finally:
-        close_host(host)
-        if server is not None:
-            drop_database(server, "schemathesis")
+    with fresh_database(request.param, tmp_path_factory.mktemp("fuzz"), request) as url:
+        host = make_host(url)
+        try:
+            seed(host.app, PARTNER)
+            draft = {"corsadmin": 1, "policies": [{**PARTNER, "origins": ["https://b.example"]}]}
+            seed_draft(host.app, draft)
+            yield host.app, new_token(host.app, "schemathesis", "write")
+        finally:
+            close_host(host)
 
 
 #: The description as the default admin prefix serves it (test above: equal).

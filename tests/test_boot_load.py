@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from corsadmin import CorsAdmin, PolicyStore
 from corsadmin.db.models import Base, ensure_state_row
 from corsadmin.state import state
+from tests.support.backends import SERVER_BACKENDS, fresh_database
 from tests.support.servers import (
     LOOPBACK,
     free_port,
@@ -72,18 +73,16 @@ def test_init_app_loads_the_snapshot_before_any_request(sqlite_url: str) -> None
     assert holder.loads == 1  # the request loaded nothing
 
 
-def test_init_app_on_postgresql_loads_too(postgres: Any) -> None:
-    from tests.support.postgres import create_database, drop_database
-
-    url = create_database(postgres, "boot_load")
-    try:
+@pytest.mark.parametrize("kind", SERVER_BACKENDS)
+def test_init_app_on_a_database_server_loads_too(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    with fresh_database(kind, tmp_path, request) as url:
         prepared_database(url)
         app = host_app(url)
         assert state(app).holder.snapshot.loaded
         with app.app_context():
             state(app).db.engine.dispose()
-    finally:
-        drop_database(postgres, "boot_load")
 
 
 def test_a_database_without_corsadmin_tables_still_lets_init_app_succeed(

@@ -36,9 +36,10 @@ import pytest
 from playwright.sync_api import Browser, Page
 from werkzeug.wrappers import Request, Response
 
+from tests.support.backends import BACKENDS, fresh_database
 from tests.support.cli import run_cli
 from tests.support.servers import log_tail, serve_wsgi_in_thread
-from tests.support.standalone import fresh_database, run_standalone
+from tests.support.standalone import run_standalone
 
 pytestmark = pytest.mark.browser
 
@@ -203,7 +204,7 @@ class Api:
         return log_tail(self.log_path)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def api(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page
 
+from tests.support.backends import BACKENDS, fresh_database
 from tests.support.browser import document, fetch, page_app
 from tests.support.cli import REPO_ROOT, run_cli
 from tests.support.servers import (
@@ -36,7 +37,6 @@ from tests.support.servers import (
     serve_process,
     serve_wsgi_in_thread,
 )
-from tests.support.standalone import fresh_database
 
 pytestmark = pytest.mark.browser
 
@@ -68,7 +68,7 @@ def gunicorn(port: int) -> list[str]:
     return gunicorn_command(WORKERS, port, "manage:create_app()")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def deployment(
     request: pytest.FixtureRequest, tmp_path: Path, browser: Browser
 ) -> Iterator[Deployment]:

@@ -24,10 +24,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page
 
+from tests.support.backends import BACKENDS, fresh_database
 from tests.support.browser import document, fetch, page_app
 from tests.support.cli import REPO_ROOT, run_cli
 from tests.support.servers import serve_wsgi_in_thread
-from tests.support.standalone import fresh_database, run_standalone
+from tests.support.standalone import run_standalone
 
 pytestmark = pytest.mark.browser
 
@@ -37,7 +38,7 @@ PROPAGATION_LIMIT = 2.0  # seconds: the promise
 REPORT_LIMIT = 15.0  # seconds for the draft to reach the worker and its counts the table
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def setup(
     request: pytest.FixtureRequest, tmp_path: Path, browser: Browser
 ) -> Iterator[tuple[dict[str, str], str, str, Page]]:

@@ -35,6 +35,8 @@ from tests.support.host import close_app, host_of, make_app
 BUSY_TIMEOUT_SECONDS = 0.2
 
 Holder = Callable[[], AbstractContextManager[None]]
+LOCK_REVISION = "SELECT revision FROM corsadmin_state WHERE id = 1 FOR UPDATE"
+LOCK_OPERATORS = "SELECT id FROM corsadmin_operator FOR UPDATE"
 
 
 @pytest.fixture
@@ -42,6 +44,8 @@ def busy_app(database_url: str) -> Iterator[Flask]:
     """The host app with a short wait for another writer's lock."""
     if database_url.startswith("sqlite"):
         connect_args: dict[str, Any] = {"timeout": BUSY_TIMEOUT_SECONDS}
+    elif database_url.startswith("mysql"):  # whole seconds only
+        connect_args = {"init_command": "SET SESSION innodb_lock_wait_timeout = 1"}
     else:
         connect_args = {"options": f"-c lock_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}"}
     app = make_app(database_url, SQLALCHEMY_ENGINE_OPTIONS={"connect_args": connect_args})
@@ -65,10 +69,21 @@ def write_lock(database_url: str) -> Holder:
             finally:
                 other.close()
             return
+        if url.get_backend_name() == "mysql":
+            other_engine = sa.create_engine(url)
+            try:
+                with other_engine.begin() as connection:
+                    connection.execute(sa.text(LOCK_REVISION))
+                    connection.execute(sa.text(LOCK_OPERATORS))
+                    yield
+                    connection.rollback()
+            finally:
+                other_engine.dispose()
+            return
         dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
         with psycopg.connect(dsn) as pg:
-            pg.execute("SELECT revision FROM corsadmin_state WHERE id = 1 FOR UPDATE")
-            pg.execute("SELECT id FROM corsadmin_operator FOR UPDATE")
+            pg.execute(LOCK_REVISION)
+            pg.execute(LOCK_OPERATORS)
             yield
             pg.rollback()
 

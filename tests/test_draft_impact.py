@@ -62,6 +62,9 @@ def engine(db: SQLAlchemy, store: PolicyStore) -> sa.Engine:
 def active(store: PolicyStore) -> Draft:
     draft = read_draft(store.session)
     assert draft is not None
+    # End the read, as a request does: under MariaDB's REPEATABLE READ the session would
+    # go on reading this moment's snapshot, not the traffic rows written after it.
+    store.session.rollback()
     return draft
 
 

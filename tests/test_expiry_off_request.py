@@ -49,7 +49,8 @@ def recompiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_no_request_applies_an_expiry_and_the_rule_stops_at_its_instant(
     recompiles: list[str],
 ) -> None:
-    expires = datetime.now(UTC) + timedelta(seconds=1.5)
+    # Far enough ahead that the poller thread prepares both even on a loaded machine.
+    expires = datetime.now(UTC) + timedelta(seconds=3)
     later = expires + timedelta(milliseconds=30)  # two expiries a moment apart
     first = snapshot_expiring(expires, later)
     holder = SnapshotHolder(

@@ -195,7 +195,7 @@ def test_the_refresh_thread_reports_at_once_after_a_new_revision(
     assert first.revision == holder.snapshot.revision
     assert first.checked_at is not None
     assert first.interval == holder.interval
-    assert first.listening is (None if database_url.startswith("sqlite") else True)
+    assert first.listening is (True if database_url.startswith("postgresql") else None)
     with app.app_context():
         changes = cors.store("tester", app)
         changes.create_policy(POLICY)

@@ -1,6 +1,6 @@
-"""The test harness itself works with real parts: PostgreSQL, Chromium, servers.
+"""The test harness itself works with real parts: PostgreSQL, MariaDB, Chromium, servers.
 
-The ``postgres`` and ``browser`` fixtures come from conftest.py.
+The ``postgres``, ``mariadb`` and ``browser`` fixtures come from conftest.py.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from playwright.sync_api import Browser
 from sqlalchemy import create_engine, text
 from werkzeug.wrappers import Request, Response
 
+from tests.support.mariadb import MariaDBServer
+from tests.support.mariadb import create_database as mariadb_database
+from tests.support.mariadb import drop_database as drop_mariadb_database
 from tests.support.postgres import (
     PostgresServer,
     create_database,
@@ -77,6 +80,45 @@ def test_create_database_gives_a_usable_second_database(postgres: PostgresServer
         with admin.connect() as conn:
             left = conn.execute(
                 text("select count(*) from pg_database where datname = 'harness_extra'")
+            ).scalar_one()
+            assert left == 0
+    finally:
+        admin.dispose()
+
+
+# --- MariaDB ------------------------------------------------------------------
+
+
+def test_mariadb_answers_on_loopback_with_the_usual_defaults(mariadb: MariaDBServer) -> None:
+    assert mariadb.url.startswith("mysql+pymysql://")
+    url = mariadb_database(mariadb, "harness_maria")
+    try:
+        engine = create_engine(url)
+        try:
+            with engine.begin() as conn:
+                assert "MariaDB" in conn.execute(text("select version()")).scalar_one()
+                if not mariadb.external:
+                    bind = conn.execute(text("select @@bind_address")).scalar_one()
+                    assert bind == "127.0.0.1"
+                # The database is case-insensitive, as most are (corsadmin's tables are not).
+                assert conn.execute(text("select @@collation_database")).scalar_one() == (
+                    "utf8mb4_general_ci"
+                )
+                conn.execute(text("create table t (name varchar(10) unique)"))
+                conn.execute(text("insert into t values ('Api')"))
+                assert conn.execute(text("select count(*) from t where name = 'API'")).scalar() == 1
+        finally:
+            engine.dispose()
+    finally:
+        drop_mariadb_database(mariadb, "harness_maria")
+    admin = create_engine(mariadb.url)
+    try:
+        with admin.connect() as conn:
+            left = conn.execute(
+                text(
+                    "select count(*) from information_schema.schemata "
+                    "where schema_name = 'harness_maria'"
+                )
             ).scalar_one()
             assert left == 0
     finally:

@@ -1,8 +1,9 @@
-"""Under load, while the policy changes: the standalone app under gunicorn on PostgreSQL.
+"""Under load, while the policy changes: the standalone app under gunicorn on PostgreSQL
+and on MariaDB.
 
 The performance issue promises two things, tested here against a real server
 (``gunicorn -w 3 manage:create_app()``, refresh interval 0.2 s) on a fresh
-PostgreSQL database:
+PostgreSQL database (changes announced by NOTIFY) and a fresh MariaDB one (polled):
 
 - under a bounded load on loopback (allowed, refused and preflight requests
   and requests without ``Origin``) while the policy alternates between two
@@ -28,7 +29,6 @@ import os
 import random
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,8 +40,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from corsadmin.db.store import PolicyStore
+from tests.support.backends import SERVER_BACKENDS, fresh_database
 from tests.support.cli import run_cli
-from tests.support.postgres import PostgresServer, create_database, drop_database
 from tests.support.servers import (
     LOOPBACK,
     free_port,
@@ -343,47 +343,46 @@ def discover_workers(port: int, timeout: float = 20.0) -> set[int]:
     return pids
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=SERVER_BACKENDS)
 def deployment(
-    postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
-    """``gunicorn -w 3 manage:create_app()`` on a fresh PostgreSQL database holding A."""
+    """``gunicorn -w 3 manage:create_app()`` on a fresh PostgreSQL (changes announced
+    by NOTIFY) or MariaDB (polled) database holding A."""
     tmp = tmp_path_factory.mktemp("load")
-    name = f"load_{uuid.uuid4().hex[:12]}"
-    url = create_database(postgres, name)
     engine: sa.Engine | None = None
-    try:
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "CORSADMIN_REFRESH_INTERVAL": str(REFRESH_INTERVAL),
-            "PYTHONUNBUFFERED": "1",
-        }
-        path_a = tmp / "a.json"
-        path_a.write_text(json.dumps(document("A"), indent=2))
-        run_cli(env, "db-upgrade")
-        imported = run_cli(env, "import", str(path_a), "--replace")
-        assert "1 created" in imported.stdout, imported.stdout
+    with fresh_database(request.param, tmp, request) as url:
+        try:
+            env = {
+                **os.environ,
+                "DATABASE_URL": url,
+                "CORSADMIN_REFRESH_INTERVAL": str(REFRESH_INTERVAL),
+                "PYTHONUNBUFFERED": "1",
+            }
+            path_a = tmp / "a.json"
+            path_a.write_text(json.dumps(document("A"), indent=2))
+            run_cli(env, "db-upgrade")
+            imported = run_cli(env, "import", str(path_a), "--replace")
+            assert "1 created" in imported.stdout, imported.stdout
 
-        port = free_port()
-        log_path = tmp / "gunicorn.log"
-        cmd = gunicorn_command(WORKERS, port, "manage:create_app()")
-        with serve_process(
-            cmd, port=port, env=env, cwd=REPO_ROOT, ready_path="/", log_path=log_path
-        ) as proc:
-            pids = discover_workers(port)
-            assert len(pids) == WORKERS, (
-                f"only {len(pids)} worker(s) answered: {pids}\n{log_tail(log_path)}"
-            )
-            assert proc.pid not in pids  # the answers come from the forked workers
-            engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-            yield Deployment(
-                port=port, database_url=url, log_path=log_path, engine=engine, pids=pids
-            )
-    finally:
-        if engine is not None:
-            engine.dispose()
-        drop_database(postgres, name)
+            port = free_port()
+            log_path = tmp / "gunicorn.log"
+            cmd = gunicorn_command(WORKERS, port, "manage:create_app()")
+            with serve_process(
+                cmd, port=port, env=env, cwd=REPO_ROOT, ready_path="/", log_path=log_path
+            ) as proc:
+                pids = discover_workers(port)
+                assert len(pids) == WORKERS, (
+                    f"only {len(pids)} worker(s) answered: {pids}\n{log_tail(log_path)}"
+                )
+                assert proc.pid not in pids  # the answers come from the forked workers
+                engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+                yield Deployment(
+                    port=port, database_url=url, log_path=log_path, engine=engine, pids=pids
+                )
+        finally:
+            if engine is not None:
+                engine.dispose()
 
 
 # --- load while the policy changes -------------------------------------------------------

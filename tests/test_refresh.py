@@ -268,6 +268,33 @@ def test_an_older_snapshot_never_replaces_a_newer_one() -> None:
     assert holder.snapshot is new
 
 
+def test_a_usage_failure_is_logged_once_until_a_due_write_succeeds(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Ticks with nothing due (False) between failing ones do not make each failure
+    log again; a due tick that succeeds does."""
+    outcomes = iter([OSError, False, False, OSError, False, OSError, True, OSError])
+
+    def job() -> bool:
+        outcome = next(outcomes)
+        if outcome is OSError:
+            raise OSError("database unreachable")
+        return bool(outcome)
+
+    holder = SnapshotHolder(
+        load=lambda: Snapshot(1, ()),
+        read_revision=lambda: 1,
+        interval=10,
+        background=False,
+        on_tick=job,
+    )
+    with caplog.at_level(logging.WARNING, logger="corsadmin"):
+        for _ in range(8):
+            holder.tick()
+    logged = [r for r in caplog.records if "could not write usage counts" in r.getMessage()]
+    assert len(logged) == 2  # the first failure, and the first after the success
+
+
 def test_the_holder_restarts_its_thread_in_a_forked_worker() -> None:
     """A gunicorn worker forked after the first request must poll on its own."""
     holder = SnapshotHolder(
@@ -292,6 +319,20 @@ def test_the_holder_restarts_its_thread_in_a_forked_worker() -> None:
     assert answer == b"1"
 
 
+def listeners(app: Flask) -> int:
+    """Connections of the app's database whose last statement was the LISTEN."""
+    with app.app_context():
+        session = host_of(app).db.session
+        found = session.scalar(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE query LIKE 'LISTEN corsadmin_revision%' AND pid <> pg_backend_pid()"
+            )
+        )
+        session.rollback()
+    return int(found or 0)
+
+
 def test_postgresql_notifies_every_worker_at_once(
     postgres: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -308,7 +349,7 @@ def test_postgresql_notifies_every_worker_at_once(
         with other.app_context():
             cors.store("worker-2", other).create_policy(POLICY)
         assert allowed(client, "https://first.example")  # first load; starts the thread
-        time.sleep(0.3)  # the thread is listening
+        wait_until(lambda: listeners(other) > 0, 10.0)  # the thread is listening
         with other.app_context():
             cors.store("worker-2", other).add_origin("api", ORIGIN)
         took = wait_until(lambda: allowed(client), 2.0)

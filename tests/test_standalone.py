@@ -149,11 +149,24 @@ def test_the_instance_secret_key_is_made_once_private_and_kept(tmp_path: Path) -
         ("", "sqlite:///{instance}/corsadmin.sqlite"),
         ("postgres://u@db/x", "postgresql+psycopg://u@db/x"),
         (" postgresql://u@db/x ", "postgresql+psycopg://u@db/x"),
-        ("mysql://u@db/x", "mysql://u@db/x"),
+        ("mysql://u@db/x", "mysql+pymysql://u@db/x?charset=utf8mb4"),
+        ("mariadb://u:p@db:3307/x", "mariadb+pymysql://u:p@db:3307/x?charset=utf8mb4"),
+        ("mariadb://u@db/x?ssl=1", "mariadb+pymysql://u@db/x?ssl=1&charset=utf8mb4"),
+        ("mysql+pymysql://u@db/x?charset=utf8mb4", "mysql+pymysql://u@db/x?charset=utf8mb4"),
+        ("oracle://u@db/x", "oracle://u@db/x"),
     ],
-    ids=["unset", "postgres", "postgresql-spaced", "other"],
+    ids=[
+        "unset",
+        "postgres",
+        "postgresql-spaced",
+        "mysql",
+        "mariadb",
+        "mariadb-with-query",
+        "mysql-with-driver",
+        "other",
+    ],
 )
-def test_database_url_defaults_to_sqlite_and_points_postgresql_at_psycopg(
+def test_database_url_defaults_to_sqlite_and_points_servers_at_their_drivers(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: str, url: str
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", env)

@@ -24,7 +24,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ..engine.alerts import (
     KINDS,
@@ -41,6 +40,7 @@ from ..engine.alerts import (
 from ..engine.fleet import DEFAULT_HEARTBEAT, expires_after, worker_status
 from ..engine.review import PolicyFacts, review_status
 from ..limits import MAX_ALERT_ERROR_LENGTH
+from .dialects import insert_if_new, limited, upsert
 from .fleet import live_workers
 from .models import AlertRow, OriginRuleRow, Policy, RefusalHourRow, State
 
@@ -196,15 +196,10 @@ def lagging_workers(
 # --- the outbox ----------------------------------------------------------------------------------
 
 
-def _insert(connection: sa.Connection, table: sa.Table) -> Any:
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    return insert(table)
-
-
 def enqueue(connection: sa.Connection, events: Iterable[AlertEvent], now: datetime) -> int:
     """Queue the events whose key is not queued yet; returns how many were new. The
     keys queued already are read first (one SELECT: a scan finds mostly those), the
-    others inserted ON CONFLICT DO NOTHING (another process may queue them meanwhile)."""
+    others inserted if still new (another process may queue them meanwhile)."""
     table = _table(AlertRow)
     found = list(events)
     known = set(
@@ -227,15 +222,7 @@ def enqueue(connection: sa.Connection, events: Iterable[AlertEvent], now: dateti
     ]
     if not rows:
         return 0
-    statement = (
-        _insert(connection, table)
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(table.c.id)
-    )
-    added = 0
-    for row in rows:  # a row back for each new one (rowcount is not portable here)
-        added += len(connection.execute(statement, row).all())
-    return added
+    return sum(insert_if_new(connection, table, "key", row) for row in rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,7 +318,7 @@ def prune(connection: sa.Connection, now: datetime, expiring_within_days: int) -
         .where(a.c.status.in_([DELIVERED, FAILED]), a.c.created_at < now - timedelta(days=days))
         .limit(MAX_PRUNE_ROWS)
     )
-    deleted = connection.execute(sa.delete(a).where(a.c.id.in_(old_alerts))).rowcount
+    deleted = connection.execute(sa.delete(a).where(a.c.id.in_(limited(old_alerts)))).rowcount
     return int(deleted) + prune_refusal_hours(connection, now)
 
 
@@ -344,7 +331,7 @@ def prune_refusal_hours(connection: sa.Connection, now: datetime) -> int:
         .where(h.c.hour < now - timedelta(days=REFUSAL_HOURS_KEPT))
         .limit(MAX_PRUNE_ROWS)
     )
-    return int(connection.execute(sa.delete(h).where(h.c.id.in_(old))).rowcount)
+    return int(connection.execute(sa.delete(h).where(h.c.id.in_(limited(old)))).rowcount)
 
 
 def recent_alerts(connection: sa.Connection, limit: int) -> Sequence[Any]:
@@ -385,9 +372,10 @@ def add_refusal_hours(
     if not rows:
         return
     table = _table(RefusalHourRow)
-    statement = _insert(connection, table)
-    upsert = statement.on_conflict_do_update(
-        index_elements=["policy_name", "hour"],
-        set_={"refused": table.c.refused + statement.excluded.refused},
+    statement = upsert(
+        connection.dialect,
+        table,
+        ["policy_name", "hour"],
+        lambda new: {"refused": table.c.refused + new.refused},
     )
-    connection.execute(upsert, rows)
+    connection.execute(statement, rows)

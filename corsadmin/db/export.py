@@ -22,6 +22,7 @@ from ..policy.fields import PLAIN_FIELDS
 from ..policy.origins import parse_origin_rule
 from ..policy.paths import load_path_pattern
 from ..policy.spec import EMPTY_ORIGINS, OriginEntry, PolicySpec
+from .dialects import code_point_order
 from .loader import column_reader
 from .models import OriginRuleRow, Policy
 
@@ -79,9 +80,7 @@ def _rows(session: Session | scoped_session[Any]) -> Iterator[Any]:
     any), by policy name, then by rule in code point order (as the document sorts them)."""
     p = Policy.__table__
     r = OriginRuleRow.__table__
-    order: sa.ColumnElement[str] = r.c.origin
-    if session.get_bind().dialect.name == "postgresql":
-        order = sa.collate(r.c.origin, "C")  # code point order, whatever the database's
+    order = code_point_order(session.get_bind().dialect, r.c.origin)
     query = (
         sa.select(
             p,

@@ -24,6 +24,7 @@ from ..policy.origins import (
 from ..policy.paths import PathPattern, load_path_pattern
 from ..policy.spec import OriginEntries, OriginEntry, PolicySpec, plain_or_entry
 from .changelog import Delta, read_delta
+from .dialects import code_point_order, consistent_read, is_no_such_table
 from .models import OriginRuleRow, Policy, State
 
 #: Reads the active draft (:func:`corsadmin.db.drafts.read_draft`), or None.
@@ -105,12 +106,6 @@ def load_specs(
     raise InconsistentRead(f"policies changed during {LOAD_ATTEMPTS} reads in a row")
 
 
-def _by_text(connection: sa.Connection, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
-    """``column`` to order by in code point order, as Python sorts (PostgreSQL's default
-    collation may follow a locale; SQLite compares UTF-8 bytes, the same order)."""
-    return sa.collate(column, "C") if connection.dialect.name == "postgresql" else column
-
-
 def _read_specs(connection: sa.Connection, cache: RuleCache) -> list[PolicySpec]:
     p = Policy.__table__
     origin_rows: dict[int, list[str | OriginEntry]] = {}
@@ -143,7 +138,7 @@ def _every_origin_row(connection: sa.Connection) -> Iterator[tuple[Any, ...]]:
     as the column type does: a row costs about a third of a SQLAlchemy row."""
     r = OriginRuleRow.__table__
     query = sa.select(r.c.policy_id, r.c.origin, r.c.note, r.c.expires_at).order_by(
-        r.c.policy_id, _by_text(connection, r.c.origin)
+        r.c.policy_id, code_point_order(connection.dialect, r.c.origin)
     )
     dialect = connection.dialect
     if dialect.name not in ("sqlite", "postgresql"):
@@ -188,8 +183,7 @@ def load_snapshot(
     """
     cache = cache or RuleCache()
     with engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        connection = consistent_read(connection)
         snapshot = None
         if previous is not None and previous.loaded:
             snapshot = load_changes(connection, previous, cache, read_draft=read_draft)
@@ -228,16 +222,9 @@ def _read_draft(connection: sa.Connection, read_draft: DraftReader) -> Draft | N
         with connection.begin_nested():
             return read_draft(connection)
     except sa.exc.DBAPIError as error:
-        if not _no_such_table(error):
+        if not is_no_such_table(error):
             raise
         return None
-
-
-def _no_such_table(error: sa.exc.DBAPIError) -> bool:
-    """Did a read fail because its table does not exist (PostgreSQL 42P01, SQLite)?"""
-    if getattr(error.orig, "sqlstate", None) == "42P01":
-        return True
-    return "no such table" in str(error.orig)
 
 
 def _trial_of(previous: Snapshot | None) -> Trial | None:
@@ -330,7 +317,7 @@ def _read_policies(
         for rule in connection.execute(
             sa.select(r.c.policy_id, r.c.origin, r.c.note, r.c.expires_at)
             .where(r.c.policy_id.in_(sorted(origin_rows)))
-            .order_by(r.c.policy_id, _by_text(connection, r.c.origin))
+            .order_by(r.c.policy_id, code_point_order(connection.dialect, r.c.origin))
         ):
             origin_rows[rule.policy_id].append(_entry(rule, cache, plain=True))
     for row in rows:

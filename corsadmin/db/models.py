@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -25,6 +26,7 @@ from ..limits import (
     MAX_TRIAL_EXAMPLE_PATH,
 )
 from ..policy.fields import DEFAULT_REVIEW_EVERY_DAYS
+from .dialects import DATETIME_PRECISION, TABLE_OPTIONS, is_mysql
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -40,16 +42,24 @@ def utcnow() -> datetime:
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite as on PostgreSQL."""
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend (MariaDB keeps
+    them as naive UTC in DATETIME(6))."""
 
     impl = sa.DateTime(timezone=True)
     cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        if is_mysql(dialect):  # DATETIME holds whole seconds unless told otherwise
+            return dialect.type_descriptor(mysql.DATETIME(fsp=DATETIME_PRECISION))
+        return dialect.type_descriptor(self.impl)
 
     def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTCDateTime column")
+        if is_mysql(dialect):  # DATETIME has no zone: UTC, naive
+            return value.astimezone(UTC).replace(tzinfo=None)
         return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
@@ -62,6 +72,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    # MariaDB/MySQL: full UTF-8, binary collation (a table with constraints repeats it).
+    __table_args__: Any = dict(TABLE_OPTIONS)
 
 
 class Policy(Base):
@@ -102,7 +114,10 @@ class OriginRuleRow(Base):
     """One origin rule of a policy, with who added it and when."""
 
     __tablename__ = "corsadmin_origin_rule"
-    __table_args__ = (sa.UniqueConstraint("policy_id", "origin", name="uq_corsadmin_origin_rule"),)
+    __table_args__ = (
+        sa.UniqueConstraint("policy_id", "origin", name="uq_corsadmin_origin_rule"),
+        dict(TABLE_OPTIONS),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     policy_id: Mapped[int] = mapped_column(
@@ -175,6 +190,7 @@ class OriginUsage(Base):
     __tablename__ = "corsadmin_origin_usage"
     __table_args__ = (
         sa.UniqueConstraint("policy_name", "origin", name="uq_corsadmin_origin_usage"),
+        dict(TABLE_OPTIONS),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -231,6 +247,7 @@ class DraftPolicyRow(Base):
     __tablename__ = "corsadmin_draft_policy"
     __table_args__ = (
         sa.UniqueConstraint("draft_id", "policy_name", name="uq_corsadmin_draft_policy"),
+        dict(TABLE_OPTIONS),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -249,6 +266,7 @@ class DraftOriginRow(Base):
     __tablename__ = "corsadmin_draft_origin"
     __table_args__ = (
         sa.UniqueConstraint("draft_id", "policy_name", "origin", name="uq_corsadmin_draft_origin"),
+        dict(TABLE_OPTIONS),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -275,6 +293,7 @@ class DraftTrafficRow(Base):
         sa.UniqueConstraint(
             "draft_id", "policy_name", "outcome", "origin", name="uq_corsadmin_draft_traffic"
         ),
+        dict(TABLE_OPTIONS),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -397,7 +416,10 @@ class RefusalHourRow(Base):
     :data:`corsadmin.db.alerts.REFUSAL_HOURS_KEPT`."""
 
     __tablename__ = "corsadmin_refusal_hour"
-    __table_args__ = (sa.UniqueConstraint("policy_name", "hour", name="uq_corsadmin_refusal_hour"),)
+    __table_args__ = (
+        sa.UniqueConstraint("policy_name", "hour", name="uq_corsadmin_refusal_hour"),
+        dict(TABLE_OPTIONS),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     policy_name: Mapped[str] = mapped_column(sa.String(64))

@@ -28,6 +28,7 @@ from ..engine.review import (
     is_stale,
     rule_risks,
 )
+from .dialects import is_mysql
 from .models import OriginRuleRow, Policy
 
 AnySession = Session | scoped_session[Any]
@@ -86,14 +87,29 @@ def plain_https_rule(
 ) -> sa.ColumnElement[bool]:
     """:func:`.review.is_plain_https_rule` in SQL: the rules that have no risk by their
     stored text alone, so never need fetching. On SQLite, the Python function itself
-    (registered on ``connection``); elsewhere (PostgreSQL), in SQL functions."""
+    (registered on ``connection``); on MariaDB, its regular expression; elsewhere
+    (PostgreSQL), in SQL functions."""
     if connection.dialect.name == "sqlite":
         driver = connection.connection.driver_connection
         assert driver is not None
         driver.create_function(SQLITE_PLAIN_FUNCTION, 1, _plain_flag, deterministic=True)
         flag: sa.ColumnElement[int] = getattr(sa.func, SQLITE_PLAIN_FUNCTION)(origin)
         return flag == 1
+    if is_mysql(connection.dialect):
+        return mysql_plain_https_rule(origin)
     return portable_plain_https_rule(origin)
+
+
+def mysql_plain_https_rule(origin: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
+    """:func:`.review.is_plain_https_rule` on MariaDB/MySQL (whose TRIM takes a string,
+    not a set of characters): its expression by REGEXP, anchored at the very end
+    (``\\z``: ``$`` would let a final line break through), on the binary collation of
+    corsadmin's tables (case-sensitive)."""
+    return sa.and_(
+        sa.func.char_length(origin) <= _review.PLAIN_RULE_MAX_LENGTH,
+        origin.not_like("%--%"),
+        origin.regexp_match(f"^(?:{_review.PLAIN_RULE_PATTERN})\\z"),
+    )
 
 
 def _plain_flag(text: object) -> int:

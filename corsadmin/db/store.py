@@ -54,6 +54,7 @@ from ..runtime.notify import notify
 from ..signals import policy_changed, send_safely
 from .audit import RuleDocument, add_event, field_diff, rule_document, rule_text, sorted_rules
 from .changelog import Change, record
+from .dialects import end_read_only_snapshot, is_busy
 from .export import settings_spec
 from .loader import spec_of
 from .models import AuditEvent, OriginRuleRow, Policy, State, utcnow
@@ -134,27 +135,12 @@ def _when(value: datetime | None) -> str:
 BUSY_MESSAGE: Final = (
     "the database is busy (another change is being written); nothing was changed, try again"
 )
-#: SQLite result codes (low byte) of a lock held by another connection: BUSY, LOCKED.
-_SQLITE_BUSY_CODES: Final = frozenset({5, 6})
-#: PostgreSQL SQLSTATEs of a lock not obtained in time: lock_not_available (lock_timeout,
-#: NOWAIT), deadlock_detected, serialization_failure. Retrying is the cure for each.
-_POSTGRES_BUSY_STATES: Final = frozenset({"55P03", "40P01", "40001"})
 
 
 def database_busy(error: BaseException) -> bool:
     """Whether a database error means "another change holds the lock; try again"
-    (not a missing table, not a connection failure)."""
-    orig = getattr(error, "orig", None) or error
-    code = getattr(orig, "sqlite_errorcode", None)
-    if isinstance(code, int):
-        return code & 0xFF in _SQLITE_BUSY_CODES
-    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    if isinstance(state, str):
-        return state in _POSTGRES_BUSY_STATES
-    text = str(orig).lower()
-    return any(
-        words in text for words in ("database is locked", "could not obtain lock", "lock timeout")
-    )
+    (not a missing table, not a connection failure): :func:`.dialects.is_busy`."""
+    return is_busy(error)
 
 
 def check_actor(actor: object) -> str:
@@ -868,6 +854,7 @@ class _Transaction:
     def __enter__(self) -> None:
         self.store._events = []
         self.store._changes = []
+        end_read_only_snapshot(self.store.session)
         self.store._revision = self.store._bump_revision()
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:

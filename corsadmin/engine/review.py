@@ -44,8 +44,10 @@ PLAIN_PREFIX: Final = "https://"
 #: What a plain rule's host may hold, and what its last label may (letters only: no IP).
 PLAIN_HOST_CHARS: Final = "abcdefghijklmnopqrstuvwxyz0123456789.-"
 PLAIN_LAST_LABEL_CHARS: Final = "abcdefghijklmnopqrstuvwxyz"
-#: The same shape as one expression: labels of PLAIN_HOST_CHARS, a last label of letters.
-_PLAIN_RULE_RE: Final = re.compile(r"https://[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]+")
+#: The same shape as one expression: labels of PLAIN_HOST_CHARS, a last label of letters
+#: (Python's and PCRE's syntax alike: MariaDB's REGEXP runs it too).
+PLAIN_RULE_PATTERN: Final = r"https://[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]+"
+_PLAIN_RULE_RE: Final = re.compile(PLAIN_RULE_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)

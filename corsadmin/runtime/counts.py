@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+
+from ..db.dialects import is_row_value_error, limited, upsert
 
 T = TypeVar("T")
 
@@ -22,10 +23,6 @@ T = TypeVar("T")
 WRITE_CHUNK: Final = 500
 #: Rows folded or deleted per flush at most (the rest at the next flush).
 MAX_MAINTENANCE_ROWS: Final = 10_000
-
-#: SQLSTATE classes of errors caused by one row's values, not by the database:
-#: data exception, integrity violation, program limit exceeded (index row size).
-_ROW_ERROR_SQLSTATE_CLASSES: Final = frozenset({"22", "23", "54"})
 
 
 def is_row_error(error: BaseException) -> bool:
@@ -39,8 +36,7 @@ def is_row_error(error: BaseException) -> bool:
         return False
     if isinstance(error, sa.exc.IntegrityError | sa.exc.DataError):
         return True
-    sqlstate = getattr(error.orig, "sqlstate", None)
-    return isinstance(sqlstate, str) and sqlstate[:2] in _ROW_ERROR_SQLSTATE_CLASSES
+    return is_row_value_error(error)
 
 
 def example(value: str, limit: int) -> str:
@@ -62,26 +58,24 @@ def upsert_counts(
     last seen, and take the new value of the ``replace`` columns (the others are kept)."""
     if not rows:
         return
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(table)
-    excluded = statement.excluded
-    upsert = statement.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={
-            "count": table.c.count + excluded.count,
-            **{name: excluded[name] for name in replace},
+
+    def updates(new: Any) -> dict[str, Any]:
+        return {
+            "count": table.c.count + new.count,
+            **{name: new[name] for name in replace},
             "first_seen": sa.case(
-                (excluded.first_seen < table.c.first_seen, excluded.first_seen),
+                (new.first_seen < table.c.first_seen, new.first_seen),
                 else_=table.c.first_seen,
             ),
             "last_seen": sa.case(
-                (excluded.last_seen > table.c.last_seen, excluded.last_seen),
+                (new.last_seen > table.c.last_seen, new.last_seen),
                 else_=table.c.last_seen,
             ),
-        },
-    )
+        }
+
+    statement = upsert(connection.dialect, table, keys, updates)
     for start in range(0, len(rows), WRITE_CHUNK):  # one statement, compiled once
-        connection.execute(upsert, rows[start : start + WRITE_CHUNK])
+        connection.execute(statement, rows[start : start + WRITE_CHUNK])
 
 
 Writer = Callable[[sa.Connection, Sequence[T]], None]
@@ -163,5 +157,5 @@ def delete_beyond(
     ranked = sa.select(table.c.id, rank).where(where).subquery()
     beyond = sa.select(ranked.c.id).where(ranked.c.rank > keep).limit(MAX_MAINTENANCE_ROWS)
     return connection.execute(
-        sa.delete(table).where(table.c.id.in_(beyond)).returning(*returning)
+        sa.delete(table).where(table.c.id.in_(limited(beyond))).returning(*returning)
     ).all()

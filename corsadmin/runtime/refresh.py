@@ -386,11 +386,13 @@ class SnapshotHolder:
         return self._thread is not None and threading.current_thread() is self._thread
 
     def tick(self) -> None:
-        """Run the periodic side job (writing usage counts); never raises."""
+        """Run the periodic side job (writing usage counts); never raises. A failure is
+        logged once, until a run that was due succeeds (a run returning False had
+        nothing due: it tells nothing of the database)."""
         if self._on_tick is None:
             return
         try:
-            self._on_tick()
+            done = self._on_tick()
         except Exception as exc:
             if not self._tick_failing:  # once, like the load failures, not every interval
                 self._tick_failing = True
@@ -399,7 +401,8 @@ class SnapshotHolder:
                     type(exc).__name__,
                 )
         else:
-            self._tick_failing = False
+            if done is not False:
+                self._tick_failing = False
 
     def stop(self) -> None:
         """Stop the poller thread (tests, shutdown), then run the side job a last time,

@@ -47,6 +47,7 @@ import sqlalchemy as sa
 from ..config import DEFAULT_RETENTION_DAYS as DEFAULT_RETENTION_DAYS
 from ..config import MAX_RETENTION_DAYS as MAX_RETENTION_DAYS
 from ..db.alerts import add_refusal_hours, hour_of, prune_refusal_hours
+from ..db.dialects import limited
 from ..db.models import OriginRuleRow, OriginUsage, Policy
 from ..engine.counting import MAX_USAGE_ORIGIN_LENGTH as MAX_USAGE_ORIGIN_LENGTH
 from ..engine.counting import NOT_AN_ORIGIN as NOT_AN_ORIGIN
@@ -453,7 +454,7 @@ def delete_expired_usage(connection: sa.Connection, cutoff: datetime) -> int:
     how many."""
     table = _table()
     expired = sa.select(table.c.id).where(table.c.last_seen < cutoff).limit(MAX_MAINTENANCE_ROWS)
-    result = connection.execute(sa.delete(table).where(table.c.id.in_(expired)))
+    result = connection.execute(sa.delete(table).where(table.c.id.in_(limited(expired))))
     return int(result.rowcount)
 
 

@@ -8,6 +8,7 @@ Create Date: 2026-11-21
 from alembic import op
 import sqlalchemy as sa
 
+from corsadmin.db.dialects import TABLE_OPTIONS
 from corsadmin.db.models import UTCDateTime
 
 revision = "0001_initial"
@@ -42,6 +43,7 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name=op.f("pk_corsadmin_policy")),
         sa.UniqueConstraint("name", name=op.f("uq_corsadmin_policy_name")),
         sa.UniqueConstraint("path", name=op.f("uq_corsadmin_policy_path")),
+        **TABLE_OPTIONS,
     )
     op.create_table(
         "corsadmin_origin_rule",
@@ -60,6 +62,7 @@ def upgrade():
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_corsadmin_origin_rule")),
         sa.UniqueConstraint("policy_id", "origin", name="uq_corsadmin_origin_rule"),
+        **TABLE_OPTIONS,
     )
     op.create_index(
         op.f("ix_corsadmin_origin_rule_policy_id"), "corsadmin_origin_rule", ["policy_id"]
@@ -76,6 +79,7 @@ def upgrade():
         sa.Column("after", sa.JSON(), nullable=True),
         sa.Column("revision", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_corsadmin_audit_event")),
+        **TABLE_OPTIONS,
     )
     op.create_index(op.f("ix_corsadmin_audit_event_at"), "corsadmin_audit_event", ["at"])
     op.create_index(
@@ -93,6 +97,7 @@ def upgrade():
         sa.Column("last_seen", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_corsadmin_origin_usage")),
         sa.UniqueConstraint("policy_name", "origin", name="uq_corsadmin_origin_usage"),
+        **TABLE_OPTIONS,
     )
     op.create_index(
         op.f("ix_corsadmin_origin_usage_policy_name"), "corsadmin_origin_usage", ["policy_name"]
@@ -111,6 +116,7 @@ def upgrade():
         sa.Column("disabled", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_corsadmin_operator")),
         sa.UniqueConstraint("name", name=op.f("uq_corsadmin_operator_name")),
+        **TABLE_OPTIONS,
     )
     op.create_table(
         "corsadmin_state",
@@ -118,6 +124,7 @@ def upgrade():
         sa.Column("revision", sa.BigInteger(), nullable=False),
         sa.Column("changed_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_corsadmin_state")),
+        **TABLE_OPTIONS,
     )
     op.execute(
         "INSERT INTO corsadmin_state (id, revision, changed_at) VALUES (1, 0, CURRENT_TIMESTAMP)"
@@ -125,14 +132,11 @@ def upgrade():
 
 
 def downgrade():
+    # drop_table drops the table's indexes; dropping one first fails on MariaDB/MySQL
+    # when a foreign key uses it.
     op.drop_table("corsadmin_state")
     op.drop_table("corsadmin_operator")
-    op.drop_index(op.f("ix_corsadmin_origin_usage_last_seen"), table_name="corsadmin_origin_usage")
-    op.drop_index(op.f("ix_corsadmin_origin_usage_policy_name"), table_name="corsadmin_origin_usage")
     op.drop_table("corsadmin_origin_usage")
-    op.drop_index(op.f("ix_corsadmin_audit_event_policy_name"), table_name="corsadmin_audit_event")
-    op.drop_index(op.f("ix_corsadmin_audit_event_at"), table_name="corsadmin_audit_event")
     op.drop_table("corsadmin_audit_event")
-    op.drop_index(op.f("ix_corsadmin_origin_rule_policy_id"), table_name="corsadmin_origin_rule")
     op.drop_table("corsadmin_origin_rule")
     op.drop_table("corsadmin_policy")

@@ -8,6 +8,7 @@ Create Date: 2026-11-22
 from alembic import op
 import sqlalchemy as sa
 
+from corsadmin.db.dialects import TABLE_OPTIONS
 from corsadmin.db.models import UTCDateTime
 
 revision = "0002_operator_sessions"
@@ -32,6 +33,7 @@ def upgrade():
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_corsadmin_operator_session")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_corsadmin_operator_session_token_hash")),
+        **TABLE_OPTIONS,
     )
     op.create_index(
         op.f("ix_corsadmin_operator_session_operator_id"),
@@ -41,8 +43,6 @@ def upgrade():
 
 
 def downgrade():
-    op.drop_index(
-        op.f("ix_corsadmin_operator_session_operator_id"),
-        table_name="corsadmin_operator_session",
-    )
+    # drop_table drops the table's indexes; dropping one first fails on MariaDB/MySQL
+    # when a foreign key uses it.
     op.drop_table("corsadmin_operator_session")

@@ -8,6 +8,8 @@ Create Date: 2026-11-22
 from alembic import op
 import sqlalchemy as sa
 
+from corsadmin.db.dialects import TABLE_OPTIONS
+
 revision = "0003_change_log"
 down_revision = "0002_operator_sessions"
 branch_labels = None
@@ -27,6 +29,7 @@ def upgrade():
         sa.Column("policy_name", sa.String(length=64), nullable=True),
         sa.Column("origin", sa.String(length=2100), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_corsadmin_change")),
+        **TABLE_OPTIONS,
     )
     op.create_index(
         op.f("ix_corsadmin_change_revision"), "corsadmin_change", ["revision"]
@@ -34,5 +37,6 @@ def upgrade():
 
 
 def downgrade():
-    op.drop_index(op.f("ix_corsadmin_change_revision"), table_name="corsadmin_change")
+    # drop_table drops the table's indexes; dropping one first fails on MariaDB/MySQL
+    # when a foreign key uses it.
     op.drop_table("corsadmin_change")

@@ -8,6 +8,7 @@ Create Date: 2026-11-22
 from alembic import op
 import sqlalchemy as sa
 
+from corsadmin.db.dialects import TABLE_OPTIONS
 from corsadmin.db.models import UTCDateTime
 
 revision = "0004_drafts"
@@ -40,6 +41,7 @@ def upgrade():
         sa.Column("closed_by", sa.String(length=200), nullable=True),
         sa.Column("promoted_revision", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_corsadmin_draft")),
+        **TABLE_OPTIONS,
     )
     op.create_index(op.f("ix_corsadmin_draft_status"), "corsadmin_draft", ["status"])
     op.create_table(
@@ -52,6 +54,7 @@ def upgrade():
         sa.Column("settings", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_corsadmin_draft_policy")),
         sa.UniqueConstraint("draft_id", "policy_name", name="uq_corsadmin_draft_policy"),
+        **TABLE_OPTIONS,
     )
     op.create_table(
         "corsadmin_draft_origin",
@@ -66,6 +69,7 @@ def upgrade():
         sa.UniqueConstraint(
             "draft_id", "policy_name", "origin", name="uq_corsadmin_draft_origin"
         ),
+        **TABLE_OPTIONS,
     )
     op.create_table(
         "corsadmin_draft_traffic",
@@ -83,14 +87,15 @@ def upgrade():
         sa.UniqueConstraint(
             "draft_id", "policy_name", "outcome", "origin", name="uq_corsadmin_draft_traffic"
         ),
+        **TABLE_OPTIONS,
     )
     for table in ("corsadmin_draft_policy", "corsadmin_draft_origin", "corsadmin_draft_traffic"):
         op.create_index(op.f(f"ix_{table}_draft_id"), table, ["draft_id"])
 
 
 def downgrade():
+    # drop_table drops the table's indexes; dropping one first fails on MariaDB/MySQL
+    # when a foreign key uses it.
     for table in ("corsadmin_draft_traffic", "corsadmin_draft_origin", "corsadmin_draft_policy"):
-        op.drop_index(op.f(f"ix_{table}_draft_id"), table_name=table)
         op.drop_table(table)
-    op.drop_index(op.f("ix_corsadmin_draft_status"), table_name="corsadmin_draft")
     op.drop_table("corsadmin_draft")

@@ -8,6 +8,7 @@ Create Date: 2026-12-06
 from alembic import op
 import sqlalchemy as sa
 
+from corsadmin.db.dialects import TABLE_OPTIONS
 from corsadmin.db.models import UTCDateTime
 
 revision = "0005_api_tokens"
@@ -32,6 +33,7 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name=op.f("pk_corsadmin_api_token")),
         sa.UniqueConstraint("name", name=op.f("uq_corsadmin_api_token_name")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_corsadmin_api_token_token_hash")),
+        **TABLE_OPTIONS,
     )
 
 

@@ -8,6 +8,7 @@ Create Date: 2026-12-07
 from alembic import op
 import sqlalchemy as sa
 
+from corsadmin.db.dialects import TABLE_OPTIONS
 from corsadmin.db.models import UTCDateTime
 
 revision = "0006_workers"
@@ -30,6 +31,7 @@ def upgrade():
         sa.Column("interval", sa.Float(), nullable=False),
         sa.Column("reported_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("host", "pid", name=op.f("pk_corsadmin_worker")),
+        **TABLE_OPTIONS,
     )
     op.create_index(
         op.f("ix_corsadmin_worker_reported_at"), "corsadmin_worker", ["reported_at"]

@@ -8,6 +8,7 @@ Create Date: 2026-12-07
 from alembic import op
 import sqlalchemy as sa
 
+from corsadmin.db.dialects import TABLE_OPTIONS
 from corsadmin.db.models import UTCDateTime
 
 revision = "0007_alerts"
@@ -34,6 +35,7 @@ def upgrade():
         sa.Column("last_error", sa.String(length=500), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_corsadmin_alert")),
         sa.UniqueConstraint("key", name=op.f("uq_corsadmin_alert_key")),
+        **TABLE_OPTIONS,
     )
     op.create_index(op.f("ix_corsadmin_alert_created_at"), "corsadmin_alert", ["created_at"])
     op.create_index(op.f("ix_corsadmin_alert_status"), "corsadmin_alert", ["status"])
@@ -45,6 +47,7 @@ def upgrade():
         sa.Column("refused", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_corsadmin_refusal_hour")),
         sa.UniqueConstraint("policy_name", "hour", name="uq_corsadmin_refusal_hour"),
+        **TABLE_OPTIONS,
     )
     op.create_index(
         op.f("ix_corsadmin_refusal_hour_hour"), "corsadmin_refusal_hour", ["hour"]

@@ -6,9 +6,11 @@
   is started, ``stop()`` does nothing);
 * otherwise a fresh cluster is made with the newest ``initdb``/``pg_ctl`` under
   ``/usr/lib/postgresql/*/bin`` (Debian's ``postgresql`` package), with trust
-  auth, listening only on 127.0.0.1 on a free port, its unix socket inside its
-  own directory. As root, the cluster belongs to the ``postgres`` user and the
-  binaries run through ``runuser -u postgres --`` (postgres refuses root).
+  auth, listening on 127.0.0.1 on a free port (and on the ``listen`` addresses
+  given, trusting the ``trusted`` networks: the multi-host tests' bridge), its
+  unix socket inside its own directory. As root, the cluster belongs to the
+  ``postgres`` user and the binaries run through ``runuser -u postgres --``
+  (postgres refuses root).
 
 Every failure raises ``PostgresError`` with the server log attached; nothing
 here ever skips a test.
@@ -61,6 +63,8 @@ class PostgresServer:
     port: int | None = None
     _pg_ctl: Path | None = None
     _as_postgres: bool = False
+    #: Addresses it listens on besides 127.0.0.1.
+    listen: tuple[str, ...] = ()
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -114,7 +118,7 @@ def resume(server: PostgresServer) -> None:
     """Start again a server :func:`halt` stopped."""
     assert server.directory is not None
     assert server.port is not None
-    options = _server_options(server.directory, server.port)
+    options = _server_options(server.directory, server.port, server.listen)
     args = ["-l", str(server.log_path), "-o", options, "-w", "-t", str(int(START_TIMEOUT))]
     _pg_ctl(server, [*args, "start"], "pg_ctl start")
 
@@ -134,10 +138,20 @@ def _pg_ctl(server: PostgresServer, args: list[str], what: str) -> None:
     )
 
 
-def start_postgres(base_dir: Path, database: str = DEFAULT_DATABASE) -> PostgresServer:
-    """Start (or, with CORSADMIN_TEST_POSTGRES_URL, reuse) a server with an empty database."""
+def start_postgres(
+    base_dir: Path,
+    database: str = DEFAULT_DATABASE,
+    *,
+    listen: tuple[str, ...] = (),
+    trusted: tuple[str, ...] = (),
+) -> PostgresServer:
+    """Start (or, with CORSADMIN_TEST_POSTGRES_URL, reuse) a server with an empty database.
+
+    ``listen``: addresses to listen on besides 127.0.0.1; ``trusted``: networks (CIDR)
+    whose clients connect without a password (trust, in pg_hba.conf). A server of its
+    own only: with either, CORSADMIN_TEST_POSTGRES_URL is not used."""
     external = os.environ.get(ENV_URL, "").strip()
-    if external:
+    if external and not (listen or trusted):
         url = _sqlalchemy_url(make_url(external))
         server = PostgresServer(
             url=url.render_as_string(hide_password=False),
@@ -153,7 +167,9 @@ def start_postgres(base_dir: Path, database: str = DEFAULT_DATABASE) -> Postgres
         directory = _fresh_cluster_dir(base_dir, as_postgres)
         port = free_port()
         try:
-            server = _start_cluster(directory, port, initdb, pg_ctl, as_postgres)
+            server = _start_cluster(
+                directory, port, (initdb, pg_ctl), as_postgres, (listen, trusted)
+            )
         except _PortTaken as exc:
             # Another process grabbed the port between free_port() and bind().
             last_error = exc
@@ -275,8 +291,14 @@ def _postgres_can_use(directory: Path) -> bool:
 
 
 def _start_cluster(
-    directory: Path, port: int, initdb: Path, pg_ctl: Path, as_postgres: bool
+    directory: Path,
+    port: int,
+    binaries: tuple[Path, Path],
+    as_postgres: bool,
+    network: tuple[tuple[str, ...], tuple[str, ...]] = ((), ()),
 ) -> PostgresServer:
+    initdb, pg_ctl = binaries
+    listen, trusted = network
     data = directory / "data"
     log_path = directory / "server.log"
     _run(
@@ -299,7 +321,8 @@ def _start_cluster(
         what="initdb",
         timeout=120,
     )
-    options = _server_options(directory, port)
+    _trust(data, trusted)
+    options = _server_options(directory, port, listen)
     server = PostgresServer(
         url="",
         admin_url=URL.create(
@@ -313,6 +336,7 @@ def _start_cluster(
         port=port,
         _pg_ctl=pg_ctl,
         _as_postgres=as_postgres,
+        listen=listen,
     )
     try:
         _run(
@@ -345,10 +369,17 @@ def _start_cluster(
     return server
 
 
-def _server_options(directory: Path, port: int) -> str:
+def _trust(data: Path, networks: tuple[str, ...]) -> None:
+    """Let clients from ``networks`` (CIDR) in without a password."""
+    if networks:
+        with (data / "pg_hba.conf").open("a") as hba:
+            hba.writelines(f"host all all {network} trust\n" for network in networks)
+
+
+def _server_options(directory: Path, port: int, listen: tuple[str, ...] = ()) -> str:
     return " ".join(
         [
-            "-c listen_addresses=127.0.0.1",
+            f"-c listen_addresses={','.join(('127.0.0.1', *listen))}",
             f"-p {port}",
             f"-k {directory}",
             "-c fsync=off",

@@ -1,6 +1,7 @@
 """HTTP servers for tests: free ports, server subprocesses, WSGI apps in threads.
 
-Everything listens on 127.0.0.1 only. Readiness checks bypass any proxy
+Everything listens on 127.0.0.1 only (the multi-host tests' gunicorn servers: on
+addresses of network namespaces they made). Readiness checks bypass any proxy
 settings from the environment.
 """
 
@@ -38,18 +39,39 @@ def free_port(host: str = LOOPBACK) -> int:
         return int(sock.getsockname()[1])
 
 
-def gunicorn_command(workers: int, port: int, app: str, *options: str) -> list[str]:
-    """``python -m gunicorn`` with ``workers`` sync workers on loopback ``port``.
+def gunicorn_command(
+    workers: int, port: int, app: str, *options: str, host: str = LOOPBACK
+) -> list[str]:
+    """``python -m gunicorn`` with ``workers`` sync workers on ``host`` (loopback) ``port``.
 
     Gunicorn 25+ opens a control socket at one fixed path under ``$HOME`` per
     server; the tests' servers run side by side, so it is turned off where the
     installed gunicorn has it."""
     from gunicorn.config import KNOWN_SETTINGS
 
-    cmd = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"{LOOPBACK}:{port}"]
+    cmd = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"{host}:{port}"]
     if any(setting.name == "control_socket_disable" for setting in KNOWN_SETTINGS):
         cmd.append("--no-control-socket")
     return [*cmd, *options, app]
+
+
+def until(
+    what: str,
+    check: Callable[[], T],
+    patience: float,
+    context: Callable[[], str] = lambda: "",
+    step: float = 0.1,
+) -> T:
+    """``check()``'s first true result within ``patience`` seconds; else AssertionError
+    naming ``what``, the last result and ``context()`` (a server's log, say)."""
+    end = time.monotonic() + patience
+    last = check()
+    while not last and time.monotonic() < end:
+        time.sleep(step)
+        last = check()
+    if not last:
+        raise AssertionError(f"{what}: not within {patience}s (last: {last})\n{context()}")
+    return last
 
 
 def burst(send: Callable[[], T], count: int) -> list[T]:
@@ -90,11 +112,13 @@ def serve_process(
     log_path: Path,
     timeout: float = 30,
     grace: float = 5,
+    host: str = LOOPBACK,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``cmd`` (a server on 127.0.0.1:``port``) for the ``with`` block.
+    """Run ``cmd`` (a server on ``host``:``port``, 127.0.0.1 by default) for the ``with``
+    block.
 
     The process gets its own process group, stdout+stderr go to ``log_path``.
-    Waits until ``http://127.0.0.1:{port}{ready_path}`` answers with any HTTP
+    Waits until ``http://{host}:{port}{ready_path}`` answers with any HTTP
     status; raises ``RuntimeError`` with the log's tail if the process exits or
     ``timeout`` seconds pass first. On exit the whole group gets SIGTERM, then
     SIGKILL after ``grace`` seconds.
@@ -103,7 +127,7 @@ def serve_process(
     to extend it).
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    url = f"http://{LOOPBACK}:{port}{ready_path}"
+    url = f"http://{host}:{port}{ready_path}"
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             cmd,

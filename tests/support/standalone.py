@@ -1,39 +1,20 @@
 """The standalone app (``corsadmin.standalone``, ``manage.py``): as a real server on a
-database of its own (SQLite or PostgreSQL), or in this process."""
+database of its own (tests/support/backends.py), or in this process."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 from flask import Flask
 
 from corsadmin import standalone
 from tests.support.cli import REPO_ROOT
-from tests.support.postgres import PostgresServer, create_database, drop_database
 from tests.support.servers import free_port, serve_process
-
-
-@contextmanager
-def fresh_database(kind: str, directory: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """The URL of an empty database: a SQLite file in ``directory``, or a new database on
-    the session's PostgreSQL server (dropped afterwards)."""
-    if kind == "sqlite":
-        yield f"sqlite:///{directory / 'corsadmin.sqlite'}"  # absolute: sqlite:////...
-        return
-    postgres: PostgresServer = request.getfixturevalue("postgres")
-    name = f"e2e_{uuid.uuid4().hex[:12]}"
-    url = create_database(postgres, name)
-    try:
-        yield url
-    finally:
-        drop_database(postgres, name)
 
 
 @contextmanager
