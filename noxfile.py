@@ -76,18 +76,9 @@ FAST_TESTS: Final = (
 )
 
 #: pytest's arguments for every session: two processes (the CI machine's cores), a
-#: file's tests in one process; SQLite only (the other backends are the full suite's
-#: job): CORSADMIN_TEST_BACKENDS=sqlite where tests/conftest.py reads it, and the other
-#: backends' parameters deselected where it does not.
-PYTEST_ARGS: Final = (
-    "-n",
-    "2",
-    "--dist",
-    "loadfile",
-    "-q",
-    "-k",
-    "not postgresql and not mariadb",
-)
+#: file's tests in one process. SQLite only (the other backends are the full suite's
+#: job): the session sets CORSADMIN_TEST_BACKENDS=sqlite (tests/support/backends.py).
+PYTEST_ARGS: Final = ("-n", "2", "--dist", "loadfile", "-q")
 
 nox.options.default_venv_backend = "venv"
 nox.options.error_on_missing_interpreters = True
