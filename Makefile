@@ -6,6 +6,9 @@
 #               postgresql and mariadb-server when missing), then ruff, mypy, import-linter, the docs
 #               build (make docs) and pytest (PYTEST_ARGS)
 #   make lint   ruff + mypy + import-linter (the layers contract) only
+#   make matrix the version matrix (noxfile.py): every combination of Flask,
+#               Flask-SQLAlchemy, SQLAlchemy and Flask-CORS versions it lists, each in
+#               its own venv under .nox/, the fast subset on SQLite; nox -s NAME for one
 #   make docs   build the documentation site (docs/ -> docs/_build/html), warnings
 #               (a broken internal link, a missing page) as errors; make test runs it
 #   make clean  remove caches and build outputs (make distclean also drops .venv)
@@ -43,7 +46,7 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 SUDO := $(shell if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then echo sudo; fi)
 APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: run test lint docs pytest system-deps venv dev-venv clean distclean
+.PHONY: run test lint docs matrix pytest system-deps venv dev-venv clean distclean
 
 # --- virtualenv ----------------------------------------------------------
 
@@ -118,6 +121,10 @@ test: $(DEV_STAMP) system-deps
 	$(VENV)/bin/lint-imports
 	$(SPHINX_BUILD)
 	$(VENV_PY) -m pytest $(PYTEST_ARGS)
+
+# The versions users have (noxfile.py; make test runs the full suite on the newest).
+matrix: $(DEV_STAMP)
+	$(VENV)/bin/nox
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts

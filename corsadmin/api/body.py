@@ -7,10 +7,11 @@ not JSON a 415 or a 400, a field of the wrong type a 400 naming the field.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Collection, Mapping
-from typing import Any, Final
+from typing import IO, Any, Final
 
 from flask import request
 
@@ -60,13 +61,30 @@ def json_body() -> dict[str, Any]:
             "send the body as JSON (Content-Type: application/json)",
             headers={"Accept-Post": "application/json"},
         )
-    # A streamed (chunked) body is cut at the maximum without an error (Werkzeug's
-    # LimitedStream): read one byte more, and refuse the body if it is there.
-    request.max_content_length = MAX_API_BODY_BYTES + 1
-    raw = request.get_data(cache=True)
+    # A streamed (chunked) body has no length to check first: read one byte more than
+    # the maximum, and refuse the body if it is there. Flask 3.1 lets a request lift
+    # the application's MAX_CONTENT_LENGTH to that; Flask 2.3 and 3.0 cannot (their
+    # limit is the application's, read only), so the read is bounded here.
+    with contextlib.suppress(AttributeError):
+        request.max_content_length = MAX_API_BODY_BYTES + 1
+    raw = read_at_most(request.stream, MAX_API_BODY_BYTES + 1)
     if len(raw) > MAX_API_BODY_BYTES:
         raise _too_large()
     return parse_object(raw)
+
+
+def read_at_most(stream: IO[bytes], limit: int) -> bytes:
+    """The stream's bytes up to its end or ``limit`` bytes, whichever comes first
+    (a read may return fewer bytes than asked: it is repeated until one returns none)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = stream.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _too_large() -> Problem:

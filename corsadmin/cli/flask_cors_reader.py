@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from flask import Flask
-from flask_cors.core import get_cors_options, serialize_options
+from flask_cors.core import get_cors_options, probably_regex, serialize_options
 
 #: How many ``__wrapped__`` links are followed from a view to Flask-CORS's wrapper
 #: (decorators stacked on a view; a cycle must not loop for ever).
@@ -66,10 +66,36 @@ class FlaskCorsConfig:
 
 
 def option(options: Any, name: str) -> Any:
-    """One resolved option (Flask-CORS 6's dataclass, or an older release's dict)."""
-    if isinstance(options, Mapping):
-        return options.get(name)
-    return getattr(options, name, None)
+    """One resolved option, as Flask-CORS 6.0.5's dataclass holds it.
+
+    Flask-CORS 6.0.2 and 6.0.3 resolve to a dict instead, with the regular expressions
+    of ``origins`` and ``allow_headers`` left as text and no ``allow_all_origins``:
+    read from it, both are made as 6.0.5 makes them (a pattern compiled, case
+    insensitive; ``.*`` among the origins allows all).
+    """
+    if not isinstance(options, Mapping):
+        return getattr(options, name, None)
+    if name == "allow_all_origins":
+        return r".*" in (options.get("origins") or ())
+    value = options.get(name)
+    if name in _PATTERN_OPTIONS and value is not None:
+        return [_resolved(pattern) for pattern in value]
+    return value
+
+
+#: The options whose items are patterns (text or a regular expression).
+_PATTERN_OPTIONS: Final = frozenset({"origins", "allow_headers"})
+
+
+def _resolved(pattern: Any) -> Any:
+    """``pattern`` compiled when Flask-CORS takes it for a regular expression
+    (as Flask-CORS 6.0.5 does; an invalid one stays text, as 6.0.2 never matches it)."""
+    if not isinstance(pattern, str) or not probably_regex(pattern):
+        return pattern
+    try:
+        return re.compile(pattern, re.IGNORECASE)
+    except re.error:
+        return pattern
 
 
 def closure_value(func: Callable[..., Any], name: str) -> Any:
