@@ -127,7 +127,7 @@ matrix: $(DEV_STAMP)
 	$(VENV)/bin/nox
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts .nox
 	rm -rf docs/_build
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 	rm -f $(APP_STAMP) $(DEV_STAMP)
