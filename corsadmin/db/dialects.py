@@ -57,6 +57,8 @@ _MYSQL_ROW_ERRORS: Final = frozenset({1406, 1366, 1264, 1265, 1292, 1062, 1048, 
 _ROW_ERROR_SQLSTATE_CLASSES: Final = frozenset({"22", "23", "54"})
 #: MariaDB/MySQL: table doesn't exist.
 _MYSQL_NO_SUCH_TABLE: Final = 1146
+#: MariaDB/MySQL: duplicate entry for a unique key.
+_MYSQL_DUPLICATE_KEY: Final = 1062
 
 
 def is_mysql(dialect: sa.Dialect) -> bool:
@@ -121,7 +123,7 @@ def insert_if_new(
                 connection.execute(sa.insert(table), dict(row))
             return True
         except sa.exc.IntegrityError as error:
-            if _mysql_errno(error) == 1062:  # duplicate entry
+            if _mysql_errno(error) == _MYSQL_DUPLICATE_KEY:
                 return False
             raise
     statement = (
