@@ -30,6 +30,8 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
+from ..db.dialects import MYSQL_DIALECTS
+
 CHANNEL = "corsadmin_revision"
 
 #: Seconds a connection of the refresh thread may leave data unacknowledged (or its
@@ -62,7 +64,7 @@ _guarded: weakref.WeakKeyDictionary[sa.Engine, list[Callable[[], bool]]] = (
 _guarding = threading.Lock()
 #: The dialects whose connections cross a network (and whose drivers take
 #: ``connect_timeout``): PostgreSQL, and MariaDB/MySQL by either name.
-_NETWORKED: Final = frozenset({"postgresql", "mysql", "mariadb"})
+_NETWORKED: Final = frozenset({"postgresql"}) | MYSQL_DIALECTS
 #: Marks, in a pooled connection's ``info``, a connection already bounded.
 _BOUNDED = "corsadmin_network_bounded"
 
