@@ -33,15 +33,15 @@ from corsadmin.policy.origins import (
     parse_origin_rule,
 )
 from corsadmin.policy.spec import validate_policy
+from tests.support.regex_cases import PATHOLOGICAL, worst_of_the_longest_length
 
-# Generous: a safety net against a hang, not a benchmark (benchmarks/bench.py is).
-# Measured in this thread's CPU time (time.thread_time), so a loaded machine (other
-# processes, other tests' refresh threads) does not count against the check. The
-# check is bounded by work (MAX_REGEX_CHECK_WORK), not by time: the worst pattern
-# below took 1.08-1.13 s of CPU on the 2-core CI machine (2026-12-06), so the net is
-# 2 s; a hang would still be caught.
-QUICK_SECONDS = 0.5
-CHECK_SECONDS = 2.0
+# Nets against a hang (an unbounded search never ends), not speed targets: the check
+# is bounded by work (MAX_REGEX_CHECK_WORK), and how long it takes is measured by
+# benchmarks/regex_check.py (0.1 s for the worst; RESULTS.md). Thread CPU time is
+# no steadier than the clock on a loaded CI machine: the worst pattern, 0.1 s alone,
+# was charged 1.1 s, then 2.35 s, in the full suite on the 2-core CI machine.
+QUICK_SECONDS = 10.0
+CHECK_SECONDS = 30.0
 
 
 def refusal(text: str) -> str:
@@ -247,16 +247,7 @@ def test_re2_syntax_the_checker_does_not_read_says_what_to_write(text: str, inst
 # ----------------------------------------------------------------------- bounded
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "re:(a|b)*a(a|b){30}",
-        r"re:https://(a|b)*a(a|b){30}\.example",
-        r"re:https://[a-z]{1000}\.com",
-        "re:https://" + "(a|b)*a(a|b){20}" * 8,
-        "re:https://" + r"[a-z]{0,999}\." * 8 + "com",
-    ],
-)
+@pytest.mark.parametrize("text", PATHOLOGICAL)
 def test_pathological_patterns_are_refused_quickly(text: str) -> None:
     assert len(text) - 3 <= MAX_REGEX_LENGTH
     started = time.thread_time()
@@ -267,9 +258,7 @@ def test_pathological_patterns_are_refused_quickly(text: str) -> None:
 
 
 def test_worst_pattern_of_the_longest_length_answers_quickly() -> None:
-    # The worst found: nested alternations under counted repeats fill the bound.
-    unit = "(a|b)*a(a|b){9}"
-    text = "re:^https://" + unit * ((MAX_REGEX_LENGTH - 10) // len(unit))
+    text = worst_of_the_longest_length()
     assert len(text) - 3 <= MAX_REGEX_LENGTH
     started = time.thread_time()
     assert refusal(text) == TOO_COMPLEX

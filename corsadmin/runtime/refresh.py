@@ -144,6 +144,11 @@ class SnapshotHolder:
         self._checked_wall: float | None = None  # time.time() of the last good check
         self._load_started = 0.0  # time.perf_counter() when the last load began
         self.loads = 0  # how many snapshots were loaded (for tests and the admin UI)
+        #: How many revision checks have ended, and how many of them a change
+        #: notification had woken the refresh thread for (tests wait on these counts
+        #: rather than on the clock).
+        self.checks = 0
+        self.notifications = 0
         #: Snapshots prepared ahead of the expiries of ``_upcoming_base`` (each the one
         #: before at its ``valid_until``), and how many expiries a request had to apply.
         self._upcoming: list[Snapshot] = []
@@ -216,6 +221,12 @@ class SnapshotHolder:
 
     def check(self) -> bool:
         """Reload if the revision moved. True when a new snapshot was installed."""
+        try:
+            return self._check()
+        finally:
+            self.checks += 1
+
+    def _check(self) -> bool:
         self._last_check = time.monotonic()
         try:
             revision = self._read_revision()
@@ -341,6 +352,7 @@ class SnapshotHolder:
         self.prepare_expiries()
         try:
             while True:
+                notified: bool | None = False
                 if waiter is None:
                     if self._stop.wait(interval):
                         break
@@ -355,6 +367,8 @@ class SnapshotHolder:
                     if self._stop.is_set():
                         break
                 self.check()
+                if notified:
+                    self.notifications += 1
                 self.prepare_expiries()
                 self.tick()
         finally:
