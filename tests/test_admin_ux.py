@@ -8,6 +8,7 @@ import html
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -270,10 +271,46 @@ def test_a_refused_check_offers_allow_with_the_refused_origins_confirmation(
     assert link is not None
     url = html.unescape(link.group(1))
     assert url.startswith(f"{PREFIX}/refused/allow?")
+    confirmation = client.get(url).text
+    assert 'aria-label="Breadcrumb"><a href="' in confirmation
+    crumb = re.search(r'Breadcrumb"><a href="([^"]+)">Check a request</a>', confirmation)
+    assert crumb is not None  # and Cancel: back to this check, not to the refused report
+    check_url = html.unescape(crumb.group(1))
+    assert check_url.startswith(f"{PREFIX}/check?")
+    assert "origin=https" in check_url
     response = submit(client, url, f"{PREFIX}/refused/allow", note="asked in ticket 9")
     assert response.status_code == 302, response.text
+    assert response.location == check_url  # the same check, now answered "allowed"
     origins = in_app(app, lambda s: s.spec("partner").to_document())["origins"]
     assert {"origin": "https://new.example", "note": "asked in ticket 9"} in origins
+    again = client.get(response.location).text
+    assert "Allow this origin" not in again
+    assert "The origin is not allowed" not in again
+
+
+@pytest.mark.parametrize(
+    "back",
+    [
+        "https://evil.example/admin/check",
+        "//evil.example" + PREFIX + "/check",
+        PREFIX + "/policies",
+        "/elsewhere/check",
+        PREFIX + "/check\\@evil.example",
+        PREFIX + "/check?" + "x" * 9000,
+    ],
+)
+def test_allow_returns_only_to_this_admins_check_page(
+    app: Flask, client: FlaskClient, back: str
+) -> None:
+    url = f"{PREFIX}/refused/allow?policy=partner&origin=https://new.example"
+    url += "&back=" + quote(back)
+    page = client.get(url).text
+    assert 'name="back"' not in page
+    assert "evil" not in page
+    assert "x" * 100 not in page
+    response = submit(client, url, f"{PREFIX}/refused/allow")
+    assert response.status_code == 302, response.text
+    assert response.location == f"{PREFIX}/refused"
 
 
 def test_a_check_refused_for_a_pattern_like_origin_offers_no_allow(client: FlaskClient) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from typing import Final
+from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
@@ -156,6 +158,10 @@ def _refused_kind(origin: str, allowable: bool) -> str:
     return "stored junk"  # a value no browser sends, stored verbatim by an older version
 
 
+#: The longest check-page address the allow confirmation returns to (a check's origin,
+#: path and headers, URL-encoded); a longer one returns to the refused-origins report.
+MAX_BACK_LENGTH: Final = 8192
+
 #: Shown when "Allow" is asked for a value that is not one serialized origin.
 NOT_ALLOWABLE_MESSAGE = (
     "cannot be allowed as it is: only a serialized origin as a browser sends it "
@@ -167,9 +173,14 @@ NOT_ALLOWABLE_MESSAGE = (
 
 @bp.route("/refused/allow", methods=["GET", "POST"])
 def allow_refused() -> Page:
-    """Allow a refused origin into its policy, after a confirmation of exactly what changes."""
+    """Allow a refused origin into its policy, after a confirmation of exactly what changes.
+
+    Reached from the refused-origins report, or from the check page (``back`` names
+    that check): the confirmation then returns to it, where the same request now shows
+    as allowed."""
     name = request.values.get("policy", "")
     origin = request.values.get("origin", "")
+    back = _back_to_check(request.values.get("back", ""))
     policy = load_policy(name)
     if rule_for_refused_origin(origin) is None:
         # A forged request naming a pattern or a bucket: refused, nothing written.
@@ -179,6 +190,7 @@ def allow_refused() -> Page:
                 policy=policy,
                 origin=origin,
                 not_allowable=NOT_ALLOWABLE_MESSAGE,
+                back=back,
             ),
             400,
         )
@@ -188,7 +200,7 @@ def allow_refused() -> Page:
         if usage is not None:
             times = Formatting.count(usage.count, "time")
             form.note.data = f"refused {times} until {usage.last_seen:%Y-%m-%d}"
-        return _allow_page(name, origin, usage, form)
+        return _allow_page(name, origin, usage, form, back=back)
     form = AllowRefusedForm()
     return save(
         form,
@@ -199,10 +211,21 @@ def allow_refused() -> Page:
             expires=(form.expires.data or "").strip() or None,
             expected_version=form.expected_version(),
         ),
-        page=lambda status: _allow_page(name, origin, usage, form, status),
+        page=lambda status: _allow_page(name, origin, usage, form, status, back=back),
         saved=lambda entry: Flash(saved_message(f"Saved: {entry.rule.text} is allowed on {name}.")),
-        redirect_to=lambda _: url_for(".refused"),
+        redirect_to=lambda _: back or url_for(".refused"),
     )
+
+
+def _back_to_check(value: str) -> str | None:
+    """``value`` when it is this admin's check page (a local path, its query kept),
+    else None: never a redirect anywhere else."""
+    if len(value) > MAX_BACK_LENGTH:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or parts.path != url_for(".check") or "\\" in value:
+        return None
+    return value
 
 
 def _allow_page(
@@ -211,6 +234,8 @@ def _allow_page(
     usage: queries.RefusedOrigin | None,
     form: AllowRefusedForm,
     status: int = 200,
+    *,
+    back: str | None = None,
 ) -> Page:
     """The confirmation: what will change, computed with the same validation the save uses."""
     policy = load_policy(name)
@@ -245,6 +270,7 @@ def _allow_page(
             after_count=count if already or new_rule is None else count + 1,
             command="corsadmin origin add "
             + shlex.join([name, new_rule or origin, "--note", form.note.data or ""]),
+            back=back,
         ),
         status,
     )
@@ -327,4 +353,9 @@ def _allow_url(explanation: Explanation | None) -> str | None:
     decision = explanation.actual.decision
     if decision.code != "no-rule" or rule_for_refused_origin(explanation.origin) is None:
         return None
-    return url_for(".allow_refused", policy=explanation.policy.name, origin=explanation.origin)
+    return url_for(
+        ".allow_refused",
+        policy=explanation.policy.name,
+        origin=explanation.origin,
+        back=f"{url_for('.check')}?{request.query_string.decode('latin-1')}",
+    )
