@@ -25,6 +25,7 @@ from corsadmin import CorsAdmin, PolicyStore
 from corsadmin.db.models import Base, ensure_state_row
 from corsadmin.state import state
 from tests.support.backends import SERVER_BACKENDS, fresh_database
+from tests.support.boot_app import REFRESH_INTERVAL
 from tests.support.servers import (
     LOOPBACK,
     free_port,
@@ -189,3 +190,45 @@ def test_a_fresh_gunicorn_worker_answers_its_first_request_without_loading(
         headers, _ = get(port, "/api/x", ORIGIN)
         assert headers.get("Access-Control-Allow-Origin") == ORIGIN
         assert proc.poll() is None
+
+
+def test_a_worker_forked_after_a_change_answers_its_first_request_with_it(
+    tmp_path: Path, gunicorn_env: dict[str, str]
+) -> None:
+    """``--preload``: the master loads at boot and serves nothing, so its snapshot stays
+    the boot one. A worker the master forks after a change (here after a crash) must
+    not answer its first request with that: the origin removed meanwhile is refused."""
+    port = free_port()
+    log_path = tmp_path / "gunicorn.log"
+    cmd = gunicorn_command(1, port, "tests.support.boot_app:create_app()", "--preload")
+    with serve_process(
+        cmd, port=port, env=gunicorn_env, cwd=REPO_ROOT, ready_path="/first", log_path=log_path
+    ):
+        _headers, body = get(port, "/first")
+        victim = json.loads(body)["pid"]
+        engine = sa.create_engine(gunicorn_env["BOOT_DATABASE_URL"])
+        with Session(engine) as session:
+            PolicyStore(session, actor="tester").remove_origin("api", ORIGIN)
+        engine.dispose()
+        # Older than the refresh interval, a snapshot must be checked: within it, it is
+        # as fresh as any worker's is promised to be.
+        time.sleep(REFRESH_INTERVAL + 0.1)
+        os.kill(victim, signal.SIGKILL)
+        headers = first_answer_of_a_new_worker(port, victim, log_path)
+        assert "Access-Control-Allow-Origin" not in headers, log_tail(log_path)
+        _headers, body = get(port, "/first")
+        assert json.loads(body)["pid"] != victim  # it was the new worker's first request
+
+
+def first_answer_of_a_new_worker(port: int, victim: int, log_path: Path) -> dict[str, str]:
+    """The headers of the first CORS request that gets an answer after ``victim`` (the
+    only worker) was killed: the answer of the worker the master forks next."""
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        try:
+            headers, _ = get(port, "/api/x", ORIGIN)
+        except OSError:  # refused or reset while the master forks the new worker
+            time.sleep(0.05)
+            continue
+        return headers
+    raise AssertionError(f"no new worker answered\n{log_tail(log_path)}")

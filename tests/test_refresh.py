@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -297,6 +297,22 @@ def test_a_usage_failure_is_logged_once_until_a_due_write_succeeds(
     assert len(logged) == 2  # the first failure, and the first after the success
 
 
+def in_a_forked_child(work: Callable[[], str]) -> str:
+    """``work()`` run in a forked child (as in a gunicorn worker); what it returned."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.write(write, work().encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 100).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    return answer
+
+
 def test_the_holder_restarts_its_thread_in_a_forked_worker() -> None:
     """A gunicorn worker forked after the first request must poll on its own."""
     holder = SnapshotHolder(
@@ -305,20 +321,47 @@ def test_the_holder_restarts_its_thread_in_a_forked_worker() -> None:
     holder.current()
     assert holder._thread is not None
     assert holder._thread.is_alive()
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: the parent's thread did not survive the fork
-        try:
-            holder.current()
-            ok = holder._thread is not None and holder._thread.is_alive()
-            os.write(write, b"1" if ok else b"0")
-        finally:
-            os._exit(0)
-    os.close(write)
-    answer = os.read(read, 1)
-    os.waitpid(pid, 0)
+
+    def thread_alive() -> str:
+        holder.current()
+        return str(holder._thread is not None and holder._thread.is_alive())
+
+    answer = in_a_forked_child(thread_alive)
     holder.stop()
-    assert answer == b"1"
+    assert answer == "True"
+
+
+@pytest.mark.parametrize(("age", "interval", "seen"), [(0.1, 0.05, "2 1"), (0.0, 60.0, "1 0")])
+def test_a_forked_worker_checks_an_inherited_snapshot_before_its_first_answer(
+    age: float, interval: float, seen: str
+) -> None:
+    """A preloading gunicorn master loads at boot and serves no request, so its snapshot
+    never refreshes; a worker forked after a change (a crash, ``max_requests``) checks
+    it in its first request when it is older than the interval, and only then."""
+    revision = [1]
+    readers: list[int] = []  # the threads that read the revision
+
+    def read_revision() -> int:
+        readers.append(threading.get_ident())
+        return revision[0]
+
+    holder = SnapshotHolder(
+        load=lambda: Snapshot(revision[0], ()),
+        read_revision=read_revision,
+        interval=interval,
+        background=True,
+    )
+    assert holder.load_at_start()  # the master, at boot
+    time.sleep(age)
+    revision[0] = 2  # a change, made by another process
+
+    def first_answer() -> str:
+        answered = holder.current().revision  # this worker's first request
+        return f"{answered} {readers.count(threading.get_ident())}"
+
+    answer = in_a_forked_child(first_answer)
+    holder.stop()
+    assert answer == seen  # the revision answered with; the request's own reads
 
 
 def test_postgresql_notifies_every_worker_at_once(

@@ -164,7 +164,7 @@ class SnapshotHolder:
             snapshot = self._first_load()
         elif self.background:
             if not self._thread_running:
-                self._start_thread()
+                snapshot = self._start_in_this_process()
         elif time.monotonic() - self._last_check >= self.interval:
             self.check()
             self.tick()
@@ -217,6 +217,7 @@ class SnapshotHolder:
         """Load and install a snapshot now, before any request (``init_app``); raises
         if it cannot load. True when one is in force."""
         self._install(self._timed_load())
+        self._last_check = time.monotonic()  # a load is a check too (read at the fork)
         return self._snapshot.loaded
 
     def check(self) -> bool:
@@ -243,6 +244,22 @@ class SnapshotHolder:
     def _timed_load(self) -> Snapshot:
         self._load_started = time.perf_counter()
         return self._load()
+
+    def _start_in_this_process(self) -> Snapshot:
+        """The first request of this process (a forked worker) that holds a snapshot:
+        one inherited from the parent (a preloading gunicorn master, which serves no
+        request and so never refreshes) is checked now, before it answers, when its
+        last check is older than the interval: else a worker forked long after boot
+        (after a crash, or gunicorn's ``max_requests``) would answer its first
+        requests with the policy of boot time. Once per process, not in steady state;
+        the check reads what changed since, not every rule. Then the poller starts."""
+        if self._check_at_start and time.monotonic() - self._last_check >= self.interval:
+            with self._load_lock:
+                if self._check_at_start:
+                    self._check_at_start = False
+                    self.check()
+        self._start_thread()
+        return self._snapshot
 
     def _first_load(self) -> Snapshot:
         with self._load_lock:

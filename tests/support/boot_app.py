@@ -11,11 +11,14 @@ from flask import Flask, jsonify
 from corsadmin import CorsAdmin
 from corsadmin.state import state
 
+#: How often each worker checks the revision.
+REFRESH_INTERVAL = 0.5
+
 
 def create_app() -> Flask:
     app = Flask("boot")
     app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["BOOT_DATABASE_URL"]
-    app.config["CORSADMIN_REFRESH_INTERVAL"] = 0.5
+    app.config["CORSADMIN_REFRESH_INTERVAL"] = REFRESH_INTERVAL
     CorsAdmin(app)
     first: dict[str, Any] = {}
 
