@@ -76,3 +76,7 @@ MAX_ALERT_SUMMARY_LENGTH: Final = 500
 
 #: The longest delivery error kept (``corsadmin_alert.last_error``): longer ones are cut.
 MAX_ALERT_ERROR_LENGTH: Final = 500
+
+#: The most origin rules one page of the API's ``GET /policies/<name>/origins`` holds
+#: (its ``limit``); ``corsadmin policy show --all --url ...`` asks for pages this size.
+MAX_ORIGIN_PAGE: Final = 1000

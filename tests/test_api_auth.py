@@ -46,7 +46,9 @@ WRITES: list[tuple[str, str, dict[str, Any]]] = [
 READS: list[tuple[str, str, dict[str, Any]]] = [
     ("GET", "/policies", {}),
     ("GET", "/policies/partner", {}),
+    ("GET", "/policies/partner/origins", {}),
     ("GET", "/document", {}),
+    ("GET", "/workers", {}),
     ("GET", "/review", {}),
     ("GET", "/refused", {}),
     ("GET", "/audit", {}),
@@ -54,6 +56,21 @@ READS: list[tuple[str, str, dict[str, Any]]] = [
     ("GET", "/draft/report", {}),
     ("POST", "/check", {"json": {"origin": "https://a.example", "path": "/api/x"}}),
 ]
+
+
+def test_the_lists_name_every_operation_the_openapi_description_has(app: Flask) -> None:
+    """A new endpoint joins READS or WRITES, so the tests below cover its token checks."""
+    described = {
+        (method.upper(), path.replace("{name}", "partner"))
+        for path, operations in Api(app.test_client())
+        .get("/openapi.json")
+        .get_json()["paths"]
+        .items()
+        for method in operations
+        if method != "parameters"
+    }
+    listed = {(method, path) for method, path, _ in [*READS, *WRITES]}
+    assert described - {("GET", "/openapi.json")} == listed
 
 
 def _seeded(app: Flask) -> None:

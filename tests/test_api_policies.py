@@ -8,12 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask import Flask
 
+from corsadmin.admin.queries import MAX_CURSOR_LENGTH
+from corsadmin.limits import MAX_ORIGIN_PAGE
 from tests.support.api import (
     PARTNER,
     Api,
     audit_actors,
     fields,
     problem,
+    reader,
     seed,
     stored,
     writer,
@@ -281,3 +284,56 @@ def test_remove_origin_names_it_in_the_query(app: Flask, api: Api) -> None:
     }
     junk = api.delete("/policies/partner/origins", query_string={"origin": "https://a\x00"})
     assert set(fields(junk)) == {"origin"}
+
+
+# --- a page of origin rules ------------------------------------------------------------
+
+
+def test_origin_pages_list_every_rule_once_in_the_full_listings_order(app: Flask) -> None:
+    origins = [f"https://p{i:03}.example" for i in range(250)][::-1]
+    seed(app, {"name": "big", "path": "/big/**", "origins": origins, "max_age": 60})
+    api = reader(app)  # reading needs no write scope
+    everything = api.get("/policies/big").get_json()
+    first = api.get("/policies/big/origins")
+    assert first.status_code == 200
+    assert first.headers["ETag"] == '"1"'
+    page = first.get_json()
+    assert page["origin_count"] == 250
+    assert len(page["rules"]) == 100  # the default limit
+    settings = {k: v for k, v in everything["policy"].items() if k != "origins"}
+    assert page["policy"] == settings
+    assert "origins" not in page["policy"]
+    assert page["version"] == everything["version"]
+    seen = list(page["rules"])
+    while page["next"] is not None:
+        page = api.get("/policies/big/origins", query_string={"after": page["next"], "limit": 70})
+        assert page.status_code == 200
+        page = page.get_json()
+        assert len(page["rules"]) <= 70
+        seen += page["rules"]
+    assert seen == everything["rules"]  # each once, in the same order
+    last = api.get("/policies/big/origins", query_string={"after": seen[-1]["origin"]})
+    assert last.get_json()["rules"] == []
+    assert last.get_json()["next"] is None
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": str(MAX_ORIGIN_PAGE + 1)}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"after": "https://a.example\x00"}, "after"),
+        ({"after": "x" * (MAX_CURSOR_LENGTH + 1)}, "after"),
+    ],
+)
+def test_an_origin_page_refuses_a_bad_limit_or_cursor_naming_it(
+    app: Flask, query: dict[str, str], field: str
+) -> None:
+    seed(app, PARTNER)
+    response = reader(app).get("/policies/partner/origins", query_string=query)
+    assert field in fields(response)
+
+
+def test_an_origin_page_of_a_missing_policy_is_404(app: Flask) -> None:
+    problem(reader(app).get("/policies/nope/origins"), 404)

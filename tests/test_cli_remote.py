@@ -65,6 +65,22 @@ def same_write(
     return here
 
 
+def test_policy_show_of_a_large_policy_fetches_pages_and_prints_the_same(
+    runner: FlaskCliRunner, remote: Remote, tmp_path: Path
+) -> None:
+    """1,050 rules: the first 100 from one page, and --all through the API's pages (the
+    first page, then pages of MAX_ORIGIN_PAGE after it) print what the database does."""
+    origins = [f"https://p{i:04}.example" for i in range(1050)]
+    big = {"corsadmin": 1, "policies": [{"name": "big", "path": "/big/*", "origins": origins}]}
+    path = write_json(tmp_path, "big.json", json.dumps(big))
+    assert local(runner, "import", path).code == 0
+    shown = same(runner, remote, "policy", "show", "big")
+    assert "origins (1050):" in shown.out
+    assert "... and 950 more" in shown.out
+    every = same(runner, remote, "policy", "show", "big", "--all")
+    assert [line.split()[0] for line in every.out.splitlines() if "(added" in line] == origins
+
+
 def test_reads_print_what_the_local_commands_print(
     runner: FlaskCliRunner, remote: Remote, tmp_path: Path
 ) -> None:

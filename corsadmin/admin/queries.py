@@ -16,7 +16,15 @@ from typing import Any, Final
 import sqlalchemy as sa
 
 from ..db.drafts import ACTIVE
-from ..db.models import AuditEvent, DraftPolicyRow, DraftRow, OriginRuleRow, OriginUsage, Policy
+from ..db.models import (
+    ORIGIN_TEXT_LENGTH,
+    AuditEvent,
+    DraftPolicyRow,
+    DraftRow,
+    OriginRuleRow,
+    OriginUsage,
+    Policy,
+)
 from ..db.review import (
     REVIEW_CHUNK_ROWS,
     plain_https_rule,
@@ -33,8 +41,8 @@ REFUSED_LIMIT = 500
 ORIGIN_PAGE_SIZE: Final = 100
 #: The longest search text on a policy's page (characters): longer is refused (400).
 MAX_SEARCH_LENGTH: Final = 200
-#: The longest paging cursor (an origin rule as stored: the column holds 2,100).
-MAX_CURSOR_LENGTH: Final = 2100
+#: The longest paging cursor (an origin rule as stored).
+MAX_CURSOR_LENGTH: Final = ORIGIN_TEXT_LENGTH
 
 
 def rule_counts(session: AnySession) -> dict[int, int]:
@@ -98,7 +106,12 @@ def first_rules(session: AnySession, policy: Policy, limit: int) -> tuple[list[s
         .order_by(OriginRuleRow.origin)
         .limit(limit)
     )
-    return list(texts), _count(session, OriginRuleRow.policy_id == policy.id)
+    return list(texts), rule_count(session, policy)
+
+
+def rule_count(session: AnySession, policy: Policy) -> int:
+    """How many origin rules the policy has (none is read)."""
+    return _count(session, OriginRuleRow.policy_id == policy.id)
 
 
 def like_pattern(text: str) -> str:
@@ -159,7 +172,7 @@ def origin_rule_page(
         more_before = (
             after is not None and bool(rows) and _any(session, *where, rule.origin < rows[0].origin)
         )
-    total = _count(session, rule.policy_id == policy.id)
+    total = rule_count(session, policy)
     matching = _count(session, *where) if search else total
     return RulePage(
         rows=rows,

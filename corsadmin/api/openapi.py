@@ -13,12 +13,15 @@ from typing import Any, Final
 
 from flask import Response, jsonify
 
+from ..admin.queries import MAX_CURSOR_LENGTH
+from ..limits import MAX_ORIGIN_PAGE
 from ..policy.fields import FIELDS, Kind, PolicyField
 from ..policy.spec import NAME_RE
 from ..state import state
 from .blueprint import API_PATH, API_VERSION, bp
 from .body import MAX_API_BODY_BYTES, MAX_QUERY_INT, MAX_QUERY_TEXT
 from .document_views import IMPORT_MODES
+from .policy_views import ORIGIN_PAGE
 from .problems import PROBLEM_JSON, PROBLEM_TYPES
 from .report_views import MAX_AUDIT_LIMIT
 
@@ -92,6 +95,13 @@ def _policy_schemas() -> dict[str, Schema]:
             "description": "The fields to change (origins replaces the whole list).",
         },
         "StoredPolicy": _object(properties, required=tuple(f.name for f in FIELDS)),
+        "PolicySettings": {
+            **_object(
+                {k: v for k, v in properties.items() if k != "origins"},
+                required=tuple(f.name for f in FIELDS if f.name != "origins"),
+            ),
+            "description": "A stored policy without its origins (they come a page at a time).",
+        },
         "StoredRule": {
             **_object(
                 {
@@ -130,6 +140,25 @@ def _resource_schemas() -> dict[str, Schema]:
                 "rules": {"type": "array", "items": _ref("StoredRule")},
             },
             required=("policy", "version", "created_at", "updated_at", "rules"),
+        ),
+        "OriginPage": _object(
+            {
+                "policy": _ref("PolicySettings"),
+                "version": _INT,
+                "created_at": _TIME,
+                "created_by": _TEXT,
+                "updated_at": _TIME,
+                "updated_by": _TEXT,
+                "reviewed_at": _nullable(_TIME),
+                "reviewed_by": _nullable(_TEXT),
+                "origin_count": _INT,
+                "rules": {"type": "array", "items": _ref("StoredRule")},
+                "next": {
+                    **_nullable(_TEXT),
+                    "description": "pass as after for the next page (null: last page)",
+                },
+            },
+            required=("policy", "version", "origin_count", "rules", "next"),
         ),
         "PolicyList": _object(
             {
@@ -688,8 +717,27 @@ def _origin_operations(optional_match: Schema) -> Schema:
         required=True,
         example="https://a.example",
     )
+    page = (
+        _query(
+            "limit",
+            {"type": "integer", "minimum": 1, "maximum": MAX_ORIGIN_PAGE},
+            f"Origin rules per page (default {ORIGIN_PAGE})",
+        ),
+        _query(
+            "after",
+            {"type": "string", "maxLength": MAX_CURSOR_LENGTH},
+            "The next value of the previous page",
+        ),
+    )
     return {
         "parameters": [_NAME],
+        "get": _operation(
+            "listOrigins",
+            "A page of a policy's origin rules, with its settings",
+            _ok("OriginPage", etag=True),
+            (400, *_READ_ERRORS, 404),
+            parameters=page,
+        ),
         "post": _operation(
             "addOrigin",
             "Allow an origin on a policy (or change a rule's note or expiry)",

@@ -15,22 +15,28 @@ and a ``re:`` rule any character, which proxies and routers rewrite in paths.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 from flask import jsonify, request, url_for
 from werkzeug.wrappers import Response
 
 from ..admin import queries
+from ..db.export import settings_spec
 from ..db.loader import spec_of
 from ..db.models import OriginRuleRow, Policy
 from ..db.store import KEEP, Keep, OriginChange
 from ..errors import PolicyNotFound, ValidationError
+from ..limits import MAX_ORIGIN_PAGE
 from ..policy.document import canonical
 from ..policy.origins import MAX_ORIGIN_LENGTH
 from ..policy.spec import OriginEntry, format_time, parse_origin_entry, validate_policy
 from .blueprint import bp, checked_name, db_session, enforced_message, etag, if_match, store
-from .body import Fields, json_body
+from .body import Fields, json_body, query_int
+
+#: The origin rules one page of ``GET /policies/<name>/origins`` holds unless ``limit``
+#: says otherwise (at most :data:`~corsadmin.limits.MAX_ORIGIN_PAGE`).
+ORIGIN_PAGE: Final = 100
 
 #: The fields of an origin rule in a request body.
 ORIGIN_FIELDS = ("origin", "note", "expires")
@@ -59,7 +65,19 @@ def policy_response(name: str, status: int = 200) -> Response:
     version as the ETag."""
     policy = _row(name)
     document = {
-        "policy": canonical(spec_of(policy)),
+        **_about(policy, canonical(spec_of(policy))),
+        "rules": [_rule(r) for r in _rules(policy)],
+    }
+    response = _json(document, status)
+    response.headers["ETag"] = etag(policy.version)
+    response.headers["Location"] = url_for(".policy", name=policy.name)
+    return response
+
+
+def _about(policy: Policy, document: dict[str, Any]) -> dict[str, Any]:
+    """The policy's ``document``, version, and who changed it when."""
+    return {
+        "policy": document,
         "version": policy.version,
         "created_at": _time(policy.created_at),
         "created_by": policy.created_by,
@@ -67,12 +85,7 @@ def policy_response(name: str, status: int = 200) -> Response:
         "updated_by": policy.updated_by,
         "reviewed_at": _time(policy.reviewed_at),
         "reviewed_by": policy.reviewed_by,
-        "rules": [_rule(r) for r in _rules(policy)],
     }
-    response = _json(document, status)
-    response.headers["ETag"] = etag(policy.version)
-    response.headers["Location"] = url_for(".policy", name=policy.name)
-    return response
 
 
 def _rules(policy: Policy) -> list[OriginRuleRow]:
@@ -206,6 +219,36 @@ def _origin_response(change: OriginChange, status: int) -> Response:
     }
     response = _json(document, status)
     response.headers["ETag"] = etag(version)
+    return response
+
+
+@bp.get("/policies/<name>/origins")
+def origin_page(name: str) -> Response:
+    """A page of the policy's origin rules, in the order ``GET /policies/<name>`` lists
+    them all: at most ``limit`` after the rule ``after`` (the previous page's ``next``),
+    with the policy's settings (its document without ``origins``), version and rule
+    count. The cost of a page does not grow with the policy (keyset paging)."""
+    policy = _row(checked_name(name))
+    limit = query_int("limit", default=ORIGIN_PAGE, minimum=1, maximum=MAX_ORIGIN_PAGE)
+    assert limit is not None
+    after = request.args.get("after") or None
+    if after is not None and (len(after) > queries.MAX_CURSOR_LENGTH or not after.isprintable()):
+        raise ValidationError.single(
+            "after",
+            f"must be an origin rule as stored (printable, at most "
+            f"{queries.MAX_CURSOR_LENGTH} characters): the previous page's next",
+        )
+    page = queries.origin_rule_page(db_session(), policy, after=after, size=limit)
+    settings = canonical(settings_spec(policy))
+    del settings["origins"]
+    document = {
+        **_about(policy, settings),
+        "origin_count": page.total,
+        "rules": [_rule(r) for r in page.rows],
+        "next": page.next_after,
+    }
+    response = _json(document)
+    response.headers["ETag"] = etag(policy.version)
     return response
 
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from ..db.export import settings_spec
 from ..db.models import OriginRuleRow, Policy
 from ..errors import PolicyNotFound, ValidationError
+from ..limits import MAX_ORIGIN_PAGE
 from ..policy.fields import (
     ANY_HEADER_WARNING,
     CLI_FIELDS,
@@ -223,10 +224,15 @@ def _local_shown(name: str, every: bool) -> Shown:
 
 
 def _remote_shown(remote: ApiClient, name: str, every: bool) -> Shown:
-    """The policy as the API returns it (every rule; the first SHOW_ORIGINS kept
-    unless ``every``)."""
-    found = remote.get(f"/policies/{name}")
-    rules = found["rules"] if every else found["rules"][:SHOW_ORIGINS]
+    """The policy as the API's pages of origin rules give it: the first SHOW_ORIGINS
+    rules, or every rule page after page (``every``); never more than that is fetched."""
+    found = remote.get(f"/policies/{name}/origins", query={"limit": str(SHOW_ORIGINS)})
+    rules = list(found["rules"])
+    page = found
+    while every and page["next"] is not None:
+        query = {"limit": str(MAX_ORIGIN_PAGE), "after": page["next"]}
+        page = remote.get(f"/policies/{name}/origins", query=query)
+        rules += page["rules"]
     settings = validate_policy({**found["policy"], "origins": []})
     return Shown(
         name=found["policy"]["name"],
@@ -234,7 +240,7 @@ def _remote_shown(remote: ApiClient, name: str, every: bool) -> Shown:
         spec=settings,
         created=f"{_when(found['created_at'])} UTC by {found['created_by']}",
         updated=f"{_when(found['updated_at'])} UTC by {found['updated_by']}",
-        total=len(found["rules"]),
+        total=found["origin_count"],
         rules=[
             _rule_line(r["origin"], r["note"], r["expires"], r["created_at"], r["created_by"])
             for r in rules

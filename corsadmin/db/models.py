@@ -9,7 +9,7 @@ Sessions from the host's Flask-SQLAlchemy ``db`` work with them as usual.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
@@ -27,6 +27,10 @@ from ..limits import (
 )
 from ..policy.fields import DEFAULT_REVIEW_EVERY_DAYS
 from .dialects import DATETIME_PRECISION, TABLE_OPTIONS, is_mysql
+
+#: The longest origin rule text a row holds (an origin of MAX_ORIGIN_LENGTH, or an
+#: ``re:`` rule, with room to spare): the column of every table that stores one.
+ORIGIN_TEXT_LENGTH: Final = 2100
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -123,7 +127,7 @@ class OriginRuleRow(Base):
     policy_id: Mapped[int] = mapped_column(
         sa.ForeignKey("corsadmin_policy.id", ondelete="CASCADE"), index=True
     )
-    origin: Mapped[str] = mapped_column(sa.String(2100))
+    origin: Mapped[str] = mapped_column(sa.String(ORIGIN_TEXT_LENGTH))
     note: Mapped[str] = mapped_column(sa.String(500), default="")
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -177,7 +181,7 @@ class ChangeLogEntry(Base):
     revision: Mapped[int] = mapped_column(sa.BigInteger, index=True)
     kind: Mapped[str] = mapped_column(sa.String(16))
     policy_name: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
-    origin: Mapped[str | None] = mapped_column(sa.String(2100), nullable=True)
+    origin: Mapped[str | None] = mapped_column(sa.String(ORIGIN_TEXT_LENGTH), nullable=True)
 
 
 class OriginUsage(Base):
@@ -195,8 +199,8 @@ class OriginUsage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     policy_name: Mapped[str] = mapped_column(sa.String(64), index=True)
-    origin: Mapped[str] = mapped_column(sa.String(2100))
-    rule: Mapped[str | None] = mapped_column(sa.String(2100), nullable=True)
+    origin: Mapped[str] = mapped_column(sa.String(ORIGIN_TEXT_LENGTH))
+    rule: Mapped[str | None] = mapped_column(sa.String(ORIGIN_TEXT_LENGTH), nullable=True)
     allowed: Mapped[bool] = mapped_column(default=False)
     count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -274,7 +278,7 @@ class DraftOriginRow(Base):
         sa.ForeignKey("corsadmin_draft.id", ondelete="CASCADE"), index=True
     )
     policy_name: Mapped[str] = mapped_column(sa.String(64))
-    origin: Mapped[str] = mapped_column(sa.String(2100))
+    origin: Mapped[str] = mapped_column(sa.String(ORIGIN_TEXT_LENGTH))
     removed: Mapped[bool] = mapped_column(default=False)
     note: Mapped[str] = mapped_column(sa.String(500), default="")
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -302,7 +306,7 @@ class DraftTrafficRow(Base):
     )
     policy_name: Mapped[str] = mapped_column(sa.String(64))
     outcome: Mapped[str] = mapped_column(sa.String(24))
-    origin: Mapped[str] = mapped_column(sa.String(2100))
+    origin: Mapped[str] = mapped_column(sa.String(ORIGIN_TEXT_LENGTH))
     count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
