@@ -4,8 +4,9 @@ Flask-CORS versions users have (``make matrix``, or ``nox -s NAME`` for one).
 Each combination in :data:`COMBINATIONS` is a nox session: a fresh virtualenv under
 ``.nox/``, ``pip install -e '.[test]'`` with that combination's versions pinned in the
 same resolve, then :data:`FAST_TESTS` (the files where corsadmin meets these
-libraries) on SQLite. The full suite runs on the newest versions (:data:`NEWEST`):
-that is what ``make test`` installs.
+libraries) on SQLite, and in the first combination (every floor, the database
+drivers' included) on PostgreSQL and MariaDB too. The full suite runs on the newest
+versions (:data:`NEWEST`): that is what ``make test`` installs.
 
 ``pyproject.toml``'s ranges are exactly what is tested: every lower bound is the
 oldest version here, every upper bound admits the newest and nothing past its minor
@@ -56,6 +57,12 @@ COMBINATIONS: Final = (
 #: newest, as make test does.
 OTHER_FLOORS: Final = {"flask-migrate": "4.0.0", "alembic": "1.13.0", "flask-wtf": "1.2.0"}
 
+#: The floors of the database drivers (pyproject's ``postgres`` and ``mysql`` extras),
+#: pinned in the first combination too, which runs on every backend: the oldest
+#: SQLAlchemy with the oldest psycopg and PyMySQL against real PostgreSQL and MariaDB
+#: servers. The other combinations run on SQLite.
+DRIVER_FLOORS: Final = {"psycopg": "3.2.1", "pymysql": "1.1.0"}
+
 #: The fast subset: extension init and the request hook (test_extension), the
 #: headers Flask-CORS writes and its options read back (test_import_flask_cors),
 #: store writes and the usage upsert (test_store, test_usage, test_signals),
@@ -76,8 +83,8 @@ FAST_TESTS: Final = (
 )
 
 #: pytest's arguments for every session: two processes (the CI machine's cores), a
-#: file's tests in one process. SQLite only (the other backends are the full suite's
-#: job): the session sets CORSADMIN_TEST_BACKENDS=sqlite (tests/support/backends.py).
+#: file's tests in one process. The backends: :func:`backends`
+#: (CORSADMIN_TEST_BACKENDS, tests/support/backends.py).
 PYTEST_ARGS: Final = ("-n", "2", "--dist", "loadfile", "-q")
 
 nox.options.default_venv_backend = "venv"
@@ -95,15 +102,21 @@ def pins(combination: tuple[str, str, str, str]) -> list[str]:
     first combination :data:`OTHER_FLOORS`."""
     flask, flask_sqlalchemy, sqlalchemy, flask_cors = combination
     werkzeug = WERKZEUG[".".join(flask.split(".")[:2])]
-    floors = OTHER_FLOORS.items() if combination == COMBINATIONS[0] else ()
+    floors = {**OTHER_FLOORS, **DRIVER_FLOORS} if combination == COMBINATIONS[0] else {}
     return [
         f"flask=={flask}",
         f"werkzeug=={werkzeug}",
         f"flask-sqlalchemy=={flask_sqlalchemy}",
         f"sqlalchemy=={sqlalchemy}",
         f"flask-cors=={flask_cors}",
-        *(f"{name}=={version}" for name, version in floors),
+        *(f"{name}=={version}" for name, version in floors.items()),
     ]
+
+
+def backends(combination: tuple[str, str, str, str]) -> str:
+    """CORSADMIN_TEST_BACKENDS for ``combination``: every backend for the first (every
+    floor, the drivers' included), SQLite for the others."""
+    return "sqlite,postgresql,mariadb" if combination == COMBINATIONS[0] else "sqlite"
 
 
 def register(combination: tuple[str, str, str, str]) -> None:
@@ -120,7 +133,7 @@ def register(combination: tuple[str, str, str, str]) -> None:
             "pytest",
             *PYTEST_ARGS,
             *(session.posargs or FAST_TESTS),
-            env={"CORSADMIN_TEST_BACKENDS": "sqlite"},
+            env={"CORSADMIN_TEST_BACKENDS": backends(combination)},
         )
 
 

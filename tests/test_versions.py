@@ -135,3 +135,20 @@ def test_the_other_extensions_lower_bounds_are_the_floors_the_matrix_pins(name: 
     assert set(floors) == set(OTHER_EXTENSIONS)
     lower = [Version(s.version) for s in declared()[name].specifier if s.operator == ">="]
     assert lower == [Version(floors[name])]
+
+
+#: The database drivers, by the pyproject extra that installs each.
+DRIVERS: Final = {"postgres": "psycopg", "mysql": "pymysql"}
+
+
+@pytest.mark.parametrize(("extra", "name"), sorted(DRIVERS.items()))
+def test_the_drivers_lower_bounds_are_the_floors_the_matrix_pins(extra: str, name: str) -> None:
+    """The first combination runs on every backend with these pinned (psycopg 3.2.0's
+    ``binary`` extra asks for a psycopg-binary that does not exist: 3.2.1 is the floor)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    (text,) = project["optional-dependencies"][extra]
+    requirement = Requirement(text)
+    assert requirement.name == name
+    assert set(noxfile_data()["DRIVER_FLOORS"]) == set(DRIVERS.values())
+    lower = [Version(s.version) for s in requirement.specifier if s.operator == ">="]
+    assert lower == [Version(noxfile_data()["DRIVER_FLOORS"][name])]
