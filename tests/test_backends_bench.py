@@ -80,3 +80,20 @@ def test_rules_must_fill_whole_policies() -> None:
     )
     assert result.returncode == 2
     assert "--rules must be a positive multiple of 10" in result.stderr
+
+
+def test_the_import_benchmark_reports_seconds_and_statements() -> None:
+    """benchmarks/import_policies.py's smoke run (SQLite): both imports, and the
+    unchanged one reads the stored rules a chunk of policies at a time."""
+    result = subprocess.run(
+        [sys.executable, "benchmarks/import_policies.py", "--quick", "--backends", "sqlite"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=SMOKE_TIMEOUT,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line.strip("| ").split(" | ") for line in result.stdout.splitlines()]
+    figures = {row[1]: row[2:] for row in rows if row[0] == "sqlite"}
+    assert set(figures) == {"into an empty database", "again, unchanged"}
+    assert int(figures["again, unchanged"][1]) < 10  # not one read per policy

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from corsadmin.db.models import OriginRuleRow, Policy
-from corsadmin.db.store import BULK_CHUNK, PolicyStore
+from corsadmin.db.store import BULK_CHUNK, POLICY_CHUNK, PolicyStore
 
 COUNT = BULK_CHUNK + 7  # more than one batch
 
@@ -99,3 +99,57 @@ def test_update_policy_with_origins_matches_an_import(store: PolicyStore) -> Non
     store.delete_policy("p")
     store.import_document(_document(target))
     assert (store.export_document(), _rows(store)) == by_update
+
+
+def _many(count: int) -> dict[str, Any]:
+    """``count`` small policies (two rules each, one with a note)."""
+    return {
+        "corsadmin": 1,
+        "policies": [
+            {
+                "name": f"t{i:04d}",
+                "path": f"/t{i}/**",
+                "origins": [
+                    f"https://a{i}.example",
+                    {"origin": f"https://b{i}.example", "note": "n"},
+                ],
+            }
+            for i in range(count)
+        ],
+    }
+
+
+def _statements(store: PolicyStore, work: Any) -> int:
+    """How many SQL statements ``work()`` sends."""
+    engine = store.session.get_bind()
+    sent: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        work()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    return len(sent)
+
+
+def test_an_import_of_many_policies_takes_statements_per_chunk_not_per_policy(
+    store: PolicyStore,
+) -> None:
+    """Creating 2,100 policies (three chunks) and importing them again unchanged: a few
+    statements per POLICY_CHUNK on a server (the ORM batches the policies' and events'
+    INSERTs; SQLite, in process, gets one INSERT each), never a read per policy."""
+    count = 2 * POLICY_CHUNK + 100
+    document = _many(count)
+    batched = store.session.get_bind().dialect.name != "sqlite"
+    created = _statements(store, lambda: store.import_document(document))
+    assert created <= (40 if batched else 2 * count + 40), created
+    assert len(store.export_document()["policies"]) == count
+    unchanged: list[str] = []
+    again = _statements(store, lambda: unchanged.extend(store.import_document(document).unchanged))
+    assert len(unchanged) == count
+    assert again <= 20, again  # the policies, then their rules a chunk of policies at a time
+    exported = {p["name"]: p["origins"] for p in store.export_document()["policies"]}
+    assert exported == {p["name"]: p["origins"] for p in document["policies"]}

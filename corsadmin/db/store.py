@@ -438,10 +438,9 @@ class PolicyStore:
                 summary = "import: " + describe_documents(spec.name, old, new)
                 self._audit("policy.update", spec.name, before_doc, after_doc, summary)
                 report.updated.append(spec.name)
-            for spec in specs:
-                if spec.name not in existing:
-                    self._create(spec, f"import created {spec.name}")
-                    report.created.append(spec.name)
+            created = [spec for spec in specs if spec.name not in existing]
+            self._create_many(created, [f"import created {spec.name}" for spec in created])
+            report.created.extend(spec.name for spec in created)
         return report
 
     def _import_updates(
@@ -450,16 +449,16 @@ class PolicyStore:
         """The stored policies an import changes: each with its stored rules, its
         stored document and the new spec (the unchanged ones go to ``report``)."""
         updates = []
-        for spec in specs:
-            policy = existing.get(spec.name)
-            if policy is None:
-                continue
-            stored = self._stored_rules(policy.id)
-            old = {**canonical(settings_spec(policy)), "origins": _documents(stored)}
-            if old == canonical(spec):
-                report.unchanged.append(spec.name)
-                continue
-            updates.append((policy, stored, old, spec))
+        pairs = [(existing[spec.name], spec) for spec in specs if spec.name in existing]
+        for chunk in _chunks(pairs, POLICY_CHUNK):
+            stored_by_id = self._stored_rules_of([policy.id for policy, _spec in chunk])
+            for policy, spec in chunk:
+                stored = stored_by_id.get(policy.id, {})
+                old = {**canonical(settings_spec(policy)), "origins": _documents(stored)}
+                if old == canonical(spec):
+                    report.unchanged.append(spec.name)
+                    continue
+                updates.append((policy, stored, old, spec))
         return updates
 
     def mark_reviewed(
@@ -541,13 +540,39 @@ class PolicyStore:
             )
         }
 
+    def _stored_rules_of(self, policy_ids: Sequence[int]) -> dict[int, _StoredRules]:
+        """:meth:`_stored_rules` of several policies in one read (a policy without any
+        rule is absent)."""
+        found: dict[int, _StoredRules] = {}
+        query = sa.select(_RULES.c.policy_id, _RULES.c.origin, _RULES.c.note, _RULES.c.expires_at)
+        for row in self.session.execute(query.where(_RULES.c.policy_id.in_(policy_ids))):
+            found.setdefault(row.policy_id, {})[row.origin] = (row.note or "", row.expires_at)
+        return found
+
     def _create(self, spec: PolicySpec, summary: str) -> None:
-        policy = Policy(name=spec.name, created_by=self.actor, created_at=utcnow())
-        self.session.add(policy)
-        self._write_settings(policy, spec)
-        self.session.flush()  # the policy's id, for its rules
-        self._write_rules(policy.id, {}, spec.origins)
-        self._audit("policy.create", spec.name, None, canonical(spec), summary)
+        self._create_many([spec], [summary])
+
+    def _create_many(self, specs: Sequence[PolicySpec], summaries: Sequence[str]) -> None:
+        """Create policies together, a chunk at a time: one flush inserts their rows (the
+        ORM batches the INSERTs and reads the ids back), then their rules in bulk, and
+        their audit events: a few statements per chunk, not three per policy."""
+        for chunk in _chunks(list(zip(specs, summaries, strict=True)), POLICY_CHUNK):
+            policies = []
+            for spec, _summary in chunk:
+                policy = Policy(name=spec.name, created_by=self.actor, created_at=utcnow())
+                self.session.add(policy)
+                self._write_settings(policy, spec)
+                policies.append(policy)
+            self.session.flush()  # the policies' ids, for their rules
+            rows = [
+                row
+                for policy, (spec, _summary) in zip(policies, chunk, strict=True)
+                for row in self._new_rule_rows(policy.id, {}, spec.origins)
+            ]
+            for batch in _chunks(rows, BULK_CHUNK):
+                self.session.execute(sa.insert(_RULES), batch)
+            for spec, summary in chunk:
+                self._audit("policy.create", spec.name, None, canonical(spec), summary)
 
     def _delete(self, policy: Policy, summary: str) -> None:
         """Delete a policy and its rules; its audit event keeps the whole document, built
@@ -655,25 +680,13 @@ class PolicyStore:
         """Make a policy's rule rows ``wanted``, given the ``stored`` ones: set-based
         deletes, executemany inserts and updates of the difference only (the rules are
         compared as the rows hold them: no entry is built per rule)."""
-        now = utcnow()
         by_text = {text: (note, expires) for text, note, expires in wanted.fields()}
         gone = [text for text in stored if text not in by_text]
         for chunk in _chunks(gone, BULK_CHUNK):
             self.session.execute(
                 sa.delete(_RULES).where(_RULES.c.policy_id == policy_id, _RULES.c.origin.in_(chunk))
             )
-        added = [
-            {
-                "policy_id": policy_id,
-                "origin": text,
-                "note": note,
-                "expires_at": expires,
-                "created_at": now,
-                "created_by": self.actor,
-            }
-            for text, (note, expires) in by_text.items()
-            if text not in stored
-        ]
+        added = self._new_rule_rows(policy_id, stored, wanted)
         changed = [
             {"b_origin": text, "b_note": note, "b_expires": expires}
             for text, (note, expires) in by_text.items()
@@ -688,6 +701,25 @@ class PolicyStore:
                 .values(note=sa.bindparam("b_note"), expires_at=sa.bindparam("b_expires")),
                 batch,
             )
+
+    def _new_rule_rows(
+        self, policy_id: int, stored: _StoredRules, wanted: OriginEntries
+    ) -> list[dict[str, Any]]:
+        """The rows to insert for the ``wanted`` rules that are not ``stored``."""
+        now = utcnow()
+        by_text = {text: (note, expires) for text, note, expires in wanted.fields()}
+        return [
+            {
+                "policy_id": policy_id,
+                "origin": text,
+                "note": note,
+                "expires_at": expires,
+                "created_at": now,
+                "created_by": self.actor,
+            }
+            for text, (note, expires) in by_text.items()
+            if text not in stored
+        ]
 
     def _audit_rule(
         self,
@@ -792,6 +824,9 @@ def _typed_origin_entry(origin: str, note: str | Keep, expires: object) -> Origi
 
 #: Rows per statement of a bulk write (executemany batches, ``IN`` lists of deletes).
 BULK_CHUNK: Final = 10_000
+#: Policies an import reads the stored rules of, or creates, together (the ``IN`` list
+#: of their ids; one flush of their rows).
+POLICY_CHUNK: Final = 1000
 #: The most rule texts a change's summary names per kind (added, removed); more are counted.
 MAX_SUMMARY_ORIGINS: Final = 20
 
