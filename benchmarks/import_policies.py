@@ -1,5 +1,6 @@
 """``import`` of a document of many small policies, on SQLite, PostgreSQL and MariaDB:
-into an empty database, then again unchanged (what a GitOps job does on every run).
+into an empty database, then again unchanged (what a GitOps job does on every run),
+then as a draft that adds a rule to every policy.
 
     python benchmarks/import_policies.py                    10,000 policies, every backend
     python benchmarks/import_policies.py --policies 1000    another count
@@ -21,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -32,6 +34,7 @@ import sqlalchemy as sa  # noqa: E402
 from backends import BACKENDS, backend_database  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
+from corsadmin.db.drafts import DraftStore  # noqa: E402
 from corsadmin.db.schema import upgrade  # noqa: E402
 from corsadmin.db.store import PolicyStore  # noqa: E402
 
@@ -57,6 +60,11 @@ def document(count: int) -> dict[str, Any]:
     }
 
 
+def _one_more(policy: dict[str, Any]) -> dict[str, Any]:
+    """The policy with one more origin rule (what a draft proposes for each)."""
+    return {**policy, "origins": [*policy["origins"], f"https://new.{policy['name']}.example"]}
+
+
 def counted(engine: sa.Engine, work: Callable[[], object]) -> tuple[float, int]:
     """Seconds and SQL statements of ``work()``."""
     sent = [0]
@@ -77,13 +85,16 @@ def measure(url: str, doc: dict[str, Any]) -> list[tuple[str, float, int]]:
     engine = sa.create_engine(url)
     upgrade(engine)
     figures = []
+    changed = {"corsadmin": 1, "policies": [_one_more(p) for p in doc["policies"]]}
     try:
-        for label in ("into an empty database", "again, unchanged"):
+        for label in ("into an empty database", "again, unchanged", "as a draft, each changed"):
             with Session(engine) as session:
                 store = PolicyStore(session, actor="bench")
-                seconds, statements = counted(
-                    engine, lambda store=store: store.import_document(doc, replace=True)
-                )
+                if label.startswith("as a draft"):
+                    work = partial(DraftStore(store).import_document, changed, replace=True)
+                else:
+                    work = partial(store.import_document, doc, replace=True)
+                seconds, statements = counted(engine, work)
             figures.append((label, seconds, statements))
     finally:
         engine.dispose()

@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from corsadmin.db.drafts import DraftStore
 from corsadmin.db.models import OriginRuleRow, Policy
 from corsadmin.db.store import BULK_CHUNK, POLICY_CHUNK, PolicyStore
 
@@ -153,3 +154,35 @@ def test_an_import_of_many_policies_takes_statements_per_chunk_not_per_policy(
     assert again <= 20, again  # the policies, then their rules a chunk of policies at a time
     exported = {p["name"]: p["origins"] for p in store.export_document()["policies"]}
     assert exported == {p["name"]: p["origins"] for p in document["policies"]}
+
+
+def test_a_draft_import_of_many_policies_takes_statements_per_chunk_not_per_policy(
+    store: PolicyStore,
+) -> None:
+    """Proposing a document of 2,100 policies as a draft (half live and changed, half
+    new, one live policy left out and deleted): a few statements per POLICY_CHUNK."""
+    count = 2 * POLICY_CHUNK + 100
+    live = _many(count // 2)
+    store.import_document(live | {"policies": [*live["policies"], _extra()]})
+    proposed = _many(count)
+    for policy in proposed["policies"][: count // 2]:
+        policy["origins"] = [*policy["origins"], "https://more.example"]
+    drafts = DraftStore(store)
+    changed: list[str] = []
+    sent = _statements(
+        store, lambda: changed.extend(drafts.import_document(proposed, replace=True))
+    )
+    assert sent <= 40, sent
+    assert len(changed) == count + 1  # every policy, and the one it deletes
+    draft = drafts.active()
+    assert draft is not None
+    assert draft.policies["extra"].action == "delete"
+    assert draft.policies["t0000"].action == "update"
+    assert draft.policies[f"t{count - 1:04d}"].action == "create"
+    # The live policies proposed as they are: their entries go, the others stay.
+    again = drafts.import_document(live, reason="again")
+    assert again == sorted(["extra", *(f"t{i:04d}" for i in range(count // 2, count))])
+
+
+def _extra() -> dict[str, Any]:
+    return {"name": "extra", "path": "/extra/**", "origins": ["https://x.example"]}
