@@ -72,6 +72,17 @@ def _field_schema(field: PolicyField) -> Schema:
     return {**schema, "description": description}
 
 
+def _settings_schema(properties: dict[str, Schema]) -> Schema:
+    """A stored policy without its origins (``GET /policies/{name}/origins``)."""
+    return {
+        **_object(
+            {k: v for k, v in properties.items() if k != "origins"},
+            required=tuple(f.name for f in FIELDS if f.name != "origins"),
+        ),
+        "description": "A stored policy without its origins (they come a page at a time).",
+    }
+
+
 def _policy_schemas() -> dict[str, Schema]:
     """A policy in the document's form: as sent (fields left out take their default),
     as a change (any fields), as stored (every field)."""
@@ -95,13 +106,7 @@ def _policy_schemas() -> dict[str, Schema]:
             "description": "The fields to change (origins replaces the whole list).",
         },
         "StoredPolicy": _object(properties, required=tuple(f.name for f in FIELDS)),
-        "PolicySettings": {
-            **_object(
-                {k: v for k, v in properties.items() if k != "origins"},
-                required=tuple(f.name for f in FIELDS if f.name != "origins"),
-            ),
-            "description": "A stored policy without its origins (they come a page at a time).",
-        },
+        "PolicySettings": _settings_schema(properties),
         "StoredRule": {
             **_object(
                 {
@@ -125,34 +130,31 @@ def _policy_schemas() -> dict[str, Schema]:
     }
 
 
+#: A stored policy's version and who changed it when (beside its document).
+_ABOUT: Final[Schema] = {
+    "version": _INT,
+    "created_at": _TIME,
+    "created_by": _TEXT,
+    "updated_at": _TIME,
+    "updated_by": _TEXT,
+    "reviewed_at": _nullable(_TIME),
+    "reviewed_by": _nullable(_TEXT),
+}
+_RULES: Final[Schema] = {"type": "array", "items": _ref("StoredRule")}
+
+
 def _resource_schemas() -> dict[str, Schema]:
     return {
         "Policy": _object(
-            {
-                "policy": _ref("StoredPolicy"),
-                "version": _INT,
-                "created_at": _TIME,
-                "created_by": _TEXT,
-                "updated_at": _TIME,
-                "updated_by": _TEXT,
-                "reviewed_at": _nullable(_TIME),
-                "reviewed_by": _nullable(_TEXT),
-                "rules": {"type": "array", "items": _ref("StoredRule")},
-            },
+            {"policy": _ref("StoredPolicy"), **_ABOUT, "rules": _RULES},
             required=("policy", "version", "created_at", "updated_at", "rules"),
         ),
         "OriginPage": _object(
             {
                 "policy": _ref("PolicySettings"),
-                "version": _INT,
-                "created_at": _TIME,
-                "created_by": _TEXT,
-                "updated_at": _TIME,
-                "updated_by": _TEXT,
-                "reviewed_at": _nullable(_TIME),
-                "reviewed_by": _nullable(_TEXT),
+                **_ABOUT,
                 "origin_count": _INT,
-                "rules": {"type": "array", "items": _ref("StoredRule")},
+                "rules": _RULES,
                 "next": {
                     **_nullable(_TEXT),
                     "description": "pass as after for the next page (null: last page)",
@@ -709,6 +711,21 @@ def _policy_paths() -> dict[str, Schema]:
     }
 
 
+#: ``GET /policies/{name}/origins``'s page: its size and where it starts.
+_ORIGIN_PAGE_PARAMETERS: Final = (
+    _query(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_ORIGIN_PAGE},
+        f"Origin rules per page (default {ORIGIN_PAGE})",
+    ),
+    _query(
+        "after",
+        {"type": "string", "maxLength": MAX_CURSOR_LENGTH},
+        "The next value of the previous page",
+    ),
+)
+
+
 def _origin_operations(optional_match: Schema) -> Schema:
     origin = _query(
         "origin",
@@ -717,18 +734,6 @@ def _origin_operations(optional_match: Schema) -> Schema:
         required=True,
         example="https://a.example",
     )
-    page = (
-        _query(
-            "limit",
-            {"type": "integer", "minimum": 1, "maximum": MAX_ORIGIN_PAGE},
-            f"Origin rules per page (default {ORIGIN_PAGE})",
-        ),
-        _query(
-            "after",
-            {"type": "string", "maxLength": MAX_CURSOR_LENGTH},
-            "The next value of the previous page",
-        ),
-    )
     return {
         "parameters": [_NAME],
         "get": _operation(
@@ -736,7 +741,7 @@ def _origin_operations(optional_match: Schema) -> Schema:
             "A page of a policy's origin rules, with its settings",
             _ok("OriginPage", etag=True),
             (400, *_READ_ERRORS, 404),
-            parameters=page,
+            parameters=_ORIGIN_PAGE_PARAMETERS,
         ),
         "post": _operation(
             "addOrigin",
