@@ -465,7 +465,7 @@ class DraftStore:
         live rules of them all are read in one query, and their entries and rule rows
         written in bulk: a few statements for the chunk, not several per policy."""
         live_ids = [live_rows[s.name].id for s in specs if s.name in live_rows]
-        stored_by_id = _live_rules_of(self.session, live_ids)
+        stored_by_id = self.store._stored_rules_of(live_ids)
         entries: list[dict[str, Any]] = []
         rules: list[dict[str, Any]] = []
         for spec in specs:
@@ -507,7 +507,7 @@ class DraftStore:
         settings = None if _same_settings(settings_spec(live), after) else after
         entry = self._entry(draft, live.name)
         if origins:
-            rules = _rule_difference(_live_rules(self.session, live.id), after)
+            rules = _rule_difference(self.store._stored_rules(live.id), after)
             self._put_policy(draft, live.name, "update", live.version, settings, rules)
         elif entry is None or entry.action != "update":
             self._put_policy(draft, live.name, "update", live.version, settings, {})
@@ -692,29 +692,3 @@ def _live_entry(
     if row is None:
         return None
     return OriginEntry(parse_origin_rule(text, stored=True), row.note or "", row.expires_at)
-
-
-def _live_rules_of(
-    session: Session | scoped_session[Any], policy_ids: Sequence[int]
-) -> dict[int, dict[str, tuple[str, datetime | None]]]:
-    """:func:`_live_rules` of several policies in one read (one without rules is absent)."""
-    found: dict[int, dict[str, tuple[str, datetime | None]]] = {}
-    if not policy_ids:
-        return found
-    query = sa.select(_RULES.c.policy_id, _RULES.c.origin, _RULES.c.note, _RULES.c.expires_at)
-    for row in session.execute(query.where(_RULES.c.policy_id.in_(policy_ids))):
-        found.setdefault(row.policy_id, {})[row.origin] = (row.note or "", row.expires_at)
-    return found
-
-
-def _live_rules(
-    session: Session | scoped_session[Any], policy_id: int
-) -> dict[str, tuple[str, datetime | None]]:
-    return {
-        row.origin: (row.note or "", row.expires_at)
-        for row in session.execute(
-            sa.select(_RULES.c.origin, _RULES.c.note, _RULES.c.expires_at).where(
-                _RULES.c.policy_id == policy_id
-            )
-        )
-    }

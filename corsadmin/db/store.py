@@ -531,19 +531,14 @@ class PolicyStore:
 
     def _stored_rules(self, policy_id: int) -> _StoredRules:
         """Every stored rule of a policy, by text: (note, expires). Nothing is parsed."""
-        return {
-            row.origin: (row.note or "", row.expires_at)
-            for row in self.session.execute(
-                sa.select(_RULES.c.origin, _RULES.c.note, _RULES.c.expires_at).where(
-                    _RULES.c.policy_id == policy_id
-                )
-            )
-        }
+        return self._stored_rules_of([policy_id]).get(policy_id, {})
 
     def _stored_rules_of(self, policy_ids: Sequence[int]) -> dict[int, _StoredRules]:
         """:meth:`_stored_rules` of several policies in one read (a policy without any
         rule is absent)."""
         found: dict[int, _StoredRules] = {}
+        if not policy_ids:
+            return found
         query = sa.select(_RULES.c.policy_id, _RULES.c.origin, _RULES.c.note, _RULES.c.expires_at)
         for row in self.session.execute(query.where(_RULES.c.policy_id.in_(policy_ids))):
             found.setdefault(row.policy_id, {})[row.origin] = (row.note or "", row.expires_at)
