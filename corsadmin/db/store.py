@@ -562,7 +562,7 @@ class PolicyStore:
             rows = [
                 row
                 for policy, (spec, _summary) in zip(policies, chunk, strict=True)
-                for row in self._new_rule_rows(policy.id, {}, spec.origins)
+                for row in self._new_rule_rows(policy.id, {}, _by_text(spec.origins))
             ]
             for batch in _chunks(rows, BULK_CHUNK):
                 self.session.execute(sa.insert(_RULES), batch)
@@ -675,13 +675,13 @@ class PolicyStore:
         """Make a policy's rule rows ``wanted``, given the ``stored`` ones: set-based
         deletes, executemany inserts and updates of the difference only (the rules are
         compared as the rows hold them: no entry is built per rule)."""
-        by_text = {text: (note, expires) for text, note, expires in wanted.fields()}
+        by_text = _by_text(wanted)
         gone = [text for text in stored if text not in by_text]
         for chunk in _chunks(gone, BULK_CHUNK):
             self.session.execute(
                 sa.delete(_RULES).where(_RULES.c.policy_id == policy_id, _RULES.c.origin.in_(chunk))
             )
-        added = self._new_rule_rows(policy_id, stored, wanted)
+        added = self._new_rule_rows(policy_id, stored, by_text)
         changed = [
             {"b_origin": text, "b_note": note, "b_expires": expires}
             for text, (note, expires) in by_text.items()
@@ -698,11 +698,11 @@ class PolicyStore:
             )
 
     def _new_rule_rows(
-        self, policy_id: int, stored: _StoredRules, wanted: OriginEntries
+        self, policy_id: int, stored: _StoredRules, by_text: _StoredRules
     ) -> list[dict[str, Any]]:
-        """The rows to insert for the ``wanted`` rules that are not ``stored``."""
+        """The rows to insert for the wanted rules (``by_text``, as :func:`_by_text`
+        gives them) that are not ``stored``."""
         now = utcnow()
-        by_text = {text: (note, expires) for text, note, expires in wanted.fields()}
         return [
             {
                 "policy_id": policy_id,
@@ -829,6 +829,11 @@ _RULES: Final[sa.Table] = OriginRuleRow.__table__  # type: ignore[assignment]
 
 #: A policy's stored rules by text: (note, expires).
 _StoredRules = dict[str, tuple[str, datetime | None]]
+
+
+def _by_text(wanted: OriginEntries) -> _StoredRules:
+    """The rules as the rows hold them, by text: (note, expires)."""
+    return {text: (note, expires) for text, note, expires in wanted.fields()}
 
 
 def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:

@@ -10,7 +10,6 @@ benchmarks (``benchmarks/bench.py`` propagation, ``benchmarks/multihost.py``), n
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Final
 
@@ -19,20 +18,16 @@ from flask import Flask
 
 from corsadmin import CorsAdmin
 from corsadmin.runtime.refresh import SnapshotHolder
+from tests.support.servers import until
 
 #: How long a wait may last before the test fails: a net for a hang (a thread that
 #: stopped checking, a notification that never comes), never a speed target.
 NET: Final = 30.0
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = NET) -> float:
-    """Seconds until ``predicate()`` held; fails after ``timeout``."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(0.02)
-    raise AssertionError(f"not true within {timeout}s")
+def wait_until(predicate: Callable[[], object], timeout: float = NET) -> None:
+    """Return once ``predicate()`` holds; fail after ``timeout`` seconds."""
+    until("the awaited condition", predicate, timeout, step=0.02)
 
 
 def holder_of(app: Flask) -> SnapshotHolder:
